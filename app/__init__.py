@@ -1,0 +1,1 @@
+"""SKM service: Survei Kepuasan Masyarakat (PermenPAN-RB 14/2017)."""

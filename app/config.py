@@ -1,0 +1,31 @@
+"""Settings from `SKM_`-prefixed environment variables (see README and .env.example)."""
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SKM_", env_file=".env", extra="ignore")
+
+    database_url: str = Field(
+        default="sqlite:///./skm.db",
+        description="sqlite:///path or postgresql://user:pass@host:port/db",
+    )
+    db_pool_size: int = Field(default=10, ge=1, le=200)
+    max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    max_batch_items: int = Field(default=500, ge=1, le=5000)
+    max_clock_skew_seconds: int = Field(
+        default=300, ge=0, description="How far in the future collected_at may be."
+    )
+    max_collected_age_days: int = Field(
+        default=90, ge=1, description="How old collected_at may be when a response arrives."
+    )
+    max_page_size: int = Field(default=500, ge=1, le=10000)
+    log_level: str = "INFO"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

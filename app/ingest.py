@@ -1,0 +1,424 @@
+"""Storing responses: validation against units, services and survey versions; idempotent
+insert keyed by the client's UUID; daily aggregates kept in the same transaction."""
+
+import hashlib
+import json
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Row, Table, and_, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.config import Settings
+from app.errors import FieldProblem, Problem, conflict, invalid
+from app.method import ELEMENTS
+from app.models import DailyAggregate, Response, Service, Unit
+from app.schemas import Answers, Profile, ResponseIn, ResponseOut
+from app.surveys import VersionCache, VersionRules
+
+RESPONSES: Table = Response.__table__  # type: ignore[assignment]
+AGGREGATES: Table = DailyAggregate.__table__  # type: ignore[assignment]
+PROFILE_FIELDS = ("gender", "age_band", "education", "occupation")
+AGGREGATE_COUNTERS = ("responses", *(f"{e}_{s}" for e in ELEMENTS for s in ("n", "sum", "sq")))
+
+Status = Literal["created", "duplicate", "conflict", "invalid"]
+
+
+@dataclass
+class Outcome:
+    index: int
+    id: uuid.UUID | None
+    status: Status
+    response: ResponseOut | None = None
+    problem: Problem | None = None
+
+
+@dataclass(frozen=True)
+class _UnitRef:
+    id: int
+    path: str
+    time_zone: str
+    deactivated_at: datetime | None
+
+
+@dataclass(frozen=True)
+class _ServiceRef:
+    id: int
+    deactivated_at: datetime | None
+
+
+def content_hash(item: ResponseIn) -> str:
+    """sha256 of the submission's canonical form: equal for a faithful retry, whatever the
+    offset collected_at was written in or whether unanswered elements were null or absent."""
+    canonical = {
+        "unit": item.unit,
+        "service": item.service,
+        "survey_version_id": item.survey_version_id,
+        "channel": item.channel,
+        "collected_at": item.collected_at.astimezone(ZoneInfo("UTC")).isoformat(),
+        "answers": item.answers.model_dump(exclude_none=True),
+        "profile": item.profile.model_dump(exclude_none=True),
+        "extra_answers": item.extra_answers or {},
+        "suggestion": item.suggestion or None,
+    }
+    encoded = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(encoded.encode()).hexdigest()
+
+
+def _dialect_insert(dialect: str) -> Any:
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert
+
+
+async def _load_references(
+    conn: AsyncConnection, items: Sequence[ResponseIn]
+) -> tuple[dict[str, _UnitRef], dict[tuple[int, str], _ServiceRef]]:
+    unit_codes = {i.unit for i in items}
+    service_codes = {i.service for i in items}
+    rows = await conn.execute(
+        select(
+            Unit.id,
+            Unit.code,
+            Unit.path,
+            Unit.time_zone,
+            Unit.deactivated_at,
+            Service.id.label("service_id"),
+            Service.code.label("service_code"),
+            Service.deactivated_at.label("service_deactivated_at"),
+        )
+        .outerjoin(Service, and_(Service.unit_id == Unit.id, Service.code.in_(service_codes)))
+        .where(Unit.code.in_(unit_codes))
+    )
+    units: dict[str, _UnitRef] = {}
+    services: dict[tuple[int, str], _ServiceRef] = {}
+    for row in rows:
+        units[row.code] = _UnitRef(row.id, row.path, row.time_zone, row.deactivated_at)
+        if row.service_id is not None:
+            services[(row.id, row.service_code)] = _ServiceRef(
+                row.service_id, row.service_deactivated_at
+            )
+    return units, services
+
+
+def _check_version(
+    rules: VersionRules | None, unit: _UnitRef, item: ResponseIn
+) -> list[FieldProblem]:
+    if rules is None:
+        return [
+            FieldProblem(
+                pointer="/survey_version_id",
+                detail="no published survey version with this id",
+                code="unknown_survey_version",
+            )
+        ]
+    problems = []
+    ancestors = {int(p) for p in unit.path.strip("/").split("/")}
+    if rules.owner_unit_id is not None and rules.owner_unit_id not in ancestors:
+        problems.append(
+            FieldProblem(
+                pointer="/survey_version_id",
+                detail="this survey version belongs to another unit's variant",
+                code="survey_version_not_allowed",
+            )
+        )
+    answered = item.answers.model_dump(exclude_none=True)
+    # A paper form is transcribed as filled in: a blank stays blank (NULL, its own denominator).
+    if item.channel != "paper":
+        problems.extend(
+            FieldProblem(
+                pointer=f"/answers/{key}",
+                detail="required by this survey version",
+                code="missing",
+            )
+            for key in ELEMENTS
+            if key in rules.required_elements and key not in answered
+        )
+    if not answered:
+        problems.append(
+            FieldProblem(pointer="/answers", detail="no element was answered", code="no_answers")
+        )
+    extra = item.extra_answers or {}
+    for key, value in extra.items():
+        if key not in rules.extra_options:
+            problems.append(
+                FieldProblem(
+                    pointer=f"/extra_answers/{key}",
+                    detail="not a question of this survey version",
+                    code="unknown_question",
+                )
+            )
+        elif value not in rules.extra_options[key]:
+            problems.append(
+                FieldProblem(
+                    pointer=f"/extra_answers/{key}",
+                    detail="not an option of this question",
+                    code="unknown_option",
+                )
+            )
+    problems.extend(
+        FieldProblem(
+            pointer=f"/extra_answers/{key}",
+            detail="required by this survey version",
+            code="missing",
+        )
+        for key in rules.required_extra
+        if key not in extra
+    )
+    return problems
+
+
+def _check_item(
+    item: ResponseIn,
+    units: dict[str, _UnitRef],
+    services: dict[tuple[int, str], _ServiceRef],
+    rules: VersionRules | None,
+    now: datetime,
+    settings: Settings,
+) -> list[FieldProblem]:
+    problems: list[FieldProblem] = []
+    if item.collected_at > now + timedelta(seconds=settings.max_clock_skew_seconds):
+        problems.append(
+            FieldProblem(
+                pointer="/collected_at",
+                detail=f"in the future by more than {settings.max_clock_skew_seconds} s "
+                "(check the device clock)",
+                code="collected_in_future",
+            )
+        )
+    if item.collected_at < now - timedelta(days=settings.max_collected_age_days):
+        problems.append(
+            FieldProblem(
+                pointer="/collected_at",
+                detail=f"older than {settings.max_collected_age_days} days",
+                code="collected_too_old",
+            )
+        )
+    unit = units.get(item.unit)
+    if unit is None:
+        problems.append(FieldProblem(pointer="/unit", detail="unknown unit", code="unknown_unit"))
+        return problems
+    if unit.deactivated_at is not None and item.collected_at >= unit.deactivated_at:
+        problems.append(
+            FieldProblem(
+                pointer="/unit", detail="the unit was deactivated before then", code="unit_inactive"
+            )
+        )
+    service = services.get((unit.id, item.service))
+    if service is None:
+        problems.append(
+            FieldProblem(
+                pointer="/service",
+                detail="the unit does not offer this service",
+                code="unknown_service",
+            )
+        )
+    elif service.deactivated_at is not None and item.collected_at >= service.deactivated_at:
+        problems.append(
+            FieldProblem(
+                pointer="/service",
+                detail="the service was deactivated before then",
+                code="service_inactive",
+            )
+        )
+    problems.extend(_check_version(rules, unit, item))
+    return problems
+
+
+def _row(
+    item: ResponseIn, unit: _UnitRef, service_id: int, digest: str, now: datetime
+) -> dict[str, Any]:
+    local_date = item.collected_at.astimezone(ZoneInfo(unit.time_zone)).date()
+    return {
+        "id": item.id,
+        "unit_id": unit.id,
+        "service_id": service_id,
+        "survey_version_id": item.survey_version_id,
+        "channel": item.channel,
+        "collected_at": item.collected_at,
+        "received_at": now,
+        "local_date": local_date,
+        **item.answers.model_dump(),
+        **item.profile.model_dump(),
+        "extra_answers": item.extra_answers or None,
+        "suggestion": item.suggestion or None,
+        "content_hash": digest,
+    }
+
+
+def response_out(row: Any, unit_code: str, service_code: str) -> ResponseOut:
+    """A stored response (a row or a row dict) as the API shows it."""
+    get = row.get if isinstance(row, dict) else row._mapping.get
+    return ResponseOut(
+        id=get("id"),
+        unit=unit_code,
+        service=service_code,
+        survey_version_id=get("survey_version_id"),
+        channel=get("channel"),
+        collected_at=get("collected_at"),
+        received_at=get("received_at"),
+        local_date=get("local_date"),
+        answers=Answers(**{e: get(e) for e in ELEMENTS}),
+        profile=Profile(**{f: get(f) for f in PROFILE_FIELDS}),
+        extra_answers=get("extra_answers"),
+        suggestion=get("suggestion"),
+    )
+
+
+def _aggregate_rows(rows: Iterable[dict[str, Any]], now: datetime) -> list[dict[str, Any]]:
+    totals: dict[tuple[int, int, date], list[int]] = defaultdict(
+        lambda: [0] * len(AGGREGATE_COUNTERS)
+    )
+    for row in rows:
+        counters = totals[(row["unit_id"], row["service_id"], row["local_date"])]
+        counters[0] += 1
+        for position, element in enumerate(ELEMENTS):
+            score = row[element]
+            if score is not None:
+                counters[1 + 3 * position] += 1
+                counters[2 + 3 * position] += score
+                counters[3 + 3 * position] += score * score
+    return [
+        {
+            "unit_id": unit_id,
+            "service_id": service_id,
+            "local_date": day,
+            **dict(zip(AGGREGATE_COUNTERS, counters, strict=True)),
+            "updated_at": now,
+        }
+        for (unit_id, service_id, day), counters in sorted(totals.items())
+    ]
+
+
+async def _add_to_aggregates(
+    conn: AsyncConnection, dialect: str, rows: list[dict[str, Any]], now: datetime
+) -> None:
+    insert = _dialect_insert(dialect)(AGGREGATES)
+    upsert = insert.on_conflict_do_update(
+        index_elements=["unit_id", "service_id", "local_date"],
+        set_={
+            **{c: AGGREGATES.c[c] + insert.excluded[c] for c in AGGREGATE_COUNTERS},
+            "updated_at": insert.excluded.updated_at,
+        },
+    )
+    await conn.execute(upsert, _aggregate_rows(rows, now))
+
+
+async def _stored(conn: AsyncConnection, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Row[Any]]:
+    wanted = list(ids)
+    if not wanted:
+        return {}
+    rows = await conn.execute(
+        select(RESPONSES, Unit.code.label("unit_code"), Service.code.label("service_code"))
+        .join(Unit, Unit.id == RESPONSES.c.unit_id)
+        .join(Service, Service.id == RESPONSES.c.service_id)
+        .where(RESPONSES.c.id.in_(wanted))
+    )
+    return {row.id: row for row in rows}
+
+
+def _replayed(index: int, item_id: uuid.UUID, digest: str, stored: Row[Any]) -> Outcome:
+    if stored.content_hash == digest:
+        return Outcome(
+            index,
+            item_id,
+            "duplicate",
+            response=response_out(stored, stored.unit_code, stored.service_code),
+        )
+    return Outcome(
+        index,
+        item_id,
+        "conflict",
+        problem=conflict(
+            "id-conflict", "A different response was already stored under this id."
+        ).problem,
+    )
+
+
+async def ingest(
+    conn: AsyncConnection,
+    dialect: str,
+    items: Sequence[tuple[int, ResponseIn]],
+    versions: VersionCache,
+    settings: Settings,
+    now: datetime,
+) -> list[Outcome]:
+    """Store the given (index, response) pairs; one outcome per pair, in the same order.
+
+    Valid new responses are inserted (and counted in the daily aggregates) even when others
+    are refused. A response whose id is already stored is a duplicate when its content is the
+    same, and a conflict otherwise; concurrent identical submissions store exactly one row.
+    """
+    outcomes: dict[int, Outcome] = {}
+    digests = {index: content_hash(item) for index, item in items}
+    first_of: dict[uuid.UUID, int] = {}
+    repeats: list[tuple[int, ResponseIn]] = []
+    unique: list[tuple[int, ResponseIn]] = []
+    for index, item in items:
+        if item.id in first_of:
+            repeats.append((index, item))
+        else:
+            first_of[item.id] = index
+            unique.append((index, item))
+
+    units, services = await _load_references(conn, [item for _, item in unique])
+    rows: list[dict[str, Any]] = []
+    refused: dict[int, list[FieldProblem]] = {}
+    for index, item in unique:
+        rules = await versions.rules(conn, item.survey_version_id)
+        problems = _check_item(item, units, services, rules, now, settings)
+        if problems:
+            refused[index] = problems
+            continue
+        unit = units[item.unit]
+        service = services[(unit.id, item.service)]
+        rows.append(_row(item, unit, service.id, digests[index], now))
+
+    inserted: set[uuid.UUID] = set()
+    if rows:
+        rows.sort(key=lambda r: r["id"])  # one lock order for concurrent batches
+        insert = _dialect_insert(dialect)(RESPONSES).on_conflict_do_nothing(index_elements=["id"])
+        result = await conn.execute(insert.returning(RESPONSES.c.id), rows)
+        inserted = {row.id for row in result}
+        new_rows = [r for r in rows if r["id"] in inserted]
+        if new_rows:
+            await _add_to_aggregates(conn, dialect, new_rows, now)
+
+    # Everything not inserted may be a retry of a stored response (even one that would no
+    # longer validate, such as an old collected_at): compare with what is stored.
+    unsettled = [(i, item) for i, item in unique if item.id not in inserted]
+    stored = await _stored(conn, (item.id for _, item in unsettled))
+    rows_by_id = {r["id"]: r for r in rows}
+    for index, item in unique:
+        if item.id in inserted:
+            row = rows_by_id[item.id]
+            outcomes[index] = Outcome(
+                index, item.id, "created", response=response_out(row, item.unit, item.service)
+            )
+        elif item.id in stored:
+            outcomes[index] = _replayed(index, item.id, digests[index], stored[item.id])
+        else:
+            outcomes[index] = Outcome(
+                index, item.id, "invalid", problem=invalid(refused[index]).problem
+            )
+
+    for index, item in repeats:
+        first = outcomes[first_of[item.id]]
+        if digests[index] != digests[first_of[item.id]]:
+            outcomes[index] = Outcome(
+                index,
+                item.id,
+                "conflict",
+                problem=conflict(
+                    "id-conflict", "This id appears earlier in the batch with other content."
+                ).problem,
+            )
+        elif first.status in ("created", "duplicate"):
+            outcomes[index] = Outcome(index, item.id, "duplicate", response=first.response)
+        else:
+            outcomes[index] = Outcome(index, item.id, first.status, problem=first.problem)
+    return [outcomes[index] for index, _ in items]

@@ -1,0 +1,108 @@
+"""Application factory: `uvicorn --factory app.main:create_app`."""
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from app.config import Settings, get_settings
+from app.db import Database
+from app.errors import PROBLEM_MEDIA_TYPE, BodySizeLimit, install_error_handlers
+from app.method import METHOD_ID
+from app.routers import collection, health, responses, surveys, units
+from app.surveys import VersionCache
+
+DESCRIPTION = f"""
+Survei Kepuasan Masyarakat (SKM) service — method `{METHOD_ID}` (PermenPAN-RB 14/2017).
+
+* **Administration**: service units (a hierarchy with time zones), their services, survey
+  definitions (the built-in standard questionnaire and versioned local variants).
+* **Collection**: a unit's form for kiosks and apps (with ETag); single and batch submission,
+  idempotent on the client-chosen response id.
+* **Reading**: stored responses, filtered and paged, and a streaming CSV export.
+
+Every error is an RFC 9457 `application/problem+json` document whose `errors` name each
+invalid field (a JSON Pointer into the body, or a parameter) and the reason.
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.database = Database(settings.database_url, settings.db_pool_size)
+        app.state.versions = VersionCache()
+        try:
+            yield
+        finally:
+            await app.state.database.dispose()
+
+    logging.getLogger("app").setLevel(settings.log_level)
+    app = FastAPI(
+        title="SKM service",
+        version="1.0.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.dependency_overrides[get_settings] = lambda: settings
+    for router in (
+        units.router,
+        surveys.router,
+        collection.router,
+        responses.router,
+        health.router,
+    ):
+        app.include_router(router)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = problem_openapi(
+                get_openapi(
+                    title=app.title,
+                    version=app.version,
+                    description=app.description,
+                    routes=app.routes,
+                )
+            )
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app
+
+
+def problem_openapi(spec: dict[str, Any]) -> dict[str, Any]:
+    """Declare every error as problem+json, and the statuses any operation can give: 500
+    anywhere, 422 where there are parameters or a body, 400 and 413 where there is a body."""
+    problem = {"schema": {"$ref": "#/components/schemas/Problem"}}
+    descriptions = {
+        "400": "Malformed JSON",
+        "413": "Request body too large",
+        "422": "Invalid request: `errors` names each field and the reason",
+        "500": "Unexpected error",
+    }
+    for operations in spec["paths"].values():
+        for operation in operations.values():
+            answers = operation["responses"]
+            needed = ["500"]
+            if operation.get("parameters") or "requestBody" in operation:
+                needed.append("422")
+            if "requestBody" in operation:
+                needed += ["400", "413"]
+            for status in needed:
+                answers.setdefault(status, {"description": descriptions[status]})
+            for status, answer in answers.items():
+                if status[0] in "45":
+                    if status in descriptions:
+                        answer["description"] = descriptions[status]
+                    answer["content"] = {PROBLEM_MEDIA_TYPE: problem}
+            operation["responses"] = dict(sorted(answers.items()))
+    schemas = spec["components"]["schemas"]
+    for unused in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(unused, None)
+    return spec

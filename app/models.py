@@ -1,0 +1,176 @@
+"""SQLAlchemy tables."""
+
+import uuid
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+    Uuid,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db import Base, UTCDateTime, utcnow
+from app.method import ELEMENTS
+
+
+class Unit(Base):
+    """A node of the service hierarchy: a government, a service mall, an agency, a unit."""
+
+    __tablename__ = "units"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(32))
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"), index=True)
+    # Materialised path of ids, "/1/7/12/": the subtree of a node is every path below its own.
+    path: Mapped[str] = mapped_column(String(1000), index=True)
+    # The effective IANA zone; `time_zone_inherited` says it follows the parent's.
+    time_zone: Mapped[str] = mapped_column(String(64))
+    time_zone_inherited: Mapped[bool]
+    # Explicitly assigned survey version; NULL follows the parent (the root: the standard).
+    # use_alter: units and surveys refer to each other (a survey variant is owned by a unit).
+    survey_version_id: Mapped[int | None] = mapped_column(
+        ForeignKey("survey_versions.id", use_alter=True)
+    )
+    deactivated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Service(Base):
+    """A service (jenis layanan) offered by a unit."""
+
+    __tablename__ = "services"
+    __table_args__ = (UniqueConstraint("unit_id", "code"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    code: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    deactivated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Survey(Base):
+    """A questionnaire: the built-in standard (no owner) or a unit's local variant."""
+
+    __tablename__ = "surveys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    title: Mapped[str] = mapped_column(String(200))
+    owner_unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class SurveyVersion(Base):
+    """One version of a survey: a draft while edited, immutable once published."""
+
+    __tablename__ = "survey_versions"
+    __table_args__ = (
+        UniqueConstraint("survey_id", "version"),
+        CheckConstraint("status IN ('draft', 'published')", name="status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    survey_id: Mapped[int] = mapped_column(ForeignKey("surveys.id"))
+    version: Mapped[int]
+    status: Mapped[str] = mapped_column(String(16))
+    definition: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+def _score_checks() -> list[CheckConstraint]:
+    return [CheckConstraint(f"{e} BETWEEN 1 AND 4", name=f"{e}_scale") for e in ELEMENTS]
+
+
+class Response(Base):
+    """One respondent's answers. Anonymous: no name, phone or NIK is ever stored."""
+
+    __tablename__ = "responses"
+    __table_args__ = (
+        CheckConstraint("channel IN ('kiosk', 'mobile', 'web', 'paper')", name="channel"),
+        *_score_checks(),
+        Index("ix_responses_unit_day", "unit_id", "local_date"),
+        Index("ix_responses_collected", "collected_at", "id"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)  # chosen by the client
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    service_id: Mapped[int] = mapped_column(ForeignKey("services.id"))
+    survey_version_id: Mapped[int] = mapped_column(ForeignKey("survey_versions.id"))
+    channel: Mapped[str] = mapped_column(String(16))
+    collected_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # The calendar day of collected_at in the unit's own time zone: periods are cut on it.
+    local_date: Mapped[date] = mapped_column(Date)
+    persyaratan: Mapped[int | None] = mapped_column(SmallInteger)
+    prosedur: Mapped[int | None] = mapped_column(SmallInteger)
+    waktu: Mapped[int | None] = mapped_column(SmallInteger)
+    biaya: Mapped[int | None] = mapped_column(SmallInteger)
+    produk: Mapped[int | None] = mapped_column(SmallInteger)
+    kompetensi: Mapped[int | None] = mapped_column(SmallInteger)
+    perilaku: Mapped[int | None] = mapped_column(SmallInteger)
+    sarana: Mapped[int | None] = mapped_column(SmallInteger)
+    pengaduan: Mapped[int | None] = mapped_column(SmallInteger)
+    gender: Mapped[str | None] = mapped_column(String(8))
+    age_band: Mapped[str | None] = mapped_column(String(8))
+    education: Mapped[str | None] = mapped_column(String(8))
+    occupation: Mapped[str | None] = mapped_column(String(16))
+    extra_answers: Mapped[dict[str, str] | None] = mapped_column(JSON)
+    suggestion: Mapped[str | None] = mapped_column(Text)
+    # sha256 of the canonical submission: tells a retry (same content) from a conflict.
+    content_hash: Mapped[str] = mapped_column(String(64))
+
+
+class DailyAggregate(Base):
+    """Integer sums and counts per unit, service and local day, kept in the same transaction
+    as every insert, so that indices never need to read response rows."""
+
+    __tablename__ = "daily_aggregates"
+
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), primary_key=True)
+    service_id: Mapped[int] = mapped_column(ForeignKey("services.id"), primary_key=True)
+    local_date: Mapped[date] = mapped_column(Date, primary_key=True)
+    responses: Mapped[int] = mapped_column(Integer)
+    persyaratan_n: Mapped[int] = mapped_column(Integer)
+    persyaratan_sum: Mapped[int] = mapped_column(Integer)
+    persyaratan_sq: Mapped[int] = mapped_column(Integer)
+    prosedur_n: Mapped[int] = mapped_column(Integer)
+    prosedur_sum: Mapped[int] = mapped_column(Integer)
+    prosedur_sq: Mapped[int] = mapped_column(Integer)
+    waktu_n: Mapped[int] = mapped_column(Integer)
+    waktu_sum: Mapped[int] = mapped_column(Integer)
+    waktu_sq: Mapped[int] = mapped_column(Integer)
+    biaya_n: Mapped[int] = mapped_column(Integer)
+    biaya_sum: Mapped[int] = mapped_column(Integer)
+    biaya_sq: Mapped[int] = mapped_column(Integer)
+    produk_n: Mapped[int] = mapped_column(Integer)
+    produk_sum: Mapped[int] = mapped_column(Integer)
+    produk_sq: Mapped[int] = mapped_column(Integer)
+    kompetensi_n: Mapped[int] = mapped_column(Integer)
+    kompetensi_sum: Mapped[int] = mapped_column(Integer)
+    kompetensi_sq: Mapped[int] = mapped_column(Integer)
+    perilaku_n: Mapped[int] = mapped_column(Integer)
+    perilaku_sum: Mapped[int] = mapped_column(Integer)
+    perilaku_sq: Mapped[int] = mapped_column(Integer)
+    sarana_n: Mapped[int] = mapped_column(Integer)
+    sarana_sum: Mapped[int] = mapped_column(Integer)
+    sarana_sq: Mapped[int] = mapped_column(Integer)
+    pengaduan_n: Mapped[int] = mapped_column(Integer)
+    pengaduan_sum: Mapped[int] = mapped_column(Integer)
+    pengaduan_sq: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

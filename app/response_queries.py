@@ -1,0 +1,186 @@
+"""Reading stored responses back for administration: filtered lists and a streaming CSV."""
+
+import csv
+import io
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import Select, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db import READ_ONLY, Database
+from app.errors import FieldProblem, invalid, not_found
+from app.ingest import PROFILE_FIELDS, RESPONSES, response_out
+from app.method import ELEMENTS
+from app.models import Service, Unit
+from app.pagination import decode_cursor, encode_cursor
+from app.periods import parse_period
+from app.schemas import Channel, ResponseOut
+from app.units import get_service, get_unit, subtree_ids
+
+EXPORT_BATCH = 2000
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell_text(text: str | None) -> str:
+    """Free text for a spreadsheet: a leading formula character is neutralised."""
+    if not text:
+        return ""
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+@dataclass(frozen=True)
+class ResponseFilter:
+    unit: str | None = None
+    subtree: bool = True
+    service: str | None = None
+    channel: Channel | None = None
+    period: str | None = None
+    date_from: date | None = None
+    date_to: date | None = None
+
+
+def _base_query() -> Select[tuple[object, ...]]:
+    return (
+        select(RESPONSES, Unit.code.label("unit_code"), Service.code.label("service_code"))
+        .join(Unit, Unit.id == RESPONSES.c.unit_id)
+        .join(Service, Service.id == RESPONSES.c.service_id)
+    )
+
+
+async def _filtered(session: AsyncSession, f: ResponseFilter) -> Select[tuple[object, ...]]:
+    query = _base_query()
+    if f.service is not None and f.unit is None:
+        raise invalid([FieldProblem(parameter="service", detail="needs `unit`", code="needs_unit")])
+    if f.unit is not None:
+        unit = await get_unit(session, f.unit)
+        if f.service is not None:
+            service = await get_service(session, unit, f.service)
+            query = query.where(RESPONSES.c.service_id == service.id)
+        elif f.subtree:
+            query = query.where(RESPONSES.c.unit_id.in_(subtree_ids(unit)))
+        else:
+            query = query.where(RESPONSES.c.unit_id == unit.id)
+    if f.channel is not None:
+        query = query.where(RESPONSES.c.channel == f.channel)
+    if f.period is not None:
+        if f.date_from is not None or f.date_to is not None:
+            raise invalid(
+                [
+                    FieldProblem(
+                        parameter="period",
+                        detail="give a period or from/to, not both",
+                        code="ambiguous",
+                    )
+                ]
+            )
+        try:
+            period = parse_period(f.period)
+        except ValueError as error:
+            raise invalid(
+                [FieldProblem(parameter="period", detail=str(error), code="bad_period")]
+            ) from None
+        query = query.where(RESPONSES.c.local_date.between(period.start, period.end))
+    if f.date_from is not None:
+        query = query.where(RESPONSES.c.local_date >= f.date_from)
+    if f.date_to is not None:
+        query = query.where(RESPONSES.c.local_date <= f.date_to)
+    return query
+
+
+async def list_responses(
+    session: AsyncSession, f: ResponseFilter, cursor: str | None, limit: int
+) -> tuple[list[ResponseOut], str | None]:
+    """Ordered by (collected_at, id): stable while responses keep arriving."""
+    query = await _filtered(session, f)
+    if cursor is not None:
+        when, last_id = decode_cursor(cursor, 2)
+        try:
+            after = (datetime.fromisoformat(when), uuid.UUID(last_id))
+        except (TypeError, ValueError):
+            raise invalid(
+                [
+                    FieldProblem(
+                        parameter="cursor", detail="not a cursor of this list", code="bad_cursor"
+                    )
+                ]
+            ) from None
+        query = query.where(
+            (RESPONSES.c.collected_at > after[0])
+            | ((RESPONSES.c.collected_at == after[0]) & (RESPONSES.c.id > after[1]))
+        )
+    rows = list(
+        await session.execute(
+            query.order_by(RESPONSES.c.collected_at, RESPONSES.c.id).limit(limit + 1)
+        )
+    )
+    items = [response_out(r, r.unit_code, r.service_code) for r in rows[:limit]]
+    following = None
+    if len(rows) > limit:
+        last = items[-1]
+        following = encode_cursor(last.collected_at.isoformat(), str(last.id))
+    return items, following
+
+
+async def get_response(session: AsyncSession, response_id: uuid.UUID) -> ResponseOut:
+    row = (await session.execute(_base_query().where(RESPONSES.c.id == response_id))).first()
+    if row is None:
+        raise not_found("response", response_id)
+    return response_out(row, row.unit_code, row.service_code)
+
+
+CSV_COLUMNS = (
+    "id",
+    "unit",
+    "service",
+    "survey_version_id",
+    "channel",
+    "collected_at",
+    "received_at",
+    "local_date",
+    *ELEMENTS,
+    *PROFILE_FIELDS,
+)
+
+
+async def export_csv(
+    database: Database, session: AsyncSession, f: ResponseFilter, with_suggestions: bool
+) -> AsyncIterator[str]:
+    """Build the query (validating the filter) now; the returned iterator streams rows from
+    a connection of its own, in batches, so memory stays flat for any number of rows."""
+    query = (await _filtered(session, f)).order_by(RESPONSES.c.collected_at, RESPONSES.c.id)
+    columns = CSV_COLUMNS + (("suggestion",) if with_suggestions else ())
+
+    async def rows() -> AsyncIterator[str]:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\r\n")
+        writer.writerow(columns)
+        yield buffer.getvalue()
+        async with database.engine.connect() as conn:
+            conn = await conn.execution_options(**{READ_ONLY: True}, yield_per=EXPORT_BATCH)
+            result = await conn.stream(query)
+            async for batch in result.partitions(EXPORT_BATCH):
+                buffer.seek(0)
+                buffer.truncate()
+                for row in batch:
+                    values = row._mapping
+                    writer.writerow(
+                        [
+                            values["id"],
+                            values["unit_code"],
+                            values["service_code"],
+                            values["survey_version_id"],
+                            values["channel"],
+                            values["collected_at"].isoformat(),
+                            values["received_at"].isoformat(),
+                            values["local_date"].isoformat(),
+                            *(values[e] if values[e] is not None else "" for e in ELEMENTS),
+                            *(values[p] or "" for p in PROFILE_FIELDS),
+                            *((_cell_text(values["suggestion"]),) if with_suggestions else ()),
+                        ]
+                    )
+                yield buffer.getvalue()
+
+    return rows()

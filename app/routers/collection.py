@@ -1,0 +1,234 @@
+"""Collection: what kiosks and apps call — fetch a unit's form, post responses."""
+
+import hashlib
+import json
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Request, Response, status
+from pydantic import ValidationError
+
+from app.config import Settings, get_settings
+from app.db import DatabaseDep, ReadSession, WriteSession, utcnow
+from app.errors import (
+    FieldProblem,
+    Problem,
+    ProblemError,
+    invalid,
+    json_pointer,
+    problem_responses,
+    validation_problem,
+)
+from app.forms import unit_form
+from app.ingest import Outcome, ingest
+from app.schemas import BatchItemResult, BatchOut, FormOut, ResponseIn, ResponseOut
+from app.surveys import VersionCache
+
+router = APIRouter(tags=["collection"])
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+def get_versions(request: Request) -> VersionCache:
+    cache: VersionCache = request.app.state.versions
+    return cache
+
+
+VersionsDep = Annotated[VersionCache, Depends(get_versions)]
+
+
+@router.get(
+    "/v1/units/{code}/form",
+    response_model=FormOut,
+    responses={
+        304: {"description": "Not modified: the kiosk's cached form (If-None-Match) is current"},
+        **problem_responses(404, 410),
+    },
+)
+async def get_form(
+    code: str,
+    session: ReadSession,
+    settings: SettingsDep,
+    response: Response,
+    if_none_match: Annotated[str | None, Header(max_length=200)] = None,
+) -> FormOut | Response:
+    """Everything a kiosk or app needs for one unit, with an ETag for cheap revalidation."""
+    form = await unit_form(session, code, settings)
+    etag = '"' + hashlib.sha256(form.model_dump_json().encode()).hexdigest()[:32] + '"'
+    headers = {"ETag": etag, "Cache-Control": "no-cache"}
+    if if_none_match is not None and etag in [t.strip() for t in if_none_match.split(",")]:
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
+    response.headers.update(headers)
+    return form
+
+
+@router.post(
+    "/v1/responses",
+    status_code=status.HTTP_201_CREATED,
+    responses={
+        200: {"model": ResponseOut, "description": "A retry: the response as first stored"},
+        **problem_responses(400, 409, 413, 422),
+    },
+)
+async def submit_response(
+    body: ResponseIn,
+    session: WriteSession,
+    database: DatabaseDep,
+    versions: VersionsDep,
+    settings: SettingsDep,
+    response: Response,
+) -> ResponseOut:
+    """Store one response. Retrying with the same id and content answers 200 with the
+    stored response; the same id with other content is a conflict (409)."""
+    conn = await session.connection()
+    [outcome] = await ingest(conn, database.dialect, [(0, body)], versions, settings, utcnow())
+    if outcome.problem is not None:
+        raise ProblemError(
+            outcome.problem.status,
+            outcome.problem.type.rsplit(":", 1)[-1],
+            outcome.problem.title,
+            outcome.problem.detail,
+            outcome.problem.errors,
+        )
+    assert outcome.response is not None
+    if outcome.status == "duplicate":
+        response.status_code = status.HTTP_200_OK
+    response.headers["Location"] = f"/v1/responses/{outcome.id}"
+    return outcome.response
+
+
+def _batch_schema(max_items: int) -> dict[str, Any]:
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["items"],
+                        "additionalProperties": False,
+                        "properties": {
+                            "items": {
+                                "type": "array",
+                                "minItems": 1,
+                                "maxItems": max_items,
+                                "items": {"$ref": "#/components/schemas/ResponseIn"},
+                            }
+                        },
+                    }
+                }
+            },
+        }
+    }
+
+
+def _prefixed(problem: Problem, index: int) -> Problem:
+    """Point an item's problem into the batch body: /unit → /items/3/unit."""
+    if not problem.errors:
+        return problem
+    errors = [
+        e.model_copy(update={"pointer": json_pointer(["items", index]) + (e.pointer or "")})
+        for e in problem.errors
+    ]
+    return problem.model_copy(update={"errors": errors})
+
+
+def _envelope(raw: bytes, max_items: int) -> list[Any]:
+    try:
+        payload = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise ProblemError(
+            400,
+            "malformed-json",
+            "Malformed JSON",
+            "The request body is not valid JSON.",
+            [FieldProblem(pointer="", detail="not valid JSON", code="json_invalid")],
+        ) from None
+    if not isinstance(payload, dict) or not isinstance(payload.get("items"), list):
+        raise invalid(
+            [
+                FieldProblem(
+                    pointer="/items", detail="an array of responses is required", code="missing"
+                )
+            ]
+        )
+    extra = sorted(set(payload) - {"items"})
+    if extra:
+        raise invalid(
+            [
+                FieldProblem(
+                    pointer=json_pointer([extra[0]]), detail="unknown field", code="extra_forbidden"
+                )
+            ]
+        )
+    items: list[Any] = payload["items"]
+    if not 1 <= len(items) <= max_items:
+        raise invalid(
+            [
+                FieldProblem(
+                    pointer="/items",
+                    detail=f"between 1 and {max_items} items per batch (got {len(items)})",
+                    code="batch_size",
+                )
+            ]
+        )
+    return items
+
+
+@router.post(
+    "/v1/responses/batch",
+    openapi_extra=_batch_schema(500),
+    responses=problem_responses(400, 413, 422),
+)
+async def submit_batch(
+    request: Request,
+    session: WriteSession,
+    database: DatabaseDep,
+    versions: VersionsDep,
+    settings: SettingsDep,
+) -> BatchOut:
+    """Store a backlog from an offline kiosk (at most `SKM_MAX_BATCH_ITEMS`, 500 by default).
+
+    Answers item by item — created, duplicate, conflict or invalid with its problem — and
+    keeps the valid items when others are refused. Replaying a batch is safe: every item it
+    stored comes back as a duplicate with the response as first stored."""
+    raw_items = _envelope(await request.body(), settings.max_batch_items)
+    results: dict[int, Outcome] = {}
+    valid: list[tuple[int, ResponseIn]] = []
+    for index, raw_item in enumerate(raw_items):
+        try:
+            valid.append((index, ResponseIn.model_validate(raw_item)))
+        except ValidationError as error:
+            item_id = raw_item.get("id") if isinstance(raw_item, dict) else None
+            results[index] = Outcome(
+                index,
+                None if not isinstance(item_id, str) else _uuid_or_none(item_id),
+                "invalid",
+                problem=validation_problem(error, ("items", index)),
+            )
+    if valid:
+        conn = await session.connection()
+        for outcome in await ingest(conn, database.dialect, valid, versions, settings, utcnow()):
+            if outcome.problem is not None:
+                outcome.problem = _prefixed(outcome.problem, outcome.index)
+            results[outcome.index] = outcome
+    ordered = [results[i] for i in range(len(raw_items))]
+    counts = {
+        s: sum(1 for o in ordered if o.status == s)
+        for s in ("created", "duplicate", "conflict", "invalid")
+    }
+    return BatchOut(
+        **counts,
+        items=[
+            BatchItemResult(
+                index=o.index, id=o.id, status=o.status, response=o.response, problem=o.problem
+            )
+            for o in ordered
+        ],
+    )
+
+
+def _uuid_or_none(text: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        return None

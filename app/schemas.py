@@ -1,0 +1,379 @@
+"""Pydantic request and response models."""
+
+import uuid
+from datetime import date, datetime
+from functools import lru_cache
+from typing import Annotated, Generic, Literal, TypeVar
+from zoneinfo import available_timezones
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
+
+from app.errors import Problem
+from app.method import ELEMENTS, ElementKey
+
+Code = Annotated[
+    str,
+    StringConstraints(pattern=r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"),
+    Field(
+        description="Lower-case slug (a-z, 0-9, '-'), 1–64 characters; used in URLs and QR codes"
+    ),
+]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+Channel = Literal["kiosk", "mobile", "web", "paper"]
+UnitKind = Literal["government", "service_mall", "agency", "service_unit", "other"]
+ProfileField = Literal["gender", "age_band", "education", "occupation"]
+Score = Annotated[int, Field(ge=1, le=4, strict=True)]
+
+MAX_SUGGESTION_LENGTH = 1000
+MAX_EXTRA_QUESTIONS = 20
+
+
+@lru_cache(maxsize=1)
+def _zones() -> frozenset[str]:
+    return frozenset(available_timezones())
+
+
+def _check_zone(name: str) -> str:
+    if name not in _zones():
+        raise ValueError("not an IANA time zone name (e.g. Asia/Makassar)")
+    return name
+
+
+TimeZone = Annotated[
+    str,
+    StringConstraints(max_length=64),
+    AfterValidator(_check_zone),
+    Field(
+        description="IANA time zone: Asia/Jakarta (WIB), Asia/Makassar (WITA), Asia/Jayapura (WIT)"
+    ),
+]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- survey definitions --------------------------------------------------------------------
+
+
+class LocalizedText(Strict):
+    id: Text = Field(description="Bahasa Indonesia: the text shown")
+    en: Text | None = Field(default=None, description="English, alongside")
+
+
+class OptionDef(Strict):
+    score: Score
+    label: LocalizedText
+
+
+class QuestionDef(Strict):
+    element: ElementKey
+    text: LocalizedText
+    required: bool = True
+    options: list[OptionDef] = Field(min_length=4, max_length=4)
+
+    @model_validator(mode="after")
+    def _scores_one_to_four(self) -> "QuestionDef":
+        if sorted(o.score for o in self.options) != [1, 2, 3, 4]:
+            raise ValueError("options must carry the scores 1, 2, 3 and 4, each once")
+        if self.element == "biaya":
+            for option in self.options:
+                label = option.label.id.lower()
+                if "gratis" in label and option.score != 4:
+                    raise ValueError("biaya is scored toward satisfaction: 'Gratis' must score 4")
+                if "sangat mahal" in label and option.score != 1:
+                    raise ValueError("biaya is scored toward satisfaction: 'Sangat mahal' scores 1")
+        return self
+
+
+class ExtraOptionDef(Strict):
+    value: Code
+    label: LocalizedText
+
+
+class ExtraQuestionDef(Strict):
+    """A local question outside the nine elements; answered but never part of the index."""
+
+    key: Code
+    text: LocalizedText
+    required: bool = False
+    options: list[ExtraOptionDef] = Field(min_length=2, max_length=12)
+
+    @model_validator(mode="after")
+    def _unique_values(self) -> "ExtraQuestionDef":
+        if len({o.value for o in self.options}) != len(self.options):
+            raise ValueError("option values must be unique")
+        return self
+
+
+class SurveyDefinition(Strict):
+    title: LocalizedText
+    intro: LocalizedText | None = None
+    questions: list[QuestionDef] = Field(
+        min_length=9, max_length=9, description="The nine SKM elements, in display order"
+    )
+    extra_questions: list[ExtraQuestionDef] = Field(
+        default_factory=list, max_length=MAX_EXTRA_QUESTIONS
+    )
+    profile_fields: list[ProfileField] = Field(
+        default_factory=list, max_length=4, description="Respondent profile fields shown"
+    )
+    suggestion_prompt: LocalizedText | None = None
+
+    @model_validator(mode="after")
+    def _every_element_once(self) -> "SurveyDefinition":
+        given = [q.element for q in self.questions]
+        if sorted(given) != sorted(ELEMENTS):
+            missing = sorted(set(ELEMENTS) - set(given))
+            raise ValueError(f"each of the nine elements must appear once; missing: {missing}")
+        if len(set(self.profile_fields)) != len(self.profile_fields):
+            raise ValueError("profile_fields must not repeat")
+        keys = [q.key for q in self.extra_questions]
+        if len(set(keys)) != len(keys):
+            raise ValueError("extra question keys must be unique")
+        return self
+
+
+class SurveyCreate(Strict):
+    code: Code
+    title: Name
+    owner_unit: Code = Field(
+        description="The unit that owns this local variant; its subtree may use it"
+    )
+
+
+class SurveyVersionCreate(Strict):
+    definition: SurveyDefinition
+
+
+class SurveyVersionSummary(BaseModel):
+    id: int
+    version: int
+    status: Literal["draft", "published"]
+    created_at: datetime
+    published_at: datetime | None
+
+
+class SurveyOut(BaseModel):
+    code: str
+    title: str
+    owner_unit: str | None = Field(description="None for the built-in standard questionnaire")
+    builtin: bool
+    versions: list[SurveyVersionSummary]
+
+
+class SurveyVersionOut(SurveyVersionSummary):
+    survey: str
+    definition: SurveyDefinition
+
+
+# --- units and services --------------------------------------------------------------------
+
+
+class UnitCreate(Strict):
+    code: Code
+    name: Name
+    kind: UnitKind
+    parent: Code | None = None
+    time_zone: TimeZone | None = Field(
+        default=None, description="Inherited from the parent when unset"
+    )
+    survey_version_id: int | None = Field(
+        default=None, description="The version its forms use; inherited when unset"
+    )
+
+
+class UnitUpdate(Strict):
+    name: Name | None = None
+    kind: UnitKind | None = None
+    parent: Code | None = None
+    time_zone: TimeZone | None = None
+    survey_version_id: int | None = None
+    active: bool | None = None
+
+
+class UnitOut(BaseModel):
+    code: str
+    name: str
+    kind: str
+    parent: str | None
+    ancestors: list[str] = Field(description="Codes from the root down to the parent")
+    time_zone: str
+    time_zone_inherited: bool
+    survey_version_id: int | None = Field(description="Explicitly assigned version, if any")
+    active: bool
+    deactivated_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class UnitTree(BaseModel):
+    code: str
+    name: str
+    kind: str
+    time_zone: str
+    active: bool
+    children: list["UnitTree"]
+
+
+class ServiceCreate(Strict):
+    code: Code
+    name: Name
+
+
+class ServiceUpdate(Strict):
+    name: Name | None = None
+    active: bool | None = None
+
+
+class ServiceOut(BaseModel):
+    unit: str
+    code: str
+    name: str
+    active: bool
+    deactivated_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` for the next page; null at the end"
+    )
+
+
+# --- forms -----------------------------------------------------------------------------
+
+
+class FormUnit(BaseModel):
+    code: str
+    name: str
+    time_zone: str
+
+
+class FormService(BaseModel):
+    code: str
+    name: str
+
+
+class ProfileOption(BaseModel):
+    code: str
+    label: LocalizedText
+
+
+class FormProfileField(BaseModel):
+    field: ProfileField
+    label: LocalizedText
+    options: list[ProfileOption]
+
+
+class FormLimits(BaseModel):
+    max_batch_items: int
+    max_suggestion_length: int
+    max_clock_skew_seconds: int
+    max_collected_age_days: int
+
+
+class FormOut(BaseModel):
+    """Everything a kiosk or app needs to survey respondents of one unit."""
+
+    unit: FormUnit
+    survey_version: SurveyVersionOut
+    services: list[FormService]
+    profile_fields: list[FormProfileField]
+    channels: list[Channel]
+    limits: FormLimits
+
+
+# --- responses -------------------------------------------------------------------------
+
+
+class Answers(Strict):
+    """Element key → score 1–4. An unanswered element is omitted or null, never a score."""
+
+    persyaratan: Score | None = None
+    prosedur: Score | None = None
+    waktu: Score | None = None
+    biaya: Score | None = None
+    produk: Score | None = None
+    kompetensi: Score | None = None
+    perilaku: Score | None = None
+    sarana: Score | None = None
+    pengaduan: Score | None = None
+
+
+class Profile(Strict):
+    """Coarse respondent profile; every field optional."""
+
+    gender: Literal["L", "P"] | None = None
+    age_band: Literal["<20", "20-29", "30-39", "40-49", "50-59", "60+"] | None = None
+    education: Literal["SD", "SMP", "SMA", "D1-D3", "D4-S1", "S2", "S3"] | None = None
+    occupation: Literal["PNS", "TNI", "POLRI", "SWASTA", "WIRAUSAHA", "LAINNYA"] | None = None
+
+
+Suggestion = Annotated[
+    str, StringConstraints(strip_whitespace=True, max_length=MAX_SUGGESTION_LENGTH)
+]
+
+
+class ResponseIn(Strict):
+    id: uuid.UUID = Field(description="Chosen by the client; a retry with the same id is safe")
+    unit: Code
+    service: Code
+    survey_version_id: int = Field(description="The exact survey version the respondent answered")
+    channel: Channel
+    collected_at: AwareDatetime = Field(description="When the respondent answered, with offset")
+    answers: Answers
+    profile: Profile = Field(default_factory=Profile)
+    extra_answers: dict[Code, Code] | None = Field(
+        default=None,
+        max_length=MAX_EXTRA_QUESTIONS,
+        description="Local extra question key → option value",
+    )
+    suggestion: Suggestion | None = Field(default=None, description="Saran/masukan (free text)")
+
+
+class ResponseOut(BaseModel):
+    id: uuid.UUID
+    unit: str
+    service: str
+    survey_version_id: int
+    channel: Channel
+    collected_at: datetime
+    received_at: datetime
+    local_date: date = Field(description="Day of collected_at in the unit's time zone")
+    answers: Answers
+    profile: Profile
+    extra_answers: dict[str, str] | None
+    suggestion: str | None
+
+
+class BatchItemResult(BaseModel):
+    index: int = Field(description="Position of the item in the request")
+    id: uuid.UUID | None
+    status: Literal["created", "duplicate", "conflict", "invalid"]
+    response: ResponseOut | None = Field(
+        default=None, description="The stored response (for a duplicate: as first stored)"
+    )
+    problem: Problem | None = None
+
+
+class BatchOut(BaseModel):
+    created: int
+    duplicate: int
+    conflict: int
+    invalid: int
+    items: list[BatchItemResult]

@@ -1,0 +1,121 @@
+"""Every test runs twice: on SQLite and on PostgreSQL (a real server).
+
+The PostgreSQL half needs a server at SKM_TEST_POSTGRES_URL (default: postgres@127.0.0.1:5432,
+no password). Without one it is skipped, and the summary says so; with
+SKM_TEST_REQUIRE_POSTGRES=1 (as in CI) a missing server fails the run instead.
+The schema is built by the real Alembic migrations; each test starts from empty tables.
+"""
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from alembic import command
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from app.cli import alembic_config
+from app.config import Settings
+from app.db import sync_url
+from app.main import create_app
+from app.surveys import VersionCache
+
+POSTGRES_ADMIN_URL = os.environ.get(
+    "SKM_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+REQUIRE_POSTGRES = os.environ.get("SKM_TEST_REQUIRE_POSTGRES") == "1"
+BACKENDS = ["sqlite", "postgresql"]
+
+
+def postgres_database(name: str) -> str:
+    """A fresh, empty PostgreSQL database `name` (dropped first if it exists); its URL."""
+    admin = make_url(POSTGRES_ADMIN_URL)
+    try:
+        conn = psycopg.connect(
+            host=admin.host,
+            port=admin.port or 5432,
+            user=admin.username,
+            password=admin.password,
+            dbname=admin.database,
+            connect_timeout=3,
+            autocommit=True,
+        )
+    except psycopg.OperationalError as error:
+        message = f"PostgreSQL half not run: no server at {admin.host}:{admin.port} ({error})"
+        if REQUIRE_POSTGRES:
+            pytest.fail(message)
+        pytest.skip(message)
+    with conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return admin.set(database=name).render_as_string(hide_password=False)
+
+
+def migrated(url: str) -> str:
+    config = alembic_config()
+    config.attributes["configure_logging"] = False
+    engine = create_engine(sync_url(url))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+    engine.dispose()
+    return url
+
+
+def fresh_database(backend: str, tmp_path: Path, name: str) -> str:
+    if backend == "sqlite":
+        return f"sqlite:///{tmp_path / (name + '.db')}"
+    return postgres_database(name)
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    backend: str = request.param
+    return migrated(fresh_database(backend, tmp_path_factory.mktemp(backend), "skm_test"))
+
+
+@pytest.fixture(scope="session")
+def backend(database_url: str) -> str:
+    return make_url(database_url).get_backend_name()
+
+
+def test_settings(database_url: str, **overrides: object) -> Settings:
+    return Settings(database_url=database_url, **overrides)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def app_client(database_url: str) -> Iterator[TestClient]:
+    with TestClient(create_app(test_settings(database_url))) as client:
+        yield client
+
+
+RESET = [
+    "UPDATE units SET survey_version_id = NULL",
+    "DELETE FROM daily_aggregates",
+    "DELETE FROM responses",
+    "DELETE FROM survey_versions WHERE survey_id IN "
+    "(SELECT id FROM surveys WHERE owner_unit_id IS NOT NULL)",
+    "DELETE FROM surveys WHERE owner_unit_id IS NOT NULL",
+    "DELETE FROM services",
+    "DELETE FROM units",
+]
+
+
+@pytest.fixture(scope="session")
+def _reset_engine(database_url: str) -> Iterator[object]:
+    engine = create_engine(sync_url(database_url))
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def client(app_client: TestClient, _reset_engine: object) -> Iterator[TestClient]:
+    """The app on an empty database (only the built-in standard questionnaire)."""
+    yield app_client
+    with _reset_engine.begin() as conn:  # type: ignore[attr-defined]
+        for statement in RESET:
+            conn.execute(text(statement))
+    app_client.app.state.versions = VersionCache()  # type: ignore[attr-defined]
