@@ -7,7 +7,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -25,7 +25,14 @@ from app.surveys import VersionCache, VersionRules
 RESPONSES: Table = Response.__table__  # type: ignore[assignment]
 AGGREGATES: Table = DailyAggregate.__table__  # type: ignore[assignment]
 PROFILE_FIELDS = ("gender", "age_band", "education", "occupation")
-AGGREGATE_COUNTERS = ("responses", *(f"{e}_{s}" for e in ELEMENTS for s in ("n", "sum", "sq")))
+AGGREGATE_KEY = ("unit_id", "service_id", "local_date", "survey_version_id")
+AGGREGATE_COUNTERS = (
+    "responses",
+    "complete",
+    "complete_total",
+    "complete_total_sq",
+    *(f"{e}_{s}" for e in ELEMENTS for s in ("n", "sum", "sq")),
+)
 
 Status = Literal["created", "duplicate", "conflict", "invalid"]
 
@@ -270,27 +277,30 @@ def response_out(row: Any, unit_code: str, service_code: str) -> ResponseOut:
 
 
 def _aggregate_rows(rows: Iterable[dict[str, Any]], now: datetime) -> list[dict[str, Any]]:
-    totals: dict[tuple[int, int, date], list[int]] = defaultdict(
-        lambda: [0] * len(AGGREGATE_COUNTERS)
-    )
+    """Sum new response rows into one counter row per aggregate key, in key order."""
+    totals: dict[tuple[Any, ...], list[int]] = defaultdict(lambda: [0] * len(AGGREGATE_COUNTERS))
     for row in rows:
-        counters = totals[(row["unit_id"], row["service_id"], row["local_date"])]
+        counters = totals[tuple(row[k] for k in AGGREGATE_KEY)]
         counters[0] += 1
+        answered = [row[e] for e in ELEMENTS if row[e] is not None]
+        if len(answered) == len(ELEMENTS):
+            total = sum(answered)
+            counters[1] += 1
+            counters[2] += total
+            counters[3] += total * total
         for position, element in enumerate(ELEMENTS):
             score = row[element]
             if score is not None:
-                counters[1 + 3 * position] += 1
-                counters[2 + 3 * position] += score
-                counters[3 + 3 * position] += score * score
+                counters[4 + 3 * position] += 1
+                counters[5 + 3 * position] += score
+                counters[6 + 3 * position] += score * score
     return [
         {
-            "unit_id": unit_id,
-            "service_id": service_id,
-            "local_date": day,
+            **dict(zip(AGGREGATE_KEY, key, strict=True)),
             **dict(zip(AGGREGATE_COUNTERS, counters, strict=True)),
             "updated_at": now,
         }
-        for (unit_id, service_id, day), counters in sorted(totals.items())
+        for key, counters in sorted(totals.items())
     ]
 
 
@@ -299,7 +309,7 @@ async def _add_to_aggregates(
 ) -> None:
     insert = _dialect_insert(dialect)(AGGREGATES)
     upsert = insert.on_conflict_do_update(
-        index_elements=["unit_id", "service_id", "local_date"],
+        index_elements=list(AGGREGATE_KEY),
         set_={
             **{c: AGGREGATES.c[c] + insert.excluded[c] for c in AGGREGATE_COUNTERS},
             "updated_at": insert.excluded.updated_at,

@@ -137,15 +137,25 @@ class Response(Base):
 
 
 class DailyAggregate(Base):
-    """Integer sums and counts per unit, service and local day, kept in the same transaction
-    as every insert, so that indices never need to read response rows."""
+    """Integer sums and counts per unit, service, local day and survey version, kept in the
+    same transaction as every insert, so that indices never need to read response rows.
+
+    Per element: answers (n), sum of scores, sum of squared scores. For responses answering
+    all nine elements (complete): their count, and the sum and sum of squares of each one's
+    total score — the respondent-level spread behind the index's confidence interval."""
 
     __tablename__ = "daily_aggregates"
 
     unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), primary_key=True)
     service_id: Mapped[int] = mapped_column(ForeignKey("services.id"), primary_key=True)
     local_date: Mapped[date] = mapped_column(Date, primary_key=True)
+    survey_version_id: Mapped[int] = mapped_column(
+        ForeignKey("survey_versions.id"), primary_key=True
+    )
     responses: Mapped[int] = mapped_column(Integer)
+    complete: Mapped[int] = mapped_column(Integer)
+    complete_total: Mapped[int] = mapped_column(Integer)
+    complete_total_sq: Mapped[int] = mapped_column(Integer)
     persyaratan_n: Mapped[int] = mapped_column(Integer)
     persyaratan_sum: Mapped[int] = mapped_column(Integer)
     persyaratan_sq: Mapped[int] = mapped_column(Integer)

@@ -163,7 +163,11 @@ def upgrade() -> None:
         sa.Column("unit_id", sa.Integer(), nullable=False),
         sa.Column("service_id", sa.Integer(), nullable=False),
         sa.Column("local_date", sa.Date(), nullable=False),
+        sa.Column("survey_version_id", sa.Integer(), nullable=False),
         sa.Column("responses", sa.Integer(), nullable=False),
+        sa.Column("complete", sa.Integer(), nullable=False),
+        sa.Column("complete_total", sa.Integer(), nullable=False),
+        sa.Column("complete_total_sq", sa.Integer(), nullable=False),
         sa.Column("persyaratan_n", sa.Integer(), nullable=False),
         sa.Column("persyaratan_sum", sa.Integer(), nullable=False),
         sa.Column("persyaratan_sq", sa.Integer(), nullable=False),
@@ -198,8 +202,17 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(
             ["unit_id"], ["units.id"], name=op.f("fk_daily_aggregates_unit_id_units")
         ),
+        sa.ForeignKeyConstraint(
+            ["survey_version_id"],
+            ["survey_versions.id"],
+            name=op.f("fk_daily_aggregates_survey_version_id_survey_versions"),
+        ),
         sa.PrimaryKeyConstraint(
-            "unit_id", "service_id", "local_date", name=op.f("pk_daily_aggregates")
+            "unit_id",
+            "service_id",
+            "local_date",
+            "survey_version_id",
+            name=op.f("pk_daily_aggregates"),
         ),
     )
     op.create_table(
