@@ -5,9 +5,9 @@ import hashlib
 import json
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -18,14 +18,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from app.config import Settings
 from app.errors import FieldProblem, Problem, conflict, invalid
 from app.method import ELEMENTS
-from app.models import DailyAggregate, Response, Service, Unit
+from app.models import DailyAggregate, MonthlyAggregate, Response, Service, Unit
 from app.schemas import Answers, Profile, ResponseIn, ResponseOut
 from app.surveys import VersionCache, VersionRules
 
 RESPONSES: Table = Response.__table__  # type: ignore[assignment]
-AGGREGATES: Table = DailyAggregate.__table__  # type: ignore[assignment]
+DAILY: Table = DailyAggregate.__table__  # type: ignore[assignment]
+MONTHLY: Table = MonthlyAggregate.__table__  # type: ignore[assignment]
 PROFILE_FIELDS = ("gender", "age_band", "education", "occupation")
-AGGREGATE_KEY = ("unit_id", "service_id", "local_date", "survey_version_id")
+AGGREGATE_KEY = ("unit_id", "service_id", "survey_version_id")
 AGGREGATE_COUNTERS = (
     "responses",
     "complete",
@@ -276,11 +277,14 @@ def response_out(row: Any, unit_code: str, service_code: str) -> ResponseOut:
     )
 
 
-def _aggregate_rows(rows: Iterable[dict[str, Any]], now: datetime) -> list[dict[str, Any]]:
-    """Sum new response rows into one counter row per aggregate key, in key order."""
+def aggregate_rows(
+    rows: Iterable[dict[str, Any]], bucket: str, bucket_of: Callable[[date], date], now: datetime
+) -> list[dict[str, Any]]:
+    """Sum response rows into one counter row per key and time bucket, in key order."""
     totals: dict[tuple[Any, ...], list[int]] = defaultdict(lambda: [0] * len(AGGREGATE_COUNTERS))
     for row in rows:
-        counters = totals[tuple(row[k] for k in AGGREGATE_KEY)]
+        key = (*(row[k] for k in AGGREGATE_KEY), bucket_of(row["local_date"]))
+        counters = totals[key]
         counters[0] += 1
         answered = [row[e] for e in ELEMENTS if row[e] is not None]
         if len(answered) == len(ELEMENTS):
@@ -296,7 +300,7 @@ def _aggregate_rows(rows: Iterable[dict[str, Any]], now: datetime) -> list[dict[
                 counters[6 + 3 * position] += score * score
     return [
         {
-            **dict(zip(AGGREGATE_KEY, key, strict=True)),
+            **dict(zip((*AGGREGATE_KEY, bucket), key, strict=True)),
             **dict(zip(AGGREGATE_COUNTERS, counters, strict=True)),
             "updated_at": now,
         }
@@ -304,18 +308,26 @@ def _aggregate_rows(rows: Iterable[dict[str, Any]], now: datetime) -> list[dict[
     ]
 
 
+def month_of(day: date) -> date:
+    return day.replace(day=1)
+
+
 async def _add_to_aggregates(
     conn: AsyncConnection, dialect: str, rows: list[dict[str, Any]], now: datetime
 ) -> None:
-    insert = _dialect_insert(dialect)(AGGREGATES)
-    upsert = insert.on_conflict_do_update(
-        index_elements=list(AGGREGATE_KEY),
-        set_={
-            **{c: AGGREGATES.c[c] + insert.excluded[c] for c in AGGREGATE_COUNTERS},
-            "updated_at": insert.excluded.updated_at,
-        },
-    )
-    await conn.execute(upsert, _aggregate_rows(rows, now))
+    for table, bucket, bucket_of in (
+        (DAILY, "local_date", lambda day: day),
+        (MONTHLY, "month", month_of),
+    ):
+        insert = _dialect_insert(dialect)(table)
+        upsert = insert.on_conflict_do_update(
+            index_elements=[*AGGREGATE_KEY, bucket],
+            set_={
+                **{c: table.c[c] + insert.excluded[c] for c in AGGREGATE_COUNTERS},
+                "updated_at": insert.excluded.updated_at,
+            },
+        )
+        await conn.execute(upsert, aggregate_rows(rows, bucket, bucket_of, now))
 
 
 async def _stored(conn: AsyncConnection, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Row[Any]]:

@@ -10,7 +10,7 @@ from sqlalchemy import (
     Date,
     ForeignKey,
     Index,
-    Integer,
+    PrimaryKeyConstraint,
     SmallInteger,
     String,
     Text,
@@ -136,51 +136,68 @@ class Response(Base):
     content_hash: Mapped[str] = mapped_column(String(64))
 
 
-class DailyAggregate(Base):
-    """Integer sums and counts per unit, service, local day and survey version, kept in the
-    same transaction as every insert, so that indices never need to read response rows.
+class AggregateCounters:
+    """Integer sums and counts of the responses of one unit, service, survey version and
+    local time bucket (a day or a month), kept in the same transaction as every insert so
+    that indices never read response rows.
 
-    Per element: answers (n), sum of scores, sum of squared scores. For responses answering
-    all nine elements (complete): their count, and the sum and sum of squares of each one's
-    total score — the respondent-level spread behind the index's confidence interval."""
+    Per element: answers (n), sum of scores, sum of squared scores. For the responses that
+    answered all nine elements (complete): their count, and the sum and the sum of squares of
+    each one's total score — the respondent-level spread behind a confidence interval."""
+
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    service_id: Mapped[int] = mapped_column(ForeignKey("services.id"))
+    survey_version_id: Mapped[int] = mapped_column(ForeignKey("survey_versions.id"))
+    responses: Mapped[int]
+    complete: Mapped[int]
+    complete_total: Mapped[int]
+    complete_total_sq: Mapped[int]
+    persyaratan_n: Mapped[int]
+    persyaratan_sum: Mapped[int]
+    persyaratan_sq: Mapped[int]
+    prosedur_n: Mapped[int]
+    prosedur_sum: Mapped[int]
+    prosedur_sq: Mapped[int]
+    waktu_n: Mapped[int]
+    waktu_sum: Mapped[int]
+    waktu_sq: Mapped[int]
+    biaya_n: Mapped[int]
+    biaya_sum: Mapped[int]
+    biaya_sq: Mapped[int]
+    produk_n: Mapped[int]
+    produk_sum: Mapped[int]
+    produk_sq: Mapped[int]
+    kompetensi_n: Mapped[int]
+    kompetensi_sum: Mapped[int]
+    kompetensi_sq: Mapped[int]
+    perilaku_n: Mapped[int]
+    perilaku_sum: Mapped[int]
+    perilaku_sq: Mapped[int]
+    sarana_n: Mapped[int]
+    sarana_sum: Mapped[int]
+    sarana_sq: Mapped[int]
+    pengaduan_n: Mapped[int]
+    pengaduan_sum: Mapped[int]
+    pengaduan_sq: Mapped[int]
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class DailyAggregate(AggregateCounters, Base):
+    """Per local day: any date range."""
 
     __tablename__ = "daily_aggregates"
-
-    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), primary_key=True)
-    service_id: Mapped[int] = mapped_column(ForeignKey("services.id"), primary_key=True)
-    local_date: Mapped[date] = mapped_column(Date, primary_key=True)
-    survey_version_id: Mapped[int] = mapped_column(
-        ForeignKey("survey_versions.id"), primary_key=True
+    __table_args__ = (
+        PrimaryKeyConstraint("unit_id", "local_date", "service_id", "survey_version_id"),
     )
-    responses: Mapped[int] = mapped_column(Integer)
-    complete: Mapped[int] = mapped_column(Integer)
-    complete_total: Mapped[int] = mapped_column(Integer)
-    complete_total_sq: Mapped[int] = mapped_column(Integer)
-    persyaratan_n: Mapped[int] = mapped_column(Integer)
-    persyaratan_sum: Mapped[int] = mapped_column(Integer)
-    persyaratan_sq: Mapped[int] = mapped_column(Integer)
-    prosedur_n: Mapped[int] = mapped_column(Integer)
-    prosedur_sum: Mapped[int] = mapped_column(Integer)
-    prosedur_sq: Mapped[int] = mapped_column(Integer)
-    waktu_n: Mapped[int] = mapped_column(Integer)
-    waktu_sum: Mapped[int] = mapped_column(Integer)
-    waktu_sq: Mapped[int] = mapped_column(Integer)
-    biaya_n: Mapped[int] = mapped_column(Integer)
-    biaya_sum: Mapped[int] = mapped_column(Integer)
-    biaya_sq: Mapped[int] = mapped_column(Integer)
-    produk_n: Mapped[int] = mapped_column(Integer)
-    produk_sum: Mapped[int] = mapped_column(Integer)
-    produk_sq: Mapped[int] = mapped_column(Integer)
-    kompetensi_n: Mapped[int] = mapped_column(Integer)
-    kompetensi_sum: Mapped[int] = mapped_column(Integer)
-    kompetensi_sq: Mapped[int] = mapped_column(Integer)
-    perilaku_n: Mapped[int] = mapped_column(Integer)
-    perilaku_sum: Mapped[int] = mapped_column(Integer)
-    perilaku_sq: Mapped[int] = mapped_column(Integer)
-    sarana_n: Mapped[int] = mapped_column(Integer)
-    sarana_sum: Mapped[int] = mapped_column(Integer)
-    sarana_sq: Mapped[int] = mapped_column(Integer)
-    pengaduan_n: Mapped[int] = mapped_column(Integer)
-    pengaduan_sum: Mapped[int] = mapped_column(Integer)
-    pengaduan_sq: Mapped[int] = mapped_column(Integer)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    local_date: Mapped[date] = mapped_column(Date)
+
+
+class MonthlyAggregate(AggregateCounters, Base):
+    """Per local calendar month (`month` is its first day): whole months, quarters,
+    semesters and years read a few rows per unit and service, whatever the volume."""
+
+    __tablename__ = "monthly_aggregates"
+    __table_args__ = (PrimaryKeyConstraint("unit_id", "month", "service_id", "survey_version_id"),)
+
+    month: Mapped[date] = mapped_column(Date)

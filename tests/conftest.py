@@ -95,6 +95,7 @@ def app_client(database_url: str) -> Iterator[TestClient]:
 RESET = [
     "UPDATE units SET survey_version_id = NULL",
     "DELETE FROM daily_aggregates",
+    "DELETE FROM monthly_aggregates",
     "DELETE FROM responses",
     "DELETE FROM survey_versions WHERE survey_id IN "
     "(SELECT id FROM surveys WHERE owner_unit_id IS NOT NULL)",

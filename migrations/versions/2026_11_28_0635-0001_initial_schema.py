@@ -30,6 +30,52 @@ UNITS_SURVEY_FK = sa.ForeignKeyConstraint(
 )
 
 
+# Frozen here: the element keys of PermenPAN-RB 14/2017, in questionnaire order.
+ELEMENTS = (
+    "persyaratan",
+    "prosedur",
+    "waktu",
+    "biaya",
+    "produk",
+    "kompetensi",
+    "perilaku",
+    "sarana",
+    "pengaduan",
+)
+COUNTERS = (
+    "responses",
+    "complete",
+    "complete_total",
+    "complete_total_sq",
+    *(f"{e}_{k}" for e in ELEMENTS for k in ("n", "sum", "sq")),
+)
+
+
+def create_aggregate_table(name: str, bucket: str) -> None:
+    """Integer sums and counts per unit, service, survey version and local bucket."""
+    op.create_table(
+        name,
+        sa.Column(bucket, sa.Date(), nullable=False),
+        sa.Column("unit_id", sa.Integer(), nullable=False),
+        sa.Column("service_id", sa.Integer(), nullable=False),
+        sa.Column("survey_version_id", sa.Integer(), nullable=False),
+        *(sa.Column(counter, sa.Integer(), nullable=False) for counter in COUNTERS),
+        sa.Column("updated_at", UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["service_id"], ["services.id"], name=op.f(f"fk_{name}_service_id_services")
+        ),
+        sa.ForeignKeyConstraint(
+            ["survey_version_id"],
+            ["survey_versions.id"],
+            name=op.f(f"fk_{name}_survey_version_id_survey_versions"),
+        ),
+        sa.ForeignKeyConstraint(["unit_id"], ["units.id"], name=op.f(f"fk_{name}_unit_id_units")),
+        sa.PrimaryKeyConstraint(
+            "unit_id", bucket, "service_id", "survey_version_id", name=op.f(f"pk_{name}")
+        ),
+    )
+
+
 def seed_standard_survey() -> None:
     """The built-in standard questionnaire, version 1, published."""
     now = datetime.now(UTC)
@@ -158,63 +204,8 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_services")),
         sa.UniqueConstraint("unit_id", "code", name=op.f("uq_services_unit_id_code")),
     )
-    op.create_table(
-        "daily_aggregates",
-        sa.Column("unit_id", sa.Integer(), nullable=False),
-        sa.Column("service_id", sa.Integer(), nullable=False),
-        sa.Column("local_date", sa.Date(), nullable=False),
-        sa.Column("survey_version_id", sa.Integer(), nullable=False),
-        sa.Column("responses", sa.Integer(), nullable=False),
-        sa.Column("complete", sa.Integer(), nullable=False),
-        sa.Column("complete_total", sa.Integer(), nullable=False),
-        sa.Column("complete_total_sq", sa.Integer(), nullable=False),
-        sa.Column("persyaratan_n", sa.Integer(), nullable=False),
-        sa.Column("persyaratan_sum", sa.Integer(), nullable=False),
-        sa.Column("persyaratan_sq", sa.Integer(), nullable=False),
-        sa.Column("prosedur_n", sa.Integer(), nullable=False),
-        sa.Column("prosedur_sum", sa.Integer(), nullable=False),
-        sa.Column("prosedur_sq", sa.Integer(), nullable=False),
-        sa.Column("waktu_n", sa.Integer(), nullable=False),
-        sa.Column("waktu_sum", sa.Integer(), nullable=False),
-        sa.Column("waktu_sq", sa.Integer(), nullable=False),
-        sa.Column("biaya_n", sa.Integer(), nullable=False),
-        sa.Column("biaya_sum", sa.Integer(), nullable=False),
-        sa.Column("biaya_sq", sa.Integer(), nullable=False),
-        sa.Column("produk_n", sa.Integer(), nullable=False),
-        sa.Column("produk_sum", sa.Integer(), nullable=False),
-        sa.Column("produk_sq", sa.Integer(), nullable=False),
-        sa.Column("kompetensi_n", sa.Integer(), nullable=False),
-        sa.Column("kompetensi_sum", sa.Integer(), nullable=False),
-        sa.Column("kompetensi_sq", sa.Integer(), nullable=False),
-        sa.Column("perilaku_n", sa.Integer(), nullable=False),
-        sa.Column("perilaku_sum", sa.Integer(), nullable=False),
-        sa.Column("perilaku_sq", sa.Integer(), nullable=False),
-        sa.Column("sarana_n", sa.Integer(), nullable=False),
-        sa.Column("sarana_sum", sa.Integer(), nullable=False),
-        sa.Column("sarana_sq", sa.Integer(), nullable=False),
-        sa.Column("pengaduan_n", sa.Integer(), nullable=False),
-        sa.Column("pengaduan_sum", sa.Integer(), nullable=False),
-        sa.Column("pengaduan_sq", sa.Integer(), nullable=False),
-        sa.Column("updated_at", UTCDateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["service_id"], ["services.id"], name=op.f("fk_daily_aggregates_service_id_services")
-        ),
-        sa.ForeignKeyConstraint(
-            ["unit_id"], ["units.id"], name=op.f("fk_daily_aggregates_unit_id_units")
-        ),
-        sa.ForeignKeyConstraint(
-            ["survey_version_id"],
-            ["survey_versions.id"],
-            name=op.f("fk_daily_aggregates_survey_version_id_survey_versions"),
-        ),
-        sa.PrimaryKeyConstraint(
-            "unit_id",
-            "service_id",
-            "local_date",
-            "survey_version_id",
-            name=op.f("pk_daily_aggregates"),
-        ),
-    )
+    create_aggregate_table("daily_aggregates", "local_date")
+    create_aggregate_table("monthly_aggregates", "month")
     op.create_table(
         "responses",
         sa.Column("id", sa.Uuid(), nullable=False),
@@ -291,6 +282,7 @@ def downgrade() -> None:
     op.drop_index("ix_responses_unit_day", table_name="responses")
     op.drop_index("ix_responses_collected", table_name="responses")
     op.drop_table("responses")
+    op.drop_table("monthly_aggregates")
     op.drop_table("daily_aggregates")
     op.drop_table("services")
     op.drop_table("survey_versions")
