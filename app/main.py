@@ -12,7 +12,7 @@ from app.config import Settings, get_settings
 from app.db import Database
 from app.errors import PROBLEM_MEDIA_TYPE, BodySizeLimit, install_error_handlers
 from app.method import METHOD_ID
-from app.routers import collection, health, responses, surveys, units
+from app.routers import collection, health, indices, populations, responses, surveys, units
 from app.surveys import VersionCache
 
 DESCRIPTION = f"""
@@ -56,6 +56,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         surveys.router,
         collection.router,
         responses.router,
+        populations.router,
+        indices.router,
         health.router,
     ):
         app.include_router(router)

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
+from math import isqrt
 from typing import Final, Literal
 
 METHOD_ID: Final = "permenpan-rb-14-2017"
@@ -35,6 +36,18 @@ ElementKey = Literal[
     "sarana",
     "pengaduan",
 ]
+# Unsur names as the regulation lists them.
+ELEMENT_NAMES: Final = {
+    "persyaratan": "Persyaratan",
+    "prosedur": "Sistem, Mekanisme, dan Prosedur",
+    "waktu": "Waktu Penyelesaian",
+    "biaya": "Biaya/Tarif",
+    "produk": "Produk Spesifikasi Jenis Pelayanan",
+    "kompetensi": "Kompetensi Pelaksana",
+    "perilaku": "Perilaku Pelaksana",
+    "sarana": "Sarana dan Prasarana",
+    "pengaduan": "Penanganan Pengaduan, Saran dan Masukan",
+}
 MIN_SCORE: Final = 1
 MAX_SCORE: Final = 4
 IKM_FACTOR: Final = 25
@@ -137,3 +150,86 @@ def minimum_sample(population: int) -> int:
     d = Fraction(5, 100)
     s = chi2 * population * p * (1 - p) / (d * d * (population - 1) + chi2 * p * (1 - p))
     return int(round_half_up(s, 0))
+
+
+# Two-sided 95% critical values of Student's t by degrees of freedom; between rows the
+# smaller df's (larger, more conservative) value is used; beyond 120, the normal 1.960.
+_T_975: Final = (
+    (1, Fraction("12.706")),
+    (2, Fraction("4.303")),
+    (3, Fraction("3.182")),
+    (4, Fraction("2.776")),
+    (5, Fraction("2.571")),
+    (6, Fraction("2.447")),
+    (7, Fraction("2.365")),
+    (8, Fraction("2.306")),
+    (9, Fraction("2.262")),
+    (10, Fraction("2.228")),
+    (11, Fraction("2.201")),
+    (12, Fraction("2.179")),
+    (13, Fraction("2.160")),
+    (14, Fraction("2.145")),
+    (15, Fraction("2.131")),
+    (16, Fraction("2.120")),
+    (17, Fraction("2.110")),
+    (18, Fraction("2.101")),
+    (19, Fraction("2.093")),
+    (20, Fraction("2.086")),
+    (21, Fraction("2.080")),
+    (22, Fraction("2.074")),
+    (23, Fraction("2.069")),
+    (24, Fraction("2.064")),
+    (25, Fraction("2.060")),
+    (26, Fraction("2.056")),
+    (27, Fraction("2.052")),
+    (28, Fraction("2.048")),
+    (29, Fraction("2.045")),
+    (30, Fraction("2.042")),
+    (40, Fraction("2.021")),
+    (60, Fraction("2.000")),
+    (120, Fraction("1.980")),
+)
+Z_975: Final = Fraction("1.960")
+CI_METHOD: Final = (
+    "95% Student-t interval around the IKM, with the standard error of the mean respondent "
+    "score (the mean of each respondent's nine scores) over the responses answering all nine "
+    "elements; clipped to 25–100"
+)
+SMALL_SAMPLE: Final = 30
+
+
+def t_critical_95(df: int) -> Fraction:
+    if df < 1:
+        raise ValueError("at least one degree of freedom")
+    if df > _T_975[-1][0]:
+        return Z_975
+    return next(critical for row_df, critical in reversed(_T_975) if df >= row_df)
+
+
+@dataclass(frozen=True)
+class Interval:
+    low: Fraction
+    high: Fraction
+    respondents: int
+
+
+def ikm_interval(ikm: Fraction, complete: int, total_sum: int, total_sq: int) -> Interval | None:
+    """95% interval for an IKM from the respondent totals T (sum of nine scores) of the
+    `complete` responses: ΣT = total_sum, ΣT² = total_sq. None with fewer than two."""
+    if complete < 2:
+        return None
+    # Variance of T (exact), then of the respondent mean score T/9, on the IKM scale (×25).
+    variance_t = Fraction(total_sq * complete - total_sum * total_sum, complete * (complete - 1))
+    variance_ikm_mean = variance_t / (len(ELEMENTS) ** 2) * IKM_FACTOR**2 / complete
+    half_width = t_critical_95(complete - 1) * _sqrt(variance_ikm_mean)
+    low = max(ikm - half_width, Fraction(MIN_SCORE * IKM_FACTOR))
+    high = min(ikm + half_width, Fraction(MAX_SCORE * IKM_FACTOR))
+    return Interval(low, high, complete)
+
+
+def _sqrt(value: Fraction) -> Fraction:
+    """Square root to ~1e-12, exact enough for a 2-dp presentation."""
+    if value <= 0:
+        return Fraction(0)
+    scale = 10**12
+    return Fraction(isqrt(value.numerator * scale * scale // value.denominator), scale)

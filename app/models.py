@@ -201,3 +201,19 @@ class MonthlyAggregate(AggregateCounters, Base):
     __table_args__ = (PrimaryKeyConstraint("unit_id", "month", "service_id", "survey_version_id"),)
 
     month: Mapped[date] = mapped_column(Date)
+
+
+class Population(Base):
+    """People served by a unit (or one of its services) in a period: the N of the
+    Krejcie–Morgan minimum sample."""
+
+    __tablename__ = "populations"
+    __table_args__ = (UniqueConstraint("unit_id", "service_code", "period"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    # A service code of the unit, or '' for the whole unit (codes never change).
+    service_code: Mapped[str] = mapped_column(String(64))
+    period: Mapped[str] = mapped_column(String(10))  # '2026', '2026-S1', '2026-Q1', '2026-03'
+    served: Mapped[int]
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

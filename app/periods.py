@@ -4,6 +4,8 @@ import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from app.errors import FieldProblem, invalid
+
 _PATTERN = re.compile(
     r"^(?P<year>\d{4})(?:-(?:(?P<month>0[1-9]|1[0-2])|Q(?P<quarter>[1-4])|S(?P<semester>[12])))?$"
 )
@@ -37,3 +39,109 @@ def parse_period(text: str) -> Period:
     if match["semester"]:
         return _months(year, 6 * int(match["semester"]) - 5, 6)
     return _months(year, 1, 12)
+
+
+@dataclass(frozen=True)
+class Window:
+    """What a request asked for: a named period, or a range of local days (either end open)."""
+
+    label: str | None
+    start: date | None
+    end: date | None
+
+
+class PeriodError(ValueError):
+    """A period parameter at fault, and why."""
+
+    def __init__(self, parameter: str, reason: str) -> None:
+        super().__init__(reason)
+        self.parameter = parameter
+        self.reason = reason
+
+
+def resolve_window(period: str | None, date_from: date | None, date_to: date | None) -> Window:
+    """A `period`, or `from`/`to` days (inclusive)."""
+    if period is not None:
+        if date_from is not None or date_to is not None:
+            raise PeriodError("period", "give a period or from/to, not both")
+        try:
+            named = parse_period(period)
+        except ValueError as error:
+            raise PeriodError("period", str(error)) from None
+        return Window(period, named.start, named.end)
+    if date_from is not None and date_to is not None and date_from > date_to:
+        raise PeriodError("from", "must not be after `to`")
+    return Window(None, date_from, date_to)
+
+
+def window_or_problem(period: str | None, date_from: date | None, date_to: date | None) -> Window:
+    """resolve_window, with a problem+json 422 naming the parameter at fault."""
+    try:
+        return resolve_window(period, date_from, date_to)
+    except PeriodError as error:
+        raise invalid(
+            [FieldProblem(parameter=error.parameter, detail=error.reason, code="bad_period")]
+        ) from None
+
+
+def next_month(day: date) -> date:
+    return date(day.year + 1, 1, 1) if day.month == 12 else date(day.year, day.month + 1, 1)
+
+
+@dataclass(frozen=True)
+class Split:
+    """A range of days as whole months (first days of the first and last month) plus the
+    leftover days at either end."""
+
+    months: tuple[date, date] | None
+    days: tuple[tuple[date, date], ...]
+
+
+def split_months(start: date, end: date) -> Split:
+    first_full = start if start.day == 1 else next_month(start)
+    # The first day after the last whole month inside the range.
+    after_end = end + timedelta(days=1)
+    after_full = after_end.replace(day=1)
+    if first_full >= after_full:
+        return Split(None, ((start, end),))
+    last_month = (after_full - timedelta(days=1)).replace(day=1)
+    days = _head(start, first_full)
+    if after_full <= end:
+        days += ((after_full, end),)
+    return Split((first_full, last_month), days)
+
+
+def _head(start: date, first_full: date) -> tuple[tuple[date, date], ...]:
+    return ((start, first_full - timedelta(days=1)),) if start < first_full else ()
+
+
+@dataclass(frozen=True)
+class Span:
+    """A closed range of local days, with its period label when it is one."""
+
+    label: str | None
+    start: date
+    end: date
+
+
+def buckets(start: date, end: date, granularity: str) -> list[Span]:
+    """Consecutive calendar buckets (month, quarter, semester, year) covering start..end,
+    the first and last clipped to the range; labelled like periods ('2026-Q1')."""
+    months = {"month": 1, "quarter": 3, "semester": 6, "year": 12}[granularity]
+    result = []
+    cursor = start
+    while cursor <= end:
+        first_month = (cursor.month - 1) // months * months + 1
+        bucket_start = date(cursor.year, first_month, 1)
+        last_month = first_month + months - 1
+        following = next_month(date(cursor.year, last_month, 1))
+        label = {
+            "month": f"{cursor.year}-{first_month:02d}",
+            "quarter": f"{cursor.year}-Q{(first_month - 1) // 3 + 1}",
+            "semester": f"{cursor.year}-S{(first_month - 1) // 6 + 1}",
+            "year": f"{cursor.year}",
+        }[granularity]
+        bucket_end = min(following - timedelta(days=1), end)
+        result.append(Span(label, max(bucket_start, start), bucket_end))
+        cursor = following
+    return result

@@ -16,7 +16,7 @@ from app.ingest import PROFILE_FIELDS, RESPONSES, response_out
 from app.method import ELEMENTS
 from app.models import Service, Unit
 from app.pagination import decode_cursor, encode_cursor
-from app.periods import parse_period
+from app.periods import window_or_problem
 from app.schemas import Channel, ResponseOut
 from app.units import get_service, get_unit, subtree_ids
 
@@ -65,28 +65,11 @@ async def _filtered(session: AsyncSession, f: ResponseFilter) -> Select[tuple[ob
             query = query.where(RESPONSES.c.unit_id == unit.id)
     if f.channel is not None:
         query = query.where(RESPONSES.c.channel == f.channel)
-    if f.period is not None:
-        if f.date_from is not None or f.date_to is not None:
-            raise invalid(
-                [
-                    FieldProblem(
-                        parameter="period",
-                        detail="give a period or from/to, not both",
-                        code="ambiguous",
-                    )
-                ]
-            )
-        try:
-            period = parse_period(f.period)
-        except ValueError as error:
-            raise invalid(
-                [FieldProblem(parameter="period", detail=str(error), code="bad_period")]
-            ) from None
-        query = query.where(RESPONSES.c.local_date.between(period.start, period.end))
-    if f.date_from is not None:
-        query = query.where(RESPONSES.c.local_date >= f.date_from)
-    if f.date_to is not None:
-        query = query.where(RESPONSES.c.local_date <= f.date_to)
+    window = window_or_problem(f.period, f.date_from, f.date_to)
+    if window.start is not None:
+        query = query.where(RESPONSES.c.local_date >= window.start)
+    if window.end is not None:
+        query = query.where(RESPONSES.c.local_date <= window.end)
     return query
 
 

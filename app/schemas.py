@@ -377,3 +377,185 @@ class BatchOut(BaseModel):
     conflict: int
     invalid: int
     items: list[BatchItemResult]
+
+
+# --- indices ---------------------------------------------------------------------------
+
+Rule = Literal["pooled", "mean_of_children"]
+Granularity = Literal["month", "quarter", "semester", "year"]
+BreakdownBy = Literal[
+    "service", "child", "channel", "gender", "age_band", "education", "occupation"
+]
+
+
+class GradeOut(BaseModel):
+    mutu: Literal["A", "B", "C", "D"]
+    kinerja: str = Field(description="Kinerja unit pelayanan, as the regulation words it")
+    kinerja_en: str
+
+
+class ElementOut(BaseModel):
+    key: str
+    unsur: str
+    answers: int = Field(description="Responses that answered this element: its denominator")
+    total: int = Field(description="Sum of the scores given")
+    nrr: float = Field(description="Mean score 1–4, rounded half-up to 3 decimals")
+    nrr_exact: str = Field(description="The exact NRR as a fraction, e.g. '18/5'")
+    ikm: float = Field(description="NRR × 25, rounded half-up to 2 decimals")
+    grade: GradeOut
+
+
+class IntervalOut(BaseModel):
+    level: float = 0.95
+    ikm_low: float
+    ikm_high: float
+    respondents: int = Field(description="Responses answering all nine elements, behind it")
+
+
+class IndexValue(BaseModel):
+    """The index of one set of responses (pooled)."""
+
+    responses: int
+    ikm: float | None = Field(description="25–100, rounded half-up to 2 decimals; null if empty")
+    index: float | None = Field(description="1–4, rounded half-up to 3 decimals")
+    index_exact: str | None = Field(description="The exact 1–4 index as a fraction")
+    grade: GradeOut | None
+    weight: str | None = Field(description="The exact weight 1/k of each answered element")
+    elements: list[ElementOut]
+    weakest: list[str] = Field(description="Element(s) with the lowest NRR, ties together")
+    confidence_interval: IntervalOut | None
+    small_sample: bool = Field(description="Fewer than 30 responses")
+
+
+class ChildrenMean(BaseModel):
+    """The plain mean of the children's IKMs (each child weighs the same)."""
+
+    ikm: float | None
+    ikm_exact: str | None
+    grade: GradeOut | None
+    children: int = Field(description="Children with responses, averaged")
+    children_without_responses: int
+    own_responses_counted_as_child: bool = Field(
+        description="Responses recorded on the node itself count as one more child"
+    )
+
+
+class SampleOut(BaseModel):
+    population: int | None = Field(description="People served in the period, if recorded")
+    minimum: int | None = Field(description="Krejcie–Morgan minimum sample for the population")
+    adequate: bool | None = Field(description="responses ≥ minimum; null without a population")
+
+
+class PeriodOut(BaseModel):
+    label: str | None
+    start: date | None = Field(alias="from")
+    end: date | None = Field(alias="to")
+
+    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
+
+
+class GradeBand(BaseModel):
+    mutu: str
+    ikm_from: float
+    kinerja: str
+
+
+class MethodOut(BaseModel):
+    """Enough to reproduce the number."""
+
+    id: str
+    regulation: str
+    elements: list[str]
+    nrr: str
+    weighting: str
+    ikm: str
+    rounding: str
+    grades: list[GradeBand]
+    rule: str
+    period_cut: str
+    time_zones: list[str]
+    survey_versions: list[int]
+    excluded: str
+    confidence_interval: str
+    sample_size: str
+    source: str
+
+
+class UnitRef(BaseModel):
+    code: str
+    name: str
+
+
+class IndexReport(BaseModel):
+    unit: UnitRef
+    service: str | None
+    period: PeriodOut
+    rule: Rule = Field(description="Which roll-up produced `ikm` and `grade`")
+    ikm: float | None
+    grade: GradeOut | None
+    pooled: IndexValue
+    children_mean: ChildrenMean | None = Field(
+        description="Given with rule=mean_of_children or include_children_mean=true"
+    )
+    sample: SampleOut
+    data_updated_at: datetime | None = Field(
+        description="When a response counted here last arrived: a later value means a past "
+        "period was revised (e.g. by an offline kiosk's backlog)"
+    )
+    method: MethodOut
+
+
+class BreakdownGroup(BaseModel):
+    key: str | None = Field(description="The group's value; null = not given by respondents")
+    label: str | None
+    value: IndexValue
+
+
+class BreakdownOut(BaseModel):
+    unit: UnitRef
+    period: PeriodOut
+    by: BreakdownBy
+    groups: list[BreakdownGroup]
+    data_updated_at: datetime | None
+    method: MethodOut
+
+
+class SeriesPoint(BaseModel):
+    period: PeriodOut
+    value: IndexValue
+
+
+class SeriesOut(BaseModel):
+    unit: UnitRef
+    service: str | None
+    granularity: Granularity
+    points: list[SeriesPoint]
+    data_updated_at: datetime | None
+    method: MethodOut
+
+
+class RankedUnit(BaseModel):
+    rank: int | None = Field(description="1 = highest IKM; ties share a rank; null if no data")
+    unit: UnitRef
+    value: IndexValue
+
+
+class RankingOut(BaseModel):
+    unit: UnitRef
+    period: PeriodOut
+    items: list[RankedUnit]
+    data_updated_at: datetime | None
+    method: MethodOut
+
+
+class PopulationIn(Strict):
+    served: int = Field(ge=1, le=100_000_000, description="People served in the period")
+
+
+class PopulationOut(BaseModel):
+    unit: str
+    service: str | None
+    period: str
+    served: int
+    minimum_sample: int
+    updated_at: datetime

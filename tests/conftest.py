@@ -96,6 +96,7 @@ RESET = [
     "UPDATE units SET survey_version_id = NULL",
     "DELETE FROM daily_aggregates",
     "DELETE FROM monthly_aggregates",
+    "DELETE FROM populations",
     "DELETE FROM responses",
     "DELETE FROM survey_versions WHERE survey_id IN "
     "(SELECT id FROM surveys WHERE owner_unit_id IS NOT NULL)",

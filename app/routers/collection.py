@@ -1,11 +1,10 @@
 """Collection: what kiosks and apps call — fetch a unit's form, post responses."""
 
-import hashlib
 import json
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Request, Response, status
+from fastapi import APIRouter, Depends, Request, Response, status
 from pydantic import ValidationError
 
 from app.config import Settings, get_settings
@@ -20,6 +19,7 @@ from app.errors import (
     validation_problem,
 )
 from app.forms import unit_form
+from app.http_cache import NOT_MODIFIED, cached_json
 from app.ingest import Outcome, ingest
 from app.schemas import BatchItemResult, BatchOut, FormOut, ResponseIn, ResponseOut
 from app.surveys import VersionCache
@@ -39,26 +39,13 @@ VersionsDep = Annotated[VersionCache, Depends(get_versions)]
 @router.get(
     "/v1/units/{code}/form",
     response_model=FormOut,
-    responses={
-        304: {"description": "Not modified: the kiosk's cached form (If-None-Match) is current"},
-        **problem_responses(404, 410),
-    },
+    responses={**NOT_MODIFIED, **problem_responses(404, 410)},
 )
 async def get_form(
-    code: str,
-    session: ReadSession,
-    settings: SettingsDep,
-    response: Response,
-    if_none_match: Annotated[str | None, Header(max_length=200)] = None,
-) -> FormOut | Response:
+    code: str, request: Request, session: ReadSession, settings: SettingsDep
+) -> Response:
     """Everything a kiosk or app needs for one unit, with an ETag for cheap revalidation."""
-    form = await unit_form(session, code, settings)
-    etag = '"' + hashlib.sha256(form.model_dump_json().encode()).hexdigest()[:32] + '"'
-    headers = {"ETag": etag, "Cache-Control": "no-cache"}
-    if if_none_match is not None and etag in [t.strip() for t in if_none_match.split(",")]:
-        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
-    response.headers.update(headers)
-    return form
+    return cached_json(request, await unit_form(session, code, settings), "no-cache")
 
 
 @router.post(

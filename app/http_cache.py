@@ -1,0 +1,23 @@
+"""Conditional GET: an ETag over the exact body, so a poller pays for unchanged data with a
+304 and no body."""
+
+import hashlib
+from typing import Any
+
+from fastapi import Request, Response, status
+from pydantic import BaseModel
+
+
+def cached_json(request: Request, model: BaseModel, cache_control: str) -> Response:
+    body = model.model_dump_json(by_alias=True).encode()
+    etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+    headers = {"ETag": etag, "Cache-Control": cache_control}
+    wanted = request.headers.get("if-none-match", "")
+    if etag in (tag.strip().removeprefix("W/") for tag in wanted.split(",")):
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
+    return Response(body, media_type="application/json", headers=headers)
+
+
+NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
+    304: {"description": "Not modified: the ETag given in If-None-Match is current"}
+}

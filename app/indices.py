@@ -1,0 +1,530 @@
+"""Satisfaction indices (IKM) exactly as PermenPAN-RB 14/2017 defines them.
+
+Sums and counts come from SQL (GROUP BY over integer columns of the pre-aggregated tables:
+whole months from the monthly table, leftover days from the daily one); Python only does
+exact arithmetic on the few numbers that come back. Profile and channel breakdowns, which the
+aggregates do not carry, are the same sums over the response rows of the period.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from fractions import Fraction
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, Table, func, literal, select, union_all
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.ingest import AGGREGATE_COUNTERS, DAILY, MONTHLY, RESPONSES
+from app.method import (
+    CI_METHOD,
+    ELEMENT_NAMES,
+    ELEMENTS,
+    GRADES,
+    IKM_FACTOR,
+    METHOD_ID,
+    SMALL_SAMPLE,
+    Grade,
+    compute_index,
+    grade_for_ikm,
+    grade_for_nrr,
+    ikm_interval,
+    minimum_sample,
+    round_half_up,
+)
+from app.models import Population, Service, Unit
+from app.periods import Span, buckets, split_months
+from app.schemas import (
+    BreakdownBy,
+    BreakdownGroup,
+    BreakdownOut,
+    ChildrenMean,
+    ElementOut,
+    GradeBand,
+    GradeOut,
+    Granularity,
+    IndexReport,
+    IndexValue,
+    IntervalOut,
+    MethodOut,
+    PeriodOut,
+    RankedUnit,
+    RankingOut,
+    Rule,
+    SampleOut,
+    SeriesOut,
+    SeriesPoint,
+    UnitRef,
+)
+from app.standard_survey import PROFILE_OPTIONS
+from app.units import get_service, subtree_ids
+
+PROFILE_FIELDS = ("gender", "age_band", "education", "occupation")
+CHANNEL_LABELS = {"kiosk": "Kiosk", "mobile": "Mobile app", "web": "Web", "paper": "Paper form"}
+
+
+@dataclass
+class Sums:
+    """Summed aggregate counters of a set of responses, and when they last changed."""
+
+    counters: dict[str, int] = field(default_factory=lambda: dict.fromkeys(AGGREGATE_COUNTERS, 0))
+    updated_at: datetime | None = None
+
+    @classmethod
+    def from_row(cls, row: Any) -> "Sums":
+        mapping = row._mapping
+        return cls({c: int(mapping[c] or 0) for c in AGGREGATE_COUNTERS}, mapping["updated_at"])
+
+    def add(self, other: "Sums") -> None:
+        for name, value in other.counters.items():
+            self.counters[name] += value
+        self.updated_at = latest(self.updated_at, other.updated_at)
+
+    @property
+    def responses(self) -> int:
+        return self.counters["responses"]
+
+
+def latest(*moments: datetime | None) -> datetime | None:
+    present = [m for m in moments if m is not None]
+    return max(present) if present else None
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Whose responses, over which local days."""
+
+    unit: Unit
+    start: date
+    end: date
+    service_id: int | None = None
+
+
+# --- SQL ---------------------------------------------------------------------------------
+
+
+def _bucket_rows(scope: Scope, table: Table, bucket: str, low: date, high: date) -> Select[Any]:
+    query = select(
+        table.c.unit_id,
+        table.c.service_id,
+        table.c.survey_version_id,
+        table.c[bucket].label("bucket"),
+        *(table.c[c] for c in AGGREGATE_COUNTERS),
+        table.c.updated_at,
+    ).where(table.c.unit_id.in_(subtree_ids(scope.unit)), table.c[bucket].between(low, high))
+    if scope.service_id is not None:
+        query = query.where(table.c.service_id == scope.service_id)
+    return query
+
+
+async def aggregate_sums(
+    session: AsyncSession, scope: Scope, group_by: Sequence[str] = ()
+) -> dict[tuple[Any, ...], Sums]:
+    """Counter sums over the scope, grouped by any of unit_id, service_id,
+    survey_version_id and bucket (a month's first day, or a day outside whole months)."""
+    split = split_months(scope.start, scope.end)
+    parts = [_bucket_rows(scope, DAILY, "local_date", low, high) for low, high in split.days]
+    if split.months is not None:
+        parts.append(_bucket_rows(scope, MONTHLY, "month", *split.months))
+    rows = union_all(*parts).subquery() if len(parts) > 1 else parts[0].subquery()
+    keys = [rows.c[g] for g in group_by]
+    query = select(
+        *keys,
+        *(func.sum(rows.c[c]).label(c) for c in AGGREGATE_COUNTERS),
+        func.max(rows.c.updated_at).label("updated_at"),
+    ).group_by(*keys)
+    result: dict[tuple[Any, ...], Sums] = {}
+    for row in await session.execute(query):
+        sums = Sums.from_row(row)
+        if sums.responses:
+            result[tuple(row[: len(keys)])] = sums
+    return result
+
+
+def _raw_counter_columns() -> list[ColumnElement[Any]]:
+    """The aggregate counters, summed directly over response rows."""
+    scores = [RESPONSES.c[e] for e in ELEMENTS]
+    total: ColumnElement[Any] = scores[0]
+    for score in scores[1:]:
+        total = total + score  # NULL unless all nine were answered
+    columns: list[ColumnElement[Any]] = [
+        func.count().label("responses"),
+        func.count(total).label("complete"),
+        func.sum(total).label("complete_total"),
+        func.sum(total * total).label("complete_total_sq"),
+    ]
+    for element, score in zip(ELEMENTS, scores, strict=True):
+        columns += [
+            func.count(score).label(f"{element}_n"),
+            func.sum(score).label(f"{element}_sum"),
+            func.sum(score * score).label(f"{element}_sq"),
+        ]
+    return columns
+
+
+async def raw_sums(
+    session: AsyncSession, scope: Scope, group_by: ColumnElement[Any] | None = None
+) -> dict[Any, Sums]:
+    """Counter sums straight from the response rows (optionally grouped by a column)."""
+    key = group_by if group_by is not None else literal(None)
+    query = (
+        select(
+            key.label("key"),
+            *_raw_counter_columns(),
+            func.max(RESPONSES.c.received_at).label("updated_at"),
+        )
+        .where(
+            RESPONSES.c.unit_id.in_(subtree_ids(scope.unit)),
+            RESPONSES.c.local_date.between(scope.start, scope.end),
+        )
+        .group_by(key)
+    )
+    if scope.service_id is not None:
+        query = query.where(RESPONSES.c.service_id == scope.service_id)
+    return {row.key: Sums.from_row(row) for row in await session.execute(query) if row.responses}
+
+
+async def pooled_sums(session: AsyncSession, scope: Scope) -> Sums:
+    return (await aggregate_sums(session, scope)).get((), Sums())
+
+
+# --- exact values --------------------------------------------------------------------------
+
+
+def _grade_out(grade: Grade) -> GradeOut:
+    return GradeOut(mutu=grade.mutu, kinerja=grade.kinerja, kinerja_en=grade.kinerja_en)
+
+
+def _ikm_float(ikm: Fraction) -> float:
+    return float(round_half_up(ikm, 2))
+
+
+def index_value(sums: Sums) -> IndexValue:
+    totals = {e: sums.counters[f"{e}_sum"] for e in ELEMENTS}
+    counts = {e: sums.counters[f"{e}_n"] for e in ELEMENTS}
+    result = compute_index(totals, counts)
+    if result is None:
+        return IndexValue(
+            responses=sums.responses,
+            ikm=None,
+            index=None,
+            index_exact=None,
+            grade=None,
+            weight=None,
+            elements=[],
+            weakest=[],
+            confidence_interval=None,
+            small_sample=sums.responses < SMALL_SAMPLE,
+        )
+    interval = ikm_interval(
+        result.ikm,
+        sums.counters["complete"],
+        sums.counters["complete_total"],
+        sums.counters["complete_total_sq"],
+    )
+    return IndexValue(
+        responses=sums.responses,
+        ikm=_ikm_float(result.ikm),
+        index=float(round_half_up(result.index, 3)),
+        index_exact=str(result.index),
+        grade=_grade_out(result.grade),
+        weight=str(result.weight),
+        elements=[
+            ElementOut(
+                key=e.key,
+                unsur=ELEMENT_NAMES[e.key],
+                answers=e.count,
+                total=e.total,
+                nrr=float(round_half_up(e.nrr, 3)),
+                nrr_exact=str(e.nrr),
+                ikm=_ikm_float(e.nrr * IKM_FACTOR),
+                grade=_grade_out(grade_for_nrr(e.nrr)),
+            )
+            for e in result.elements
+        ],
+        weakest=list(result.weakest),
+        confidence_interval=(
+            IntervalOut(
+                ikm_low=_ikm_float(interval.low),
+                ikm_high=_ikm_float(interval.high),
+                respondents=interval.respondents,
+            )
+            if interval is not None
+            else None
+        ),
+        small_sample=sums.responses < SMALL_SAMPLE,
+    )
+
+
+def exact_ikm(sums: Sums) -> Fraction | None:
+    result = compute_index(
+        {e: sums.counters[f"{e}_sum"] for e in ELEMENTS},
+        {e: sums.counters[f"{e}_n"] for e in ELEMENTS},
+    )
+    return result.ikm if result is not None else None
+
+
+# --- the hierarchy -------------------------------------------------------------------------
+
+
+async def _children(session: AsyncSession, unit: Unit) -> list[Unit]:
+    return list(
+        await session.scalars(select(Unit).where(Unit.parent_id == unit.id).order_by(Unit.code))
+    )
+
+
+async def _subtree_units(session: AsyncSession, unit: Unit) -> list[Unit]:
+    return list(
+        await session.scalars(select(Unit).where(Unit.path.startswith(unit.path, autoescape=True)))
+    )
+
+
+async def sums_by_child(
+    session: AsyncSession, scope: Scope
+) -> tuple[list[tuple[Unit, Sums]], Sums]:
+    """Each child's subtree pooled, and the node's own responses apart."""
+    by_unit = await aggregate_sums(session, scope, ("unit_id",))
+    children = await _children(session, scope.unit)
+    paths = {u.id: u.path for u in await _subtree_units(session, scope.unit)}
+    pooled = {child.id: Sums() for child in children}
+    own = Sums()
+    for (unit_id,), sums in by_unit.items():
+        owner = next((c for c in children if paths[unit_id].startswith(c.path)), None)
+        (pooled[owner.id] if owner is not None else own).add(sums)
+    return [(child, pooled[child.id]) for child in children], own
+
+
+def children_mean(per_child: list[tuple[Unit, Sums]], own: Sums) -> ChildrenMean:
+    values = [exact_ikm(sums) for _, sums in per_child]
+    own_ikm = exact_ikm(own)
+    ikms = [v for v in values if v is not None] + ([own_ikm] if own_ikm is not None else [])
+    mean = sum(ikms, Fraction(0)) / len(ikms) if ikms else None
+    return ChildrenMean(
+        ikm=_ikm_float(mean) if mean is not None else None,
+        ikm_exact=str(mean) if mean is not None else None,
+        grade=_grade_out(grade_for_ikm(mean)) if mean is not None else None,
+        children=sum(1 for v in values if v is not None),
+        children_without_responses=sum(1 for v in values if v is None),
+        own_responses_counted_as_child=own_ikm is not None,
+    )
+
+
+# --- method metadata -------------------------------------------------------------------------
+
+
+RULE_TEXT = {
+    "pooled": "pooled: every response in the unit's subtree counts once (respondent-weighted)",
+    "mean_of_children": "mean_of_children: the plain mean of the IKMs of the unit's children "
+    "(each child's subtree pooled); responses on the unit itself count as one more child",
+}
+
+
+async def method_out(
+    session: AsyncSession, scope: Scope, rule: str, versions: Sequence[int]
+) -> MethodOut:
+    zones = sorted({u.time_zone for u in await _subtree_units(session, scope.unit)})
+    return MethodOut(
+        id=METHOD_ID,
+        regulation="Peraturan Menteri PANRB Nomor 14 Tahun 2017",
+        elements=list(ELEMENTS),
+        nrr="per element: sum of its scores ÷ number of responses that answered it",
+        weighting="each of the k elements answered at least once weighs exactly 1/k "
+        "(k = 9 normally); index = Σ NRR × 1/k",
+        ikm="IKM = index × 25 (25–100)",
+        rounding="exact fractions throughout; half-up only when presented: IKM 2 decimals, "
+        "index and NRR 3 decimals; the grade is read from the IKM rounded to 2 decimals",
+        grades=[
+            GradeBand(mutu=g.mutu, ikm_from=float(lower), kinerja=g.kinerja) for lower, g in GRADES
+        ],
+        rule=RULE_TEXT[rule],
+        period_cut="each response counts in the local calendar day of its collected_at, in "
+        "its unit's own time zone; periods pool all their responses (never an average of "
+        "monthly indices)",
+        time_zones=zones,
+        survey_versions=list(versions),
+        excluded="none: every stored response in scope is counted",
+        confidence_interval=CI_METHOD,
+        sample_size="Krejcie & Morgan: s = X²·N·P(1−P) / (d²·(N−1) + X²·P(1−P)), X² = 3.841, "
+        "P = 0.5, d = 0.05, rounded to the nearest integer; N = people served in the period",
+        source="sums and counts from per-day and per-month aggregates kept with every insert",
+    )
+
+
+async def _versions(session: AsyncSession, scope: Scope) -> list[int]:
+    sums = await aggregate_sums(session, scope, ("survey_version_id",))
+    return sorted(key[0] for key in sums)
+
+
+# --- reports ---------------------------------------------------------------------------------
+
+
+def period_out(window: Span) -> PeriodOut:
+    return PeriodOut(label=window.label, start=window.start, end=window.end)
+
+
+async def _population(
+    session: AsyncSession, unit: Unit, service_code: str | None, window: Span
+) -> int | None:
+    if window.label is None:
+        return None
+    served: int | None = await session.scalar(
+        select(Population.served).where(
+            Population.unit_id == unit.id,
+            Population.service_code == (service_code or ""),
+            Population.period == window.label,
+        )
+    )
+    return served
+
+
+async def _scope(session: AsyncSession, unit: Unit, window: Span, service: str | None) -> Scope:
+    service_id = (await get_service(session, unit, service)).id if service else None
+    return Scope(unit, window.start, window.end, service_id)
+
+
+async def index_report(
+    session: AsyncSession,
+    unit: Unit,
+    window: Span,
+    service: str | None,
+    rule: Rule,
+    include_children_mean: bool,
+) -> IndexReport:
+    scope = await _scope(session, unit, window, service)
+    by_version = await aggregate_sums(session, scope, ("survey_version_id",))
+    pooled = Sums()
+    for sums in by_version.values():
+        pooled.add(sums)
+    value = index_value(pooled)
+    mean = None
+    if rule == "mean_of_children" or include_children_mean:
+        per_child, own = await sums_by_child(session, scope)
+        mean = children_mean(per_child, own)
+    headline_ikm, headline_grade = (
+        (mean.ikm, mean.grade) if rule == "mean_of_children" and mean else (value.ikm, value.grade)
+    )
+    population = await _population(session, unit, service, window)
+    minimum = minimum_sample(population) if population is not None else None
+    return IndexReport(
+        unit=UnitRef(code=unit.code, name=unit.name),
+        service=service,
+        period=period_out(window),
+        rule=rule,
+        ikm=headline_ikm,
+        grade=headline_grade,
+        pooled=value,
+        children_mean=mean,
+        sample=SampleOut(
+            population=population,
+            minimum=minimum,
+            adequate=pooled.responses >= minimum if minimum is not None else None,
+        ),
+        data_updated_at=pooled.updated_at,
+        method=await method_out(session, scope, rule, sorted(k[0] for k in by_version)),
+    )
+
+
+def _label(by: BreakdownBy, key: Any, names: dict[Any, str]) -> str | None:
+    if key is None:
+        return None
+    if by in ("service", "child"):
+        return names.get(key)
+    if by == "channel":
+        return CHANNEL_LABELS.get(key)
+    return PROFILE_OPTIONS[by].get(key, (None,))[0]
+
+
+async def breakdown(
+    session: AsyncSession, unit: Unit, window: Span, by: BreakdownBy
+) -> BreakdownOut:
+    scope = await _scope(session, unit, window, None)
+    names: dict[Any, str] = {}
+    groups: dict[Any, Sums]
+    if by == "child":
+        per_child, own = await sums_by_child(session, scope)
+        groups = {child.code: sums for child, sums in per_child}
+        names = {child.code: child.name for child, _ in per_child}
+        if own.responses:
+            groups[unit.code] = own
+            names[unit.code] = f"{unit.name} (own services)"
+    elif by == "service":
+        by_service = await aggregate_sums(session, scope, ("service_id",))
+        rows = await session.execute(
+            select(Service.id, Service.code, Service.name, Unit.code.label("unit_code"))
+            .join(Unit, Unit.id == Service.unit_id)
+            .where(Service.id.in_([k[0] for k in by_service]))
+        )
+        codes = {}
+        for row in rows:
+            codes[row.id] = f"{row.unit_code}/{row.code}"
+            names[codes[row.id]] = row.name
+        groups = {codes[k[0]]: sums for k, sums in by_service.items()}
+    else:
+        groups = await raw_sums(session, scope, RESPONSES.c[by])
+    ordered = sorted(groups.items(), key=lambda item: (item[0] is None, str(item[0])))
+    versions = await _versions(session, scope)
+    return BreakdownOut(
+        unit=UnitRef(code=unit.code, name=unit.name),
+        period=period_out(window),
+        by=by,
+        groups=[
+            BreakdownGroup(key=key, label=_label(by, key, names), value=index_value(sums))
+            for key, sums in ordered
+        ],
+        data_updated_at=latest(*(s.updated_at for s in groups.values())),
+        method=await method_out(session, scope, "pooled", versions),
+    )
+
+
+async def series(
+    session: AsyncSession,
+    unit: Unit,
+    window: Span,
+    service: str | None,
+    granularity: Granularity,
+) -> SeriesOut:
+    scope = await _scope(session, unit, window, service)
+    by_bucket = await aggregate_sums(session, scope, ("bucket",))
+    points = []
+    for bucket in buckets(scope.start, scope.end, granularity):
+        pooled = Sums()
+        for (day,), sums in by_bucket.items():
+            if bucket.start <= day <= bucket.end:
+                pooled.add(sums)
+        points.append(SeriesPoint(period=period_out(bucket), value=index_value(pooled)))
+    return SeriesOut(
+        unit=UnitRef(code=unit.code, name=unit.name),
+        service=service,
+        granularity=granularity,
+        points=points,
+        data_updated_at=latest(*(s.updated_at for s in by_bucket.values())),
+        method=await method_out(session, scope, "pooled", await _versions(session, scope)),
+    )
+
+
+async def ranking(session: AsyncSession, unit: Unit, window: Span) -> RankingOut:
+    scope = await _scope(session, unit, window, None)
+    per_child, _own = await sums_by_child(session, scope)
+    # Ranked by the IKM as published (2 decimals): units showing the same IKM share a rank.
+    scored = [(child, sums, index_value(sums)) for child, sums in per_child]
+    scored.sort(key=lambda item: (item[2].ikm is None, -(item[2].ikm or 0), item[0].code))
+    items = []
+    previous: float | None = None
+    rank = 0
+    for position, (child, _sums, value) in enumerate(scored, start=1):
+        if value.ikm is not None and value.ikm != previous:
+            rank, previous = position, value.ikm
+        items.append(
+            RankedUnit(
+                rank=rank if value.ikm is not None else None,
+                unit=UnitRef(code=child.code, name=child.name),
+                value=value,
+            )
+        )
+    return RankingOut(
+        unit=UnitRef(code=unit.code, name=unit.name),
+        period=period_out(window),
+        items=items,
+        data_updated_at=latest(*(s.updated_at for _, s in per_child)),
+        method=await method_out(session, scope, "pooled", await _versions(session, scope)),
+    )

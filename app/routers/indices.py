@@ -1,0 +1,119 @@
+"""Reading: satisfaction indices for dashboards (ETag + Cache-Control on every answer)."""
+
+from datetime import date, timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+
+from app import indices
+from app.db import ReadSession
+from app.errors import FieldProblem, invalid, problem_responses
+from app.http_cache import NOT_MODIFIED, cached_json
+from app.periods import PERIOD_DESCRIPTION, Span, window_or_problem
+from app.schemas import (
+    BreakdownBy,
+    BreakdownOut,
+    Granularity,
+    IndexReport,
+    RankingOut,
+    Rule,
+    SeriesOut,
+)
+from app.units import get_unit
+
+router = APIRouter(prefix="/v1/indices", tags=["indices"])
+CACHE_CONTROL = "private, max-age=30, must-revalidate"
+MAX_RANGE = timedelta(days=3700)  # about ten years
+ANSWERS = {**NOT_MODIFIED, **problem_responses(404, 422)}
+
+
+def window(
+    period: Annotated[str | None, Query(max_length=10, description=PERIOD_DESCRIPTION)] = None,
+    date_from: Annotated[
+        date | None, Query(alias="from", description="First local day (with `to`)")
+    ] = None,
+    date_to: Annotated[date | None, Query(alias="to", description="Last local day")] = None,
+) -> Span:
+    """A period, or a range of local days; each unit's days are in its own time zone."""
+    chosen = window_or_problem(period, date_from, date_to)
+    if chosen.start is None or chosen.end is None:
+        raise invalid(
+            [
+                FieldProblem(
+                    parameter="period",
+                    detail="give a period (e.g. 2026-Q1) or both `from` and `to`",
+                    code="missing",
+                )
+            ]
+        )
+    if chosen.end - chosen.start > MAX_RANGE:
+        raise invalid(
+            [FieldProblem(parameter="to", detail="at most ten years", code="range_too_long")]
+        )
+    return Span(chosen.label, chosen.start, chosen.end)
+
+
+WindowDep = Annotated[Span, Depends(window)]
+ServiceParam = Annotated[
+    str | None, Query(max_length=64, description="Only this service of the unit")
+]
+
+
+@router.get("/{code}", response_model=IndexReport, responses=ANSWERS)
+async def unit_index(
+    code: str,
+    request: Request,
+    session: ReadSession,
+    period: WindowDep,
+    service: ServiceParam = None,
+    rule: Annotated[Rule, Query(description="The roll-up behind `ikm` and `grade`")] = "pooled",
+    include_children_mean: Annotated[
+        bool, Query(description="Also give the plain mean of the children's IKMs")
+    ] = False,
+) -> Response:
+    """The IKM of a unit and its whole subtree over a period: NRR and grade per element, the
+    weakest element(s), a 95% confidence interval, sample adequacy when the population served
+    is recorded, and the method that produced it."""
+    unit = await get_unit(session, code)
+    report = await indices.index_report(session, unit, period, service, rule, include_children_mean)
+    return cached_json(request, report, CACHE_CONTROL)
+
+
+@router.get("/{code}/breakdown", response_model=BreakdownOut, responses=ANSWERS)
+async def unit_breakdown(
+    code: str,
+    request: Request,
+    session: ReadSession,
+    period: WindowDep,
+    by: BreakdownBy,
+) -> Response:
+    """The index per service, child unit, channel or respondent profile field, pooled over
+    the period. Groups with responses only; `key: null` gathers respondents who left the
+    profile field blank."""
+    unit = await get_unit(session, code)
+    return cached_json(request, await indices.breakdown(session, unit, period, by), CACHE_CONTROL)
+
+
+@router.get("/{code}/series", response_model=SeriesOut, responses=ANSWERS)
+async def unit_series(
+    code: str,
+    request: Request,
+    session: ReadSession,
+    period: WindowDep,
+    granularity: Granularity = "month",
+    service: ServiceParam = None,
+) -> Response:
+    """One point per month (quarter, semester, year) of the period, each pooled over its own
+    responses; empty buckets are given with `responses: 0` and null values."""
+    unit = await get_unit(session, code)
+    report = await indices.series(session, unit, period, service, granularity)
+    return cached_json(request, report, CACHE_CONTROL)
+
+
+@router.get("/{code}/ranking", response_model=RankingOut, responses=ANSWERS)
+async def unit_ranking(
+    code: str, request: Request, session: ReadSession, period: WindowDep
+) -> Response:
+    """The unit's children by IKM (each pooled over its subtree), highest first."""
+    unit = await get_unit(session, code)
+    return cached_json(request, await indices.ranking(session, unit, period), CACHE_CONTROL)
