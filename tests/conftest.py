@@ -82,13 +82,13 @@ def backend(database_url: str) -> str:
     return make_url(database_url).get_backend_name()
 
 
-def test_settings(database_url: str, **overrides: object) -> Settings:
+def app_settings(database_url: str, **overrides: object) -> Settings:
     return Settings(database_url=database_url, **overrides)  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="session")
 def app_client(database_url: str) -> Iterator[TestClient]:
-    with TestClient(create_app(test_settings(database_url))) as client:
+    with TestClient(create_app(app_settings(database_url))) as client:
         yield client
 
 
