@@ -1,10 +1,16 @@
 """`skm` command: migrate the database, serve the API."""
 
 import argparse
+import asyncio
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+
+from app.config import get_settings
+from app.db import Database
+from app.keys import create_key
+from app.schemas import KeyCreate, KeyCreated
 
 CHECKOUT_INI = Path(__file__).resolve().parent.parent / "alembic.ini"
 
@@ -20,6 +26,15 @@ def migrate() -> None:
     command.upgrade(alembic_config(), "head")
 
 
+async def _create_key(body: KeyCreate) -> KeyCreated:
+    database = Database(get_settings().database_url)
+    try:
+        async with database.writer() as session, session.begin():
+            return await create_key(session, body, None)
+    finally:
+        await database.dispose()
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="skm", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -28,9 +43,20 @@ def main(argv: list[str] | None = None) -> None:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--workers", type=int, default=1)
+    key = sub.add_parser("create-key", help="create an API key and print its token (once)")
+    key.add_argument("--name", required=True, help="what the key is for")
+    key.add_argument("--role", choices=["admin", "manager", "collector", "reader"], default="admin")
+    key.add_argument("--scope", help="unit code: the key reaches that unit's subtree only")
+    key.add_argument("--read-responses", action="store_true", help="readers: response rows too")
     args = parser.parse_args(argv)
 
     migrate()
+    if args.command == "create-key":
+        body = KeyCreate(
+            name=args.name, role=args.role, scope=args.scope, read_responses=args.read_responses
+        )
+        print(asyncio.run(_create_key(body)).token)  # noqa: T201  (the token, shown once)
+        return
     if args.command == "serve":
         import uvicorn
 

@@ -24,6 +24,32 @@ class Settings(BaseSettings):
     )
     max_page_size: int = Field(default=500, ge=1, le=10000)
     log_level: str = "INFO"
+    redis_url: str | None = Field(
+        default=None,
+        description="redis://host:6379/0 shares rate limits between instances; unset: memory",
+    )
+    rate_limit_key: str = Field(
+        default="600/minute", description="Requests per API key (each kiosk has its own)"
+    )
+    rate_limit_public: str = Field(
+        default="30/minute", description="Keyless requests per client address"
+    )
+    burst_seconds: int = Field(
+        default=60,
+        ge=0,
+        description="Identical answers from one device closer than this are flagged (0: off)",
+    )
+    public_min_group: int = Field(
+        default=10, ge=1, description="Published groups smaller than this are suppressed"
+    )
+    ticket_hours: int = Field(default=72, ge=1, description="How long a counter ticket stays valid")
+    cors_origins: list[str] = Field(
+        default_factory=list, description='Dashboard origins, e.g. ["https://skm.example.go.id"]'
+    )
+    device_secret: str = Field(
+        default="",
+        description="Keys the hash of public clients' addresses (set the same on every instance)",
+    )
 
 
 @lru_cache

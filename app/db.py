@@ -122,10 +122,9 @@ class Database:
     def __init__(self, url: str, pool_size: int = 10) -> None:
         self.engine = create_engine(url, pool_size)
         self.dialect = self.engine.dialect.name
+        self.read_only_engine = self.engine.execution_options(**{READ_ONLY: True})
         self.writer = async_sessionmaker(self.engine, expire_on_commit=False)
-        self.reader = async_sessionmaker(
-            self.engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False
-        )
+        self.reader = async_sessionmaker(self.read_only_engine, expire_on_commit=False)
 
     async def dispose(self) -> None:
         await self.engine.dispose()

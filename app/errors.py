@@ -46,6 +46,7 @@ class ProblemError(Exception):
         errors: Sequence[FieldProblem] | None = None,
     ) -> None:
         super().__init__(detail or title)
+        self.headers: dict[str, str] | None = None
         self.problem = Problem(
             type=PROBLEM_BASE + kind,
             title=title,
@@ -120,7 +121,7 @@ def validation_problem(error: ValidationError, prefix: Sequence[int | str] = ())
 
 async def _problem_handler(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ProblemError)
-    return problem_response(exc.problem)
+    return problem_response(exc.problem, exc.headers)
 
 
 async def _validation_handler(_request: Request, exc: Exception) -> JSONResponse:
@@ -228,10 +229,13 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     described = {
         400: "Malformed JSON",
         404: "Not found",
+        401: "No valid API key (missing, unknown, revoked or expired)",
+        403: "The key's role may not do this",
         409: "Conflict with the current state",
         412: "Precondition failed",
         413: "Request body too large",
         422: "Invalid request: `errors` names each field and the reason",
+        429: "Rate limit reached: see Retry-After",
     }
     return {
         status: {

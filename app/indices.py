@@ -7,7 +7,7 @@ aggregates do not carry, are the same sums over the response rows of the period.
 """
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from fractions import Fraction
 from typing import Any
@@ -98,6 +98,8 @@ class Scope:
     start: date
     end: date
     service_id: int | None = None
+    include_flagged: bool = False
+    only_flagged: bool = False
 
 
 # --- SQL ---------------------------------------------------------------------------------
@@ -114,6 +116,10 @@ def _bucket_rows(scope: Scope, table: Table, bucket: str, low: date, high: date)
     ).where(table.c.unit_id.in_(subtree_ids(scope.unit)), table.c[bucket].between(low, high))
     if scope.service_id is not None:
         query = query.where(table.c.service_id == scope.service_id)
+    if scope.only_flagged:
+        query = query.where(table.c.flagged.is_(True))
+    elif not scope.include_flagged:
+        query = query.where(table.c.flagged.is_(False))
     return query
 
 
@@ -181,6 +187,8 @@ async def raw_sums(
     )
     if scope.service_id is not None:
         query = query.where(RESPONSES.c.service_id == scope.service_id)
+    if not scope.include_flagged:
+        query = query.where(RESPONSES.c.flag.is_(None) | (RESPONSES.c.flag == "cleared"))
     return {row.key: Sums.from_row(row) for row in await session.execute(query) if row.responses}
 
 
@@ -323,6 +331,14 @@ async def method_out(
     session: AsyncSession, scope: Scope, rule: str, versions: Sequence[int]
 ) -> MethodOut:
     zones = sorted({u.time_zone for u in await _subtree_units(session, scope.unit)})
+    flagged = await pooled_sums(session, replace(scope, only_flagged=True))
+    if scope.include_flagged:
+        excluded = f"none: {flagged.responses} flagged response(s) are counted as asked"
+    else:
+        excluded = (
+            f"{flagged.responses} flagged response(s) (suspected or confirmed bursts) are "
+            "not counted"
+        )
     return MethodOut(
         id=METHOD_ID,
         regulation="Peraturan Menteri PANRB Nomor 14 Tahun 2017",
@@ -342,7 +358,9 @@ async def method_out(
         "monthly indices)",
         time_zones=zones,
         survey_versions=list(versions),
-        excluded="none: every stored response in scope is counted",
+        excluded=excluded,
+        flagged_responses=flagged.responses,
+        flagged_counted=scope.include_flagged,
         confidence_interval=CI_METHOD,
         sample_size="Krejcie & Morgan: s = X²·N·P(1−P) / (d²·(N−1) + X²·P(1−P)), X² = 3.841, "
         "P = 0.5, d = 0.05, rounded to the nearest integer; N = people served in the period",
@@ -377,9 +395,15 @@ async def _population(
     return served
 
 
-async def _scope(session: AsyncSession, unit: Unit, window: Span, service: str | None) -> Scope:
+async def _scope(
+    session: AsyncSession,
+    unit: Unit,
+    window: Span,
+    service: str | None,
+    include_flagged: bool = False,
+) -> Scope:
     service_id = (await get_service(session, unit, service)).id if service else None
-    return Scope(unit, window.start, window.end, service_id)
+    return Scope(unit, window.start, window.end, service_id, include_flagged)
 
 
 async def index_report(
@@ -389,8 +413,9 @@ async def index_report(
     service: str | None,
     rule: Rule,
     include_children_mean: bool,
+    include_flagged: bool = False,
 ) -> IndexReport:
-    scope = await _scope(session, unit, window, service)
+    scope = await _scope(session, unit, window, service, include_flagged)
     by_version = await aggregate_sums(session, scope, ("survey_version_id",))
     pooled = Sums()
     for sums in by_version.values():

@@ -26,7 +26,8 @@ RESPONSES: Table = Response.__table__  # type: ignore[assignment]
 DAILY: Table = DailyAggregate.__table__  # type: ignore[assignment]
 MONTHLY: Table = MonthlyAggregate.__table__  # type: ignore[assignment]
 PROFILE_FIELDS = ("gender", "age_band", "education", "occupation")
-AGGREGATE_KEY = ("unit_id", "service_id", "survey_version_id")
+AGGREGATE_KEY = ("unit_id", "service_id", "survey_version_id", "flagged")
+FLAGGED = ("suspected", "confirmed")
 AGGREGATE_COUNTERS = (
     "responses",
     "complete",
@@ -45,6 +46,16 @@ class Outcome:
     status: Status
     response: ResponseOut | None = None
     problem: Problem | None = None
+
+
+@dataclass(frozen=True)
+class Submitter:
+    """Who posts: the key (recorded on each response), its device label for burst detection,
+    and its scope (units outside it are unknown to it)."""
+
+    api_key_id: int | None
+    device: str | None
+    scope_path: str | None
 
 
 @dataclass(frozen=True)
@@ -187,6 +198,7 @@ def _check_item(
     rules: VersionRules | None,
     now: datetime,
     settings: Settings,
+    scope: str | None,
 ) -> list[FieldProblem]:
     problems: list[FieldProblem] = []
     if item.collected_at > now + timedelta(seconds=settings.max_clock_skew_seconds):
@@ -207,7 +219,7 @@ def _check_item(
             )
         )
     unit = units.get(item.unit)
-    if unit is None:
+    if unit is None or (scope is not None and not unit.path.startswith(scope)):
         problems.append(FieldProblem(pointer="/unit", detail="unknown unit", code="unknown_unit"))
         return problems
     if unit.deactivated_at is not None and item.collected_at >= unit.deactivated_at:
@@ -238,7 +250,12 @@ def _check_item(
 
 
 def _row(
-    item: ResponseIn, unit: _UnitRef, service_id: int, digest: str, now: datetime
+    item: ResponseIn,
+    unit: _UnitRef,
+    service_id: int,
+    digest: str,
+    now: datetime,
+    submitter: Submitter,
 ) -> dict[str, Any]:
     local_date = item.collected_at.astimezone(ZoneInfo(unit.time_zone)).date()
     return {
@@ -255,6 +272,12 @@ def _row(
         "extra_answers": item.extra_answers or None,
         "suggestion": item.suggestion or None,
         "content_hash": digest,
+        "api_key_id": submitter.api_key_id,
+        "device": submitter.device,
+        "flag": None,
+        "flag_reason": None,
+        "flag_reviewed_at": None,
+        "flag_reviewed_by_id": None,
     }
 
 
@@ -274,6 +297,8 @@ def response_out(row: Any, unit_code: str, service_code: str) -> ResponseOut:
         profile=Profile(**{f: get(f) for f in PROFILE_FIELDS}),
         extra_answers=get("extra_answers"),
         suggestion=get("suggestion"),
+        submitted_by_key=get("api_key_id"),
+        flag=get("flag"),
     )
 
 
@@ -283,7 +308,14 @@ def aggregate_rows(
     """Sum response rows into one counter row per key and time bucket, in key order."""
     totals: dict[tuple[Any, ...], list[int]] = defaultdict(lambda: [0] * len(AGGREGATE_COUNTERS))
     for row in rows:
-        key = (*(row[k] for k in AGGREGATE_KEY), bucket_of(row["local_date"]))
+        flagged = row["flag"] in FLAGGED
+        key = (
+            row["unit_id"],
+            row["service_id"],
+            row["survey_version_id"],
+            flagged,
+            bucket_of(row["local_date"]),
+        )
         counters = totals[key]
         counters[0] += 1
         answered = [row[e] for e in ELEMENTS if row[e] is not None]
@@ -312,9 +344,10 @@ def month_of(day: date) -> date:
     return day.replace(day=1)
 
 
-async def _add_to_aggregates(
-    conn: AsyncConnection, dialect: str, rows: list[dict[str, Any]], now: datetime
+async def add_to_aggregates(
+    conn: AsyncConnection, dialect: str, rows: list[dict[str, Any]], now: datetime, sign: int = 1
 ) -> None:
+    """Add the rows' counts to the daily and monthly aggregates (sign=-1 takes them out)."""
     for table, bucket, bucket_of in (
         (DAILY, "local_date", lambda day: day),
         (MONTHLY, "month", month_of),
@@ -327,7 +360,12 @@ async def _add_to_aggregates(
                 "updated_at": insert.excluded.updated_at,
             },
         )
-        await conn.execute(upsert, aggregate_rows(rows, bucket, bucket_of, now))
+        counted = aggregate_rows(rows, bucket, bucket_of, now)
+        if sign != 1:
+            for counters in counted:
+                for name in AGGREGATE_COUNTERS:
+                    counters[name] *= sign
+        await conn.execute(upsert, counted)
 
 
 async def _stored(conn: AsyncConnection, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Row[Any]]:
@@ -361,6 +399,42 @@ def _replayed(index: int, item_id: uuid.UUID, digest: str, stored: Row[Any]) -> 
     )
 
 
+def _signature(row: dict[str, Any]) -> tuple[Any, ...]:
+    return (row["unit_id"], row["service_id"], *(row[e] for e in ELEMENTS))
+
+
+async def flag_bursts(
+    conn: AsyncConnection, rows: list[dict[str, Any]], device: str, window: timedelta
+) -> None:
+    """Flag a new response as suspected when the same device gave identical answers (same
+    unit and service) less than `window` apart — stored, or earlier in this batch. Paper
+    forms are transcribed in bulk and are never flagged this way."""
+    candidates = [r for r in rows if r["channel"] != "paper"]
+    if not candidates:
+        return
+    first = min(r["collected_at"] for r in candidates) - window
+    last = max(r["collected_at"] for r in candidates) + window
+    stored = await conn.execute(
+        select(RESPONSES).where(
+            RESPONSES.c.device == device, RESPONSES.c.collected_at.between(first, last)
+        )
+    )
+    seen: dict[tuple[Any, ...], list[datetime]] = defaultdict(list)
+    for old in stored:
+        if old.channel != "paper":
+            seen[_signature(dict(old._mapping))].append(old.collected_at)
+    for row in sorted(candidates, key=lambda r: r["collected_at"]):
+        times = seen[_signature(row)]
+        close = [t for t in times if abs(t - row["collected_at"]) < window]
+        if close:
+            gap = min(abs(t - row["collected_at"]) for t in close).total_seconds()
+            row["flag"] = "suspected"
+            row["flag_reason"] = (
+                f"identical answers from the same device {gap:.0f} s after another response"
+            )
+        times.append(row["collected_at"])
+
+
 async def ingest(
     conn: AsyncConnection,
     dialect: str,
@@ -368,6 +442,7 @@ async def ingest(
     versions: VersionCache,
     settings: Settings,
     now: datetime,
+    submitter: Submitter,
 ) -> list[Outcome]:
     """Store the given (index, response) pairs; one outcome per pair, in the same order.
 
@@ -392,15 +467,17 @@ async def ingest(
     refused: dict[int, list[FieldProblem]] = {}
     for index, item in unique:
         rules = await versions.rules(conn, item.survey_version_id)
-        problems = _check_item(item, units, services, rules, now, settings)
+        problems = _check_item(item, units, services, rules, now, settings, submitter.scope_path)
         if problems:
             refused[index] = problems
             continue
         unit = units[item.unit]
         service = services[(unit.id, item.service)]
-        rows.append(_row(item, unit, service.id, digests[index], now))
+        rows.append(_row(item, unit, service.id, digests[index], now, submitter))
 
     inserted: set[uuid.UUID] = set()
+    if rows and submitter.device is not None and settings.burst_seconds:
+        await flag_bursts(conn, rows, submitter.device, timedelta(seconds=settings.burst_seconds))
     if rows:
         rows.sort(key=lambda r: r["id"])  # one lock order for concurrent batches
         insert = _dialect_insert(dialect)(RESPONSES).on_conflict_do_nothing(index_elements=["id"])
@@ -408,7 +485,7 @@ async def ingest(
         inserted = {row.id for row in result}
         new_rows = [r for r in rows if r["id"] in inserted]
         if new_rows:
-            await _add_to_aggregates(conn, dialect, new_rows, now)
+            await add_to_aggregates(conn, dialect, new_rows, now)
 
     # Everything not inserted may be a retry of a stored response (even one that would no
     # longer validate, such as an old collected_at): compare with what is stored.

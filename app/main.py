@@ -1,18 +1,32 @@
 """Application factory: `uvicorn --factory app.main:create_app`."""
 
 import logging
+import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 
 from app.config import Settings, get_settings
 from app.db import Database
 from app.errors import PROBLEM_MEDIA_TYPE, BodySizeLimit, install_error_handlers
 from app.method import METHOD_ID
-from app.routers import collection, health, indices, populations, responses, surveys, units
+from app.ratelimit import RateLimiter
+from app.routers import (
+    collection,
+    health,
+    indices,
+    keys,
+    operations,
+    populations,
+    public,
+    responses,
+    surveys,
+    units,
+)
 from app.surveys import VersionCache
 
 DESCRIPTION = f"""
@@ -36,6 +50,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.database = Database(settings.database_url, settings.db_pool_size)
         app.state.versions = VersionCache()
+        app.state.limiter = RateLimiter(settings.redis_url)
+        app.state.device_secret = secrets.token_bytes(32)
         try:
             yield
         finally:
@@ -50,6 +66,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "If-None-Match"],
+            expose_headers=["ETag", "Location", "Retry-After"],
+            max_age=600,
+        )
     app.dependency_overrides[get_settings] = lambda: settings
     for router in (
         units.router,
@@ -58,6 +83,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         responses.router,
         populations.router,
         indices.router,
+        keys.router,
+        operations.router,
+        public.router,
         health.router,
     ):
         app.include_router(router)
@@ -88,8 +116,8 @@ def problem_openapi(spec: dict[str, Any]) -> dict[str, Any]:
         "422": "Invalid request: `errors` names each field and the reason",
         "500": "Unexpected error",
     }
-    for operations in spec["paths"].values():
-        for operation in operations.values():
+    for path_item in spec["paths"].values():
+        for operation in path_item.values():
             answers = operation["responses"]
             needed = ["500"]
             if operation.get("parameters") or "requestBody" in operation:

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     Uuid,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -43,6 +44,10 @@ class Unit(Base):
     survey_version_id: Mapped[int | None] = mapped_column(
         ForeignKey("survey_versions.id", use_alter=True)
     )
+    # Opted in: the form and published indices without a key, and public submission.
+    public: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # Public submission needs a one-time ticket issued at the counter.
+    requires_ticket: Mapped[bool] = mapped_column(default=False, server_default=false())
     deactivated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
@@ -104,8 +109,11 @@ class Response(Base):
     __table_args__ = (
         CheckConstraint("channel IN ('kiosk', 'mobile', 'web', 'paper')", name="channel"),
         *_score_checks(),
+        CheckConstraint("flag IN ('suspected', 'confirmed', 'cleared')", name="flag"),
         Index("ix_responses_unit_day", "unit_id", "local_date"),
         Index("ix_responses_collected", "collected_at", "id"),
+        Index("ix_responses_device", "device", "collected_at"),
+        Index("ix_responses_flag", "flag"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)  # chosen by the client
@@ -134,6 +142,16 @@ class Response(Base):
     suggestion: Mapped[str | None] = mapped_column(Text)
     # sha256 of the canonical submission: tells a retry (same content) from a conflict.
     content_hash: Mapped[str] = mapped_column(String(64))
+    # The key that posted it (a kiosk's own key), if any.
+    api_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id"))
+    # Who submitted, for burst detection: 'key:<id>', or 'ip:<keyed hash>' for public
+    # submissions (the address itself is never stored).
+    device: Mapped[str | None] = mapped_column(String(40))
+    # Suspicious bursts are flagged, never deleted: suspected → confirmed or cleared.
+    flag: Mapped[str | None] = mapped_column(String(16))
+    flag_reason: Mapped[str | None] = mapped_column(String(200))
+    flag_reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    flag_reviewed_by_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id"))
 
 
 class AggregateCounters:
@@ -148,6 +166,9 @@ class AggregateCounters:
     unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
     service_id: Mapped[int] = mapped_column(ForeignKey("services.id"))
     survey_version_id: Mapped[int] = mapped_column(ForeignKey("survey_versions.id"))
+    # Flagged (suspected or confirmed) responses are summed apart: indices leave them out
+    # unless asked, and a review moves a response's counts between the two.
+    flagged: Mapped[bool]
     responses: Mapped[int]
     complete: Mapped[int]
     complete_total: Mapped[int]
@@ -187,7 +208,7 @@ class DailyAggregate(AggregateCounters, Base):
 
     __tablename__ = "daily_aggregates"
     __table_args__ = (
-        PrimaryKeyConstraint("unit_id", "local_date", "service_id", "survey_version_id"),
+        PrimaryKeyConstraint("unit_id", "local_date", "service_id", "survey_version_id", "flagged"),
     )
 
     local_date: Mapped[date] = mapped_column(Date)
@@ -217,3 +238,57 @@ class Population(Base):
     period: Mapped[str] = mapped_column(String(10))  # '2026', '2026-S1', '2026-Q1', '2026-03'
     served: Mapped[int]
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ApiKey(Base):
+    """A bearer token with a role and a scope (a unit's subtree). Only its hash is stored."""
+
+    __tablename__ = "api_keys"
+    __table_args__ = (
+        CheckConstraint("role IN ('admin', 'manager', 'collector', 'reader')", name="role"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(16))
+    # NULL: the whole hierarchy (administrators only).
+    scope_unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
+    # Readers see indices; response rows only when granted.
+    read_responses: Mapped[bool] = mapped_column(default=False)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))  # shown in listings to recognise a key
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id"))
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class Ticket(Base):
+    """A one-time ticket printed at the counter (e.g. a QR code on the queue slip): admits
+    exactly one public response for its unit."""
+
+    __tablename__ = "tickets"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    issued_by_id: Mapped[int] = mapped_column(ForeignKey("api_keys.id"))
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    response_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+
+
+class AuditEntry(Base):
+    """An administrative change: who (which key), what, when."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    api_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id"))
+    key_name: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str] = mapped_column(String(200))
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSON)

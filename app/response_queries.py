@@ -10,7 +10,7 @@ from datetime import date, datetime
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db import READ_ONLY, Database
+from app.db import Database
 from app.errors import FieldProblem, invalid, not_found
 from app.ingest import PROFILE_FIELDS, RESPONSES, response_out
 from app.method import ELEMENTS
@@ -107,9 +107,12 @@ async def list_responses(
     return items, following
 
 
-async def get_response(session: AsyncSession, response_id: uuid.UUID) -> ResponseOut:
-    row = (await session.execute(_base_query().where(RESPONSES.c.id == response_id))).first()
-    if row is None:
+async def get_response(
+    session: AsyncSession, response_id: uuid.UUID, scope_path: str | None
+) -> ResponseOut:
+    query = _base_query().add_columns(Unit.path).where(RESPONSES.c.id == response_id)
+    row = (await session.execute(query)).first()
+    if row is None or (scope_path is not None and not row.path.startswith(scope_path)):
         raise not_found("response", response_id)
     return response_out(row, row.unit_code, row.service_code)
 
@@ -141,8 +144,8 @@ async def export_csv(
         writer = csv.writer(buffer, lineterminator="\r\n")
         writer.writerow(columns)
         yield buffer.getvalue()
-        async with database.engine.connect() as conn:
-            conn = await conn.execution_options(**{READ_ONLY: True}, yield_per=EXPORT_BATCH)
+        async with database.read_only_engine.connect() as conn:
+            conn = await conn.execution_options(yield_per=EXPORT_BATCH)
             result = await conn.stream(query)
             async for batch in result.partitions(EXPORT_BATCH):
                 buffer.seek(0)

@@ -190,6 +190,12 @@ class UnitCreate(Strict):
     survey_version_id: int | None = Field(
         default=None, description="The version its forms use; inherited when unset"
     )
+    public: bool = Field(
+        default=False, description="Form, published indices and submission without a key"
+    )
+    requires_ticket: bool = Field(
+        default=False, description="Public submission needs a one-time counter ticket"
+    )
 
 
 class UnitUpdate(Strict):
@@ -199,6 +205,8 @@ class UnitUpdate(Strict):
     time_zone: TimeZone | None = None
     survey_version_id: int | None = None
     active: bool | None = None
+    public: bool | None = None
+    requires_ticket: bool | None = None
 
 
 class UnitOut(BaseModel):
@@ -210,6 +218,8 @@ class UnitOut(BaseModel):
     time_zone: str
     time_zone_inherited: bool
     survey_version_id: int | None = Field(description="Explicitly assigned version, if any")
+    public: bool
+    requires_ticket: bool
     active: bool
     deactivated_at: datetime | None
     created_at: datetime
@@ -359,6 +369,10 @@ class ResponseOut(BaseModel):
     profile: Profile
     extra_answers: dict[str, str] | None
     suggestion: str | None
+    submitted_by_key: int | None = Field(description="The API key that posted it, if any")
+    flag: Literal["suspected", "confirmed", "cleared"] | None = Field(
+        description="Suspicious-burst review state; suspected and confirmed are not counted"
+    )
 
 
 class BatchItemResult(BaseModel):
@@ -476,6 +490,8 @@ class MethodOut(BaseModel):
     time_zones: list[str]
     survey_versions: list[int]
     excluded: str
+    flagged_responses: int = Field(description="Flagged (suspected or confirmed) in scope")
+    flagged_counted: bool
     confidence_interval: str
     sample_size: str
     source: str
@@ -559,3 +575,102 @@ class PopulationOut(BaseModel):
     served: int
     minimum_sample: int
     updated_at: datetime
+
+
+# --- access control ----------------------------------------------------------------------
+
+RoleName = Literal["admin", "manager", "collector", "reader"]
+
+
+class KeyCreate(Strict):
+    name: Name = Field(description="What the key is for, e.g. 'Kiosk 2, MPP lantai 1'")
+    role: RoleName
+    scope: Code | None = Field(
+        default=None, description="Unit code: the key reaches this unit's subtree only"
+    )
+    read_responses: bool = Field(default=False, description="Readers: may read response rows")
+    expires_at: AwareDatetime | None = None
+
+
+class KeyOut(BaseModel):
+    id: int
+    name: str
+    role: RoleName
+    scope: str | None
+    read_responses: bool
+    prefix: str = Field(description="The first characters of the token, to recognise it")
+    created_at: datetime
+    created_by: int | None
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    last_used_at: datetime | None = Field(description="To the minute")
+    active: bool
+
+
+class KeyCreated(KeyOut):
+    token: str = Field(description="Shown once; only its hash is stored")
+
+
+class AuditOut(BaseModel):
+    id: int
+    at: datetime
+    key_id: int | None
+    key_name: str
+    action: str
+    target: str
+    details: dict[str, object] | None
+
+
+class TicketRequest(Strict):
+    count: int = Field(default=1, ge=1, le=200)
+
+
+class TicketsOut(BaseModel):
+    unit: str
+    expires_at: datetime
+    tickets: list[str] = Field(description="One-time codes, e.g. printed as QR codes")
+
+
+class PublicResponseIn(ResponseIn):
+    ticket: str | None = Field(
+        default=None, max_length=64, description="The one-time ticket, when the unit needs one"
+    )
+
+
+class FlagReview(Strict):
+    decision: Literal["confirm", "clear"]
+
+
+class FlaggedOut(BaseModel):
+    response: ResponseOut
+    flag: Literal["suspected", "confirmed", "cleared"]
+    reason: str | None
+    reviewed_at: datetime | None
+    reviewed_by: int | None
+
+
+class PublicIndex(BaseModel):
+    """A published index: no free text, and nothing for fewer than `min_group` responses."""
+
+    unit: UnitRef
+    period: PeriodOut
+    suppressed: bool = Field(description="Too few responses to publish without identifying")
+    min_group: int
+    value: IndexValue | None
+    method: MethodOut
+
+
+class PublicGroup(BaseModel):
+    key: str | None
+    label: str | None
+    suppressed: bool
+    value: IndexValue | None
+
+
+class PublicBreakdown(BaseModel):
+    unit: UnitRef
+    period: PeriodOut
+    by: Literal["service", "channel", "gender", "age_band", "education", "occupation"]
+    min_group: int
+    groups: list[PublicGroup]
+    method: MethodOut

@@ -46,6 +46,8 @@ async def unit_out(session: AsyncSession, unit: Unit) -> UnitOut:
         time_zone=unit.time_zone,
         time_zone_inherited=unit.time_zone_inherited,
         survey_version_id=unit.survey_version_id,
+        public=unit.public,
+        requires_ticket=unit.requires_ticket,
         active=unit.deactivated_at is None,
         deactivated_at=unit.deactivated_at,
         created_at=unit.created_at,
@@ -74,6 +76,8 @@ async def create_unit(session: AsyncSession, body: UnitCreate) -> UnitOut:
         path="",
         time_zone=body.time_zone or inherited_zone,
         time_zone_inherited=body.time_zone is None,
+        public=body.public,
+        requires_ticket=body.requires_ticket,
         created_at=now,
         updated_at=now,
     )
@@ -153,6 +157,10 @@ async def update_unit(session: AsyncSession, code: str, body: UnitUpdate) -> Uni
         if body.survey_version_id is not None:
             await check_assignable(session, body.survey_version_id, unit.path)
         unit.survey_version_id = body.survey_version_id
+    if body.public is not None:
+        unit.public = body.public
+    if body.requires_ticket is not None:
+        unit.requires_ticket = body.requires_ticket
     if "active" in given and body.active is not None:
         if not body.active and unit.deactivated_at is None:
             unit.deactivated_at = utcnow()
@@ -189,8 +197,11 @@ async def list_units(
     active: bool | None,
     after: str | None,
     limit: int,
+    scope_path: str | None,
 ) -> tuple[list[UnitOut], str | None]:
     query = select(Unit).order_by(Unit.code).limit(limit + 1)
+    if scope_path is not None:
+        query = query.where(Unit.path.startswith(scope_path, autoescape=True))
     if parent is not None:
         query = query.where(Unit.parent_id == (await get_unit(session, parent)).id)
     if kind is not None:

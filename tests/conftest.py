@@ -14,13 +14,15 @@ import psycopg
 import pytest
 from alembic import command
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, insert, text
 from sqlalchemy.engine import make_url
 
+from app.auth import new_token, token_hash
 from app.cli import alembic_config
 from app.config import Settings
-from app.db import sync_url
+from app.db import sync_url, utcnow
 from app.main import create_app
+from app.models import ApiKey
 from app.surveys import VersionCache
 
 POSTGRES_ADMIN_URL = os.environ.get(
@@ -82,17 +84,59 @@ def backend(database_url: str) -> str:
     return make_url(database_url).get_backend_name()
 
 
+UNLIMITED = "1000000/minute"
+
+
 def app_settings(database_url: str, **overrides: object) -> Settings:
-    return Settings(database_url=database_url, **overrides)  # type: ignore[arg-type]
+    """Settings for a test app; rate limits out of the way unless a test sets them."""
+    values: dict[str, object] = {
+        "database_url": database_url,
+        "rate_limit_key": UNLIMITED,
+        "rate_limit_public": UNLIMITED,
+        **overrides,
+    }
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+def insert_key(database_url: str, role: str = "admin", name: str = "test administrator") -> str:
+    """A key written straight into the database (as `skm create-key` does); its token."""
+    token = new_token()
+    engine = create_engine(sync_url(database_url))
+    with engine.begin() as conn:
+        conn.execute(
+            insert(ApiKey).values(
+                name=name,
+                role=role,
+                read_responses=False,
+                token_hash=token_hash(token),
+                prefix=token[:10],
+                created_at=utcnow(),
+            )
+        )
+    engine.dispose()
+    return token
 
 
 @pytest.fixture(scope="session")
-def app_client(database_url: str) -> Iterator[TestClient]:
-    with TestClient(create_app(app_settings(database_url))) as client:
+def admin_token(database_url: str) -> str:
+    return insert_key(database_url)
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture(scope="session")
+def app_client(database_url: str, admin_token: str) -> Iterator[TestClient]:
+    """The app, calling as an administrator unless a request says otherwise."""
+    app = create_app(app_settings(database_url))
+    with TestClient(app, headers=bearer(admin_token)) as client:
         yield client
 
 
 RESET = [
+    "DELETE FROM tickets",
+    "DELETE FROM audit_log",
     "UPDATE units SET survey_version_id = NULL",
     "DELETE FROM daily_aggregates",
     "DELETE FROM monthly_aggregates",
@@ -102,6 +146,7 @@ RESET = [
     "(SELECT id FROM surveys WHERE owner_unit_id IS NOT NULL)",
     "DELETE FROM surveys WHERE owner_unit_id IS NOT NULL",
     "DELETE FROM services",
+    "DELETE FROM api_keys WHERE token_hash <> :admin",
     "DELETE FROM units",
 ]
 
@@ -114,10 +159,10 @@ def _reset_engine(database_url: str) -> Iterator[object]:
 
 
 @pytest.fixture
-def client(app_client: TestClient, _reset_engine: object) -> Iterator[TestClient]:
-    """The app on an empty database (only the built-in standard questionnaire)."""
+def client(app_client: TestClient, _reset_engine: object, admin_token: str) -> Iterator[TestClient]:
+    """The app on an empty database (the standard questionnaire and the administrator key)."""
     yield app_client
     with _reset_engine.begin() as conn:  # type: ignore[attr-defined]
         for statement in RESET:
-            conn.execute(text(statement))
+            conn.execute(text(statement), {"admin": token_hash(admin_token)})
     app_client.app.state.versions = VersionCache()  # type: ignore[attr-defined]

@@ -6,9 +6,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response, status
 from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth import Caller, Principal, unit_for
 from app.config import Settings, get_settings
-from app.db import DatabaseDep, ReadSession, WriteSession, utcnow
+from app.db import Database, DatabaseDep, ReadSession, WriteSession, utcnow
 from app.errors import (
     FieldProblem,
     Problem,
@@ -20,7 +22,7 @@ from app.errors import (
 )
 from app.forms import unit_form
 from app.http_cache import NOT_MODIFIED, cached_json
-from app.ingest import Outcome, ingest
+from app.ingest import Outcome, Submitter, ingest
 from app.schemas import BatchItemResult, BatchOut, FormOut, ResponseIn, ResponseOut
 from app.surveys import VersionCache
 
@@ -39,12 +41,13 @@ VersionsDep = Annotated[VersionCache, Depends(get_versions)]
 @router.get(
     "/v1/units/{code}/form",
     response_model=FormOut,
-    responses={**NOT_MODIFIED, **problem_responses(404, 410)},
+    responses={**NOT_MODIFIED, **problem_responses(401, 404, 410, 429)},
 )
 async def get_form(
-    code: str, request: Request, session: ReadSession, settings: SettingsDep
+    code: str, request: Request, session: ReadSession, settings: SettingsDep, caller: Caller
 ) -> Response:
     """Everything a kiosk or app needs for one unit, with an ETag for cheap revalidation."""
+    await unit_for(session, caller, code)
     return cached_json(request, await unit_form(session, code, settings), "no-cache")
 
 
@@ -53,7 +56,7 @@ async def get_form(
     status_code=status.HTTP_201_CREATED,
     responses={
         200: {"model": ResponseOut, "description": "A retry: the response as first stored"},
-        **problem_responses(400, 409, 413, 422),
+        **problem_responses(400, 401, 403, 409, 413, 422, 429),
     },
 )
 async def submit_response(
@@ -63,24 +66,47 @@ async def submit_response(
     versions: VersionsDep,
     settings: SettingsDep,
     response: Response,
+    caller: Caller,
 ) -> ResponseOut:
     """Store one response. Retrying with the same id and content answers 200 with the
     stored response; the same id with other content is a conflict (409)."""
+    caller.require("admin", "manager", "collector")
+    stored = await store_one(session, database, versions, settings, body, submitter_of(caller))
+    if stored.status == "duplicate":
+        response.status_code = status.HTTP_200_OK
+    response.headers["Location"] = f"/v1/responses/{stored.id}"
+    assert stored.response is not None
+    return stored.response
+
+
+def submitter_of(caller: Principal) -> Submitter:
+    return Submitter(caller.key_id, caller.device, caller.scope_path)
+
+
+async def store_one(
+    session: AsyncSession,
+    database: Database,
+    versions: VersionCache,
+    settings: Settings,
+    body: ResponseIn,
+    submitter: Submitter,
+) -> Outcome:
+    """Ingest one response: the outcome when stored (created or duplicate), otherwise its
+    problem raised."""
     conn = await session.connection()
-    [outcome] = await ingest(conn, database.dialect, [(0, body)], versions, settings, utcnow())
+    [outcome] = await ingest(
+        conn, database.dialect, [(0, body)], versions, settings, utcnow(), submitter
+    )
     if outcome.problem is not None:
-        raise ProblemError(
+        error = ProblemError(
             outcome.problem.status,
             outcome.problem.type.rsplit(":", 1)[-1],
             outcome.problem.title,
             outcome.problem.detail,
             outcome.problem.errors,
         )
-    assert outcome.response is not None
-    if outcome.status == "duplicate":
-        response.status_code = status.HTTP_200_OK
-    response.headers["Location"] = f"/v1/responses/{outcome.id}"
-    return outcome.response
+        raise error
+    return outcome
 
 
 def _batch_schema(max_items: int) -> dict[str, Any]:
@@ -164,7 +190,7 @@ def _envelope(raw: bytes, max_items: int) -> list[Any]:
 @router.post(
     "/v1/responses/batch",
     openapi_extra=_batch_schema(500),
-    responses=problem_responses(400, 413, 422),
+    responses=problem_responses(400, 401, 403, 413, 422, 429),
 )
 async def submit_batch(
     request: Request,
@@ -172,12 +198,14 @@ async def submit_batch(
     database: DatabaseDep,
     versions: VersionsDep,
     settings: SettingsDep,
+    caller: Caller,
 ) -> BatchOut:
     """Store a backlog from an offline kiosk (at most `SKM_MAX_BATCH_ITEMS`, 500 by default).
 
     Answers item by item — created, duplicate, conflict or invalid with its problem — and
     keeps the valid items when others are refused. Replaying a batch is safe: every item it
     stored comes back as a duplicate with the response as first stored."""
+    caller.require("admin", "manager", "collector")
     raw_items = _envelope(await request.body(), settings.max_batch_items)
     results: dict[int, Outcome] = {}
     valid: list[tuple[int, ResponseIn]] = []
@@ -194,7 +222,10 @@ async def submit_batch(
             )
     if valid:
         conn = await session.connection()
-        for outcome in await ingest(conn, database.dialect, valid, versions, settings, utcnow()):
+        outcomes = await ingest(
+            conn, database.dialect, valid, versions, settings, utcnow(), submitter_of(caller)
+        )
+        for outcome in outcomes:
             if outcome.problem is not None:
                 outcome.problem = _prefixed(outcome.problem, outcome.index)
             results[outcome.index] = outcome

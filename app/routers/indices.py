@@ -6,6 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from app import indices
+from app.auth import Caller, unit_for
 from app.db import ReadSession
 from app.errors import FieldProblem, invalid, problem_responses
 from app.http_cache import NOT_MODIFIED, cached_json
@@ -19,12 +20,11 @@ from app.schemas import (
     Rule,
     SeriesOut,
 )
-from app.units import get_unit
 
 router = APIRouter(prefix="/v1/indices", tags=["indices"])
 CACHE_CONTROL = "private, max-age=30, must-revalidate"
 MAX_RANGE = timedelta(days=3700)  # about ten years
-ANSWERS = {**NOT_MODIFIED, **problem_responses(404, 422)}
+ANSWERS = {**NOT_MODIFIED, **problem_responses(401, 403, 404, 422, 429)}
 
 
 def window(
@@ -64,18 +64,25 @@ async def unit_index(
     code: str,
     request: Request,
     session: ReadSession,
+    caller: Caller,
     period: WindowDep,
     service: ServiceParam = None,
     rule: Annotated[Rule, Query(description="The roll-up behind `ikm` and `grade`")] = "pooled",
     include_children_mean: Annotated[
         bool, Query(description="Also give the plain mean of the children's IKMs")
     ] = False,
+    include_flagged: Annotated[
+        bool, Query(description="Count suspected and confirmed burst responses too")
+    ] = False,
 ) -> Response:
     """The IKM of a unit and its whole subtree over a period: NRR and grade per element, the
     weakest element(s), a 95% confidence interval, sample adequacy when the population served
     is recorded, and the method that produced it."""
-    unit = await get_unit(session, code)
-    report = await indices.index_report(session, unit, period, service, rule, include_children_mean)
+    caller.require("admin", "manager", "reader")
+    unit = await unit_for(session, caller, code)
+    report = await indices.index_report(
+        session, unit, period, service, rule, include_children_mean, include_flagged
+    )
     return cached_json(request, report, CACHE_CONTROL)
 
 
@@ -84,13 +91,15 @@ async def unit_breakdown(
     code: str,
     request: Request,
     session: ReadSession,
+    caller: Caller,
     period: WindowDep,
     by: BreakdownBy,
 ) -> Response:
     """The index per service, child unit, channel or respondent profile field, pooled over
     the period. Groups with responses only; `key: null` gathers respondents who left the
     profile field blank."""
-    unit = await get_unit(session, code)
+    caller.require("admin", "manager", "reader")
+    unit = await unit_for(session, caller, code)
     return cached_json(request, await indices.breakdown(session, unit, period, by), CACHE_CONTROL)
 
 
@@ -99,21 +108,24 @@ async def unit_series(
     code: str,
     request: Request,
     session: ReadSession,
+    caller: Caller,
     period: WindowDep,
     granularity: Granularity = "month",
     service: ServiceParam = None,
 ) -> Response:
     """One point per month (quarter, semester, year) of the period, each pooled over its own
     responses; empty buckets are given with `responses: 0` and null values."""
-    unit = await get_unit(session, code)
+    caller.require("admin", "manager", "reader")
+    unit = await unit_for(session, caller, code)
     report = await indices.series(session, unit, period, service, granularity)
     return cached_json(request, report, CACHE_CONTROL)
 
 
 @router.get("/{code}/ranking", response_model=RankingOut, responses=ANSWERS)
 async def unit_ranking(
-    code: str, request: Request, session: ReadSession, period: WindowDep
+    code: str, request: Request, session: ReadSession, caller: Caller, period: WindowDep
 ) -> Response:
     """The unit's children by IKM (each pooled over its subtree), highest first."""
-    unit = await get_unit(session, code)
+    caller.require("admin", "manager", "reader")
+    unit = await unit_for(session, caller, code)
     return cached_json(request, await indices.ranking(session, unit, period), CACHE_CONTROL)

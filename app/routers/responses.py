@@ -1,12 +1,14 @@
 """Reading responses back for administration: filtered pages, one response, CSV export."""
 
 import uuid
+from dataclasses import replace
 from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 
+from app.auth import Caller, Principal, unit_for
 from app.db import DatabaseDep, ReadSession
 from app.errors import problem_responses
 from app.pagination import Cursor, Limit
@@ -37,13 +39,32 @@ def response_filter(
 
 
 FilterDep = Annotated[ResponseFilter, Depends(response_filter)]
+READ = problem_responses(401, 403, 404, 422, 429)
 
 
-@router.get("", responses=problem_responses(404, 422))
+async def _scoped(
+    session: ReadSession, caller: Principal, filters: ResponseFilter
+) -> ResponseFilter:
+    """Response rows for this key: its scope by default, a unit in it when asked."""
+    caller.require_responses()
+    if filters.unit is not None:
+        await unit_for(session, caller, filters.unit)
+        return filters
+    if caller.scope_code is not None:
+        return replace(filters, unit=caller.scope_code, subtree=True)
+    return filters
+
+
+@router.get("", responses=READ)
 async def list_(
-    session: ReadSession, filters: FilterDep, limit: Limit = 100, cursor: Cursor = None
+    session: ReadSession,
+    caller: Caller,
+    filters: FilterDep,
+    limit: Limit = 100,
+    cursor: Cursor = None,
 ) -> Page[ResponseOut]:
     """Ordered by collected_at, then id; the cursor stays valid while responses arrive."""
+    filters = await _scoped(session, caller, filters)
     items, following = await list_responses(session, filters, cursor, limit)
     return Page(items=items, next_cursor=following)
 
@@ -53,11 +74,12 @@ async def list_(
     response_class=StreamingResponse,
     responses={
         200: {"content": {"text/csv": {}}, "description": "CSV, one row per response"},
-        **problem_responses(404, 422),
+        **READ,
     },
 )
 async def export(
     session: ReadSession,
+    caller: Caller,
     database: DatabaseDep,
     filters: FilterDep,
     suggestions: Annotated[
@@ -65,6 +87,7 @@ async def export(
     ] = False,
 ) -> StreamingResponse:
     """Streams every matching response (flat memory, any size), in the list's order."""
+    filters = await _scoped(session, caller, filters)
     rows = await export_csv(database, session, filters, suggestions)
     return StreamingResponse(
         rows,
@@ -73,6 +96,7 @@ async def export(
     )
 
 
-@router.get("/{response_id}", responses=problem_responses(404, 422))
-async def get_one(response_id: uuid.UUID, session: ReadSession) -> ResponseOut:
-    return await get_response(session, response_id)
+@router.get("/{response_id}", responses=READ)
+async def get_one(response_id: uuid.UUID, session: ReadSession, caller: Caller) -> ResponseOut:
+    caller.require_responses()
+    return await get_response(session, response_id, caller.scope_path)

@@ -3,18 +3,36 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import surveys
+from app.audit import record
+from app.auth import Caller, Principal, body_unit
 from app.db import ReadSession, WriteSession
 from app.errors import problem_responses
+from app.models import Unit
 from app.schemas import SurveyCreate, SurveyOut, SurveyVersionCreate, SurveyVersionOut
 
 router = APIRouter(tags=["surveys"])
+READ = problem_responses(401, 404, 422, 429)
+WRITE = problem_responses(400, 401, 403, 404, 409, 413, 422, 429)
 
 
-@router.get("/v1/surveys", responses=problem_responses(422))
+async def _owned(session: AsyncSession, caller: Principal, code: str) -> None:
+    """Writing a survey's versions: administrators, or managers whose scope holds its owner."""
+    caller.require("admin", "manager")
+    survey = await surveys.get_survey(session, code)
+    if survey.owner_unit_id is not None and caller.scope_path is not None:
+        owner = await session.scalar(select(Unit).where(Unit.id == survey.owner_unit_id))
+        assert owner is not None
+        caller.check(owner)
+
+
+@router.get("/v1/surveys", responses=READ)
 async def list_surveys(
     session: ReadSession,
+    caller: Caller,
     owner_unit: Annotated[str | None, Query(max_length=64)] = None,
 ) -> list[SurveyOut]:
     return await surveys.list_surveys(session, owner_unit)
@@ -23,57 +41,80 @@ async def list_surveys(
 @router.post(
     "/v1/surveys",
     status_code=status.HTTP_201_CREATED,
-    responses=problem_responses(400, 409, 413, 422),
+    responses=WRITE,
 )
-async def create_survey(body: SurveyCreate, session: WriteSession, response: Response) -> SurveyOut:
+async def create_survey(
+    body: SurveyCreate, session: WriteSession, response: Response, caller: Caller
+) -> SurveyOut:
     """A local variant, owned by a unit; the unit and its subtree may use its versions."""
+    caller.require("admin", "manager")
+    await body_unit(session, caller, body.owner_unit, "/owner_unit")
     created = await surveys.create_survey(session, body)
+    await record(session, caller, "survey.create", f"survey:{created.code}", body.model_dump())
     response.headers["Location"] = f"/v1/surveys/{created.code}"
     return created
 
 
-@router.get("/v1/surveys/{code}", responses=problem_responses(404))
-async def get_survey(code: str, session: ReadSession) -> SurveyOut:
+@router.get("/v1/surveys/{code}", responses=READ)
+async def get_survey(code: str, session: ReadSession, caller: Caller) -> SurveyOut:
     return await surveys.read_survey(session, code)
 
 
 @router.post(
     "/v1/surveys/{code}/versions",
     status_code=status.HTTP_201_CREATED,
-    responses=problem_responses(400, 404, 409, 413, 422),
+    responses=WRITE,
 )
 async def create_version(
-    code: str, body: SurveyVersionCreate, session: WriteSession, response: Response
+    code: str,
+    body: SurveyVersionCreate,
+    session: WriteSession,
+    response: Response,
+    caller: Caller,
 ) -> SurveyVersionOut:
     """A new draft version; checked against the method (nine elements, scores 1–4, biaya
     scored toward 'Gratis' = 4)."""
+    await _owned(session, caller, code)
     created = await surveys.create_version(session, code, body.definition)
+    await record(session, caller, "survey.version.create", f"survey:{code}/{created.version}")
     response.headers["Location"] = f"/v1/surveys/{code}/versions/{created.version}"
     return created
 
 
-@router.get("/v1/surveys/{code}/versions/{version}", responses=problem_responses(404))
-async def get_version(code: str, version: int, session: ReadSession) -> SurveyVersionOut:
+@router.get("/v1/surveys/{code}/versions/{version}", responses=READ)
+async def get_version(
+    code: str, version: int, session: ReadSession, caller: Caller
+) -> SurveyVersionOut:
     return surveys.version_out(await surveys.get_version(session, code, version), code)
 
 
 @router.put(
     "/v1/surveys/{code}/versions/{version}",
-    responses=problem_responses(400, 404, 409, 413, 422),
+    responses=WRITE,
 )
 async def update_draft(
-    code: str, version: int, body: SurveyVersionCreate, session: WriteSession
+    code: str, version: int, body: SurveyVersionCreate, session: WriteSession, caller: Caller
 ) -> SurveyVersionOut:
     """Replace a draft's definition; a published version is immutable (409)."""
-    return await surveys.update_draft(session, code, version, body.definition)
+    await _owned(session, caller, code)
+    updated = await surveys.update_draft(session, code, version, body.definition)
+    await record(session, caller, "survey.version.update", f"survey:{code}/{version}")
+    return updated
 
 
-@router.post("/v1/surveys/{code}/versions/{version}/publish", responses=problem_responses(404, 409))
-async def publish_version(code: str, version: int, session: WriteSession) -> SurveyVersionOut:
-    return await surveys.publish(session, code, version)
+@router.post("/v1/surveys/{code}/versions/{version}/publish", responses=WRITE)
+async def publish_version(
+    code: str, version: int, session: WriteSession, caller: Caller
+) -> SurveyVersionOut:
+    await _owned(session, caller, code)
+    published = await surveys.publish(session, code, version)
+    await record(session, caller, "survey.version.publish", f"survey:{code}/{version}")
+    return published
 
 
-@router.get("/v1/survey-versions/{version_id}", responses=problem_responses(404))
-async def get_version_by_id(version_id: int, session: ReadSession) -> SurveyVersionOut:
+@router.get("/v1/survey-versions/{version_id}", responses=READ)
+async def get_version_by_id(
+    version_id: int, session: ReadSession, caller: Caller
+) -> SurveyVersionOut:
     """The exact version a response points at."""
     return await surveys.version_by_id(session, version_id)

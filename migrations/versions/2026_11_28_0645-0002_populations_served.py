@@ -27,7 +27,9 @@ def upgrade() -> None:
         sa.Column("period", sa.String(length=10), nullable=False),
         sa.Column("served", sa.Integer(), nullable=False),
         sa.Column("updated_at", UTCDateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(["unit_id"], ["units.id"], name=op.f("fk_populations_unit_id_units")),
+        sa.ForeignKeyConstraint(
+            ["unit_id"], ["units.id"], name=op.f("fk_populations_unit_id_units")
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_populations")),
         sa.UniqueConstraint(
             "unit_id",

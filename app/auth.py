@@ -1,0 +1,185 @@
+"""API keys: bearer tokens with a role and a scope (a subtree of units).
+
+Roles:
+- admin: everything.
+- manager: administers units, services, surveys and populations in its scope; reads
+  responses and indices there; creates collector and reader keys for its scope.
+- collector: a kiosk or an app; fetches forms and posts responses for units in its scope
+  (each kiosk has its own key, recorded on what it posts).
+- reader: a dashboard; indices in its scope, response rows only when granted.
+
+A unit outside a key's scope answers as if it did not exist (404). A role that may not use
+an endpoint at all gets 403.
+"""
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Annotated, Literal
+
+from fastapi import Depends, Request
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.config import Settings, get_settings
+from app.db import Database, get_database, utcnow
+from app.errors import FieldProblem, ProblemError, invalid, not_found
+from app.models import ApiKey, Unit
+from app.ratelimit import RateLimiter, get_limiter
+from app.units import get_unit
+
+Role = Literal["admin", "manager", "collector", "reader"]
+TOKEN_PREFIX = "skm_"
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+def new_token() -> str:
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def token_hash(token: str) -> str:
+    """Tokens carry 256 random bits, so a plain SHA-256 is enough to store them safely."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Principal:
+    key_id: int
+    name: str
+    role: Role
+    scope_unit_id: int | None
+    scope_path: str | None  # None: the whole hierarchy
+    scope_code: str | None
+    read_responses: bool
+
+    @property
+    def device(self) -> str:
+        return f"key:{self.key_id}"
+
+    def covers(self, unit_path: str) -> bool:
+        return self.scope_path is None or unit_path.startswith(self.scope_path)
+
+    def require(self, *roles: Role) -> None:
+        if self.role not in roles:
+            raise forbidden(f"A {self.role} key cannot do this.")
+
+    def require_responses(self) -> None:
+        """Response rows: administrators, managers, and readers granted them."""
+        self.require("admin", "manager", "reader")
+        if self.role == "reader" and not self.read_responses:
+            raise forbidden("This reader key is not granted response rows.")
+
+    def check(self, unit: Unit) -> Unit:
+        """The unit, if in scope; otherwise it does not exist for this key."""
+        if not self.covers(unit.path):
+            raise not_found("unit", unit.code)
+        return unit
+
+
+def forbidden(detail: str) -> ProblemError:
+    return ProblemError(403, "forbidden", "Forbidden", detail)
+
+
+def _unauthorized(detail: str) -> ProblemError:
+    error = ProblemError(401, "unauthorized", "Unauthorized", detail)
+    error.headers = {"WWW-Authenticate": 'Bearer realm="skm"'}
+    return error
+
+
+def bearer_token(request: Request) -> str | None:
+    header = request.headers.get("authorization")
+    if header is None:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise _unauthorized("Use 'Authorization: Bearer <key>'.")
+    return token.strip()
+
+
+async def _lookup(database: Database, token: str) -> Principal:
+    async with database.read_only_engine.connect() as conn:
+        key = (
+            await conn.execute(
+                select(
+                    ApiKey.id,
+                    ApiKey.name,
+                    ApiKey.role,
+                    ApiKey.scope_unit_id,
+                    ApiKey.read_responses,
+                    ApiKey.expires_at,
+                    ApiKey.revoked_at,
+                    ApiKey.last_used_at,
+                    Unit.path,
+                    Unit.code,
+                )
+                .outerjoin(Unit, Unit.id == ApiKey.scope_unit_id)
+                .where(ApiKey.token_hash == token_hash(token))
+            )
+        ).first()
+    now = utcnow()
+    if key is None:
+        raise _unauthorized("Unknown key.")
+    if key.revoked_at is not None:
+        raise _unauthorized("This key was revoked.")
+    if key.expires_at is not None and key.expires_at <= now:
+        raise _unauthorized("This key has expired.")
+    if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
+        async with database.writer() as session, session.begin():
+            await session.execute(
+                update(ApiKey).where(ApiKey.id == key.id).values(last_used_at=now)
+            )
+    return Principal(
+        key_id=key.id,
+        name=key.name,
+        role=key.role,
+        scope_unit_id=key.scope_unit_id,
+        scope_path=key.path,
+        scope_code=key.code,
+        read_responses=key.read_responses,
+    )
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+async def optional_key(
+    request: Request,
+    database: Annotated[Database, Depends(get_database)],
+    limiter: Annotated[RateLimiter, Depends(get_limiter)],
+    settings: Annotated[Settings, Depends(get_settings)],
+) -> Principal | None:
+    """The caller's key, rate-limited per key; without one, limited per client address."""
+    token = bearer_token(request)
+    if token is None:
+        await limiter.hit(settings.rate_limit_public, "address", client_address(request))
+        return None
+    principal = await _lookup(database, token)
+    await limiter.hit(settings.rate_limit_key, "key", str(principal.key_id))
+    return principal
+
+
+async def require_key(
+    principal: Annotated[Principal | None, Depends(optional_key)],
+) -> Principal:
+    if principal is None:
+        raise _unauthorized("This endpoint needs an API key.")
+    return principal
+
+
+Caller = Annotated[Principal, Depends(require_key)]
+MaybeCaller = Annotated[Principal | None, Depends(optional_key)]
+
+
+async def unit_for(session: AsyncSession, caller: Principal, code: str) -> Unit:
+    """The unit with this code, if it exists in the caller's scope (404 otherwise)."""
+    return caller.check(await get_unit(session, code))
+
+
+async def body_unit(session: AsyncSession, caller: Principal, code: str, pointer: str) -> Unit:
+    """A unit named in a request body: unknown or out of scope is the same invalid field."""
+    unit = await session.scalar(select(Unit).where(Unit.code == code))
+    if unit is None or not caller.covers(unit.path):
+        raise invalid([FieldProblem(pointer=pointer, detail="unknown unit", code="unknown_unit")])
+    return unit

@@ -1,0 +1,77 @@
+"""Reviewing flagged responses: suspected bursts are confirmed (still left out of indices)
+or cleared (counted again). Nothing is ever deleted."""
+
+import uuid
+from typing import Any, Literal
+
+from sqlalchemy import Row, Select, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth import Principal
+from app.db import utcnow
+from app.errors import not_found
+from app.ingest import FLAGGED, RESPONSES, add_to_aggregates, response_out
+from app.models import Service, Unit
+from app.schemas import FlaggedOut
+
+FlagState = Literal["suspected", "confirmed", "cleared"]
+
+
+def _flagged_out(row: Row[Any] | None) -> FlaggedOut:
+    assert row is not None
+    mapping = row._mapping
+    return FlaggedOut(
+        response=response_out(row, mapping["unit_code"], mapping["service_code"]),
+        flag=mapping["flag"],
+        reason=mapping["flag_reason"],
+        reviewed_at=mapping["flag_reviewed_at"],
+        reviewed_by=mapping["flag_reviewed_by_id"],
+    )
+
+
+def _query() -> Select[Any]:
+    return (
+        select(RESPONSES, Unit.code.label("unit_code"), Service.code.label("service_code"))
+        .join(Unit, Unit.id == RESPONSES.c.unit_id)
+        .join(Service, Service.id == RESPONSES.c.service_id)
+        .where(RESPONSES.c.flag.is_not(None))
+    )
+
+
+async def list_flagged(
+    session: AsyncSession, scope_path: str | None, state: FlagState | None, limit: int
+) -> list[FlaggedOut]:
+    query = _query().order_by(RESPONSES.c.collected_at, RESPONSES.c.id).limit(limit)
+    if scope_path is not None:
+        query = query.where(Unit.path.startswith(scope_path, autoescape=True))
+    if state is not None:
+        query = query.where(RESPONSES.c.flag == state)
+    return [_flagged_out(row) for row in await session.execute(query)]
+
+
+async def review(
+    session: AsyncSession,
+    dialect: str,
+    caller: Principal,
+    response_id: uuid.UUID,
+    decision: Literal["confirm", "clear"],
+) -> FlaggedOut:
+    """Set the review state, moving the response's counts in or out of the indices."""
+    query = _query().add_columns(Unit.path).where(RESPONSES.c.id == response_id)
+    row = (await session.execute(query.with_for_update(of=RESPONSES))).first()
+    if row is None or not caller.covers(row.path):
+        raise not_found("flagged response", response_id)
+    new_flag = "confirmed" if decision == "confirm" else "cleared"
+    now = utcnow()
+    conn = await session.connection()
+    if (row.flag in FLAGGED) != (new_flag in FLAGGED):
+        old = dict(row._mapping)
+        await add_to_aggregates(conn, dialect, [old], now, sign=-1)
+        await add_to_aggregates(conn, dialect, [{**old, "flag": new_flag}], now)
+    await conn.execute(
+        RESPONSES.update()
+        .where(RESPONSES.c.id == response_id)
+        .values(flag=new_flag, flag_reviewed_at=now, flag_reviewed_by_id=caller.key_id)
+    )
+    updated = (await session.execute(_query().where(RESPONSES.c.id == response_id))).first()
+    return _flagged_out(updated)

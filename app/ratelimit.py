@@ -1,0 +1,50 @@
+"""Rate limits (the `limits` library): in memory by default, shared through Redis when
+SKM_REDIS_URL is set so that every instance behind a load balancer enforces one limit."""
+
+import math
+import time
+
+from fastapi import Request
+from limits import RateLimitItem, parse
+from limits.aio.strategies import MovingWindowRateLimiter
+from limits.storage import storage_from_string
+
+from app.errors import ProblemError
+
+
+class RateLimiter:
+    def __init__(self, redis_url: str | None, namespace: str = "skm") -> None:
+        if redis_url:
+            uri = redis_url.replace("redis://", "async+redis://", 1)
+            storage = storage_from_string(uri, implementation="redispy", key_prefix=namespace)
+        else:
+            storage = storage_from_string("async+memory://")
+        self._limiter = MovingWindowRateLimiter(storage)
+        self._items: dict[str, RateLimitItem] = {}
+
+    def _item(self, limit: str) -> RateLimitItem:
+        if limit not in self._items:
+            self._items[limit] = parse(limit)
+        return self._items[limit]
+
+    async def hit(self, limit: str, kind: str, who: str) -> None:
+        """Count one request of `who`; 429 with Retry-After once over the limit."""
+        item = self._item(limit)
+        if await self._limiter.hit(item, kind, who):
+            return
+        stats = await self._limiter.get_window_stats(item, kind, who)
+        retry_after = max(1, math.ceil(stats.reset_time - time.time()))
+        error = ProblemError(
+            429,
+            "rate-limited",
+            "Too Many Requests",
+            f"More than {limit} for this {'key' if kind == 'key' else 'client address'}; "
+            f"retry after {retry_after} s.",
+        )
+        error.headers = {"Retry-After": str(retry_after)}
+        raise error
+
+
+def get_limiter(request: Request) -> RateLimiter:
+    limiter: RateLimiter = request.app.state.limiter
+    return limiter

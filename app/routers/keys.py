@@ -1,0 +1,75 @@
+"""Administration: API keys and the audit log."""
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response, status
+
+from app import audit, keys
+from app.auth import Caller
+from app.db import ReadSession, WriteSession
+from app.errors import problem_responses
+from app.pagination import Cursor, Limit, decode_cursor, encode_cursor
+from app.schemas import AuditOut, KeyCreate, KeyCreated, KeyOut, Page
+
+router = APIRouter(tags=["access"])
+READ = problem_responses(401, 403, 404, 422, 429)
+WRITE = problem_responses(400, 401, 403, 404, 413, 422, 429)
+
+
+@router.post("/v1/keys", status_code=status.HTTP_201_CREATED, responses=WRITE)
+async def create_key(
+    body: KeyCreate, session: WriteSession, caller: Caller, response: Response
+) -> KeyCreated:
+    """Administrators create any key; unit managers create collector and reader keys inside
+    their scope. The token is in this answer only: store it now."""
+    caller.require("admin", "manager")
+    created = await keys.create_key(session, body, caller)
+    await audit.record(
+        session,
+        caller,
+        "key.create",
+        f"key:{created.id}",
+        body.model_dump(mode="json", exclude={"name"}) | {"name": created.name},
+    )
+    response.headers["Location"] = f"/v1/keys/{created.id}"
+    return created
+
+
+@router.get("/v1/keys", responses=READ)
+async def list_keys(session: ReadSession, caller: Caller) -> list[KeyOut]:
+    """Keys this caller may manage, with when each was last used. Tokens are never shown."""
+    caller.require("admin", "manager")
+    return await keys.list_keys(session, caller)
+
+
+@router.get("/v1/keys/{key_id}", responses=READ)
+async def get_key(key_id: int, session: ReadSession, caller: Caller) -> KeyOut:
+    caller.require("admin", "manager")
+    return await keys.get_key(session, caller, key_id)
+
+
+@router.post("/v1/keys/{key_id}/revoke", responses=READ)
+async def revoke_key(key_id: int, session: WriteSession, caller: Caller) -> KeyOut:
+    """Effective immediately, on every instance."""
+    caller.require("admin", "manager")
+    revoked = await keys.revoke_key(session, caller, key_id)
+    await audit.record(session, caller, "key.revoke", f"key:{key_id}")
+    return revoked
+
+
+@router.get("/v1/audit", responses=READ)
+async def audit_log(
+    session: ReadSession,
+    caller: Caller,
+    limit: Limit = 100,
+    cursor: Cursor = None,
+    action: Annotated[str | None, Query(max_length=64)] = None,
+    target: Annotated[str | None, Query(max_length=200)] = None,
+    since: datetime | None = None,
+) -> Page[AuditOut]:
+    """Administrative changes, newest first: who (key), what, when. Administrators only."""
+    caller.require("admin")
+    before = int(decode_cursor(cursor, 1)[0]) if cursor else None
+    entries, last = await audit.list_entries(session, action, target, before, since, limit)
+    return Page(items=entries, next_cursor=encode_cursor(last) if last is not None else None)
