@@ -35,7 +35,7 @@ class Settings(BaseSettings):
         default="30/minute", description="Keyless requests per client address"
     )
     burst_seconds: int = Field(
-        default=60,
+        default=30,
         ge=0,
         description="Identical answers from one device closer than this are flagged (0: off)",
     )
