@@ -1,6 +1,8 @@
 """Database plumbing: declarative base, URL handling, engine and per-request sessions."""
 
+import asyncio
 from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, nullcontext
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -112,7 +114,7 @@ def create_engine(url: str, pool_size: int = 10) -> AsyncEngine:
         configure_sqlite(engine.sync_engine)
         return engine
     return create_async_engine(
-        target, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+        target, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800
     )
 
 
@@ -122,27 +124,34 @@ class Database:
     def __init__(self, url: str, pool_size: int = 10) -> None:
         self.engine = create_engine(url, pool_size)
         self.dialect = self.engine.dialect.name
+        self._write_lock = asyncio.Lock() if self.dialect == "sqlite" else None
         self.read_only_engine = self.engine.execution_options(**{READ_ONLY: True})
         self.writer = async_sessionmaker(self.engine, expire_on_commit=False)
         self.reader = async_sessionmaker(self.read_only_engine, expire_on_commit=False)
+
+    def write_turn(self) -> AbstractAsyncContextManager[object]:
+        """SQLite has one writer at a time: queue writers here rather than in SQLite's
+        busy-wait (which sleeps and retries, giving seconds of tail latency)."""
+        return self._write_lock if self._write_lock is not None else nullcontext()
 
     async def dispose(self) -> None:
         await self.engine.dispose()
 
 
-def get_database(request: Request) -> Database:
+async def get_database(request: Request) -> Database:
     database: Database = request.app.state.database
     return database
 
 
 async def _write_session(request: Request) -> AsyncIterator[AsyncSession]:
     """One transaction per request, committed before the response is sent."""
-    async with get_database(request).writer() as session, session.begin():
+    database = await get_database(request)
+    async with database.write_turn(), database.writer() as session, session.begin():
         yield session
 
 
 async def _read_session(request: Request) -> AsyncIterator[AsyncSession]:
-    async with get_database(request).reader() as session, session.begin():
+    async with (await get_database(request)).reader() as session, session.begin():
         yield session
 
 

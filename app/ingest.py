@@ -8,6 +8,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import cache
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -344,28 +345,44 @@ def month_of(day: date) -> date:
     return day.replace(day=1)
 
 
+@cache
+def _upsert(dialect: str, table: Table, bucket: str) -> Any:
+    """INSERT … ON CONFLICT DO UPDATE adding to every counter; built once per table (building
+    it costs more than running it)."""
+    insert = _dialect_insert(dialect)(table)
+    return insert.on_conflict_do_update(
+        index_elements=[*AGGREGATE_KEY, bucket],
+        set_={
+            **{c: table.c[c] + insert.excluded[c] for c in AGGREGATE_COUNTERS},
+            "updated_at": insert.excluded.updated_at,
+        },
+    )
+
+
+@cache
+def _insert_new(dialect: str) -> Any:
+    insert = _dialect_insert(dialect)(RESPONSES).on_conflict_do_nothing(index_elements=["id"])
+    return insert.returning(RESPONSES.c.id)
+
+
+def _same_day(day: date) -> date:
+    return day
+
+
 async def add_to_aggregates(
     conn: AsyncConnection, dialect: str, rows: list[dict[str, Any]], now: datetime, sign: int = 1
 ) -> None:
     """Add the rows' counts to the daily and monthly aggregates (sign=-1 takes them out)."""
     for table, bucket, bucket_of in (
-        (DAILY, "local_date", lambda day: day),
+        (DAILY, "local_date", _same_day),
         (MONTHLY, "month", month_of),
     ):
-        insert = _dialect_insert(dialect)(table)
-        upsert = insert.on_conflict_do_update(
-            index_elements=[*AGGREGATE_KEY, bucket],
-            set_={
-                **{c: table.c[c] + insert.excluded[c] for c in AGGREGATE_COUNTERS},
-                "updated_at": insert.excluded.updated_at,
-            },
-        )
         counted = aggregate_rows(rows, bucket, bucket_of, now)
         if sign != 1:
             for counters in counted:
                 for name in AGGREGATE_COUNTERS:
                     counters[name] *= sign
-        await conn.execute(upsert, counted)
+        await conn.execute(_upsert(dialect, table, bucket), counted)
 
 
 async def _stored(conn: AsyncConnection, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Row[Any]]:
@@ -414,8 +431,9 @@ async def flag_bursts(
         return
     first = min(r["collected_at"] for r in candidates) - window
     last = max(r["collected_at"] for r in candidates) + window
+    columns = ("unit_id", "service_id", "channel", "collected_at", *ELEMENTS)
     stored = await conn.execute(
-        select(RESPONSES).where(
+        select(*(RESPONSES.c[c] for c in columns)).where(
             RESPONSES.c.device == device, RESPONSES.c.collected_at.between(first, last)
         )
     )
@@ -480,8 +498,7 @@ async def ingest(
         await flag_bursts(conn, rows, submitter.device, timedelta(seconds=settings.burst_seconds))
     if rows:
         rows.sort(key=lambda r: r["id"])  # one lock order for concurrent batches
-        insert = _dialect_insert(dialect)(RESPONSES).on_conflict_do_nothing(index_elements=["id"])
-        result = await conn.execute(insert.returning(RESPONSES.c.id), rows)
+        result = await conn.execute(_insert_new(dialect), rows)
         inserted = {row.id for row in result}
         new_rows = [r for r in rows if r["id"] in inserted]
         if new_rows:

@@ -75,7 +75,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             expose_headers=["ETag", "Location", "Retry-After"],
             max_age=600,
         )
-    app.dependency_overrides[get_settings] = lambda: settings
+
+    async def current_settings() -> Settings:
+        return settings
+
+    app.dependency_overrides[get_settings] = current_settings
     for router in (
         units.router,
         surveys.router,

@@ -30,7 +30,7 @@ router = APIRouter(tags=["collection"])
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-def get_versions(request: Request) -> VersionCache:
+async def get_versions(request: Request) -> VersionCache:
     cache: VersionCache = request.app.state.versions
     return cache
 
