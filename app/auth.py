@@ -22,7 +22,7 @@ from fastapi import Depends, Request
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.config import Settings, get_settings
+from app.config import SettingsDep
 from app.db import Database, get_database, utcnow
 from app.errors import FieldProblem, ProblemError, invalid, not_found
 from app.models import ApiKey, Unit
@@ -148,7 +148,7 @@ async def optional_key(
     request: Request,
     database: Annotated[Database, Depends(get_database)],
     limiter: Annotated[RateLimiter, Depends(get_limiter)],
-    settings: Annotated[Settings, Depends(get_settings)],
+    settings: SettingsDep,
 ) -> Principal | None:
     """The caller's key, rate-limited per key; without one, limited per client address."""
     token = bearer_token(request)

@@ -1,7 +1,9 @@
 """Settings from `SKM_`-prefixed environment variables (see README and .env.example)."""
 
 from functools import lru_cache
+from typing import Annotated
 
+from fastapi import Depends, Request
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -13,7 +15,7 @@ class Settings(BaseSettings):
         default="sqlite:///./skm.db",
         description="sqlite:///path or postgresql://user:pass@host:port/db",
     )
-    db_pool_size: int = Field(default=10, ge=1, le=200)
+    db_pool_size: int = Field(default=20, ge=1, le=200)
     max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
     max_batch_items: int = Field(default=500, ge=1, le=5000)
     max_clock_skew_seconds: int = Field(
@@ -54,4 +56,14 @@ class Settings(BaseSettings):
 
 @lru_cache
 def get_settings() -> Settings:
+    """Settings from the environment (the command line and the default app use these)."""
     return Settings()
+
+
+async def current_settings(request: Request) -> Settings:
+    """The running app's settings (a dependency)."""
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+SettingsDep = Annotated[Settings, Depends(current_settings)]

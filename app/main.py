@@ -75,11 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             expose_headers=["ETag", "Location", "Retry-After"],
             max_age=600,
         )
-
-    async def current_settings() -> Settings:
-        return settings
-
-    app.dependency_overrides[get_settings] = current_settings
+    app.state.settings = settings
     for router in (
         units.router,
         surveys.router,

@@ -6,7 +6,7 @@ import time
 
 from fastapi import Request
 from limits import RateLimitItem, parse
-from limits.aio.strategies import MovingWindowRateLimiter
+from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from limits.storage import storage_from_string
 
 from app.errors import ProblemError
@@ -19,7 +19,7 @@ class RateLimiter:
             storage = storage_from_string(uri, implementation="redispy", key_prefix=namespace)
         else:
             storage = storage_from_string("async+memory://")
-        self._limiter = MovingWindowRateLimiter(storage)
+        self._limiter = SlidingWindowCounterRateLimiter(storage)
         self._items: dict[str, RateLimitItem] = {}
 
     def _item(self, limit: str) -> RateLimitItem:

@@ -32,19 +32,24 @@ REQUIRE_POSTGRES = os.environ.get("SKM_TEST_REQUIRE_POSTGRES") == "1"
 BACKENDS = ["sqlite", "postgresql"]
 
 
+def _admin_connection() -> psycopg.Connection[tuple[object, ...]]:
+    admin = make_url(POSTGRES_ADMIN_URL)
+    return psycopg.connect(
+        host=admin.host,
+        port=admin.port or 5432,
+        user=admin.username,
+        password=admin.password,
+        dbname=admin.database,
+        connect_timeout=3,
+        autocommit=True,
+    )
+
+
 def postgres_database(name: str) -> str:
     """A fresh, empty PostgreSQL database `name` (dropped first if it exists); its URL."""
     admin = make_url(POSTGRES_ADMIN_URL)
     try:
-        conn = psycopg.connect(
-            host=admin.host,
-            port=admin.port or 5432,
-            user=admin.username,
-            password=admin.password,
-            dbname=admin.database,
-            connect_timeout=3,
-            autocommit=True,
-        )
+        conn = _admin_connection()
     except psycopg.OperationalError as error:
         message = f"PostgreSQL half not run: no server at {admin.host}:{admin.port} ({error})"
         if REQUIRE_POSTGRES:
@@ -54,6 +59,11 @@ def postgres_database(name: str) -> str:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{name}"')
     return admin.set(database=name).render_as_string(hide_password=False)
+
+
+def drop_postgres_database(name: str) -> None:
+    with _admin_connection() as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def migrated(url: str) -> str:
@@ -74,9 +84,17 @@ def fresh_database(backend: str, tmp_path: Path, name: str) -> str:
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
-def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """One database per backend and test run (named by process, so runs side by side on one
+    server do not meet), dropped at the end."""
     backend: str = request.param
-    return migrated(fresh_database(backend, tmp_path_factory.mktemp(backend), "skm_test"))
+    name = f"skm_test_{os.getpid()}"
+    url = migrated(fresh_database(backend, tmp_path_factory.mktemp(backend), name))
+    yield url
+    if backend == "postgresql":
+        drop_postgres_database(name)
 
 
 @pytest.fixture(scope="session")

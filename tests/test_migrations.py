@@ -1,5 +1,7 @@
 """The schema built by the migrations matches the models, and downgrade→upgrade round-trips."""
 
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -10,12 +12,16 @@ from sqlalchemy import create_engine, inspect, text
 
 from app.cli import alembic_config
 from app.db import Base, sync_url
-from tests.conftest import BACKENDS, fresh_database, migrated
+from tests.conftest import BACKENDS, drop_postgres_database, fresh_database, migrated
 
 
 @pytest.fixture(params=BACKENDS)
-def scratch_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    return fresh_database(request.param, tmp_path, "skm_test_migrations")
+def scratch_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    name = f"skm_test_migrations_{os.getpid()}"
+    url = fresh_database(request.param, tmp_path, name)
+    yield url
+    if request.param == "postgresql":
+        drop_postgres_database(name)
 
 
 def test_models_and_migrations_agree(scratch_url: str) -> None:

@@ -9,7 +9,7 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import Caller, Principal, unit_for
-from app.config import Settings, get_settings
+from app.config import Settings, SettingsDep
 from app.db import Database, DatabaseDep, ReadSession, WriteSession, utcnow
 from app.errors import (
     FieldProblem,
@@ -27,7 +27,6 @@ from app.schemas import BatchItemResult, BatchOut, FormOut, ResponseIn, Response
 from app.surveys import VersionCache
 
 router = APIRouter(tags=["collection"])
-SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
 async def get_versions(request: Request) -> VersionCache:

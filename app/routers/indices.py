@@ -27,7 +27,7 @@ MAX_RANGE = timedelta(days=3700)  # about ten years
 ANSWERS = {**NOT_MODIFIED, **problem_responses(401, 403, 404, 422, 429)}
 
 
-def window(
+async def window(
     period: Annotated[str | None, Query(max_length=10, description=PERIOD_DESCRIPTION)] = None,
     date_from: Annotated[
         date | None, Query(alias="from", description="First local day (with `to`)")

@@ -3,12 +3,12 @@
 import uuid
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 
 from app import flags, tickets
 from app.audit import record
 from app.auth import Caller, unit_for
-from app.config import Settings, get_settings
+from app.config import SettingsDep
 from app.db import DatabaseDep, ReadSession, WriteSession
 from app.errors import ProblemError, problem_responses
 from app.schemas import FlaggedOut, FlagReview, TicketRequest, TicketsOut
@@ -24,7 +24,7 @@ async def issue_tickets(
     body: TicketRequest,
     session: WriteSession,
     caller: Caller,
-    settings: Annotated[Settings, Depends(get_settings)],
+    settings: SettingsDep,
 ) -> TicketsOut:
     """One-time codes for a unit's public submission (e.g. printed as a QR code on the queue
     slip); each admits exactly one response, until it expires (SKM_TICKET_HOURS)."""

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import indices, tickets
 from app.auth import client_address
-from app.config import Settings, get_settings
+from app.config import Settings, SettingsDep
 from app.db import DatabaseDep, ReadSession, WriteSession
 from app.errors import FieldProblem, invalid, not_found, problem_responses
 from app.forms import unit_form
@@ -35,7 +35,6 @@ from app.schemas import (
 )
 
 router = APIRouter(prefix="/v1/public", tags=["public"])
-SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
 async def public_client(

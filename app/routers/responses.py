@@ -19,7 +19,7 @@ from app.schemas import Channel, Page, ResponseOut
 router = APIRouter(prefix="/v1/responses", tags=["responses"])
 
 
-def response_filter(
+async def response_filter(
     unit: Annotated[str | None, Query(max_length=64, description="Unit code")] = None,
     subtree: Annotated[bool, Query(description="Include the units below `unit`")] = True,
     service: Annotated[
