@@ -32,7 +32,12 @@ async def unit_form(session: AsyncSession, code: str, settings: Settings) -> For
         .order_by(Service.code)
     )
     return FormOut(
-        unit=FormUnit(code=unit.code, name=unit.name, time_zone=unit.time_zone),
+        unit=FormUnit(
+            code=unit.code,
+            name=unit.name,
+            time_zone=unit.time_zone,
+            requires_ticket=unit.public and unit.requires_ticket,
+        ),
         survey_version=version,
         services=[FormService(code=s.code, name=s.name) for s in services],
         profile_fields=[

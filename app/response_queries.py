@@ -128,6 +128,8 @@ CSV_COLUMNS = (
     "local_date",
     *ELEMENTS,
     *PROFILE_FIELDS,
+    "flag",
+    "submitted_by_key",
 )
 
 
@@ -164,6 +166,8 @@ async def export_csv(
                             values["local_date"].isoformat(),
                             *(values[e] if values[e] is not None else "" for e in ELEMENTS),
                             *(values[p] or "" for p in PROFILE_FIELDS),
+                            values["flag"] or "",
+                            values["api_key_id"] or "",
                             *((_cell_text(values["suggestion"]),) if with_suggestions else ()),
                         ]
                     )

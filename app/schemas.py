@@ -272,6 +272,7 @@ class FormUnit(BaseModel):
     code: str
     name: str
     time_zone: str
+    requires_ticket: bool = Field(description="Public submission needs a counter ticket")
 
 
 class FormService(BaseModel):

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Response, status
 from app import audit, keys
 from app.auth import Caller
 from app.db import ReadSession, WriteSession
-from app.errors import problem_responses
+from app.errors import FieldProblem, invalid, problem_responses
 from app.pagination import Cursor, Limit, decode_cursor, encode_cursor
 from app.schemas import AuditOut, KeyCreate, KeyCreated, KeyOut, Page
 
@@ -70,6 +70,14 @@ async def audit_log(
 ) -> Page[AuditOut]:
     """Administrative changes, newest first: who (key), what, when. Administrators only."""
     caller.require("admin")
-    before = int(decode_cursor(cursor, 1)[0]) if cursor else None
+    before = decode_cursor(cursor, 1)[0] if cursor else None
+    if before is not None and not isinstance(before, int):
+        raise invalid(
+            [
+                FieldProblem(
+                    parameter="cursor", detail="not a cursor of this list", code="bad_cursor"
+                )
+            ]
+        )
     entries, last = await audit.list_entries(session, action, target, before, since, limit)
     return Page(items=entries, next_cursor=encode_cursor(last) if last is not None else None)
