@@ -12,8 +12,11 @@ def cached_json(request: Request, model: BaseModel, cache_control: str) -> Respo
     body = model.model_dump_json(by_alias=True).encode()
     etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
     headers = {"ETag": etag, "Cache-Control": cache_control}
-    wanted = request.headers.get("if-none-match", "")
-    if etag in (tag.strip().removeprefix("W/") for tag in wanted.split(",")):
+    wanted = {
+        tag.strip().removeprefix("W/")
+        for tag in request.headers.get("if-none-match", "").split(",")
+    }
+    if etag in wanted or "*" in wanted:  # RFC 9110 §13.1.2: '*' matches any current body
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
     return Response(body, media_type="application/json", headers=headers)
 

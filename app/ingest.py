@@ -7,7 +7,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from functools import cache
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -81,7 +81,7 @@ def content_hash(item: ResponseIn) -> str:
         "service": item.service,
         "survey_version_id": item.survey_version_id,
         "channel": item.channel,
-        "collected_at": item.collected_at.astimezone(ZoneInfo("UTC")).isoformat(),
+        "collected_at": item.collected_at.astimezone(UTC).isoformat(),
         "answers": item.answers.model_dump(exclude_none=True),
         "profile": item.profile.model_dump(exclude_none=True),
         "extra_answers": item.extra_answers or {},
@@ -265,7 +265,7 @@ def _row(
         "service_id": service_id,
         "survey_version_id": item.survey_version_id,
         "channel": item.channel,
-        "collected_at": item.collected_at,
+        "collected_at": item.collected_at.astimezone(UTC),
         "received_at": now,
         "local_date": local_date,
         **item.answers.model_dump(),

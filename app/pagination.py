@@ -4,11 +4,30 @@ import base64
 import json
 from typing import Annotated, Any
 
-from fastapi import Query
+from fastapi import Depends, Query
 
-from app.errors import FieldProblem, invalid
+from app.config import SettingsDep
+from app.errors import FieldProblem, ProblemError, invalid
 
-Limit = Annotated[int, Query(ge=1, le=500, description="Page size (at most 500)")]
+
+async def page_limit(
+    settings: SettingsDep,
+    limit: Annotated[int, Query(ge=1, description="Page size, at most SKM_MAX_PAGE_SIZE")] = 100,
+) -> int:
+    if limit > settings.max_page_size:
+        raise invalid(
+            [
+                FieldProblem(
+                    parameter="limit",
+                    detail=f"at most {settings.max_page_size}",
+                    code="less_than_equal",
+                )
+            ]
+        )
+    return limit
+
+
+Limit = Annotated[int, Depends(page_limit)]
 Cursor = Annotated[
     str | None,
     Query(max_length=400, description="`next_cursor` of the previous page"),
@@ -18,6 +37,20 @@ Cursor = Annotated[
 def encode_cursor(*key: Any) -> str:
     raw = json.dumps(list(key), separators=(",", ":"), default=str).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_text_cursor(cursor: str) -> str:
+    """A cursor holding one text key (a code)."""
+    [key] = decode_cursor(cursor, 1)
+    if not isinstance(key, str):
+        raise _bad_cursor()
+    return key
+
+
+def _bad_cursor() -> ProblemError:
+    return invalid(
+        [FieldProblem(parameter="cursor", detail="not a cursor of this list", code="bad_cursor")]
+    )
 
 
 def decode_cursor(cursor: str, arity: int) -> list[Any]:

@@ -73,23 +73,32 @@ async def _filtered(session: AsyncSession, f: ResponseFilter) -> Select[tuple[ob
     return query
 
 
+def _response_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    when, last_id = decode_cursor(cursor, 2)
+    try:
+        if not isinstance(when, str) or not isinstance(last_id, str):
+            raise ValueError
+        instant = datetime.fromisoformat(when)
+        if instant.tzinfo is None:
+            raise ValueError
+        return instant, uuid.UUID(last_id)
+    except ValueError:
+        raise invalid(
+            [
+                FieldProblem(
+                    parameter="cursor", detail="not a cursor of this list", code="bad_cursor"
+                )
+            ]
+        ) from None
+
+
 async def list_responses(
     session: AsyncSession, f: ResponseFilter, cursor: str | None, limit: int
 ) -> tuple[list[ResponseOut], str | None]:
     """Ordered by (collected_at, id): stable while responses keep arriving."""
     query = await _filtered(session, f)
     if cursor is not None:
-        when, last_id = decode_cursor(cursor, 2)
-        try:
-            after = (datetime.fromisoformat(when), uuid.UUID(last_id))
-        except (TypeError, ValueError):
-            raise invalid(
-                [
-                    FieldProblem(
-                        parameter="cursor", detail="not a cursor of this list", code="bad_cursor"
-                    )
-                ]
-            ) from None
+        after = _response_cursor(cursor)
         query = query.where(
             (RESPONSES.c.collected_at > after[0])
             | ((RESPONSES.c.collected_at == after[0]) & (RESPONSES.c.id > after[1]))

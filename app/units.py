@@ -4,7 +4,7 @@ from sqlalchemy import Select, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import utcnow
-from app.errors import FieldProblem, conflict, invalid, not_found
+from app.errors import FieldProblem, ProblemError, conflict, invalid, not_found
 from app.models import Response, Service, Survey, Unit
 from app.schemas import (
     ServiceCreate,
@@ -134,8 +134,34 @@ async def _move(session: AsyncSession, unit: Unit, parent_code: str | None) -> N
         .execution_options(synchronize_session=False)
     )
     await session.refresh(unit)
+    await _check_assignments_after_move(session, unit)
     if unit.time_zone_inherited:
         await _set_zone(session, unit, parent.time_zone if parent else DEFAULT_TIME_ZONE, True)
+
+
+async def _check_assignments_after_move(session: AsyncSession, unit: Unit) -> None:
+    """Every version assigned in the moved subtree must still be usable where it now is (a
+    variant owned by a former ancestor is not): otherwise the move is refused."""
+    assigned = await session.scalars(
+        select(Unit).where(
+            Unit.path.startswith(unit.path, autoescape=True), Unit.survey_version_id.is_not(None)
+        )
+    )
+    for member in assigned:
+        assert member.survey_version_id is not None
+        try:
+            await check_assignable(session, member.survey_version_id, member.path)
+        except ProblemError:
+            raise invalid(
+                [
+                    FieldProblem(
+                        pointer="/parent",
+                        detail=f"unit '{member.code}' uses a survey variant owned outside the "
+                        "new place; assign it another version first",
+                        code="survey_version_not_allowed",
+                    )
+                ]
+            ) from None
 
 
 async def update_unit(session: AsyncSession, code: str, body: UnitUpdate) -> UnitOut:

@@ -62,7 +62,7 @@ async def revoke_key(key_id: int, session: WriteSession, caller: Caller) -> KeyO
 async def audit_log(
     session: ReadSession,
     caller: Caller,
-    limit: Limit = 100,
+    limit: Limit,
     cursor: Cursor = None,
     action: Annotated[str | None, Query(max_length=64)] = None,
     target: Annotated[str | None, Query(max_length=200)] = None,

@@ -60,7 +60,7 @@ async def list_(
     session: ReadSession,
     caller: Caller,
     filters: FilterDep,
-    limit: Limit = 100,
+    limit: Limit,
     cursor: Cursor = None,
 ) -> Page[ResponseOut]:
     """Ordered by collected_at, then id; the cursor stays valid while responses arrive."""

@@ -10,7 +10,7 @@ from app.auth import Caller, Principal, body_unit, forbidden, unit_for
 from app.db import ReadSession, WriteSession
 from app.errors import problem_responses
 from app.models import Unit
-from app.pagination import Cursor, Limit, decode_cursor, encode_cursor
+from app.pagination import Cursor, Limit, decode_text_cursor, encode_cursor
 from app.schemas import (
     Page,
     ServiceCreate,
@@ -53,14 +53,14 @@ async def create_unit(
 async def list_units(
     session: ReadSession,
     caller: Caller,
-    limit: Limit = 100,
+    limit: Limit,
     cursor: Cursor = None,
     parent: Annotated[str | None, Query(max_length=64, description="Direct children of")] = None,
     kind: UnitKind | None = None,
     active: bool | None = None,
 ) -> Page[UnitOut]:
     """Units in the key's scope, by code."""
-    after = decode_cursor(cursor, 1)[0] if cursor else None
+    after = decode_text_cursor(cursor) if cursor else None
     if parent is not None:
         await unit_for(session, caller, parent)
     items, last = await units.list_units(
