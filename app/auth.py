@@ -155,7 +155,12 @@ async def optional_key(
     if token is None:
         await limiter.hit(settings.rate_limit_public, "address", client_address(request))
         return None
-    principal = await _lookup(database, token)
+    try:
+        principal = await _lookup(database, token)
+    except ProblemError:
+        # Guessing keys costs the guesser's address its public allowance.
+        await limiter.hit(settings.rate_limit_public, "address", client_address(request))
+        raise
     await limiter.hit(settings.rate_limit_key, "key", str(principal.key_id))
     return principal
 

@@ -110,11 +110,15 @@ def configure_sqlite(sync_engine: Any) -> None:
 def create_engine(url: str, pool_size: int = 10) -> AsyncEngine:
     target = async_url(url)
     if target.get_backend_name() == "sqlite":
-        engine = create_async_engine(target)
+        engine = create_async_engine(target, hide_parameters=True)
         configure_sqlite(engine.sync_engine)
         return engine
     return create_async_engine(
-        target, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800
+        target,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_recycle=1800,
+        hide_parameters=True,  # parameters (free text) stay out of logs and error messages
     )
 
 

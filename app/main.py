@@ -9,10 +9,19 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
+from starlette.datastructures import Headers
+from starlette.responses import Response
 
 from app.config import Settings, get_settings
 from app.db import Database
-from app.errors import PROBLEM_MEDIA_TYPE, BodySizeLimit, install_error_handlers
+from app.errors import (
+    PROBLEM_BASE,
+    PROBLEM_MEDIA_TYPE,
+    BodySizeLimit,
+    Problem,
+    install_error_handlers,
+    problem_response,
+)
 from app.method import METHOD_ID
 from app.ratelimit import RateLimiter
 from app.routers import (
@@ -55,9 +64,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            await app.state.limiter.close()
             await app.state.database.dispose()
 
     logging.getLogger("app").setLevel(settings.log_level)
+    # aiosqlite logs every statement with its parameters (free text) at DEBUG.
+    logging.getLogger("aiosqlite").setLevel(logging.WARNING)
     app = FastAPI(
         title="SKM service",
         version="1.0.0",
@@ -68,7 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     if settings.cors_origins:
         app.add_middleware(
-            CORSMiddleware,
+            ProblemCORSMiddleware,
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
             allow_headers=["Authorization", "Content-Type", "If-None-Match"],
@@ -104,6 +116,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+class ProblemCORSMiddleware(CORSMiddleware):
+    """CORS, with a refused preflight answered as problem+json like every other error."""
+
+    def preflight_response(self, request_headers: Headers) -> Response:
+        answer = super().preflight_response(request_headers)
+        if answer.status_code < 400:
+            return answer
+        return problem_response(
+            Problem(
+                type=PROBLEM_BASE + "cors-refused",
+                title="Bad Request",
+                status=answer.status_code,
+                detail=bytes(answer.body).decode(),
+            ),
+            headers={"Vary": "Origin"},
+        )
 
 
 def problem_openapi(spec: dict[str, Any]) -> dict[str, Any]:

@@ -3,7 +3,9 @@ SKM_REDIS_URL is set so that every instance behind a load balancer enforces one 
 
 import math
 import time
+from typing import Any
 
+import redis.asyncio
 from fastapi import Request
 from limits import RateLimitItem, parse
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
@@ -14,13 +16,26 @@ from app.errors import ProblemError
 
 class RateLimiter:
     def __init__(self, redis_url: str | None, namespace: str = "skm") -> None:
+        self._pool: redis.asyncio.ConnectionPool | None = None
         if redis_url:
-            uri = redis_url.replace("redis://", "async+redis://", 1)
-            storage = storage_from_string(uri, implementation="redispy", key_prefix=namespace)
+            # Our own pool, so that shutdown can close its connections.
+            self._pool = redis.asyncio.ConnectionPool.from_url(redis_url)
+            options: dict[str, Any] = {
+                "implementation": "redispy",
+                "key_prefix": namespace,
+                "connection_pool": self._pool,
+            }
+            storage = storage_from_string(
+                redis_url.replace("redis://", "async+redis://", 1), **options
+            )
         else:
             storage = storage_from_string("async+memory://")
         self._limiter = SlidingWindowCounterRateLimiter(storage)
         self._items: dict[str, RateLimitItem] = {}
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.aclose()
 
     def _item(self, limit: str) -> RateLimitItem:
         if limit not in self._items:

@@ -26,8 +26,18 @@ Code = Annotated[
         description="Lower-case slug (a-z, 0-9, '-'), 1–64 characters; used in URLs and QR codes"
     ),
 ]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+
+
+def _no_control_characters(text: str) -> str:
+    """NUL and other control characters (bar tab and newlines) never reach the database."""
+    if any(ord(c) < 32 and c not in "\t\n\r" for c in text):
+        raise ValueError("control characters are not allowed")
+    return text
+
+
+Clean = AfterValidator(_no_control_characters)
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), Clean]
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500), Clean]
 Channel = Literal["kiosk", "mobile", "web", "paper"]
 UnitKind = Literal["government", "service_mall", "agency", "service_unit", "other"]
 ProfileField = Literal["gender", "age_band", "education", "occupation"]
@@ -336,7 +346,7 @@ class Profile(Strict):
 
 
 Suggestion = Annotated[
-    str, StringConstraints(strip_whitespace=True, max_length=MAX_SUGGESTION_LENGTH)
+    str, StringConstraints(strip_whitespace=True, max_length=MAX_SUGGESTION_LENGTH), Clean
 ]
 
 

@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.db import utcnow
@@ -102,22 +102,38 @@ async def _survey_out(session: AsyncSession, survey: Survey) -> SurveyOut:
     )
 
 
-async def get_survey(session: AsyncSession, code: str) -> Survey:
-    survey = await session.scalar(select(Survey).where(Survey.code == code))
+def visible_to(scope_path: str | None) -> ColumnElement[bool]:
+    """Surveys a key with this scope may see: the standard, variants owned inside its scope,
+    and variants of its ancestors (which its units may use)."""
+    if scope_path is None:
+        return true()
+    ancestors = [int(p) for p in scope_path.strip("/").split("/")]
+    inside = select(Unit.id).where(Unit.path.startswith(scope_path, autoescape=True))
+    return or_(
+        Survey.owner_unit_id.is_(None),
+        Survey.owner_unit_id.in_(ancestors),
+        Survey.owner_unit_id.in_(inside),
+    )
+
+
+async def get_survey(session: AsyncSession, code: str, scope_path: str | None = None) -> Survey:
+    survey = await session.scalar(select(Survey).where(Survey.code == code, visible_to(scope_path)))
     if survey is None:
         raise not_found("survey", code)
     return survey
 
 
-async def list_surveys(session: AsyncSession, owner_unit: str | None) -> list[SurveyOut]:
-    query = select(Survey).order_by(Survey.code)
+async def list_surveys(
+    session: AsyncSession, owner_unit: str | None, scope_path: str | None
+) -> list[SurveyOut]:
+    query = select(Survey).where(visible_to(scope_path)).order_by(Survey.code)
     if owner_unit is not None:
         query = query.join(Unit, Unit.id == Survey.owner_unit_id).where(Unit.code == owner_unit)
     return [await _survey_out(session, s) for s in await session.scalars(query)]
 
 
-async def read_survey(session: AsyncSession, code: str) -> SurveyOut:
-    return await _survey_out(session, await get_survey(session, code))
+async def read_survey(session: AsyncSession, code: str, scope_path: str | None) -> SurveyOut:
+    return await _survey_out(session, await get_survey(session, code, scope_path))
 
 
 async def create_survey(session: AsyncSession, body: SurveyCreate) -> SurveyOut:
@@ -154,8 +170,10 @@ async def create_version(
     return version_out(version, survey.code)
 
 
-async def get_version(session: AsyncSession, code: str, number: int) -> SurveyVersion:
-    survey = await get_survey(session, code)
+async def get_version(
+    session: AsyncSession, code: str, number: int, scope_path: str | None = None
+) -> SurveyVersion:
+    survey = await get_survey(session, code, scope_path)
     version = await session.scalar(
         select(SurveyVersion).where(
             SurveyVersion.survey_id == survey.id, SurveyVersion.version == number
@@ -187,12 +205,14 @@ async def publish(session: AsyncSession, code: str, number: int) -> SurveyVersio
     return version_out(version, code)
 
 
-async def version_by_id(session: AsyncSession, version_id: int) -> SurveyVersionOut:
+async def version_by_id(
+    session: AsyncSession, version_id: int, scope_path: str | None = None
+) -> SurveyVersionOut:
     row = (
         await session.execute(
             select(SurveyVersion, Survey.code)
             .join(Survey, Survey.id == SurveyVersion.survey_id)
-            .where(SurveyVersion.id == version_id)
+            .where(SurveyVersion.id == version_id, visible_to(scope_path))
         )
     ).first()
     if row is None:

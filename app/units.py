@@ -1,11 +1,11 @@
 """The service hierarchy: units (with materialised paths) and the services they offer."""
 
-from sqlalchemy import Select, exists, func, select, update
+from sqlalchemy import Select, delete, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import utcnow
 from app.errors import FieldProblem, ProblemError, conflict, invalid, not_found
-from app.models import Response, Service, Survey, Unit
+from app.models import ApiKey, Population, Response, Service, Survey, Ticket, Unit
 from app.schemas import (
     ServiceCreate,
     ServiceOut,
@@ -209,6 +209,13 @@ async def delete_unit(session: AsyncSession, code: str) -> None:
         )
     if await session.scalar(select(exists().where(Survey.owner_unit_id == unit.id))):
         raise conflict("unit-owns-surveys", "The unit owns survey variants; deactivate it instead.")
+    for column, what in (
+        (ApiKey.scope_unit_id, "API keys are scoped to it"),
+        (Ticket.unit_id, "it has issued tickets"),
+    ):
+        if await session.scalar(select(exists().where(column == unit.id))):
+            raise conflict("unit-in-use", f"The unit is in use ({what}); deactivate it instead.")
+    await session.execute(delete(Population).where(Population.unit_id == unit.id))
     services = await session.scalars(select(Service).where(Service.unit_id == unit.id))
     for service in services:
         await session.delete(service)

@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import surveys
 from app.audit import record
-from app.auth import Caller, Principal, body_unit
+from app.auth import Caller, Principal, body_unit, forbidden
 from app.db import ReadSession, WriteSession
 from app.errors import problem_responses
 from app.models import Unit
@@ -22,11 +22,11 @@ WRITE = problem_responses(400, 401, 403, 404, 409, 413, 422, 429)
 async def _owned(session: AsyncSession, caller: Principal, code: str) -> None:
     """Writing a survey's versions: administrators, or managers whose scope holds its owner."""
     caller.require("admin", "manager")
-    survey = await surveys.get_survey(session, code)
-    if survey.owner_unit_id is not None and caller.scope_path is not None:
+    survey = await surveys.get_survey(session, code, caller.scope_path)
+    if caller.scope_path is not None:
         owner = await session.scalar(select(Unit).where(Unit.id == survey.owner_unit_id))
-        assert owner is not None
-        caller.check(owner)
+        if owner is None or not caller.covers(owner.path):
+            raise forbidden("Only the owner's managers change a survey.")
 
 
 @router.get("/v1/surveys", responses=READ)
@@ -35,7 +35,7 @@ async def list_surveys(
     caller: Caller,
     owner_unit: Annotated[str | None, Query(max_length=64)] = None,
 ) -> list[SurveyOut]:
-    return await surveys.list_surveys(session, owner_unit)
+    return await surveys.list_surveys(session, owner_unit, caller.scope_path)
 
 
 @router.post(
@@ -57,7 +57,7 @@ async def create_survey(
 
 @router.get("/v1/surveys/{code}", responses=READ)
 async def get_survey(code: str, session: ReadSession, caller: Caller) -> SurveyOut:
-    return await surveys.read_survey(session, code)
+    return await surveys.read_survey(session, code, caller.scope_path)
 
 
 @router.post(
@@ -85,7 +85,8 @@ async def create_version(
 async def get_version(
     code: str, version: int, session: ReadSession, caller: Caller
 ) -> SurveyVersionOut:
-    return surveys.version_out(await surveys.get_version(session, code, version), code)
+    found = await surveys.get_version(session, code, version, caller.scope_path)
+    return surveys.version_out(found, code)
 
 
 @router.put(
@@ -117,4 +118,4 @@ async def get_version_by_id(
     version_id: int, session: ReadSession, caller: Caller
 ) -> SurveyVersionOut:
     """The exact version a response points at."""
-    return await surveys.version_by_id(session, version_id)
+    return await surveys.version_by_id(session, version_id, caller.scope_path)
