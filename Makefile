@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint format openapi bench-ingest clean
+.PHONY: run test lint format openapi bench-ingest bench-indices bench-export clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,12 @@ openapi: $(BIN)/.installed
 
 bench-ingest: $(BIN)/.installed
 	$(BIN)/python -m bench.ingest $(BENCH_ARGS)
+
+bench-indices: $(BIN)/.installed
+	$(BIN)/python -m bench.indices $(BENCH_ARGS)
+
+bench-export: $(BIN)/.installed
+	$(BIN)/python -m bench.export $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

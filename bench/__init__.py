@@ -1,0 +1,1 @@
+"""Benchmarks of the SKM service (`python -m bench.ingest`)."""
