@@ -7,12 +7,25 @@ aggregates do not carry, are the same sums over the response rows of the period.
 """
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from fractions import Fraction
+from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, Table, func, literal, select, union_all
+from sqlalchemy import (
+    ColumnElement,
+    Date,
+    Integer,
+    Select,
+    String,
+    Table,
+    bindparam,
+    func,
+    literal,
+    select,
+    union_all,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.ingest import AGGREGATE_COUNTERS, DAILY, MONTHLY, RESPONSES
@@ -99,52 +112,100 @@ class Scope:
     end: date
     service_id: int | None = None
     include_flagged: bool = False
-    only_flagged: bool = False
 
 
 # --- SQL ---------------------------------------------------------------------------------
 
 
-def _bucket_rows(scope: Scope, table: Table, bucket: str, low: date, high: date) -> Select[Any]:
+@dataclass
+class Totals:
+    """Aggregate sums over a scope: the counted groups, and what the method must report."""
+
+    groups: dict[tuple[Any, ...], Sums]
+    flagged: int  # flagged responses in scope, counted or not
+    versions: list[int]  # survey versions of the counted responses
+    updated_at: datetime | None  # the latest change to any of them, flagged ones included
+
+    def pooled(self) -> Sums:
+        total = Sums()
+        for sums in self.groups.values():
+            total.add(sums)
+        return total
+
+
+def _bucket_rows(table: Table, bucket: str, low: str, high: str, service: bool) -> Select[Any]:
+    # Unit paths hold only digits and '/', so a LIKE prefix needs no escaping.
+    subtree = select(Unit.id).where(Unit.path.like(bindparam("subtree", type_=String)))
     query = select(
         table.c.unit_id,
         table.c.service_id,
         table.c.survey_version_id,
+        table.c.flagged,
         table.c[bucket].label("bucket"),
         *(table.c[c] for c in AGGREGATE_COUNTERS),
         table.c.updated_at,
-    ).where(table.c.unit_id.in_(subtree_ids(scope.unit)), table.c[bucket].between(low, high))
-    if scope.service_id is not None:
-        query = query.where(table.c.service_id == scope.service_id)
-    if scope.only_flagged:
-        query = query.where(table.c.flagged.is_(True))
-    elif not scope.include_flagged:
-        query = query.where(table.c.flagged.is_(False))
+    ).where(
+        table.c.unit_id.in_(subtree),
+        table.c[bucket].between(bindparam(low, type_=Date), bindparam(high, type_=Date)),
+    )
+    if service:
+        query = query.where(table.c.service_id == bindparam("service_id", type_=Integer))
     return query
 
 
-async def aggregate_sums(
-    session: AsyncSession, scope: Scope, group_by: Sequence[str] = ()
-) -> dict[tuple[Any, ...], Sums]:
-    """Counter sums over the scope, grouped by any of unit_id, service_id,
-    survey_version_id and bucket (a month's first day, or a day outside whole months)."""
-    split = split_months(scope.start, scope.end)
-    parts = [_bucket_rows(scope, DAILY, "local_date", low, high) for low, high in split.days]
-    if split.months is not None:
-        parts.append(_bucket_rows(scope, MONTHLY, "month", *split.months))
+@cache
+def _aggregate_statement(
+    group_by: tuple[str, ...], day_ranges: int, months: bool, service: bool
+) -> Select[Any]:
+    """Built once per shape (building costs more than running): whole months from the
+    monthly table, the days left over from the daily one, summed per group, survey version
+    and flag."""
+    parts = [
+        _bucket_rows(DAILY, "local_date", f"day_low_{i}", f"day_high_{i}", service)
+        for i in range(day_ranges)
+    ]
+    if months:
+        parts.append(_bucket_rows(MONTHLY, "month", "month_low", "month_high", service))
     rows = union_all(*parts).subquery() if len(parts) > 1 else parts[0].subquery()
-    keys = [rows.c[g] for g in group_by]
-    query = select(
+    keys = [rows.c[g] for g in (*group_by, "survey_version_id", "flagged")]
+    return select(
         *keys,
         *(func.sum(rows.c[c]).label(c) for c in AGGREGATE_COUNTERS),
         func.max(rows.c.updated_at).label("updated_at"),
     ).group_by(*keys)
-    result: dict[tuple[Any, ...], Sums] = {}
-    for row in await session.execute(query):
+
+
+async def aggregate_totals(
+    session: AsyncSession, scope: Scope, group_by: Sequence[str] = ()
+) -> Totals:
+    """Counter sums over the scope, grouped by any of unit_id, service_id and bucket (a
+    month's first day, or a day outside whole months)."""
+    split = split_months(scope.start, scope.end)
+    params: dict[str, Any] = {"subtree": scope.unit.path + "%", "service_id": scope.service_id}
+    for i, (low, high) in enumerate(split.days):
+        params[f"day_low_{i}"], params[f"day_high_{i}"] = low, high
+    if split.months is not None:
+        params["month_low"], params["month_high"] = split.months
+    statement = _aggregate_statement(
+        tuple(group_by), len(split.days), split.months is not None, scope.service_id is not None
+    )
+    totals = Totals({}, 0, [], None)
+    versions: set[int] = set()
+    width = len(group_by)
+    for row in await session.execute(statement, params):
         sums = Sums.from_row(row)
-        if sums.responses:
-            result[tuple(row[: len(keys)])] = sums
-    return result
+        if not sums.responses:
+            continue
+        totals.updated_at = latest(totals.updated_at, sums.updated_at)
+        flagged = bool(row[width + 1])
+        if flagged:
+            totals.flagged += sums.responses
+            if not scope.include_flagged:
+                continue
+        versions.add(row[width])
+        totals.groups.setdefault(tuple(row[:width]), Sums()).add(sums)
+    totals.versions = sorted(versions)
+    return totals
 
 
 def _raw_counter_columns() -> list[ColumnElement[Any]]:
@@ -190,10 +251,6 @@ async def raw_sums(
     if not scope.include_flagged:
         query = query.where(RESPONSES.c.flag.is_(None) | (RESPONSES.c.flag == "cleared"))
     return {row.key: Sums.from_row(row) for row in await session.execute(query) if row.responses}
-
-
-async def pooled_sums(session: AsyncSession, scope: Scope) -> Sums:
-    return (await aggregate_sums(session, scope)).get((), Sums())
 
 
 # --- exact values --------------------------------------------------------------------------
@@ -275,31 +332,25 @@ def exact_ikm(sums: Sums) -> Fraction | None:
 # --- the hierarchy -------------------------------------------------------------------------
 
 
-async def _children(session: AsyncSession, unit: Unit) -> list[Unit]:
-    return list(
-        await session.scalars(select(Unit).where(Unit.parent_id == unit.id).order_by(Unit.code))
-    )
-
-
-async def _subtree_units(session: AsyncSession, unit: Unit) -> list[Unit]:
+async def subtree_units(session: AsyncSession, unit: Unit) -> list[Unit]:
     return list(
         await session.scalars(select(Unit).where(Unit.path.startswith(unit.path, autoescape=True)))
     )
 
 
 async def sums_by_child(
-    session: AsyncSession, scope: Scope
-) -> tuple[list[tuple[Unit, Sums]], Sums]:
-    """Each child's subtree pooled, and the node's own responses apart."""
-    by_unit = await aggregate_sums(session, scope, ("unit_id",))
-    children = await _children(session, scope.unit)
-    paths = {u.id: u.path for u in await _subtree_units(session, scope.unit)}
+    session: AsyncSession, scope: Scope, subtree: Sequence[Unit]
+) -> tuple[list[tuple[Unit, Sums]], Sums, Totals]:
+    """Each child's subtree pooled, the node's own responses apart, and the totals."""
+    totals = await aggregate_totals(session, scope, ("unit_id",))
+    children = sorted((u for u in subtree if u.parent_id == scope.unit.id), key=lambda u: u.code)
+    paths = {u.id: u.path for u in subtree}
     pooled = {child.id: Sums() for child in children}
     own = Sums()
-    for (unit_id,), sums in by_unit.items():
+    for (unit_id,), sums in totals.groups.items():
         owner = next((c for c in children if paths[unit_id].startswith(c.path)), None)
         (pooled[owner.id] if owner is not None else own).add(sums)
-    return [(child, pooled[child.id]) for child in children], own
+    return [(child, pooled[child.id]) for child in children], own, totals
 
 
 def children_mean(per_child: list[tuple[Unit, Sums]], own: Sums) -> ChildrenMean:
@@ -327,17 +378,12 @@ RULE_TEXT = {
 }
 
 
-async def method_out(
-    session: AsyncSession, scope: Scope, rule: str, versions: Sequence[int]
-) -> MethodOut:
-    zones = sorted({u.time_zone for u in await _subtree_units(session, scope.unit)})
-    flagged = await pooled_sums(session, replace(scope, only_flagged=True))
+def method_out(scope: Scope, rule: str, totals: Totals, subtree: Sequence[Unit]) -> MethodOut:
     if scope.include_flagged:
-        excluded = f"none: {flagged.responses} flagged response(s) are counted as asked"
+        excluded = f"none: {totals.flagged} flagged response(s) are counted as asked"
     else:
         excluded = (
-            f"{flagged.responses} flagged response(s) (suspected or confirmed bursts) are "
-            "not counted"
+            f"{totals.flagged} flagged response(s) (suspected or confirmed bursts) are not counted"
         )
     return MethodOut(
         id=METHOD_ID,
@@ -356,21 +402,16 @@ async def method_out(
         period_cut="each response counts in the local calendar day of its collected_at, in "
         "its unit's own time zone; periods pool all their responses (never an average of "
         "monthly indices)",
-        time_zones=zones,
-        survey_versions=list(versions),
+        time_zones=sorted({u.time_zone for u in subtree}),
+        survey_versions=totals.versions,
         excluded=excluded,
-        flagged_responses=flagged.responses,
+        flagged_responses=totals.flagged,
         flagged_counted=scope.include_flagged,
         confidence_interval=CI_METHOD,
         sample_size="Krejcie & Morgan: s = X²·N·P(1−P) / (d²·(N−1) + X²·P(1−P)), X² = 3.841, "
         "P = 0.5, d = 0.05, rounded to the nearest integer; N = people served in the period",
         source="sums and counts from per-day and per-month aggregates kept with every insert",
     )
-
-
-async def _versions(session: AsyncSession, scope: Scope) -> list[int]:
-    sums = await aggregate_sums(session, scope, ("survey_version_id",))
-    return sorted(key[0] for key in sums)
 
 
 # --- reports ---------------------------------------------------------------------------------
@@ -416,14 +457,13 @@ async def index_report(
     include_flagged: bool = False,
 ) -> IndexReport:
     scope = await _scope(session, unit, window, service, include_flagged)
-    by_version = await aggregate_sums(session, scope, ("survey_version_id",))
-    pooled = Sums()
-    for sums in by_version.values():
-        pooled.add(sums)
+    subtree = await subtree_units(session, unit)
+    totals = await aggregate_totals(session, scope)
+    pooled = totals.pooled()
     value = index_value(pooled)
     mean = None
     if rule == "mean_of_children" or include_children_mean:
-        per_child, own = await sums_by_child(session, scope)
+        per_child, own, _ = await sums_by_child(session, scope, subtree)
         mean = children_mean(per_child, own)
     headline_ikm, headline_grade = (
         (mean.ikm, mean.grade) if rule == "mean_of_children" and mean else (value.ikm, value.grade)
@@ -444,8 +484,8 @@ async def index_report(
             minimum=minimum,
             adequate=pooled.responses >= minimum if minimum is not None else None,
         ),
-        data_updated_at=pooled.updated_at,
-        method=await method_out(session, scope, rule, sorted(k[0] for k in by_version)),
+        data_updated_at=totals.updated_at,
+        method=method_out(scope, rule, totals, subtree),
     )
 
 
@@ -463,31 +503,32 @@ async def breakdown(
     session: AsyncSession, unit: Unit, window: Span, by: BreakdownBy
 ) -> BreakdownOut:
     scope = await _scope(session, unit, window, None)
+    subtree = await subtree_units(session, unit)
     names: dict[Any, str] = {}
     groups: dict[Any, Sums]
     if by == "child":
-        per_child, own = await sums_by_child(session, scope)
-        groups = {child.code: sums for child, sums in per_child}
+        per_child, own, totals = await sums_by_child(session, scope, subtree)
+        groups = {child.code: sums for child, sums in per_child if sums.responses}
         names = {child.code: child.name for child, _ in per_child}
         if own.responses:
             groups[unit.code] = own
             names[unit.code] = f"{unit.name} (own services)"
     elif by == "service":
-        by_service = await aggregate_sums(session, scope, ("service_id",))
+        totals = await aggregate_totals(session, scope, ("service_id",))
         rows = await session.execute(
             select(Service.id, Service.code, Service.name, Unit.code.label("unit_code"))
             .join(Unit, Unit.id == Service.unit_id)
-            .where(Service.id.in_([k[0] for k in by_service]))
+            .where(Service.id.in_([k[0] for k in totals.groups]))
         )
         codes = {}
         for row in rows:
             codes[row.id] = f"{row.unit_code}/{row.code}"
             names[codes[row.id]] = row.name
-        groups = {codes[k[0]]: sums for k, sums in by_service.items()}
+        groups = {codes[k[0]]: sums for k, sums in totals.groups.items()}
     else:
+        totals = await aggregate_totals(session, scope)
         groups = await raw_sums(session, scope, RESPONSES.c[by])
     ordered = sorted(groups.items(), key=lambda item: (item[0] is None, str(item[0])))
-    versions = await _versions(session, scope)
     return BreakdownOut(
         unit=UnitRef(code=unit.code, name=unit.name),
         period=period_out(window),
@@ -496,8 +537,8 @@ async def breakdown(
             BreakdownGroup(key=key, label=_label(by, key, names), value=index_value(sums))
             for key, sums in ordered
         ],
-        data_updated_at=latest(*(s.updated_at for s in groups.values())),
-        method=await method_out(session, scope, "pooled", versions),
+        data_updated_at=totals.updated_at,
+        method=method_out(scope, "pooled", totals, subtree),
     )
 
 
@@ -509,11 +550,12 @@ async def series(
     granularity: Granularity,
 ) -> SeriesOut:
     scope = await _scope(session, unit, window, service)
-    by_bucket = await aggregate_sums(session, scope, ("bucket",))
+    subtree = await subtree_units(session, unit)
+    totals = await aggregate_totals(session, scope, ("bucket",))
     points = []
     for bucket in buckets(scope.start, scope.end, granularity):
         pooled = Sums()
-        for (day,), sums in by_bucket.items():
+        for (day,), sums in totals.groups.items():
             if bucket.start <= day <= bucket.end:
                 pooled.add(sums)
         points.append(SeriesPoint(period=period_out(bucket), value=index_value(pooled)))
@@ -522,14 +564,15 @@ async def series(
         service=service,
         granularity=granularity,
         points=points,
-        data_updated_at=latest(*(s.updated_at for s in by_bucket.values())),
-        method=await method_out(session, scope, "pooled", await _versions(session, scope)),
+        data_updated_at=totals.updated_at,
+        method=method_out(scope, "pooled", totals, subtree),
     )
 
 
 async def ranking(session: AsyncSession, unit: Unit, window: Span) -> RankingOut:
     scope = await _scope(session, unit, window, None)
-    per_child, _own = await sums_by_child(session, scope)
+    subtree = await subtree_units(session, unit)
+    per_child, _own, totals = await sums_by_child(session, scope, subtree)
     # Ranked by the IKM as published (2 decimals): units showing the same IKM share a rank.
     scored = [(child, sums, index_value(sums)) for child, sums in per_child]
     scored.sort(key=lambda item: (item[2].ikm is None, -(item[2].ikm or 0), item[0].code))
@@ -550,6 +593,6 @@ async def ranking(session: AsyncSession, unit: Unit, window: Span) -> RankingOut
         unit=UnitRef(code=unit.code, name=unit.name),
         period=period_out(window),
         items=items,
-        data_updated_at=latest(*(s.updated_at for _, s in per_child)),
-        method=await method_out(session, scope, "pooled", await _versions(session, scope)),
+        data_updated_at=totals.updated_at,
+        method=method_out(scope, "pooled", totals, subtree),
     )
