@@ -58,26 +58,27 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def async_url(url: str) -> URL:
-    """The URL for the async engine: psycopg (v3) on PostgreSQL, aiosqlite on SQLite."""
+# The driver per backend: psycopg (v3) serves PostgreSQL both ways; SQLite needs aiosqlite.
+ASYNC_DRIVERS = {"postgresql": "postgresql+psycopg", "sqlite": "sqlite+aiosqlite"}
+SYNC_DRIVERS = {"postgresql": "postgresql+psycopg", "sqlite": "sqlite+pysqlite"}
+
+
+def _with_driver(url: str, drivers: dict[str, str]) -> URL:
     parsed = make_url(url)
     backend = parsed.get_backend_name()
-    if backend == "postgresql":
-        return parsed.set(drivername="postgresql+psycopg")
-    if backend == "sqlite":
-        return parsed.set(drivername="sqlite+aiosqlite")
-    raise ValueError(f"unsupported database backend: {backend}")
+    if backend not in drivers:
+        raise ValueError(f"unsupported database backend: {backend}")
+    return parsed.set(drivername=drivers[backend])
+
+
+def async_url(url: str) -> URL:
+    """The URL for the service's async engine."""
+    return _with_driver(url, ASYNC_DRIVERS)
 
 
 def sync_url(url: str) -> URL:
-    """The URL for synchronous tools (Alembic): psycopg on PostgreSQL, sqlite3 on SQLite."""
-    parsed = make_url(url)
-    backend = parsed.get_backend_name()
-    if backend == "postgresql":
-        return parsed.set(drivername="postgresql+psycopg")
-    if backend == "sqlite":
-        return parsed.set(drivername="sqlite+pysqlite")
-    raise ValueError(f"unsupported database backend: {backend}")
+    """The URL for synchronous tools (Alembic, the tests' resets)."""
+    return _with_driver(url, SYNC_DRIVERS)
 
 
 READ_ONLY = "skm_read_only"
