@@ -17,6 +17,7 @@ from sqlalchemy import (
     ColumnElement,
     Date,
     Integer,
+    Row,
     Select,
     String,
     Table,
@@ -43,7 +44,7 @@ from app.method import (
     grade_for_nrr,
     ikm_interval,
     minimum_sample,
-    round_half_up,
+    presented,
 )
 from app.models import Population, Service, Unit
 from app.periods import Span, buckets, split_months
@@ -261,7 +262,7 @@ def _grade_out(grade: Grade) -> GradeOut:
 
 
 def _ikm_float(ikm: Fraction) -> float:
-    return float(round_half_up(ikm, 2))
+    return presented(ikm, 2)
 
 
 def index_value(sums: Sums) -> IndexValue:
@@ -290,7 +291,7 @@ def index_value(sums: Sums) -> IndexValue:
     return IndexValue(
         responses=sums.responses,
         ikm=_ikm_float(result.ikm),
-        index=float(round_half_up(result.index, 3)),
+        index=presented(result.index, 3),
         index_exact=str(result.index),
         grade=_grade_out(result.grade),
         weight=str(result.weight),
@@ -300,7 +301,7 @@ def index_value(sums: Sums) -> IndexValue:
                 unsur=ELEMENT_NAMES[e.key],
                 answers=e.count,
                 total=e.total,
-                nrr=float(round_half_up(e.nrr, 3)),
+                nrr=presented(e.nrr, 3),
                 nrr_exact=str(e.nrr),
                 ikm=_ikm_float(e.nrr * IKM_FACTOR),
                 grade=_grade_out(grade_for_nrr(e.nrr)),
@@ -332,15 +333,20 @@ def exact_ikm(sums: Sums) -> Fraction | None:
 # --- the hierarchy -------------------------------------------------------------------------
 
 
-async def subtree_units(session: AsyncSession, unit: Unit) -> list[Unit]:
+async def subtree_units(session: AsyncSession, unit: Unit) -> list[Row[Any]]:
+    """The units of the subtree: id, code, name, path, parent_id, time_zone."""
     return list(
-        await session.scalars(select(Unit).where(Unit.path.startswith(unit.path, autoescape=True)))
+        await session.execute(
+            select(Unit.id, Unit.code, Unit.name, Unit.path, Unit.parent_id, Unit.time_zone).where(
+                Unit.path.startswith(unit.path, autoescape=True)
+            )
+        )
     )
 
 
 async def sums_by_child(
-    session: AsyncSession, scope: Scope, subtree: Sequence[Unit]
-) -> tuple[list[tuple[Unit, Sums]], Sums, Totals]:
+    session: AsyncSession, scope: Scope, subtree: Sequence[Row[Any]]
+) -> tuple[list[tuple[Row[Any], Sums]], Sums, Totals]:
     """Each child's subtree pooled, the node's own responses apart, and the totals."""
     totals = await aggregate_totals(session, scope, ("unit_id",))
     children = sorted((u for u in subtree if u.parent_id == scope.unit.id), key=lambda u: u.code)
@@ -353,7 +359,7 @@ async def sums_by_child(
     return [(child, pooled[child.id]) for child in children], own, totals
 
 
-def children_mean(per_child: list[tuple[Unit, Sums]], own: Sums) -> ChildrenMean:
+def children_mean(per_child: list[tuple[Row[Any], Sums]], own: Sums) -> ChildrenMean:
     values = [exact_ikm(sums) for _, sums in per_child]
     own_ikm = exact_ikm(own)
     ikms = [v for v in values if v is not None] + ([own_ikm] if own_ikm is not None else [])
@@ -378,7 +384,7 @@ RULE_TEXT = {
 }
 
 
-def method_out(scope: Scope, rule: str, totals: Totals, subtree: Sequence[Unit]) -> MethodOut:
+def method_out(scope: Scope, rule: str, totals: Totals, subtree: Sequence[Row[Any]]) -> MethodOut:
     if scope.include_flagged:
         excluded = f"none: {totals.flagged} flagged response(s) are counted as asked"
     else:

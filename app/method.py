@@ -71,20 +71,36 @@ GRADES: Final = (
 )
 
 
-def round_half_up(value: Fraction, places: int = 2) -> Decimal:
-    """Round a non-negative exact value half-up to `places` decimals."""
+def _scaled_half_up(value: Fraction, places: int) -> int:
+    """value × 10^places rounded half-up, as an integer (exact)."""
     if value < 0:
         raise ValueError("SKM values are never negative")
-    scale = 10**places
-    scaled = (2 * value.numerator * scale + value.denominator) // (2 * value.denominator)
-    return Decimal(scaled).scaleb(-places)
+    scale: int = 10**places
+    scaled: int = (2 * value.numerator * scale + value.denominator) // (2 * value.denominator)
+    return scaled
+
+
+def round_half_up(value: Fraction, places: int = 2) -> Decimal:
+    """Round a non-negative exact value half-up to `places` decimals."""
+    return Decimal(_scaled_half_up(value, places)).scaleb(-places)
+
+
+def presented(value: Fraction, places: int) -> float:
+    """The value rounded half-up to `places` decimals, as the nearest float (what JSON
+    carries): the integer quotient is correctly rounded, so 9148/100 is exactly 91.48."""
+    scale: int = 10**places
+    return _scaled_half_up(value, places) / scale
+
+
+# The grade table in hundredths of an IKM point, for comparing with rounded values.
+_GRADE_FLOORS: Final = tuple((int(lower * 100), grade) for lower, grade in GRADES)
 
 
 def grade_for_ikm(ikm: Fraction) -> Grade:
     """Grade (mutu) of an IKM on the 25–100 scale, from its value rounded half-up to 2 dp."""
-    rounded = round_half_up(ikm, 2)
-    for lower, grade in GRADES:
-        if rounded >= lower:
+    rounded = _scaled_half_up(ikm, 2)
+    for floor, grade in _GRADE_FLOORS:
+        if rounded >= floor:
             return grade
     return GRADES[-1][1]
 
