@@ -12,20 +12,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app.main import create_app
+from app.method import ELEMENTS
 from tests.conftest import app_settings, bearer
 from tests.factories import all_answers, make_unit, response_item, scores
 
-ELEMENTS = (
-    "persyaratan",
-    "prosedur",
-    "waktu",
-    "biaya",
-    "produk",
-    "kompetensi",
-    "perilaku",
-    "sarana",
-    "pengaduan",
-)
 FIVE = [
     "4 3 3 4 3 4 4 3 3",
     "3 3 2 4 3 3 4 3 2",
