@@ -33,6 +33,14 @@ def make_unit(
     return unit
 
 
+def make_mall(client: TestClient) -> None:
+    """kota (WITA) → mpp → {disdukcapil (ktp, kk), dpmptsp (izin-usaha)}."""
+    make_unit(client, "kota", kind="government", time_zone="Asia/Makassar")
+    make_unit(client, "mpp", parent="kota", kind="service_mall")
+    make_unit(client, "disdukcapil", parent="mpp", kind="agency", services=("ktp", "kk"))
+    make_unit(client, "dpmptsp", parent="mpp", kind="agency", services=("izin-usaha",))
+
+
 def scores(*values: int | None) -> dict[str, int | None]:
     """Answers in questionnaire order: scores(4, 3, 3, 4, 3, 4, 4, 3, 3)."""
     assert len(values) == len(ELEMENTS)

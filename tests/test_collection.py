@@ -7,17 +7,14 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.factories import all_answers, make_unit, response_item, scores
+from tests.factories import all_answers, make_mall, make_unit, response_item, scores
 
 PROBLEM = "application/problem+json"
 
 
 @pytest.fixture
 def mall(client: TestClient) -> TestClient:
-    make_unit(client, "kota", kind="government", time_zone="Asia/Makassar")
-    make_unit(client, "mpp", parent="kota", kind="service_mall")
-    make_unit(client, "disdukcapil", parent="mpp", kind="agency", services=("ktp", "kk"))
-    make_unit(client, "dpmptsp", parent="mpp", kind="agency", services=("izin-usaha",))
+    make_mall(client)
     return client
 
 

@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 from tests.factories import (
     PROBLEM,
     STANDARD_VERSION_ID,
+    make_mall,
     make_unit,
     make_variant,
     response_item,
@@ -26,10 +27,7 @@ PROFILE_CODES = {
 @pytest.fixture
 def mall(client: TestClient) -> TestClient:
     """kota (WITA) → mpp → {disdukcapil (ktp, kk), dpmptsp (izin-usaha)}; papua (WIT)."""
-    make_unit(client, "kota", kind="government", time_zone="Asia/Makassar")
-    make_unit(client, "mpp", parent="kota", kind="service_mall")
-    make_unit(client, "disdukcapil", parent="mpp", kind="agency", services=("ktp", "kk"))
-    make_unit(client, "dpmptsp", parent="mpp", kind="agency", services=("izin-usaha",))
+    make_mall(client)
     make_unit(client, "papua", kind="government", time_zone="Asia/Jayapura", services=("ktp",))
     return client
 

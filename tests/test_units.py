@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 
 from tests.factories import (
     PROBLEM,
+    make_mall,
     make_unit,
     make_variant,
     only_error,
@@ -21,10 +22,7 @@ from tests.factories import (
 @pytest.fixture
 def mall(client: TestClient) -> TestClient:
     """kota (WITA) → mpp → {disdukcapil (ktp, kk), dpmptsp (izin-usaha)}."""
-    make_unit(client, "kota", kind="government", time_zone="Asia/Makassar")
-    make_unit(client, "mpp", parent="kota", kind="service_mall")
-    make_unit(client, "disdukcapil", parent="mpp", kind="agency", services=("ktp", "kk"))
-    make_unit(client, "dpmptsp", parent="mpp", kind="agency", services=("izin-usaha",))
+    make_mall(client)
     return client
 
 
