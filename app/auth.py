@@ -19,7 +19,7 @@ from datetime import timedelta
 from typing import Annotated, Literal
 
 from fastapi import Depends, Request
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import SettingsDep
@@ -27,6 +27,7 @@ from app.db import Database, get_database, utcnow
 from app.errors import FieldProblem, ProblemError, invalid, not_found
 from app.models import ApiKey, Unit
 from app.ratelimit import RateLimiter, get_limiter
+from app.statements import fetch_all
 from app.units import get_unit
 
 Role = Literal["admin", "manager", "collector", "reader"]
@@ -97,26 +98,28 @@ def bearer_token(request: Request) -> str | None:
     return token.strip()
 
 
+_KEY = (
+    select(
+        ApiKey.id,
+        ApiKey.name,
+        ApiKey.role,
+        ApiKey.scope_unit_id,
+        ApiKey.read_responses,
+        ApiKey.expires_at,
+        ApiKey.revoked_at,
+        ApiKey.last_used_at,
+        Unit.path,
+        Unit.code,
+    )
+    .outerjoin(Unit, Unit.id == ApiKey.scope_unit_id)
+    .where(ApiKey.token_hash == bindparam("token_hash"))
+)
+
+
 async def _lookup(database: Database, token: str) -> Principal:
     async with database.read_only_engine.connect() as conn:
-        key = (
-            await conn.execute(
-                select(
-                    ApiKey.id,
-                    ApiKey.name,
-                    ApiKey.role,
-                    ApiKey.scope_unit_id,
-                    ApiKey.read_responses,
-                    ApiKey.expires_at,
-                    ApiKey.revoked_at,
-                    ApiKey.last_used_at,
-                    Unit.path,
-                    Unit.code,
-                )
-                .outerjoin(Unit, Unit.id == ApiKey.scope_unit_id)
-                .where(ApiKey.token_hash == token_hash(token))
-            )
-        ).first()
+        found = await fetch_all(conn, _KEY, {"token_hash": token_hash(token)})
+    key = found[0] if found else None
     now = utcnow()
     if key is None:
         raise _unauthorized("Unknown key.")

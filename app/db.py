@@ -10,6 +10,7 @@ from fastapi import Depends, Request
 from sqlalchemy import DateTime, MetaData, event
 from sqlalchemy.engine import URL, Dialect, make_url
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -155,11 +156,22 @@ async def _write_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
+async def _write_connection(request: Request) -> AsyncIterator[AsyncConnection]:
+    """A Core connection whose transaction (begun by its first statement) is committed
+    before the response is sent: the submission endpoints need no ORM session. Beginning
+    lazily matters on SQLite, where a transaction holds the write lock from its BEGIN."""
+    database = await get_database(request)
+    async with database.write_turn(), database.engine.connect() as conn:
+        yield conn
+        await conn.commit()
+
+
 async def _read_session(request: Request) -> AsyncIterator[AsyncSession]:
     async with (await get_database(request)).reader() as session, session.begin():
         yield session
 
 
 WriteSession = Annotated[AsyncSession, Depends(_write_session, scope="function")]
+WriteConnection = Annotated[AsyncConnection, Depends(_write_connection, scope="function")]
 ReadSession = Annotated[AsyncSession, Depends(_read_session, scope="function")]
 DatabaseDep = Annotated[Database, Depends(get_database)]

@@ -9,10 +9,10 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import cache
-from typing import Any, Literal
+from typing import Any, Literal, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Row, Table, and_, select
+from sqlalchemy import Table, and_, bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -21,6 +21,7 @@ from app.errors import FieldProblem, Problem, conflict, invalid
 from app.method import ELEMENTS
 from app.models import DailyAggregate, MonthlyAggregate, Response, Service, Unit
 from app.schemas import Answers, Profile, ResponseIn, ResponseOut
+from app.statements import execute_many, fetch_all, one_of
 from app.surveys import VersionCache, VersionRules
 
 RESPONSES: Table = Response.__table__  # type: ignore[assignment]
@@ -95,12 +96,9 @@ def _dialect_insert(dialect: str) -> Any:
     return postgresql.insert if dialect == "postgresql" else sqlite.insert
 
 
-async def _load_references(
-    conn: AsyncConnection, items: Sequence[ResponseIn]
-) -> tuple[dict[str, _UnitRef], dict[tuple[int, str], _ServiceRef]]:
-    unit_codes = {i.unit for i in items}
-    service_codes = {i.service for i in items}
-    rows = await conn.execute(
+@cache
+def _references(dialect: str) -> Any:
+    return (
         select(
             Unit.id,
             Unit.code,
@@ -111,8 +109,24 @@ async def _load_references(
             Service.code.label("service_code"),
             Service.deactivated_at.label("service_deactivated_at"),
         )
-        .outerjoin(Service, and_(Service.unit_id == Unit.id, Service.code.in_(service_codes)))
-        .where(Unit.code.in_(unit_codes))
+        .outerjoin(
+            Service,
+            and_(Service.unit_id == Unit.id, one_of(Service.code, "service_codes", dialect)),
+        )
+        .where(one_of(Unit.code, "unit_codes", dialect))
+    )
+
+
+async def _load_references(
+    conn: AsyncConnection, items: Sequence[ResponseIn]
+) -> tuple[dict[str, _UnitRef], dict[tuple[int, str], _ServiceRef]]:
+    rows = await fetch_all(
+        conn,
+        _references(conn.dialect.name),
+        {
+            "unit_codes": sorted({i.unit for i in items}),
+            "service_codes": sorted({i.service for i in items}),
+        },
     )
     units: dict[str, _UnitRef] = {}
     services: dict[tuple[int, str], _ServiceRef] = {}
@@ -284,15 +298,18 @@ def _row(
 
 def response_out(row: Any, unit_code: str, service_code: str) -> ResponseOut:
     """A stored response (a row or a row dict) as the API shows it."""
-    get = row.get if isinstance(row, dict) else row._mapping.get
+    get = row.get if isinstance(row, dict) else row._asdict().get
+    # Rows read on the raw driver come in the session's time zone: shown in UTC.
+    collected_at = cast(datetime, get("collected_at"))
+    received_at = cast(datetime, get("received_at"))
     return ResponseOut(
         id=get("id"),
         unit=unit_code,
         service=service_code,
         survey_version_id=get("survey_version_id"),
         channel=get("channel"),
-        collected_at=get("collected_at"),
-        received_at=get("received_at"),
+        collected_at=collected_at.astimezone(UTC),
+        received_at=received_at.astimezone(UTC),
         local_date=get("local_date"),
         answers=Answers(**{e: get(e) for e in ELEMENTS}),
         profile=Profile(**{f: get(f) for f in PROFILE_FIELDS}),
@@ -382,23 +399,28 @@ async def add_to_aggregates(
             for counters in counted:
                 for name in AGGREGATE_COUNTERS:
                     counters[name] *= sign
-        await conn.execute(_upsert(dialect, table, bucket), counted)
+        await execute_many(conn, _upsert(dialect, table, bucket), counted)
 
 
-async def _stored(conn: AsyncConnection, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Row[Any]]:
-    wanted = list(ids)
-    if not wanted:
-        return {}
-    rows = await conn.execute(
+@cache
+def _stored_statement(dialect: str) -> Any:
+    return (
         select(RESPONSES, Unit.code.label("unit_code"), Service.code.label("service_code"))
         .join(Unit, Unit.id == RESPONSES.c.unit_id)
         .join(Service, Service.id == RESPONSES.c.service_id)
-        .where(RESPONSES.c.id.in_(wanted))
+        .where(one_of(RESPONSES.c.id, "ids", dialect))
     )
+
+
+async def _stored(conn: AsyncConnection, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Any]:
+    wanted = list(ids)
+    if not wanted:
+        return {}
+    rows = await fetch_all(conn, _stored_statement(conn.dialect.name), {"ids": wanted})
     return {row.id: row for row in rows}
 
 
-def _replayed(index: int, item_id: uuid.UUID, digest: str, stored: Row[Any]) -> Outcome:
+def _replayed(index: int, item_id: uuid.UUID, digest: str, stored: Any) -> Outcome:
     if stored.content_hash == digest:
         return Outcome(
             index,
@@ -420,6 +442,15 @@ def _signature(row: dict[str, Any]) -> tuple[Any, ...]:
     return (row["unit_id"], row["service_id"], *(row[e] for e in ELEMENTS))
 
 
+@cache
+def _recent_by_device() -> Any:
+    columns = ("unit_id", "service_id", "channel", "collected_at", *ELEMENTS)
+    return select(*(RESPONSES.c[c] for c in columns)).where(
+        RESPONSES.c.device == bindparam("device"),
+        RESPONSES.c.collected_at.between(bindparam("first"), bindparam("last")),
+    )
+
+
 async def flag_bursts(
     conn: AsyncConnection, rows: list[dict[str, Any]], device: str, window: timedelta
 ) -> None:
@@ -431,16 +462,13 @@ async def flag_bursts(
         return
     first = min(r["collected_at"] for r in candidates) - window
     last = max(r["collected_at"] for r in candidates) + window
-    columns = ("unit_id", "service_id", "channel", "collected_at", *ELEMENTS)
-    stored = await conn.execute(
-        select(*(RESPONSES.c[c] for c in columns)).where(
-            RESPONSES.c.device == device, RESPONSES.c.collected_at.between(first, last)
-        )
+    stored = await fetch_all(
+        conn, _recent_by_device(), {"device": device, "first": first, "last": last}
     )
     seen: dict[tuple[Any, ...], list[datetime]] = defaultdict(list)
     for old in stored:
         if old.channel != "paper":
-            seen[_signature(dict(old._mapping))].append(old.collected_at)
+            seen[_signature(old._asdict())].append(old.collected_at)
     for row in sorted(candidates, key=lambda r: r["collected_at"]):
         times = seen[_signature(row)]
         close = [t for t in times if abs(t - row["collected_at"]) < window]
@@ -498,7 +526,7 @@ async def ingest(
         await flag_bursts(conn, rows, submitter.device, timedelta(seconds=settings.burst_seconds))
     if rows:
         rows.sort(key=lambda r: r["id"])  # one lock order for concurrent batches
-        result = await conn.execute(_insert_new(dialect), rows)
+        result = await execute_many(conn, _insert_new(dialect), rows, returning=True)
         inserted = {row.id for row in result}
         new_rows = [r for r in rows if r["id"] in inserted]
         if new_rows:

@@ -6,11 +6,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response, status
 from pydantic import ValidationError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.auth import Caller, Principal, unit_for
 from app.config import Settings, SettingsDep
-from app.db import Database, DatabaseDep, ReadSession, WriteSession, utcnow
+from app.db import Database, DatabaseDep, ReadSession, WriteConnection, utcnow
 from app.errors import (
     FieldProblem,
     Problem,
@@ -60,7 +60,7 @@ async def get_form(
 )
 async def submit_response(
     body: ResponseIn,
-    session: WriteSession,
+    conn: WriteConnection,
     database: DatabaseDep,
     versions: VersionsDep,
     settings: SettingsDep,
@@ -70,7 +70,7 @@ async def submit_response(
     """Store one response. Retrying with the same id and content answers 200 with the
     stored response; the same id with other content is a conflict (409)."""
     caller.require("admin", "manager", "collector")
-    stored = await store_one(session, database, versions, settings, body, submitter_of(caller))
+    stored = await store_one(conn, database, versions, settings, body, submitter_of(caller))
     if stored.status == "duplicate":
         response.status_code = status.HTTP_200_OK
     response.headers["Location"] = f"/v1/responses/{stored.id}"
@@ -83,7 +83,7 @@ def submitter_of(caller: Principal) -> Submitter:
 
 
 async def store_one(
-    session: AsyncSession,
+    conn: AsyncConnection,
     database: Database,
     versions: VersionCache,
     settings: Settings,
@@ -92,7 +92,6 @@ async def store_one(
 ) -> Outcome:
     """Ingest one response: the outcome when stored (created or duplicate), otherwise its
     problem raised."""
-    conn = await session.connection()
     [outcome] = await ingest(
         conn, database.dialect, [(0, body)], versions, settings, utcnow(), submitter
     )
@@ -193,7 +192,7 @@ def _envelope(raw: bytes, max_items: int) -> list[Any]:
 )
 async def submit_batch(
     request: Request,
-    session: WriteSession,
+    conn: WriteConnection,
     database: DatabaseDep,
     versions: VersionsDep,
     settings: SettingsDep,
@@ -220,7 +219,6 @@ async def submit_batch(
                 problem=validation_problem(error, ("items", index)),
             )
     if valid:
-        conn = await session.connection()
         outcomes = await ingest(
             conn, database.dialect, valid, versions, settings, utcnow(), submitter_of(caller)
         )

@@ -116,7 +116,9 @@ async def public_submit(
     )
     item = ResponseIn.model_validate(body.model_dump(exclude={"ticket"}))
     submitter = Submitter(None, _device(client, settings, request), unit.path)
-    stored = await store_one(session, database, versions, settings, item, submitter)
+    stored = await store_one(
+        await session.connection(), database, versions, settings, item, submitter
+    )
     if ticket is not None:
         tickets.mark_used(ticket, body.id)
     if stored.status == "duplicate":
