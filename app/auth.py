@@ -117,7 +117,7 @@ _KEY = (
 
 
 async def _lookup(database: Database, token: str) -> Principal:
-    async with database.read_only_engine.connect() as conn:
+    async with database.lookup_engine.connect() as conn:
         found = await fetch_all(conn, _KEY, {"token_hash": token_hash(token)})
     key = found[0] if found else None
     now = utcnow()

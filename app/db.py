@@ -132,6 +132,13 @@ class Database:
         self.dialect = self.engine.dialect.name
         self._write_lock = asyncio.Lock() if self.dialect == "sqlite" else None
         self.read_only_engine = self.engine.execution_options(**{READ_ONLY: True})
+        # Single-statement reads (the key lookup of every request): no BEGIN and ROLLBACK
+        # round trips around them on PostgreSQL; SQLite reads are not worth a second setup.
+        self.lookup_engine = (
+            self.engine.execution_options(isolation_level="AUTOCOMMIT")
+            if self.dialect == "postgresql"
+            else self.read_only_engine
+        )
         self.writer = async_sessionmaker(self.engine, expire_on_commit=False)
         self.reader = async_sessionmaker(self.read_only_engine, expire_on_commit=False)
 

@@ -21,7 +21,7 @@ from app.errors import FieldProblem, Problem, conflict, invalid
 from app.method import ELEMENTS
 from app.models import DailyAggregate, MonthlyAggregate, Response, Service, Unit
 from app.schemas import Answers, Profile, ResponseIn, ResponseOut
-from app.statements import execute_many, fetch_all, one_of
+from app.statements import execute_many, fetch_all, fetch_together, one_of
 from app.surveys import VersionCache, VersionRules
 
 RESPONSES: Table = Response.__table__  # type: ignore[assignment]
@@ -117,17 +117,17 @@ def _references(dialect: str) -> Any:
     )
 
 
-async def _load_references(
-    conn: AsyncConnection, items: Sequence[ResponseIn]
+def _references_params(items: Iterable[ResponseIn]) -> dict[str, list[str]]:
+    unit_codes, service_codes = set(), set()
+    for item in items:
+        unit_codes.add(item.unit)
+        service_codes.add(item.service)
+    return {"unit_codes": sorted(unit_codes), "service_codes": sorted(service_codes)}
+
+
+def _references_found(
+    rows: Iterable[Any],
 ) -> tuple[dict[str, _UnitRef], dict[tuple[int, str], _ServiceRef]]:
-    rows = await fetch_all(
-        conn,
-        _references(conn.dialect.name),
-        {
-            "unit_codes": sorted({i.unit for i in items}),
-            "service_codes": sorted({i.service for i in items}),
-        },
-    )
     units: dict[str, _UnitRef] = {}
     services: dict[tuple[int, str], _ServiceRef] = {}
     for row in rows:
@@ -362,11 +362,8 @@ def month_of(day: date) -> date:
     return day.replace(day=1)
 
 
-@cache
-def _upsert(dialect: str, table: Table, bucket: str) -> Any:
-    """INSERT … ON CONFLICT DO UPDATE adding to every counter; built once per table (building
-    it costs more than running it)."""
-    insert = _dialect_insert(dialect)(table)
+def _adding(insert: Any, table: Table, bucket: str) -> Any:
+    """The insert, adding to every counter of the row already under its key."""
     return insert.on_conflict_do_update(
         index_elements=[*AGGREGATE_KEY, bucket],
         set_={
@@ -377,9 +374,46 @@ def _upsert(dialect: str, table: Table, bucket: str) -> Any:
 
 
 @cache
+def _upsert(dialect: str, table: Table, bucket: str) -> Any:
+    """INSERT … ON CONFLICT DO UPDATE adding to every counter; built once per table (building
+    it costs more than running it)."""
+    return _adding(_dialect_insert(dialect)(table), table, bucket)
+
+
+@cache
 def _insert_new(dialect: str) -> Any:
     insert = _dialect_insert(dialect)(RESPONSES).on_conflict_do_nothing(index_elements=["id"])
     return insert.returning(RESPONSES.c.id)
+
+
+@cache
+def _insert_one_counted() -> Any:
+    """PostgreSQL, one response: the insert and, only if it inserted, its counters added to
+    the daily and monthly aggregates — one statement (data-modifying WITH), so one round
+    trip. Takes the response row's parameters and the counters of `aggregate_rows` for it
+    (`flagged`, `month`, the counters and `updated_at`); gives the id when inserted."""
+    new = (
+        postgresql.insert(RESPONSES)
+        .on_conflict_do_nothing(index_elements=["id"])
+        .returning(*(RESPONSES.c[c] for c in ("id", *AGGREGATE_KEY[:-1], "local_date")))
+        .cte("new")
+    )
+    adding = []
+    for table, bucket, bucket_value in (
+        (DAILY, "local_date", new.c.local_date),
+        (MONTHLY, "month", bindparam("month", type_=MONTHLY.c.month.type)),
+    ):
+        source = select(
+            *(new.c[c] for c in AGGREGATE_KEY[:-1]),
+            bindparam("flagged", type_=table.c.flagged.type),
+            bucket_value,
+            *(bindparam(c, type_=table.c[c].type) for c in AGGREGATE_COUNTERS),
+            bindparam("updated_at", type_=table.c.updated_at.type),
+        )
+        names = [*AGGREGATE_KEY, bucket, *AGGREGATE_COUNTERS, "updated_at"]
+        insert = postgresql.insert(table).from_select(names, source)
+        adding.append(_adding(insert, table, bucket).cte(f"added_{table.name}"))
+    return select(new.c.id).add_cte(*adding)
 
 
 def _same_day(day: date) -> date:
@@ -451,24 +485,30 @@ def _recent_by_device() -> Any:
     )
 
 
-async def flag_bursts(
-    conn: AsyncConnection, rows: list[dict[str, Any]], device: str, window: timedelta
-) -> None:
+def _burst_range(
+    items: Iterable[ResponseIn], window: timedelta, now: datetime, settings: Settings
+) -> tuple[datetime, datetime] | None:
+    """Where a burst check of these items must look: around every collected_at that can be
+    valid (an item too far in the past or the future is refused, and must not widen the
+    read); None when no item is checked (paper forms are not)."""
+    earliest = now - timedelta(days=settings.max_collected_age_days)
+    latest = now + timedelta(seconds=settings.max_clock_skew_seconds)
+    times = [min(max(i.collected_at, earliest), latest) for i in items if i.channel != "paper"]
+    if not times:
+        return None
+    return min(times) - window, max(times) + window
+
+
+def flag_bursts(rows: list[dict[str, Any]], recent: Iterable[Any], window: timedelta) -> None:
     """Flag a new response as suspected when the same device gave identical answers (same
-    unit and service) less than `window` apart — stored, or earlier in this batch. Paper
-    forms are transcribed in bulk and are never flagged this way."""
-    candidates = [r for r in rows if r["channel"] != "paper"]
-    if not candidates:
-        return
-    first = min(r["collected_at"] for r in candidates) - window
-    last = max(r["collected_at"] for r in candidates) + window
-    stored = await fetch_all(
-        conn, _recent_by_device(), {"device": device, "first": first, "last": last}
-    )
+    unit and service) less than `window` apart — among `recent` (the device's stored
+    responses around them), or earlier in this batch. Paper forms are transcribed in bulk
+    and are never flagged this way."""
     seen: dict[tuple[Any, ...], list[datetime]] = defaultdict(list)
-    for old in stored:
+    for old in recent:
         if old.channel != "paper":
             seen[_signature(old._asdict())].append(old.collected_at)
+    candidates = [r for r in rows if r["channel"] != "paper"]
     for row in sorted(candidates, key=lambda r: r["collected_at"]):
         times = seen[_signature(row)]
         close = [t for t in times if abs(t - row["collected_at"]) < window]
@@ -479,6 +519,22 @@ async def flag_bursts(
                 f"identical answers from the same device {gap:.0f} s after another response"
             )
         times.append(row["collected_at"])
+
+
+async def _insert(
+    conn: AsyncConnection, dialect: str, rows: list[dict[str, Any]], now: datetime
+) -> set[uuid.UUID]:
+    """Insert the rows not stored yet and count them in the aggregates; their ids."""
+    if dialect == "postgresql" and len(rows) == 1:
+        [row] = rows
+        [counted] = aggregate_rows(rows, "month", month_of, now)
+        return {r.id for r in await fetch_all(conn, _insert_one_counted(), {**row, **counted})}
+    result = await execute_many(conn, _insert_new(dialect), rows, returning=True)
+    inserted = {row.id for row in result}
+    new_rows = [r for r in rows if r["id"] in inserted]
+    if new_rows:
+        await add_to_aggregates(conn, dialect, new_rows, now)
+    return inserted
 
 
 async def ingest(
@@ -508,7 +564,24 @@ async def ingest(
             first_of[item.id] = index
             unique.append((index, item))
 
-    units, services = await _load_references(conn, [item for _, item in unique])
+    # What validation and burst detection read, fetched together (one round trip on
+    # PostgreSQL).
+    reads: list[tuple[Any, dict[str, Any]]] = [
+        (_references(dialect), _references_params(item for _, item in unique))
+    ]
+    window = timedelta(seconds=settings.burst_seconds)
+    burst_range = (
+        _burst_range((item for _, item in unique), window, now, settings)
+        if submitter.device is not None and settings.burst_seconds
+        else None
+    )
+    if burst_range is not None:
+        since, until = burst_range
+        reads.append(
+            (_recent_by_device(), {"device": submitter.device, "first": since, "last": until})
+        )
+    found = await fetch_together(conn, reads)
+    units, services = _references_found(found[0])
     rows: list[dict[str, Any]] = []
     refused: dict[int, list[FieldProblem]] = {}
     for index, item in unique:
@@ -522,15 +595,11 @@ async def ingest(
         rows.append(_row(item, unit, service.id, digests[index], now, submitter))
 
     inserted: set[uuid.UUID] = set()
-    if rows and submitter.device is not None and settings.burst_seconds:
-        await flag_bursts(conn, rows, submitter.device, timedelta(seconds=settings.burst_seconds))
+    if rows and burst_range is not None:
+        flag_bursts(rows, found[1], window)
     if rows:
         rows.sort(key=lambda r: r["id"])  # one lock order for concurrent batches
-        result = await execute_many(conn, _insert_new(dialect), rows, returning=True)
-        inserted = {row.id for row in result}
-        new_rows = [r for r in rows if r["id"] in inserted]
-        if new_rows:
-            await add_to_aggregates(conn, dialect, new_rows, now)
+        inserted = await _insert(conn, dialect, rows, now)
 
     # Everything not inserted may be a retry of a stored response (even one that would no
     # longer validate, such as an old collected_at): compare with what is stored.

@@ -19,6 +19,7 @@ from functools import cache
 from typing import Any, cast
 
 from psycopg import AsyncConnection as PsycopgConnection
+from psycopg import AsyncRawCursor
 from psycopg.rows import namedtuple_row
 from psycopg.types.json import Json
 from sqlalchemy import ARRAY, JSON, any_, bindparam
@@ -31,31 +32,35 @@ from sqlalchemy.sql.expression import Executable
 
 Params = Mapping[str, Any]
 
-_POSTGRESQL = postgresql_psycopg.dialect()  # type: ignore[no-untyped-call]
+# Compiled with PostgreSQL's own $1, $2 … placeholders and run on psycopg's raw cursors:
+# psycopg then has no query to convert (it caches that conversion only for short queries,
+# and re-parsed the long single-response statement on every execute).
+_POSTGRESQL = postgresql_psycopg.dialect(paramstyle="numeric_dollar")  # type: ignore[no-untyped-call]
 
 
 @dataclass(frozen=True)
 class _Compiled:
     sql: str
-    json_params: tuple[str, ...]  # parameters of JSON columns: wrapped for psycopg
+    names: tuple[str, ...]  # the parameter of each placeholder, in order
+    json_positions: frozenset[int]  # placeholders of JSON columns: wrapped for psycopg
 
-    def adapt(self, params: Params) -> Params:
-        if not self.json_params:
-            return params
-        adapted = dict(params)
-        for name in self.json_params:
-            if adapted.get(name) is not None:
-                adapted[name] = Json(adapted[name])
-        return adapted
+    def values(self, params: Params) -> list[Any]:
+        values = [params[name] for name in self.names]
+        for position in self.json_positions:
+            if values[position] is not None:
+                values[position] = Json(values[position])
+        return values
 
 
 @cache
 def _compiled(statement: Executable) -> _Compiled:
     compiled = cast(SQLCompiler, cast(ClauseElement, statement).compile(dialect=_POSTGRESQL))
-    json_params = tuple(
+    names = tuple(compiled.positiontup or ())
+    json_names = {
         compiled.bind_names[bind] for bind in compiled.binds.values() if isinstance(bind.type, JSON)
-    )
-    return _Compiled(str(compiled), json_params)
+    }
+    positions = frozenset(i for i, name in enumerate(names) if name in json_names)
+    return _Compiled(str(compiled), names, positions)
 
 
 def one_of(
@@ -73,7 +78,14 @@ async def _psycopg(conn: AsyncConnection) -> PsycopgConnection[Any]:
     BEGIN with the first statement), so that SQLAlchemy commits or rolls back our work."""
     if not conn.in_transaction():
         await conn.begin()
-    raw = await conn.get_raw_connection()
+    sync = conn.sync_connection
+    # A live connection is at hand without I/O; get_raw_connection() would cost a greenlet
+    # switch on every statement.
+    raw = (
+        sync.connection
+        if sync is not None and not sync.invalidated
+        else await conn.get_raw_connection()
+    )
     driver: PsycopgConnection[Any] = raw.driver_connection  # type: ignore[assignment]
     return driver
 
@@ -83,9 +95,32 @@ async def fetch_all(conn: AsyncConnection, statement: Executable, params: Params
     if conn.dialect.name != "postgresql":
         return list((await conn.execute(statement, dict(params))).all())
     compiled = _compiled(statement)
-    async with (await _psycopg(conn)).cursor(row_factory=namedtuple_row) as cursor:
-        await cursor.execute(compiled.sql, compiled.adapt(params))
+    async with AsyncRawCursor(await _psycopg(conn), row_factory=namedtuple_row) as cursor:
+        await cursor.execute(compiled.sql, compiled.values(params))
         return await cursor.fetchall()
+
+
+async def fetch_together(
+    conn: AsyncConnection, statements: Sequence[tuple[Executable, Params]]
+) -> list[list[Any]]:
+    """The rows of each statement; on PostgreSQL all sent in one pipeline (with the BEGIN
+    when the transaction starts here): one round trip instead of one per statement."""
+    if conn.dialect.name != "postgresql":
+        return [await fetch_all(conn, statement, params) for statement, params in statements]
+    driver = await _psycopg(conn)
+    cursors = []
+    async with driver.pipeline():
+        for statement, params in statements:
+            compiled = _compiled(statement)
+            cursor = AsyncRawCursor(driver, row_factory=namedtuple_row)
+            await cursor.execute(compiled.sql, compiled.values(params))
+            cursors.append(cursor)
+    # Leaving the pipeline synced it: every result is in.
+    found = []
+    for cursor in cursors:
+        found.append(await cursor.fetchall())
+        await cursor.close()
+    return found
 
 
 async def execute_many(
@@ -99,8 +134,8 @@ async def execute_many(
         result = await conn.execute(statement, [dict(r) for r in rows])
         return list(result.all()) if returning else []
     compiled = _compiled(statement)
-    params: Iterable[Params] = (compiled.adapt(r) for r in rows)
-    async with (await _psycopg(conn)).cursor(row_factory=namedtuple_row) as cursor:
+    params: Iterable[list[Any]] = (compiled.values(r) for r in rows)
+    async with AsyncRawCursor(await _psycopg(conn), row_factory=namedtuple_row) as cursor:
         if len(rows) == 1:
             await cursor.execute(compiled.sql, next(iter(params)))
             return await cursor.fetchall() if returning else []

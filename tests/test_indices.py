@@ -411,9 +411,14 @@ submission = st.fixed_dictionaries(
 @given(
     batches=st.lists(st.lists(submission, min_size=1, max_size=12), min_size=1, max_size=4),
     replays=st.lists(st.one_of(st.none(), st.integers(0, 10_000)), min_size=4, max_size=4),
+    # Each batch sent whole or item by item: single submissions take their own statement.
+    singly=st.lists(st.booleans(), min_size=4, max_size=4),
 )
 def test_aggregates_equal_a_direct_sum_of_the_answers(
-    history: TestClient, batches: list[list[dict[str, Any]]], replays: list[int | None]
+    history: TestClient,
+    batches: list[list[dict[str, Any]]],
+    replays: list[int | None],
+    singly: list[bool],
 ) -> None:
     run = uuid.uuid4().hex[:8]
     root = f"r-{run}"
@@ -424,7 +429,7 @@ def test_aggregates_equal_a_direct_sum_of_the_answers(
     start = datetime(2026, 1, 31, 12, 0, tzinfo=ZoneInfo("UTC"))
     stored: dict[str, dict[str, Any]] = {}
     sent: list[dict[str, Any]] = []
-    for batch, replay in zip(batches, replays, strict=False):
+    for batch, replay, one_by_one in zip(batches, replays, singly, strict=False):
         items = []
         for s in batch:
             answers = dict(zip(ELEMENTS, s["answers"], strict=True))
@@ -442,9 +447,14 @@ def test_aggregates_equal_a_direct_sum_of_the_answers(
             items.append(item)
         if sent and replay is not None:  # an earlier item again: a duplicate
             items.append(sent[replay % len(sent)])
-        answer = history.post("/v1/responses/batch", json={"items": items}).json()
-        for item, result in zip(items, answer["items"], strict=True):
-            if result["status"] == "created":
+        if one_by_one:
+            statuses = [history.post("/v1/responses", json=item).status_code for item in items]
+            created = [status == 201 for status in statuses]
+        else:
+            answer = history.post("/v1/responses/batch", json={"items": items}).json()
+            created = [result["status"] == "created" for result in answer["items"]]
+        for item, was_created in zip(items, created, strict=True):
+            if was_created:
                 stored[item["id"]] = item
         sent.extend(i for i in items if i["service"] != "nope")
     # The reference: sums over the stored items, cut by local day in each unit's zone.
