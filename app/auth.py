@@ -20,10 +20,10 @@ from typing import Annotated, Literal
 
 from fastapi import Depends, Request
 from sqlalchemy import bindparam, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from app.config import SettingsDep
-from app.db import Database, get_database, utcnow
+from app.config import Settings, SettingsDep
+from app.db import Database, WriteConnection, get_database, utcnow
 from app.errors import FieldProblem, ProblemError, invalid, not_found
 from app.models import ApiKey, Unit
 from app.ratelimit import RateLimiter, get_limiter
@@ -116,9 +116,15 @@ _KEY = (
 )
 
 
-async def _lookup(database: Database, token: str) -> Principal:
-    async with database.lookup_engine.connect() as conn:
-        found = await fetch_all(conn, _KEY, {"token_hash": token_hash(token)})
+async def _lookup(database: Database, token: str, conn: AsyncConnection | None) -> Principal:
+    """The key of this token, read on `conn` (the request's write connection) on
+    PostgreSQL, otherwise on a connection of its own."""
+    params = {"token_hash": token_hash(token)}
+    if conn is not None and database.dialect == "postgresql":
+        found = await fetch_all(conn, _KEY, params)
+    else:
+        async with (database.autocommit_engine or database.read_only_engine).connect() as own:
+            found = await fetch_all(own, _KEY, params)
     key = found[0] if found else None
     now = utcnow()
     if key is None:
@@ -147,11 +153,12 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-async def optional_key(
+async def _authenticate(
     request: Request,
-    database: Annotated[Database, Depends(get_database)],
-    limiter: Annotated[RateLimiter, Depends(get_limiter)],
-    settings: SettingsDep,
+    database: Database,
+    limiter: RateLimiter,
+    settings: Settings,
+    conn: AsyncConnection | None = None,
 ) -> Principal | None:
     """The caller's key, rate-limited per key; without one, limited per client address."""
     token = bearer_token(request)
@@ -159,13 +166,22 @@ async def optional_key(
         await limiter.hit(settings.rate_limit_public, "address", client_address(request))
         return None
     try:
-        principal = await _lookup(database, token)
+        principal = await _lookup(database, token, conn)
     except ProblemError:
         # Guessing keys costs the guesser's address its public allowance.
         await limiter.hit(settings.rate_limit_public, "address", client_address(request))
         raise
     await limiter.hit(settings.rate_limit_key, "key", str(principal.key_id))
     return principal
+
+
+async def optional_key(
+    request: Request,
+    database: Annotated[Database, Depends(get_database)],
+    limiter: Annotated[RateLimiter, Depends(get_limiter)],
+    settings: SettingsDep,
+) -> Principal | None:
+    return await _authenticate(request, database, limiter, settings)
 
 
 async def require_key(
@@ -176,7 +192,23 @@ async def require_key(
     return principal
 
 
+async def require_key_writing(
+    request: Request,
+    conn: WriteConnection,
+    database: Annotated[Database, Depends(get_database)],
+    limiter: Annotated[RateLimiter, Depends(get_limiter)],
+    settings: SettingsDep,
+) -> Principal:
+    """`require_key` for endpoints that write on a WriteConnection: the key is read in
+    the same transaction, saving a connection and a round trip on every submission."""
+    principal = await _authenticate(request, database, limiter, settings, conn)
+    if principal is None:
+        raise _unauthorized("This endpoint needs an API key.")
+    return principal
+
+
 Caller = Annotated[Principal, Depends(require_key)]
+WritingCaller = Annotated[Principal, Depends(require_key_writing)]
 MaybeCaller = Annotated[Principal | None, Depends(optional_key)]
 
 

@@ -132,12 +132,13 @@ class Database:
         self.dialect = self.engine.dialect.name
         self._write_lock = asyncio.Lock() if self.dialect == "sqlite" else None
         self.read_only_engine = self.engine.execution_options(**{READ_ONLY: True})
-        # Single-statement reads (the key lookup of every request): no BEGIN and ROLLBACK
-        # round trips around them on PostgreSQL; SQLite reads are not worth a second setup.
-        self.lookup_engine = (
+        # PostgreSQL in autocommit: no BEGIN and COMMIT round trips around a statement that
+        # stands alone (a key lookup, a single response's insert); several writes that
+        # belong together go in `statements.transaction`. On SQLite, the usual engines.
+        self.autocommit_engine = (
             self.engine.execution_options(isolation_level="AUTOCOMMIT")
             if self.dialect == "postgresql"
-            else self.read_only_engine
+            else None
         )
         self.writer = async_sessionmaker(self.engine, expire_on_commit=False)
         self.reader = async_sessionmaker(self.read_only_engine, expire_on_commit=False)
@@ -164,11 +165,15 @@ async def _write_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 
 async def _write_connection(request: Request) -> AsyncIterator[AsyncConnection]:
-    """A Core connection whose transaction (begun by its first statement) is committed
-    before the response is sent: the submission endpoints need no ORM session. Beginning
-    lazily matters on SQLite, where a transaction holds the write lock from its BEGIN."""
+    """The submission endpoints' Core connection (they need no ORM session).
+
+    On PostgreSQL it is in autocommit: each statement is atomic and durable by itself, and
+    writes of several statements are wrapped in `statements.transaction`. On SQLite its
+    transaction, begun lazily by the first statement (it holds the write lock from its
+    BEGIN), is committed before the response is sent."""
     database = await get_database(request)
-    async with database.write_turn(), database.engine.connect() as conn:
+    engine = database.autocommit_engine or database.engine
+    async with database.write_turn(), engine.connect() as conn:
         yield conn
         await conn.commit()
 

@@ -21,7 +21,7 @@ from app.errors import FieldProblem, Problem, conflict, invalid
 from app.method import ELEMENTS
 from app.models import DailyAggregate, MonthlyAggregate, Response, Service, Unit
 from app.schemas import Answers, Profile, ResponseIn, ResponseOut
-from app.statements import execute_many, fetch_all, fetch_together, one_of
+from app.statements import execute_many, fetch_all, fetch_together, one_of, transaction
 from app.surveys import VersionCache, VersionRules
 
 RESPONSES: Table = Response.__table__  # type: ignore[assignment]
@@ -524,16 +524,18 @@ def flag_bursts(rows: list[dict[str, Any]], recent: Iterable[Any], window: timed
 async def _insert(
     conn: AsyncConnection, dialect: str, rows: list[dict[str, Any]], now: datetime
 ) -> set[uuid.UUID]:
-    """Insert the rows not stored yet and count them in the aggregates; their ids."""
+    """Insert the rows not stored yet and count them in the aggregates, atomically; their
+    ids."""
     if dialect == "postgresql" and len(rows) == 1:
         [row] = rows
         [counted] = aggregate_rows(rows, "month", month_of, now)
         return {r.id for r in await fetch_all(conn, _insert_one_counted(), {**row, **counted})}
-    result = await execute_many(conn, _insert_new(dialect), rows, returning=True)
-    inserted = {row.id for row in result}
-    new_rows = [r for r in rows if r["id"] in inserted]
-    if new_rows:
-        await add_to_aggregates(conn, dialect, new_rows, now)
+    async with transaction(conn):
+        result = await execute_many(conn, _insert_new(dialect), rows, returning=True)
+        inserted = {row.id for row in result}
+        new_rows = [r for r in rows if r["id"] in inserted]
+        if new_rows:
+            await add_to_aggregates(conn, dialect, new_rows, now)
     return inserted
 
 

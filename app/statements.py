@@ -14,6 +14,7 @@ statements' parameters, except UTCDateTime, whose PostgreSQL side is the identit
 """
 
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, cast
@@ -73,20 +74,27 @@ def one_of(
     return column.in_(bindparam(name, expanding=True))
 
 
+def _driver(conn: AsyncConnection) -> PsycopgConnection[Any] | None:
+    """The psycopg connection of a live SQLAlchemy connection, reached without I/O
+    (get_raw_connection() would cost a greenlet switch on every statement)."""
+    sync = conn.sync_connection
+    if sync is None or sync.closed or sync.invalidated:
+        return None
+    driver: PsycopgConnection[Any] = sync.connection.driver_connection  # type: ignore[assignment]
+    return driver
+
+
 async def _psycopg(conn: AsyncConnection) -> PsycopgConnection[Any]:
     """The driver's connection, with SQLAlchemy's transaction begun on it (psycopg sends the
-    BEGIN with the first statement), so that SQLAlchemy commits or rolls back our work."""
+    BEGIN with the first statement, unless in autocommit), so that SQLAlchemy commits or
+    rolls back our work."""
     if not conn.in_transaction():
         await conn.begin()
-    sync = conn.sync_connection
-    # A live connection is at hand without I/O; get_raw_connection() would cost a greenlet
-    # switch on every statement.
-    raw = (
-        sync.connection
-        if sync is not None and not sync.invalidated
-        else await conn.get_raw_connection()
-    )
-    driver: PsycopgConnection[Any] = raw.driver_connection  # type: ignore[assignment]
+    driver = _driver(conn)
+    if driver is None:
+        raw = await conn.get_raw_connection()
+        driver = raw.driver_connection
+    assert driver is not None
     return driver
 
 
@@ -103,8 +111,9 @@ async def fetch_all(conn: AsyncConnection, statement: Executable, params: Params
 async def fetch_together(
     conn: AsyncConnection, statements: Sequence[tuple[Executable, Params]]
 ) -> list[list[Any]]:
-    """The rows of each statement; on PostgreSQL all sent in one pipeline (with the BEGIN
-    when the transaction starts here): one round trip instead of one per statement."""
+    """The rows of each statement; on PostgreSQL all sent in one pipeline: one round trip
+    instead of one per statement (for a single statement a pipeline costs more than it
+    saves)."""
     if conn.dialect.name != "postgresql":
         return [await fetch_all(conn, statement, params) for statement, params in statements]
     driver = await _psycopg(conn)
@@ -121,6 +130,16 @@ async def fetch_together(
         found.append(await cursor.fetchall())
         await cursor.close()
     return found
+
+
+def transaction(conn: AsyncConnection) -> AbstractAsyncContextManager[Any]:
+    """A transaction around several writes on a connection in autocommit (PostgreSQL's
+    write connection); nothing to add on a connection already in a transaction."""
+    if conn.dialect.name == "postgresql":
+        driver = _driver(conn)
+        if driver is not None and driver.autocommit:
+            return driver.transaction()
+    return nullcontext()
 
 
 async def execute_many(
