@@ -199,8 +199,8 @@ async def require_key_writing(
     limiter: Annotated[RateLimiter, Depends(get_limiter)],
     settings: SettingsDep,
 ) -> Principal:
-    """`require_key` for endpoints that write on a WriteConnection: the key is read in
-    the same transaction, saving a connection and a round trip on every submission."""
+    """`require_key` for endpoints that write on a WriteConnection: the key is read on
+    the same connection, saving a checkout and a round trip on every submission."""
     principal = await _authenticate(request, database, limiter, settings, conn)
     if principal is None:
         raise _unauthorized("This endpoint needs an API key.")

@@ -172,8 +172,11 @@ async def _write_connection(request: Request) -> AsyncIterator[AsyncConnection]:
     transaction, begun lazily by the first statement (it holds the write lock from its
     BEGIN), is committed before the response is sent."""
     database = await get_database(request)
-    engine = database.autocommit_engine or database.engine
-    async with database.write_turn(), engine.connect() as conn:
+    if database.autocommit_engine is not None:
+        async with database.autocommit_engine.connect() as conn:
+            yield conn
+        return
+    async with database.write_turn(), database.engine.connect() as conn:
         yield conn
         await conn.commit()
 

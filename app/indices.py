@@ -38,10 +38,10 @@ from app.method import (
     IKM_FACTOR,
     METHOD_ID,
     SMALL_SAMPLE,
+    ElementResult,
     Grade,
     compute_index,
     grade_for_ikm,
-    grade_for_nrr,
     ikm_interval,
     minimum_sample,
     presented,
@@ -257,8 +257,25 @@ async def raw_sums(
 # --- exact values --------------------------------------------------------------------------
 
 
+@cache
 def _grade_out(grade: Grade) -> GradeOut:
+    """One shared model per grade (a ranking shows hundreds)."""
     return GradeOut(mutu=grade.mutu, kinerja=grade.kinerja, kinerja_en=grade.kinerja_en)
+
+
+def _element_out(element: ElementResult) -> ElementOut:
+    # An element's grade: its NRR taken to the 25–100 scale, graded like the IKM.
+    ikm = element.nrr * IKM_FACTOR
+    return ElementOut(
+        key=element.key,
+        unsur=ELEMENT_NAMES[element.key],
+        answers=element.count,
+        total=element.total,
+        nrr=presented(element.nrr, 3),
+        nrr_exact=str(element.nrr),
+        ikm=_ikm_float(ikm),
+        grade=_grade_out(grade_for_ikm(ikm)),
+    )
 
 
 def _ikm_float(ikm: Fraction) -> float:
@@ -295,19 +312,7 @@ def index_value(sums: Sums) -> IndexValue:
         index_exact=str(result.index),
         grade=_grade_out(result.grade),
         weight=str(result.weight),
-        elements=[
-            ElementOut(
-                key=e.key,
-                unsur=ELEMENT_NAMES[e.key],
-                answers=e.count,
-                total=e.total,
-                nrr=presented(e.nrr, 3),
-                nrr_exact=str(e.nrr),
-                ikm=_ikm_float(e.nrr * IKM_FACTOR),
-                grade=_grade_out(grade_for_nrr(e.nrr)),
-            )
-            for e in result.elements
-        ],
+        elements=[_element_out(e) for e in result.elements],
         weakest=list(result.weakest),
         confidence_interval=(
             IntervalOut(
@@ -353,9 +358,12 @@ async def sums_by_child(
     paths = {u.id: u.path for u in subtree}
     pooled = {child.id: Sums() for child in children}
     own = Sums()
+    depth = len(scope.unit.path)
     for (unit_id,), sums in totals.groups.items():
-        owner = next((c for c in children if paths[unit_id].startswith(c.path)), None)
-        (pooled[owner.id] if owner is not None else own).add(sums)
+        # A path is the ids from the root, "/1/5/17/": the child is the id after the node's.
+        below = paths[unit_id][depth:]
+        owner = int(below.split("/", 1)[0]) if below else None
+        (pooled[owner] if owner is not None else own).add(sums)
     return [(child, pooled[child.id]) for child in children], own, totals
 
 

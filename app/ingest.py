@@ -1,5 +1,5 @@
 """Storing responses: validation against units, services and survey versions; idempotent
-insert keyed by the client's UUID; daily aggregates kept in the same transaction."""
+insert keyed by the client's UUID; daily and monthly aggregates kept atomically with it."""
 
 import hashlib
 import json
@@ -12,7 +12,7 @@ from functools import cache
 from typing import Any, Literal, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Table, and_, bindparam, select
+from sqlalchemy import SmallInteger, Table, and_, bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -485,6 +485,17 @@ def _recent_by_device() -> Any:
     )
 
 
+@cache
+def _recent_alike() -> Any:
+    """`_recent_by_device` narrowed to responses (not on paper) with the given answers: the
+    read of a single submission, where a busy kiosk would otherwise fetch its every recent
+    response."""
+    return _recent_by_device().where(
+        RESPONSES.c.channel != "paper",
+        *(RESPONSES.c[e].is_not_distinct_from(bindparam(e, type_=SmallInteger)) for e in ELEMENTS),
+    )
+
+
 def _burst_range(
     items: Iterable[ResponseIn], window: timedelta, now: datetime, settings: Settings
 ) -> tuple[datetime, datetime] | None:
@@ -579,9 +590,13 @@ async def ingest(
     )
     if burst_range is not None:
         since, until = burst_range
-        reads.append(
-            (_recent_by_device(), {"device": submitter.device, "first": since, "last": until})
-        )
+        recent = {"device": submitter.device, "first": since, "last": until}
+        if len(unique) == 1:
+            # One response: only the stored ones with its answers can make it a burst.
+            recent.update(unique[0][1].answers.model_dump())
+            reads.append((_recent_alike(), recent))
+        else:
+            reads.append((_recent_by_device(), recent))
     found = await fetch_together(conn, reads)
     units, services = _references_found(found[0])
     rows: list[dict[str, Any]] = []

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
-from math import isqrt
+from math import isqrt, lcm
 from typing import Final, Literal
 
 METHOD_ID: Final = "permenpan-rb-14-2017"
@@ -105,11 +105,6 @@ def grade_for_ikm(ikm: Fraction) -> Grade:
     return GRADES[-1][1]
 
 
-def grade_for_nrr(nrr: Fraction) -> Grade:
-    """An element's grade: its NRR (1–4) taken to the 25–100 scale through the same rule."""
-    return grade_for_ikm(nrr * IKM_FACTOR)
-
-
 @dataclass(frozen=True)
 class ElementResult:
     key: str
@@ -141,7 +136,9 @@ def compute_index(totals: Mapping[str, int], counts: Mapping[str, int]) -> Index
     if not answered:
         return None
     weight = Fraction(1, len(answered))
-    index = sum((e.nrr * weight for e in answered), Fraction(0))
+    # Σ NRR × 1/k over one common denominator: one normalisation instead of one per term.
+    common = lcm(*(e.count for e in answered))
+    index = Fraction(sum(e.total * (common // e.count) for e in answered), common * len(answered))
     ikm = index * IKM_FACTOR
     lowest = min(e.nrr for e in answered)
     return IndexResult(

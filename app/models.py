@@ -156,8 +156,8 @@ class Response(Base):
 
 class AggregateCounters:
     """Integer sums and counts of the responses of one unit, service, survey version and
-    local time bucket (a day or a month), kept in the same transaction as every insert so
-    that indices never read response rows.
+    local time bucket (a day or a month), kept atomically with every insert (same statement or
+    same transaction), so that indices never read response rows.
 
     Per element: answers (n), sum of scores, sum of squared scores. For the responses that
     answered all nine elements (complete): their count, and the sum and the sum of squares of

@@ -44,9 +44,10 @@ class _Compiled:
     sql: str
     names: tuple[str, ...]  # the parameter of each placeholder, in order
     json_positions: frozenset[int]  # placeholders of JSON columns: wrapped for psycopg
+    literals: Mapping[str, Any]  # values written into the statement, such as 'paper'
 
     def values(self, params: Params) -> list[Any]:
-        values = [params[name] for name in self.names]
+        values = [params[name] if name in params else self.literals[name] for name in self.names]
         for position in self.json_positions:
             if values[position] is not None:
                 values[position] = Json(values[position])
@@ -61,7 +62,12 @@ def _compiled(statement: Executable) -> _Compiled:
         compiled.bind_names[bind] for bind in compiled.binds.values() if isinstance(bind.type, JSON)
     }
     positions = frozenset(i for i, name in enumerate(names) if name in json_names)
-    return _Compiled(str(compiled), names, positions)
+    literals = {
+        compiled.bind_names[bind]: bind.value
+        for bind in compiled.binds.values()
+        if not bind.required and bind.value is not None
+    }
+    return _Compiled(str(compiled), names, positions, literals)
 
 
 def one_of(
@@ -85,16 +91,16 @@ def _driver(conn: AsyncConnection) -> PsycopgConnection[Any] | None:
 
 
 async def _psycopg(conn: AsyncConnection) -> PsycopgConnection[Any]:
-    """The driver's connection, with SQLAlchemy's transaction begun on it (psycopg sends the
-    BEGIN with the first statement, unless in autocommit), so that SQLAlchemy commits or
-    rolls back our work."""
-    if not conn.in_transaction():
-        await conn.begin()
+    """The driver's connection. Unless it is in autocommit, SQLAlchemy's transaction is
+    begun on it (psycopg sends the BEGIN with the first statement), so that SQLAlchemy
+    commits or rolls back our work."""
     driver = _driver(conn)
     if driver is None:
         raw = await conn.get_raw_connection()
         driver = raw.driver_connection
     assert driver is not None
+    if not driver.autocommit and not conn.in_transaction():
+        await conn.begin()
     return driver
 
 

@@ -1303,6 +1303,35 @@ def test_identical_answers_from_different_keys_are_never_flagged_together(
     assert counted(units) == (2, 0, False, excluded(0))
 
 
+def test_answers_differing_in_one_element_are_not_a_burst(
+    units: TestClient, kiosks: tuple[str, str]
+) -> None:
+    post_at(units, kiosks[0], 0)
+    when = BURST_START + timedelta(seconds=10)
+    item = response_item("capil", "ktp", {**all_answers(3), "waktu": 2}, collected_at=when)
+    posted = units.post("/v1/responses", json=item, headers=bearer(kiosks[0]))
+    assert (posted.status_code, posted.json()["flag"]) == (201, None)
+
+
+def test_a_batch_is_checked_against_stored_responses_and_itself(
+    units: TestClient, kiosks: tuple[str, str]
+) -> None:
+    post_at(units, kiosks[0], 0)
+    items = [
+        # 10 s after the stored one: a burst.
+        response_item("capil", "ktp", all_answers(3), BURST_START + timedelta(seconds=10)),
+        # Other answers, 100 s later, then again 5 s after: the second is a burst.
+        response_item("capil", "ktp", all_answers(4), BURST_START + timedelta(seconds=100)),
+        response_item("capil", "ktp", all_answers(4), BURST_START + timedelta(seconds=105)),
+        # Other answers, alone: not a burst.
+        response_item("capil", "ktp", all_answers(2), BURST_START + timedelta(seconds=110)),
+    ]
+    answer = units.post("/v1/responses/batch", json={"items": items}, headers=bearer(kiosks[0]))
+    assert answer.status_code == 200, answer.text
+    flags = [result["response"]["flag"] for result in answer.json()["items"]]
+    assert flags == ["suspected", None, "suspected", None]
+
+
 def review_second(
     client: TestClient, token: str, decision: str, headers: dict[str, str] | None = None
 ) -> tuple[str, httpx2.Response]:
