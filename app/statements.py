@@ -2,10 +2,11 @@
 
 These are SQLAlchemy Core statements built once, with named bind parameters. On SQLite they
 run through SQLAlchemy. On PostgreSQL each is compiled once to SQL text and run on the
-psycopg connection underneath the SQLAlchemy connection — the same connection, in the same
-transaction — which skips SQLAlchemy's per-execute work (cache keys, execution context,
-result processing): that was about half of a single submission's CPU time. psycopg prepares
-a statement on the server once it has run a few times on a connection.
+psycopg connection underneath the SQLAlchemy connection — the same connection, and its
+transaction when it has one — which skips SQLAlchemy's per-execute work (cache keys,
+execution context, result processing): that was about half of a single submission's CPU
+time. psycopg prepares a statement on the server once it has run a few times on a
+connection.
 
 Rows come back as named tuples on both databases. Bind values must already be what the
 database stores (aware datetimes, UUIDs, dicts for JSON columns): on PostgreSQL no
@@ -117,10 +118,10 @@ async def fetch_all(conn: AsyncConnection, statement: Executable, params: Params
 async def fetch_together(
     conn: AsyncConnection, statements: Sequence[tuple[Executable, Params]]
 ) -> list[list[Any]]:
-    """The rows of each statement; on PostgreSQL all sent in one pipeline: one round trip
-    instead of one per statement (for a single statement a pipeline costs more than it
-    saves)."""
-    if conn.dialect.name != "postgresql":
+    """The rows of each statement; on PostgreSQL several are sent in one pipeline: one
+    round trip instead of one per statement (for a single statement a pipeline costs more
+    CPU than it saves)."""
+    if conn.dialect.name != "postgresql" or len(statements) == 1:
         return [await fetch_all(conn, statement, params) for statement, params in statements]
     driver = await _psycopg(conn)
     cursors = []
