@@ -1,5 +1,6 @@
 """Application factory: `uvicorn --factory app.main:create_app`."""
 
+import gc
 import logging
 import secrets
 from collections.abc import AsyncIterator
@@ -57,6 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        tune_garbage_collector()
         app.state.database = Database(settings.database_url, settings.db_pool_size)
         app.state.versions = VersionCache()
         app.state.limiter = RateLimiter(settings.redis_url)
@@ -116,6 +118,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+GC_THRESHOLDS = (50_000, 20, 20)
+
+
+def tune_garbage_collector() -> None:
+    """Once per process, before the app's resources exist: the imported code (SQLAlchemy,
+    pydantic and FastAPI build large object graphs) is frozen out of the collector's
+    scans, and young objects are collected every 50,000 allocations instead of 700 (a
+    request allocates thousands, nearly all freed by reference counting). Worth about a
+    fifth of a single submission's CPU time."""
+    if gc.get_threshold() != GC_THRESHOLDS:
+        gc.freeze()
+        gc.set_threshold(*GC_THRESHOLDS)
 
 
 class ProblemCORSMiddleware(CORSMiddleware):
