@@ -12,7 +12,7 @@ from functools import cache
 from typing import Any, Literal, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import SmallInteger, Table, and_, bindparam, select
+from sqlalchemy import SmallInteger, Table, and_, bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -21,7 +21,7 @@ from app.errors import FieldProblem, Problem, conflict, invalid
 from app.method import ELEMENTS
 from app.models import DailyAggregate, MonthlyAggregate, Response, Service, Unit
 from app.schemas import Answers, Profile, ResponseIn, ResponseOut
-from app.statements import execute_many, fetch_all, fetch_together, one_of, transaction
+from app.statements import execute_many, fetch_all, one_of, transaction
 from app.surveys import VersionCache, VersionRules
 
 RESPONSES: Table = Response.__table__  # type: ignore[assignment]
@@ -496,6 +496,51 @@ def _recent_alike() -> Any:
     )
 
 
+@cache
+def _references_with_recent(alike: bool) -> Any:
+    """PostgreSQL: the references, each row also carrying the device's recent responses
+    (`_recent_alike` or `_recent_by_device`) as one JSON array, `recent`: one statement and
+    one round trip where there would be two."""
+    recent = (_recent_alike() if alike else _recent_by_device()).subquery()
+    as_json = select(func.json_agg(func.json_build_array(*recent.c))).scalar_subquery()
+    return _references("postgresql").add_columns(as_json.label("recent"))
+
+
+def _recent_from_json(found: list[Any] | None) -> list[tuple[Any, ...]]:
+    """The JSON arrays of `_references_with_recent` as the rows `_recent_by_device` gives."""
+    return [
+        (unit_id, service_id, channel, datetime.fromisoformat(collected_at), *scores)
+        for unit_id, service_id, channel, collected_at, *scores in found or ()
+    ]
+
+
+async def _read_for_validation(
+    conn: AsyncConnection,
+    dialect: str,
+    items: list[ResponseIn],
+    device: str | None,
+    burst_range: tuple[datetime, datetime] | None,
+) -> tuple[dict[str, _UnitRef], dict[tuple[int, str], _ServiceRef], list[Any]]:
+    """The units and services the items name, and the device's stored responses that burst
+    detection compares them with (none when it is not done)."""
+    references = _references_params(items)
+    if burst_range is None:
+        found = await fetch_all(conn, _references(dialect), references)
+        return (*_references_found(found), [])
+    since, until = burst_range
+    recent_params: dict[str, Any] = {"device": device, "first": since, "last": until}
+    # One response: only the stored ones with its answers can make it a burst.
+    alike = len(items) == 1
+    if alike:
+        recent_params.update(items[0].answers.model_dump())
+    if dialect == "postgresql":
+        found = await fetch_all(conn, _references_with_recent(alike), references | recent_params)
+        return (*_references_found(found), _recent_from_json(found[0].recent if found else None))
+    found = await fetch_all(conn, _references(dialect), references)
+    recent = await fetch_all(conn, _recent_alike() if alike else _recent_by_device(), recent_params)
+    return (*_references_found(found), recent)
+
+
 def _burst_range(
     items: Iterable[ResponseIn], window: timedelta, now: datetime, settings: Settings
 ) -> tuple[datetime, datetime] | None:
@@ -513,12 +558,13 @@ def _burst_range(
 def flag_bursts(rows: list[dict[str, Any]], recent: Iterable[Any], window: timedelta) -> None:
     """Flag a new response as suspected when the same device gave identical answers (same
     unit and service) less than `window` apart — among `recent` (the device's stored
-    responses around them), or earlier in this batch. Paper forms are transcribed in bulk
-    and are never flagged this way."""
+    responses around them, as `_recent_by_device` gives them: unit id, service id, channel,
+    collected_at, the nine scores), or earlier in this batch. Paper forms are transcribed
+    in bulk and are never flagged this way."""
     seen: dict[tuple[Any, ...], list[datetime]] = defaultdict(list)
-    for old in recent:
-        if old.channel != "paper":
-            seen[_signature(old._asdict())].append(old.collected_at)
+    for unit_id, service_id, channel, collected_at, *scores in recent:
+        if channel != "paper":
+            seen[(unit_id, service_id, *scores)].append(collected_at)
     candidates = [r for r in rows if r["channel"] != "paper"]
     for row in sorted(candidates, key=lambda r: r["collected_at"]):
         times = seen[_signature(row)]
@@ -577,28 +623,15 @@ async def ingest(
             first_of[item.id] = index
             unique.append((index, item))
 
-    # What validation and burst detection read, fetched together (one round trip on
-    # PostgreSQL).
-    reads: list[tuple[Any, dict[str, Any]]] = [
-        (_references(dialect), _references_params(item for _, item in unique))
-    ]
     window = timedelta(seconds=settings.burst_seconds)
     burst_range = (
         _burst_range((item for _, item in unique), window, now, settings)
         if submitter.device is not None and settings.burst_seconds
         else None
     )
-    if burst_range is not None:
-        since, until = burst_range
-        recent = {"device": submitter.device, "first": since, "last": until}
-        if len(unique) == 1:
-            # One response: only the stored ones with its answers can make it a burst.
-            recent.update(unique[0][1].answers.model_dump())
-            reads.append((_recent_alike(), recent))
-        else:
-            reads.append((_recent_by_device(), recent))
-    found = await fetch_together(conn, reads)
-    units, services = _references_found(found[0])
+    units, services, recent = await _read_for_validation(
+        conn, dialect, [item for _, item in unique], submitter.device, burst_range
+    )
     rows: list[dict[str, Any]] = []
     refused: dict[int, list[FieldProblem]] = {}
     for index, item in unique:
@@ -613,7 +646,7 @@ async def ingest(
 
     inserted: set[uuid.UUID] = set()
     if rows and burst_range is not None:
-        flag_bursts(rows, found[1], window)
+        flag_bursts(rows, recent, window)
     if rows:
         rows.sort(key=lambda r: r["id"])  # one lock order for concurrent batches
         inserted = await _insert(conn, dialect, rows, now)

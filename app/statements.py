@@ -115,30 +115,6 @@ async def fetch_all(conn: AsyncConnection, statement: Executable, params: Params
         return await cursor.fetchall()
 
 
-async def fetch_together(
-    conn: AsyncConnection, statements: Sequence[tuple[Executable, Params]]
-) -> list[list[Any]]:
-    """The rows of each statement; on PostgreSQL several are sent in one pipeline: one
-    round trip instead of one per statement (for a single statement a pipeline costs more
-    CPU than it saves)."""
-    if conn.dialect.name != "postgresql" or len(statements) == 1:
-        return [await fetch_all(conn, statement, params) for statement, params in statements]
-    driver = await _psycopg(conn)
-    cursors = []
-    async with driver.pipeline():
-        for statement, params in statements:
-            compiled = _compiled(statement)
-            cursor = AsyncRawCursor(driver, row_factory=namedtuple_row)
-            await cursor.execute(compiled.sql, compiled.values(params))
-            cursors.append(cursor)
-    # Leaving the pipeline synced it: every result is in.
-    found = []
-    for cursor in cursors:
-        found.append(await cursor.fetchall())
-        await cursor.close()
-    return found
-
-
 def transaction(conn: AsyncConnection) -> AbstractAsyncContextManager[Any]:
     """A transaction around several writes on a connection in autocommit (PostgreSQL's
     write connection); nothing to add on a connection already in a transaction."""
