@@ -62,22 +62,26 @@ async def set_population(
     return _out(row, unit_code)
 
 
-async def get_population(
+async def _recorded(
     session: AsyncSession, unit_code: str, service: str | None, period: str
-) -> PopulationOut:
+) -> Population:
+    """The recorded population, or 404."""
     _unit_id, row = await _find(session, unit_code, service, period)
     if row is None:
         raise not_found("population", f"{unit_code}/{service or '*'}/{period}")
-    return _out(row, unit_code)
+    return row
+
+
+async def get_population(
+    session: AsyncSession, unit_code: str, service: str | None, period: str
+) -> PopulationOut:
+    return _out(await _recorded(session, unit_code, service, period), unit_code)
 
 
 async def delete_population(
     session: AsyncSession, unit_code: str, service: str | None, period: str
 ) -> None:
-    _unit_id, row = await _find(session, unit_code, service, period)
-    if row is None:
-        raise not_found("population", f"{unit_code}/{service or '*'}/{period}")
-    await session.delete(row)
+    await session.delete(await _recorded(session, unit_code, service, period))
     await session.flush()
 
 

@@ -48,17 +48,15 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from alembic import command
 from sqlalchemy import create_engine, insert
 from sqlalchemy.engine import make_url
 
 from app.auth import new_token, token_hash
-from app.cli import alembic_config
 from app.db import sync_url
 from app.ingest import AGGREGATE_COUNTERS, AGGREGATE_KEY, FLAGGED, RESPONSES
 from app.method import ELEMENTS
 from app.models import ApiKey, Service, Unit
-from bench.harness import BenchError, fresh_database
+from bench.harness import BenchError, fresh_database, migrate
 
 FIRST_DAY, LAST_DAY = date(2025, 1, 1), date(2026, 12, 31)
 STANDARD_VERSION_ID = 1  # seeded by the initial migration
@@ -434,18 +432,6 @@ class Dataset:
     mall: str  # the busier service mall
     busy_leaf: str  # the busiest service unit
     seconds: float  # to migrate, load, aggregate, check and analyze
-
-
-def migrate(url: str) -> None:
-    engine = create_engine(sync_url(url))
-    try:
-        with engine.begin() as connection:
-            config = alembic_config()
-            config.attributes["configure_logging"] = False
-            config.attributes["connection"] = connection
-            command.upgrade(config, "head")
-    finally:
-        engine.dispose()
 
 
 def _insert_hierarchy(url: str, hierarchy: Hierarchy, token: str) -> dict[int, int]:

@@ -17,7 +17,12 @@ from pathlib import Path
 
 import httpx2
 import psycopg
+from alembic import command
+from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
+
+from app.cli import alembic_config
+from app.db import sync_url
 
 ROOT = Path(__file__).resolve().parent.parent
 ADMIN_URL = os.environ.get(
@@ -124,15 +129,28 @@ def _wait_until_healthy(service: Service) -> None:
     raise BenchError(f"the service did not answer /health in {START_TIMEOUT:g} s")
 
 
-@contextmanager
-def serving(database_url: str, directory: Path) -> Iterator[Service]:
-    """The real service on a free loopback port, healthy; stopped on the way out."""
+def migrate(url: str) -> None:
+    """Apply the migrations to the database at `url`."""
+    engine = create_engine(sync_url(url))
+    try:
+        with engine.begin() as connection:
+            config = alembic_config()
+            config.attributes["configure_logging"] = False
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+    finally:
+        engine.dispose()
+
+
+def launch(app: str, database_url: str, directory: Path, name: str) -> Service:
+    """`uvicorn APP --factory --workers 1` on a free loopback port, with the service's
+    benchmark settings, its output in `directory`/NAME-PORT.log (not yet healthy)."""
     port = _free_port()
-    log = directory / f"service-{port}.log"
+    log = directory / f"{name}-{port}.log"
     with log.open("wb") as output:
         process = subprocess.Popen(
             [
-                *(sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory"),
+                *(sys.executable, "-m", "uvicorn", app, "--factory"),
                 *("--host", "127.0.0.1", "--port", str(port), "--workers", "1"),
                 *("--log-level", "warning", "--no-access-log"),
             ],
@@ -141,7 +159,13 @@ def serving(database_url: str, directory: Path) -> Iterator[Service]:
             stdout=output,
             stderr=subprocess.STDOUT,
         )
-    service = Service(process, port, log)
+    return Service(process, port, log)
+
+
+@contextmanager
+def serving(database_url: str, directory: Path) -> Iterator[Service]:
+    """The real service on a free loopback port, healthy; stopped on the way out."""
+    service = launch("app.main:create_app", database_url, directory, "service")
     try:
         _wait_until_healthy(service)
         yield service

@@ -36,8 +36,6 @@ import itertools
 import json
 import os
 import random
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -50,12 +48,10 @@ from pathlib import Path
 from typing import Self
 from zoneinfo import ZoneInfo
 
-from alembic import command
 from sqlalchemy import create_engine, func, inspect, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from app.cli import alembic_config
 from app.db import Database, sync_url
 from app.keys import create_key
 from app.method import ELEMENTS
@@ -64,11 +60,11 @@ from app.schemas import KeyCreate
 from bench.baseline_app import AGGREGATE_TABLES, RESPONSE_COLUMNS
 from bench.harness import (
     MB,
-    ROOT,
-    SERVICE_ENV,
     START_TIMEOUT,
     BenchError,
     fresh_database,
+    launch,
+    migrate,
     percentile,
 )
 from bench.harness import Service as Server
@@ -106,13 +102,9 @@ def _check_baseline_columns(engine: Engine) -> None:
 
 def prepare(url: str) -> None:
     """Apply the migrations and add the unit and the service that responses are sent to."""
+    migrate(url)
     engine = create_engine(sync_url(url))
     try:
-        with engine.begin() as connection:
-            config = alembic_config()
-            config.attributes["configure_logging"] = False
-            config.attributes["connection"] = connection
-            command.upgrade(config, "head")
         with Session(engine) as session, session.begin():
             unit = Unit(
                 code=UNIT,
@@ -387,29 +379,9 @@ class Side:
         raise BenchError(f"the {self.name} exited at start:\n{self.server.log_tail()}")
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 def start(name: str, database_url: str, directory: Path) -> Side:
-    """`uvicorn APP --factory --workers 1` on a free loopback port (not yet healthy)."""
-    port, log = _free_port(), directory / f"{name}.log"
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [
-                *(sys.executable, "-m", "uvicorn", APPS[name], "--factory"),
-                *("--host", "127.0.0.1", "--port", str(port), "--workers", "1"),
-                *("--log-level", "warning", "--no-access-log"),
-            ],
-            cwd=ROOT,
-            env={**os.environ, **SERVICE_ENV, "SKM_DATABASE_URL": database_url},
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    return Side(name, Server(process, port, log), database_url)
+    """`name`'s app on a free loopback port (not yet healthy)."""
+    return Side(name, launch(APPS[name], database_url, directory, name), database_url)
 
 
 async def run_scenarios(sides: Sequence[Side], tokens: Sequence[str], args: Namespace) -> None:
