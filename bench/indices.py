@@ -30,10 +30,16 @@ size gets its API request then its raw SQL, so that load from elsewhere on the m
 all sizes and both sides alike; after `--warmup` rounds, `--repeat` rounds give p50 and p95
 in ms, and the worker's CPU time per request (from /proc).
 
+Before the queries, in rounds like theirs, the same client measures the HTTP floor of each
+service: GET of a path no route serves (a problem+json 404: no key check, no database). No
+answer of the service can come back faster, so raw p50 ÷ floor p50 is the highest raw ÷ API
+any endpoint could reach on this machine and stack; it is printed beside each ratio.
+
 Printed per size: the table of latencies, raw ÷ API, and a check that the API's numbers
 (responses, and answers and total per element; per month and per child for (c) and (d))
 equal the raw aggregate's. Then the ratios against their targets: API latency at the
-largest size ÷ at the smallest (≤ 1.3) and raw ÷ API at the largest size (≥ 20), on p50.
+largest size ÷ at the smallest (≤ 1.3) and raw ÷ API at the largest size (≥ 20), on p50,
+with the ceiling that the floor sets.
 Exits 1 when a check fails, 2 when the benchmark could not run; a missed target is only
 reported.
 """
@@ -60,6 +66,7 @@ DATABASE = "skm_bench_idx"  # _<size> appended
 TARGET_GROWTH = 1.3  # API p50 at the largest size ÷ at the smallest
 TARGET_RAW_RATIO = 20.0  # raw-SQL p50 ÷ API p50 at the largest size
 SUBTREE = "unit_id IN (SELECT id FROM units WHERE path LIKE {p})"
+FLOOR_PATH = "/v1/no-such-resource"  # served by no route: the cheapest answer there is
 
 # What is compared between the API and the raw rows: responses, and per element the number
 # of answers and their total.
@@ -204,6 +211,22 @@ class Side:
     client: httpx2.Client
     db: RawDatabase
     queries: list[Query]
+    floor_ms: list[float] = field(default_factory=list)
+
+    @property
+    def floor(self) -> float:
+        """The HTTP floor's p50, ms."""
+        return percentile(self.floor_ms, 0.5)
+
+
+def _floor(client: httpx2.Client) -> float:
+    started = time.perf_counter()
+    answer = client.get(FLOOR_PATH)
+    body = answer.content
+    elapsed = time.perf_counter() - started
+    if answer.status_code != 404 or "problem+json" not in answer.headers.get("content-type", ""):
+        raise BenchError(f"GET {FLOOR_PATH}: {answer.status_code} {body[:300]!r}")
+    return elapsed
 
 
 def _open(dataset: Dataset, args: argparse.Namespace, directory: Path, stack: ExitStack) -> Side:
@@ -223,14 +246,18 @@ def _open(dataset: Dataset, args: argparse.Namespace, directory: Path, stack: Ex
     return Side(dataset, service, client, db, queries(db, dataset))
 
 
-def measure(
-    datasets: list[Dataset], args: argparse.Namespace, directory: Path
-) -> list[list[Query]]:
-    """A service per data set, all running; each query in turn: rounds in which every data
-    set gets the API request then the raw SQL (interleaved, so that a noisy neighbour on the
-    machine hits every size and both sides alike), warm-up rounds first."""
+def measure(datasets: list[Dataset], args: argparse.Namespace, directory: Path) -> list[Side]:
+    """A service per data set, all running; the HTTP floor, then each query in turn: rounds
+    in which every data set gets the API request then the raw SQL (interleaved, so that a
+    noisy neighbour on the machine hits every size and both sides alike), warm-up rounds
+    first."""
     with ExitStack() as stack:
         sides = [_open(dataset, args, directory, stack) for dataset in datasets]
+        for round_ in range(args.warmup + args.repeat):
+            for side in sides:
+                seconds = _floor(side.client)
+                if round_ >= args.warmup:
+                    side.floor_ms.append(1000 * seconds)
         for number in range(len(sides[0].queries)):
             cpu = [0.0] * len(sides)
             answers: list[tuple[dict[str, Any], list[tuple[Any, ...]]]] = []
@@ -253,7 +280,7 @@ def measure(
                 query.check = "OK" if from_api == from_raw else "MISMATCH"
                 if from_api != from_raw:
                     print(f"   {query.label}: API {from_api}\n   raw {from_raw}")
-        return [side.queries for side in sides]
+        return sides
 
 
 def server_version(dataset: Dataset) -> str:
@@ -266,9 +293,8 @@ def server_version(dataset: Dataset) -> str:
         db.close()
 
 
-def report_size(
-    dataset: Dataset, measured: list[Query], args: argparse.Namespace, code: str
-) -> None:
+def report_size(side: Side, args: argparse.Namespace, code: str) -> None:
+    dataset = side.dataset
     print(
         f"\n== {server_version(dataset)}, {dataset.responses:,} responses "
         f"(loaded in {dataset.seconds:.1f} s), {code_note(code)}: {args.warmup} warm-up + "
@@ -278,34 +304,42 @@ def report_size(
         f"{'query':<62} {'API p50':>8} {'API p95':>8} {'API CPU':>8} {'raw p50':>8} "
         f"{'raw p95':>8} {'raw÷API':>8}  check"
     )
-    for q in measured:
+    for q in side.queries:
         print(
             f"{q.label:<62} {q.p('api', 0.5):>8.2f} {q.p('api', 0.95):>8.2f} {q.cpu_ms:>8.2f} "
             f"{q.p('raw', 0.5):>8.2f} {q.p('raw', 0.95):>8.2f} "
             f"{q.p('raw', 0.5) / q.p('api', 0.5):>8.1f}  {q.check}"
         )
+    print(
+        f"{'HTTP floor: GET ' + FLOOR_PATH + ' (404, no key, no database)':<62} "
+        f"{side.floor:>8.2f} {percentile(side.floor_ms, 0.95):>8.2f}"
+    )
     print("(API CPU: the worker's CPU time per request, mean; the rest of API p50 is waiting)")
 
 
-def report_ratios(results: list[tuple[Dataset, list[Query]]]) -> None:
-    (small, at_small), (large, at_large) = results[0], results[-1]
-    sizes = f"{large.responses // 1000:,}k ÷ {small.responses // 1000:,}k"
+def report_ratios(small: Side, large: Side) -> None:
+    sizes = f"{large.dataset.responses // 1000:,}k ÷ {small.dataset.responses // 1000:,}k"
     print(
-        f"\n== ratios on p50 ({large.backend}): API latency {sizes}, "
-        f"and raw ÷ API at {large.responses:,}"
+        f"\n== ratios on p50 ({large.dataset.backend}): API latency {sizes}, "
+        f"and raw ÷ API at {large.dataset.responses:,}"
     )
     print(
         f"{'query':<36} {'API growth':>10}  {'target':<7} {'verdict':<7} "
-        f"{'raw÷API':>8}  {'target':<6} verdict"
+        f"{'raw÷API':>8}  {'target':<6} {'verdict':<7} {'ceiling':>8}"
     )
-    for before, after in zip(at_small, at_large, strict=True):
+    for before, after in zip(small.queries, large.queries, strict=True):
         growth = after.p("api", 0.5) / before.p("api", 0.5)
         raw_ratio = after.p("raw", 0.5) / after.p("api", 0.5)
+        ceiling = after.p("raw", 0.5) / large.floor
         print(
             f"{after.label[:36]:<36} {growth:>10.2f}  ≤ {TARGET_GROWTH:<5} "
             f"{_verdict(growth <= TARGET_GROWTH):<7} {raw_ratio:>8.1f}  ≥ {TARGET_RAW_RATIO:<4g} "
-            f"{_verdict(raw_ratio >= TARGET_RAW_RATIO)}"
+            f"{_verdict(raw_ratio >= TARGET_RAW_RATIO):<7} {ceiling:>8.1f}"
         )
+    print(
+        "(ceiling: raw p50 ÷ the HTTP floor's p50, the highest raw ÷ API that any answer of "
+        "this service could reach here)"
+    )
 
 
 def _verdict(met: bool) -> str:
@@ -339,12 +373,12 @@ def main(argv: list[str] | None = None) -> int:
                     fresh_and_loaded(backend, f"{DATABASE}_{size}", directory, size, args.seed)
                     for size in args.sizes
                 ]
-                results = list(zip(datasets, measure(datasets, args, directory), strict=True))
-                for dataset, measured in results:
-                    report_size(dataset, measured, args, code)
-                    healthy = healthy and all(q.check == "OK" for q in measured)
-                if len(results) > 1:
-                    report_ratios(results)
+                sides = measure(datasets, args, directory)
+                for side in sides:
+                    report_size(side, args, code)
+                    healthy = healthy and all(q.check == "OK" for q in side.queries)
+                if len(sides) > 1:
+                    report_ratios(sides[0], sides[-1])
     except BenchError as error:
         print(f"bench.indices: {error}", file=sys.stderr)
         return 2
