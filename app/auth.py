@@ -23,7 +23,7 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.config import Settings, SettingsDep
-from app.db import Database, WriteConnection, get_database, utcnow
+from app.db import Database, ReadConnection, WriteConnection, get_database, utcnow
 from app.errors import FieldProblem, ProblemError, invalid, not_found
 from app.models import ApiKey, Unit
 from app.ratelimit import RateLimiter, get_limiter
@@ -117,8 +117,8 @@ _KEY = (
 
 
 async def _lookup(database: Database, token: str, conn: AsyncConnection | None) -> Principal:
-    """The key of this token, read on `conn` (the request's write connection) on
-    PostgreSQL, otherwise on a connection of its own."""
+    """The key of this token, read on `conn` (the request's own connection) on PostgreSQL,
+    otherwise on a connection of its own."""
     params = {"token_hash": token_hash(token)}
     if conn is not None and database.dialect == "postgresql":
         found = await fetch_all(conn, _KEY, params)
@@ -201,14 +201,24 @@ async def require_key_writing(
 ) -> Principal:
     """`require_key` for endpoints that write on a WriteConnection: the key is read on
     the same connection, saving a checkout and a round trip on every submission."""
-    principal = await _authenticate(request, database, limiter, settings, conn)
-    if principal is None:
-        raise _unauthorized("This endpoint needs an API key.")
-    return principal
+    return await require_key(await _authenticate(request, database, limiter, settings, conn))
+
+
+async def require_key_reading(
+    request: Request,
+    conn: ReadConnection,
+    database: Annotated[Database, Depends(get_database)],
+    limiter: Annotated[RateLimiter, Depends(get_limiter)],
+    settings: SettingsDep,
+) -> Principal:
+    """`require_key` for endpoints that read on a ReadConnection (the indices): the key is
+    read on it too, in the request's one transaction."""
+    return await require_key(await _authenticate(request, database, limiter, settings, conn))
 
 
 Caller = Annotated[Principal, Depends(require_key)]
 WritingCaller = Annotated[Principal, Depends(require_key_writing)]
+ReadingCaller = Annotated[Principal, Depends(require_key_reading)]
 MaybeCaller = Annotated[Principal | None, Depends(optional_key)]
 
 

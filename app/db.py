@@ -140,6 +140,13 @@ class Database:
             if self.dialect == "postgresql"
             else None
         )
+        # Reports read several statements that must agree (a subtree, then its sums): on
+        # PostgreSQL they share one snapshot. SQLite's deferred transaction is one already.
+        self.snapshot_engine = (
+            self.read_only_engine.execution_options(isolation_level="REPEATABLE READ")
+            if self.dialect == "postgresql"
+            else self.read_only_engine
+        )
         self.writer = async_sessionmaker(self.engine, expire_on_commit=False)
         self.reader = async_sessionmaker(self.read_only_engine, expire_on_commit=False)
 
@@ -186,7 +193,15 @@ async def _read_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
+async def _read_connection(request: Request) -> AsyncIterator[AsyncConnection]:
+    """The index endpoints' Core connection: one read-only transaction, one snapshot (see
+    `Database.snapshot_engine`), rolled back when the request is done."""
+    async with (await get_database(request)).snapshot_engine.connect() as conn:
+        yield conn
+
+
 WriteSession = Annotated[AsyncSession, Depends(_write_session, scope="function")]
 WriteConnection = Annotated[AsyncConnection, Depends(_write_connection, scope="function")]
 ReadSession = Annotated[AsyncSession, Depends(_read_session, scope="function")]
+ReadConnection = Annotated[AsyncConnection, Depends(_read_connection, scope="function")]
 DatabaseDep = Annotated[Database, Depends(get_database)]

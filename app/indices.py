@@ -4,11 +4,14 @@ Sums and counts come from SQL (GROUP BY over integer columns of the pre-aggregat
 whole months from the monthly table, leftover days from the daily one); Python only does
 exact arithmetic on the few numbers that come back. Profile and channel breakdowns, which the
 aggregates do not carry, are the same sums over the response rows of the period.
+
+Reports read on one Core connection in one snapshot (`app.db.ReadConnection`); the
+statements every report runs are built once and go through `app.statements.fetch_all`.
 """
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from fractions import Fraction
 from functools import cache
 from typing import Any
@@ -17,7 +20,6 @@ from sqlalchemy import (
     ColumnElement,
     Date,
     Integer,
-    Row,
     Select,
     String,
     Table,
@@ -27,8 +29,10 @@ from sqlalchemy import (
     select,
     union_all,
 )
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.auth import Principal
+from app.errors import not_found
 from app.ingest import AGGREGATE_COUNTERS, DAILY, MONTHLY, RESPONSES
 from app.method import (
     CI_METHOD,
@@ -71,7 +75,7 @@ from app.schemas import (
     UnitRef,
 )
 from app.standard_survey import PROFILE_OPTIONS
-from app.units import get_service, subtree_ids
+from app.statements import fetch_all
 
 PROFILE_FIELDS = ("gender", "age_band", "education", "occupation")
 CHANNEL_LABELS = {"kiosk": "Kiosk", "mobile": "Mobile app", "web": "Web", "paper": "Paper form"}
@@ -86,8 +90,13 @@ class Sums:
 
     @classmethod
     def from_row(cls, row: Any) -> "Sums":
-        mapping = row._mapping
-        return cls({c: int(mapping[c] or 0) for c in AGGREGATE_COUNTERS}, mapping["updated_at"])
+        """From a row with the counters and updated_at as attributes (a SQLAlchemy row, or
+        psycopg's on PostgreSQL, whose timestamps come in the session's time zone)."""
+        updated_at: datetime | None = row.updated_at
+        return cls(
+            {c: int(getattr(row, c) or 0) for c in AGGREGATE_COUNTERS},
+            updated_at.astimezone(UTC) if updated_at is not None else None,
+        )
 
     def add(self, other: "Sums") -> None:
         for name, value in other.counters.items():
@@ -105,10 +114,42 @@ def latest(*moments: datetime | None) -> datetime | None:
 
 
 @dataclass(frozen=True)
+class Node:
+    """A unit as reports need it."""
+
+    id: int
+    code: str
+    name: str
+    path: str  # "/1/5/17/": the ids from the root
+    public: bool = False
+    active: bool = True
+
+
+_UNIT = select(Unit.id, Unit.code, Unit.name, Unit.path, Unit.public, Unit.deactivated_at).where(
+    Unit.code == bindparam("code")
+)
+
+
+async def find_unit(conn: AsyncConnection, code: str) -> Node | None:
+    """The unit with this code, if there is one."""
+    for row in await fetch_all(conn, _UNIT, {"code": code}):
+        return Node(row.id, row.code, row.name, row.path, row.public, row.deactivated_at is None)
+    return None
+
+
+async def unit_in_scope(conn: AsyncConnection, caller: Principal, code: str) -> Node:
+    """The unit with this code, if it is in the caller's scope (404 otherwise)."""
+    unit = await find_unit(conn, code)
+    if unit is None or not caller.covers(unit.path):
+        raise not_found("unit", code)
+    return unit
+
+
+@dataclass(frozen=True)
 class Scope:
     """Whose responses, over which local days."""
 
-    unit: Unit
+    unit: Node
     start: date
     end: date
     service_id: int | None = None
@@ -177,7 +218,7 @@ def _aggregate_statement(
 
 
 async def aggregate_totals(
-    session: AsyncSession, scope: Scope, group_by: Sequence[str] = ()
+    conn: AsyncConnection, scope: Scope, group_by: Sequence[str] = ()
 ) -> Totals:
     """Counter sums over the scope, grouped by any of unit_id, service_id and bucket (a
     month's first day, or a day outside whole months)."""
@@ -193,7 +234,7 @@ async def aggregate_totals(
     totals = Totals({}, 0, [], None)
     versions: set[int] = set()
     width = len(group_by)
-    for row in await session.execute(statement, params):
+    for row in await fetch_all(conn, statement, params):
         sums = Sums.from_row(row)
         if not sums.responses:
             continue
@@ -231,9 +272,10 @@ def _raw_counter_columns() -> list[ColumnElement[Any]]:
 
 
 async def raw_sums(
-    session: AsyncSession, scope: Scope, group_by: ColumnElement[Any] | None = None
+    conn: AsyncConnection, scope: Scope, group_by: ColumnElement[Any] | None = None
 ) -> dict[Any, Sums]:
     """Counter sums straight from the response rows (optionally grouped by a column)."""
+    subtree = select(Unit.id).where(Unit.path.like(bindparam("subtree", scope.unit.path + "%")))
     key = group_by if group_by is not None else literal(None)
     query = (
         select(
@@ -242,7 +284,7 @@ async def raw_sums(
             func.max(RESPONSES.c.received_at).label("updated_at"),
         )
         .where(
-            RESPONSES.c.unit_id.in_(subtree_ids(scope.unit)),
+            RESPONSES.c.unit_id.in_(subtree),
             RESPONSES.c.local_date.between(scope.start, scope.end),
         )
         .group_by(key)
@@ -251,7 +293,7 @@ async def raw_sums(
         query = query.where(RESPONSES.c.service_id == scope.service_id)
     if not scope.include_flagged:
         query = query.where(RESPONSES.c.flag.is_(None) | (RESPONSES.c.flag == "cleared"))
-    return {row.key: Sums.from_row(row) for row in await session.execute(query) if row.responses}
+    return {row.key: Sums.from_row(row) for row in await conn.execute(query) if row.responses}
 
 
 # --- exact values --------------------------------------------------------------------------
@@ -338,22 +380,21 @@ def exact_ikm(sums: Sums) -> Fraction | None:
 # --- the hierarchy -------------------------------------------------------------------------
 
 
-async def subtree_units(session: AsyncSession, unit: Unit) -> list[Row[Any]]:
-    """The units of the subtree: id, code, name, path, parent_id, time_zone."""
-    return list(
-        await session.execute(
-            select(Unit.id, Unit.code, Unit.name, Unit.path, Unit.parent_id, Unit.time_zone).where(
-                Unit.path.startswith(unit.path, autoescape=True)
-            )
-        )
-    )
+_SUBTREE = select(Unit.id, Unit.code, Unit.name, Unit.path, Unit.parent_id, Unit.time_zone).where(
+    Unit.path.like(bindparam("subtree", type_=String))  # paths need no escaping
+)
+
+
+async def subtree_units(conn: AsyncConnection, unit: Node) -> list[Any]:
+    """The units of the subtree: rows of id, code, name, path, parent_id, time_zone."""
+    return await fetch_all(conn, _SUBTREE, {"subtree": unit.path + "%"})
 
 
 async def sums_by_child(
-    session: AsyncSession, scope: Scope, subtree: Sequence[Row[Any]]
-) -> tuple[list[tuple[Row[Any], Sums]], Sums, Totals]:
+    conn: AsyncConnection, scope: Scope, subtree: Sequence[Any]
+) -> tuple[list[tuple[Any, Sums]], Sums, Totals]:
     """Each child's subtree pooled, the node's own responses apart, and the totals."""
-    totals = await aggregate_totals(session, scope, ("unit_id",))
+    totals = await aggregate_totals(conn, scope, ("unit_id",))
     children = sorted((u for u in subtree if u.parent_id == scope.unit.id), key=lambda u: u.code)
     paths = {u.id: u.path for u in subtree}
     pooled = {child.id: Sums() for child in children}
@@ -367,7 +408,7 @@ async def sums_by_child(
     return [(child, pooled[child.id]) for child in children], own, totals
 
 
-def children_mean(per_child: list[tuple[Row[Any], Sums]], own: Sums) -> ChildrenMean:
+def children_mean(per_child: list[tuple[Any, Sums]], own: Sums) -> ChildrenMean:
     values = [exact_ikm(sums) for _, sums in per_child]
     own_ikm = exact_ikm(own)
     ikms = [v for v in values if v is not None] + ([own_ikm] if own_ikm is not None else [])
@@ -392,7 +433,7 @@ RULE_TEXT = {
 }
 
 
-def method_out(scope: Scope, rule: str, totals: Totals, subtree: Sequence[Row[Any]]) -> MethodOut:
+def method_out(scope: Scope, rule: str, totals: Totals, subtree: Sequence[Any]) -> MethodOut:
     if scope.include_flagged:
         excluded = f"none: {totals.flagged} flagged response(s) are counted as asked"
     else:
@@ -435,54 +476,66 @@ def period_out(window: Span) -> PeriodOut:
     return PeriodOut(label=window.label, start=window.start, end=window.end)
 
 
+_POPULATION = select(Population.served).where(
+    Population.unit_id == bindparam("unit_id"),
+    Population.service_code == bindparam("service_code"),
+    Population.period == bindparam("period"),
+)
+_SERVICE = select(Service.id).where(
+    Service.unit_id == bindparam("unit_id"), Service.code == bindparam("code")
+)
+
+
 async def _population(
-    session: AsyncSession, unit: Unit, service_code: str | None, window: Span
+    conn: AsyncConnection, unit: Node, service_code: str | None, window: Span
 ) -> int | None:
     if window.label is None:
         return None
-    served: int | None = await session.scalar(
-        select(Population.served).where(
-            Population.unit_id == unit.id,
-            Population.service_code == (service_code or ""),
-            Population.period == window.label,
-        )
-    )
-    return served
+    params = {"unit_id": unit.id, "service_code": service_code or "", "period": window.label}
+    for row in await fetch_all(conn, _POPULATION, params):
+        served: int = row.served
+        return served
+    return None
 
 
 async def _scope(
-    session: AsyncSession,
-    unit: Unit,
+    conn: AsyncConnection,
+    unit: Node,
     window: Span,
     service: str | None,
     include_flagged: bool = False,
 ) -> Scope:
-    service_id = (await get_service(session, unit, service)).id if service else None
+    service_id = None
+    if service is not None:
+        found = await fetch_all(conn, _SERVICE, {"unit_id": unit.id, "code": service})
+        if not found:
+            raise not_found("service", f"{unit.code}/{service}")
+        service_id = found[0].id
     return Scope(unit, window.start, window.end, service_id, include_flagged)
 
 
 async def index_report(
-    session: AsyncSession,
-    unit: Unit,
+    conn: AsyncConnection,
+    unit: Node,
     window: Span,
     service: str | None,
     rule: Rule,
     include_children_mean: bool,
     include_flagged: bool = False,
 ) -> IndexReport:
-    scope = await _scope(session, unit, window, service, include_flagged)
-    subtree = await subtree_units(session, unit)
-    totals = await aggregate_totals(session, scope)
+    scope = await _scope(conn, unit, window, service, include_flagged)
+    subtree = await subtree_units(conn, unit)
+    totals = await aggregate_totals(conn, scope)
     pooled = totals.pooled()
     value = index_value(pooled)
     mean = None
     if rule == "mean_of_children" or include_children_mean:
-        per_child, own, _ = await sums_by_child(session, scope, subtree)
+        per_child, own, _ = await sums_by_child(conn, scope, subtree)
         mean = children_mean(per_child, own)
     headline_ikm, headline_grade = (
         (mean.ikm, mean.grade) if rule == "mean_of_children" and mean else (value.ikm, value.grade)
     )
-    population = await _population(session, unit, service, window)
+    population = await _population(conn, unit, service, window)
     minimum = minimum_sample(population) if population is not None else None
     return IndexReport(
         unit=UnitRef(code=unit.code, name=unit.name),
@@ -514,22 +567,22 @@ def _label(by: BreakdownBy, key: Any, names: dict[Any, str]) -> str | None:
 
 
 async def breakdown(
-    session: AsyncSession, unit: Unit, window: Span, by: BreakdownBy
+    conn: AsyncConnection, unit: Node, window: Span, by: BreakdownBy
 ) -> BreakdownOut:
-    scope = await _scope(session, unit, window, None)
-    subtree = await subtree_units(session, unit)
+    scope = await _scope(conn, unit, window, None)
+    subtree = await subtree_units(conn, unit)
     names: dict[Any, str] = {}
     groups: dict[Any, Sums]
     if by == "child":
-        per_child, own, totals = await sums_by_child(session, scope, subtree)
+        per_child, own, totals = await sums_by_child(conn, scope, subtree)
         groups = {child.code: sums for child, sums in per_child if sums.responses}
         names = {child.code: child.name for child, _ in per_child}
         if own.responses:
             groups[unit.code] = own
             names[unit.code] = f"{unit.name} (own services)"
     elif by == "service":
-        totals = await aggregate_totals(session, scope, ("service_id",))
-        rows = await session.execute(
+        totals = await aggregate_totals(conn, scope, ("service_id",))
+        rows = await conn.execute(
             select(Service.id, Service.code, Service.name, Unit.code.label("unit_code"))
             .join(Unit, Unit.id == Service.unit_id)
             .where(Service.id.in_([k[0] for k in totals.groups]))
@@ -540,8 +593,8 @@ async def breakdown(
             names[codes[row.id]] = row.name
         groups = {codes[k[0]]: sums for k, sums in totals.groups.items()}
     else:
-        totals = await aggregate_totals(session, scope)
-        groups = await raw_sums(session, scope, RESPONSES.c[by])
+        totals = await aggregate_totals(conn, scope)
+        groups = await raw_sums(conn, scope, RESPONSES.c[by])
     ordered = sorted(groups.items(), key=lambda item: (item[0] is None, str(item[0])))
     return BreakdownOut(
         unit=UnitRef(code=unit.code, name=unit.name),
@@ -557,15 +610,15 @@ async def breakdown(
 
 
 async def series(
-    session: AsyncSession,
-    unit: Unit,
+    conn: AsyncConnection,
+    unit: Node,
     window: Span,
     service: str | None,
     granularity: Granularity,
 ) -> SeriesOut:
-    scope = await _scope(session, unit, window, service)
-    subtree = await subtree_units(session, unit)
-    totals = await aggregate_totals(session, scope, ("bucket",))
+    scope = await _scope(conn, unit, window, service)
+    subtree = await subtree_units(conn, unit)
+    totals = await aggregate_totals(conn, scope, ("bucket",))
     points = []
     for bucket in buckets(scope.start, scope.end, granularity):
         pooled = Sums()
@@ -583,10 +636,10 @@ async def series(
     )
 
 
-async def ranking(session: AsyncSession, unit: Unit, window: Span) -> RankingOut:
-    scope = await _scope(session, unit, window, None)
-    subtree = await subtree_units(session, unit)
-    per_child, _own, totals = await sums_by_child(session, scope, subtree)
+async def ranking(conn: AsyncConnection, unit: Node, window: Span) -> RankingOut:
+    scope = await _scope(conn, unit, window, None)
+    subtree = await subtree_units(conn, unit)
+    per_child, _own, totals = await sums_by_child(conn, scope, subtree)
     # Ranked by the IKM as published (2 decimals): units showing the same IKM share a rank.
     scored = [(child, sums, index_value(sums)) for child, sums in per_child]
     scored.sort(key=lambda item: (item[2].ikm is None, -(item[2].ikm or 0), item[0].code))

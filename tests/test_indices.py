@@ -1,8 +1,9 @@
 """Indices through the HTTP API, on both databases, against numbers worked out by hand."""
 
+import asyncio
 import uuid
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -11,6 +12,8 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from app import indices
+from app.db import Database
 from app.main import create_app
 from app.method import ELEMENTS
 from tests.conftest import app_settings, bearer
@@ -483,3 +486,35 @@ def test_aggregates_equal_a_direct_sum_of_the_answers(
         got = {e["key"]: (e["answers"], e["total"]) for e in pooled["elements"]}
         want = {k: (expected_n[k], expected_sum[k]) for k in ELEMENTS if expected_n[k]}
         assert got == want
+
+
+def test_a_report_reads_one_snapshot(city: TestClient, database_url: str) -> None:
+    """A ranking reads the subtree, then the sums. A unit created and answered between the
+    two must not reach the sums (it would belong to no known child); the report's
+    connection sees the data as it was at its first statement."""
+    post_rows(city, "capil", "ktp", FIVE[:3], "2026-02-10T09:00:00+08:00")
+
+    async def around_a_new_unit() -> tuple[list[Any], list[Any], dict[str, int], int]:
+        database = Database(database_url)
+        try:
+            async with database.snapshot_engine.connect() as conn:
+                mall = await indices.find_unit(conn, "mpp")
+                assert mall is not None
+                subtree = await indices.subtree_units(conn, mall)
+                make_unit(city, "pajak", parent="mpp", kind="agency", services=("pbb",))
+                post_rows(city, "pajak", "pbb", FIVE[:2], "2026-02-11T09:00:00+08:00")
+                scope = indices.Scope(mall, date(2026, 1, 1), date(2026, 12, 31))
+                per_child, _own, _totals = await indices.sums_by_child(conn, scope, subtree)
+                again = await indices.subtree_units(conn, mall)
+            async with database.snapshot_engine.connect() as later:
+                now = await indices.aggregate_totals(later, scope)
+        finally:
+            await database.dispose()
+        children = {child.code: sums.responses for child, sums in per_child}
+        return subtree, again, children, now.pooled().responses
+
+    subtree, again, children, responses_now = asyncio.run(around_a_new_unit())
+    assert responses_now == 5  # the new unit's two responses were stored meanwhile
+    assert "pajak" not in {u.code for u in subtree}
+    assert sorted(u.code for u in again) == sorted(u.code for u in subtree)
+    assert children == {"capil": 3, "perizinan": 0}

@@ -6,8 +6,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from app import indices
-from app.auth import Caller, unit_for
-from app.db import ReadSession
+from app.auth import ReadingCaller
+from app.db import ReadConnection
 from app.errors import FieldProblem, invalid, problem_responses
 from app.http_cache import NOT_MODIFIED, cached_json
 from app.periods import PERIOD_DESCRIPTION, Span, window_or_problem
@@ -63,8 +63,8 @@ ServiceParam = Annotated[
 async def unit_index(
     code: str,
     request: Request,
-    session: ReadSession,
-    caller: Caller,
+    conn: ReadConnection,
+    caller: ReadingCaller,
     period: WindowDep,
     service: ServiceParam = None,
     rule: Annotated[Rule, Query(description="The roll-up behind `ikm` and `grade`")] = "pooled",
@@ -79,9 +79,9 @@ async def unit_index(
     weakest element(s), a 95% confidence interval, sample adequacy when the population served
     is recorded, and the method that produced it."""
     caller.require("admin", "manager", "reader")
-    unit = await unit_for(session, caller, code)
+    unit = await indices.unit_in_scope(conn, caller, code)
     report = await indices.index_report(
-        session, unit, period, service, rule, include_children_mean, include_flagged
+        conn, unit, period, service, rule, include_children_mean, include_flagged
     )
     return cached_json(request, report, CACHE_CONTROL)
 
@@ -90,8 +90,8 @@ async def unit_index(
 async def unit_breakdown(
     code: str,
     request: Request,
-    session: ReadSession,
-    caller: Caller,
+    conn: ReadConnection,
+    caller: ReadingCaller,
     period: WindowDep,
     by: BreakdownBy,
 ) -> Response:
@@ -99,16 +99,16 @@ async def unit_breakdown(
     the period. Groups with responses only; `key: null` gathers respondents who left the
     profile field blank."""
     caller.require("admin", "manager", "reader")
-    unit = await unit_for(session, caller, code)
-    return cached_json(request, await indices.breakdown(session, unit, period, by), CACHE_CONTROL)
+    unit = await indices.unit_in_scope(conn, caller, code)
+    return cached_json(request, await indices.breakdown(conn, unit, period, by), CACHE_CONTROL)
 
 
 @router.get("/{code}/series", response_model=SeriesOut, responses=ANSWERS)
 async def unit_series(
     code: str,
     request: Request,
-    session: ReadSession,
-    caller: Caller,
+    conn: ReadConnection,
+    caller: ReadingCaller,
     period: WindowDep,
     granularity: Granularity = "month",
     service: ServiceParam = None,
@@ -116,16 +116,16 @@ async def unit_series(
     """One point per month (quarter, semester, year) of the period, each pooled over its own
     responses; empty buckets are given with `responses: 0` and null values."""
     caller.require("admin", "manager", "reader")
-    unit = await unit_for(session, caller, code)
-    report = await indices.series(session, unit, period, service, granularity)
+    unit = await indices.unit_in_scope(conn, caller, code)
+    report = await indices.series(conn, unit, period, service, granularity)
     return cached_json(request, report, CACHE_CONTROL)
 
 
 @router.get("/{code}/ranking", response_model=RankingOut, responses=ANSWERS)
 async def unit_ranking(
-    code: str, request: Request, session: ReadSession, caller: Caller, period: WindowDep
+    code: str, request: Request, conn: ReadConnection, caller: ReadingCaller, period: WindowDep
 ) -> Response:
     """The unit's children by IKM (each pooled over its subtree), highest first."""
     caller.require("admin", "manager", "reader")
-    unit = await unit_for(session, caller, code)
-    return cached_json(request, await indices.ranking(session, unit, period), CACHE_CONTROL)
+    unit = await indices.unit_in_scope(conn, caller, code)
+    return cached_json(request, await indices.ranking(conn, unit, period), CACHE_CONTROL)

@@ -8,12 +8,12 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Request, Response, status
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app import indices, tickets
 from app.auth import client_address
 from app.config import Settings, SettingsDep
-from app.db import DatabaseDep, ReadSession, WriteSession
+from app.db import DatabaseDep, ReadConnection, ReadSession, WriteSession
 from app.errors import FieldProblem, invalid, not_found, problem_responses
 from app.forms import unit_form
 from app.http_cache import NOT_MODIFIED, cached_json
@@ -58,9 +58,10 @@ async def _open_unit(session: AsyncSession, code: str) -> Unit | None:
     return unit
 
 
-async def _public_unit(session: AsyncSession, code: str) -> Unit:
-    unit = await _open_unit(session, code)
-    if unit is None:
+async def _published_unit(conn: AsyncConnection, code: str) -> indices.Node:
+    """A unit whose indices are public: opted in and not deactivated (404 otherwise)."""
+    unit = await indices.find_unit(conn, code)
+    if unit is None or not unit.public or not unit.active:
         raise not_found("unit", code)
     return unit
 
@@ -79,7 +80,8 @@ def _device(address: str, settings: Settings, request: Request) -> str:
 async def public_form(
     code: str, request: Request, session: ReadSession, settings: SettingsDep, _client: Client
 ) -> Response:
-    await _public_unit(session, code)
+    if await _open_unit(session, code) is None:
+        raise not_found("unit", code)
     return cached_json(request, await unit_form(session, code, settings), "no-cache")
 
 
@@ -139,14 +141,14 @@ def _published(value: IndexValue, settings: Settings) -> IndexValue | None:
 async def public_index(
     code: str,
     request: Request,
-    session: ReadSession,
+    conn: ReadConnection,
     period: WindowDep,
     settings: SettingsDep,
     _client: Client,
 ) -> Response:
     """The unit's pooled index, if at least SKM_PUBLIC_MIN_GROUP responses back it."""
-    unit = await _public_unit(session, code)
-    report = await indices.index_report(session, unit, period, None, "pooled", False)
+    unit = await _published_unit(conn, code)
+    report = await indices.index_report(conn, unit, period, None, "pooled", False)
     value = _published(report.pooled, settings)
     published = PublicIndex(
         unit=UnitRef(code=unit.code, name=unit.name),
@@ -167,15 +169,15 @@ async def public_index(
 async def public_breakdown(
     code: str,
     request: Request,
-    session: ReadSession,
+    conn: ReadConnection,
     period: WindowDep,
     by: Literal["service", "channel", "gender", "age_band", "education", "occupation"],
     settings: SettingsDep,
     _client: Client,
 ) -> Response:
     """Per group, each suppressed below SKM_PUBLIC_MIN_GROUP responses."""
-    unit = await _public_unit(session, code)
-    full = await indices.breakdown(session, unit, period, by)
+    unit = await _published_unit(conn, code)
+    full = await indices.breakdown(conn, unit, period, by)
     groups = []
     for group in full.groups:
         value = _published(group.value, settings)
