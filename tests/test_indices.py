@@ -3,7 +3,7 @@
 import asyncio
 import uuid
 from collections.abc import Iterator
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -337,8 +337,13 @@ def test_service_filter_and_population_adequacy(city: TestClient) -> None:
 
 
 def test_late_arrivals_revise_a_past_period_visibly(city: TestClient) -> None:
+    before = datetime.now(UTC)
     post_rows(city, "capil", "ktp", ["4 4 4 4 4 4 4 4 4"], "2026-02-10T10:00:00+08:00")
     first = city.get("/v1/indices/capil", params={"period": "2026-Q1"})
+    # When the data last changed: the moment it was received, in UTC.
+    changed = datetime.fromisoformat(first.json()["data_updated_at"])
+    assert changed.utcoffset() == timedelta(0)
+    assert before <= changed <= datetime.now(UTC)
     etag = first.headers["etag"]
     assert first.headers["cache-control"] == "private, max-age=30, must-revalidate"
     unchanged = city.get(
