@@ -15,10 +15,10 @@ an endpoint at all gets 403.
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
-from fastapi import Depends, Request
+from fastapi import BackgroundTasks, Depends, Request
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
@@ -116,11 +116,13 @@ _KEY = (
 )
 
 
-async def _lookup(database: Database, token: str, conn: AsyncConnection | None) -> Principal:
-    """The key of this token, read on `conn` (the request's own connection) on PostgreSQL,
-    otherwise on a connection of its own."""
+async def _lookup(
+    database: Database, token: str, conn: AsyncConnection | None, background: BackgroundTasks
+) -> Principal:
+    """The key of this token, read on `conn` (the request's own connection) if it has one,
+    otherwise on a connection of its own; its last use is recorded after the response."""
     params = {"token_hash": token_hash(token)}
-    if conn is not None and database.dialect == "postgresql":
+    if conn is not None:
         found = await fetch_all(conn, _KEY, params)
     else:
         async with (database.autocommit_engine or database.read_only_engine).connect() as own:
@@ -134,10 +136,7 @@ async def _lookup(database: Database, token: str, conn: AsyncConnection | None) 
     if key.expires_at is not None and key.expires_at <= now:
         raise _unauthorized("This key has expired.")
     if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
-        async with database.writer() as session, session.begin():
-            await session.execute(
-                update(ApiKey).where(ApiKey.id == key.id).values(last_used_at=now)
-            )
+        background.add_task(_record_use, database, key.id, now)
     return Principal(
         key_id=key.id,
         name=key.name,
@@ -149,6 +148,18 @@ async def _lookup(database: Database, token: str, conn: AsyncConnection | None) 
     )
 
 
+async def _record_use(database: Database, key_id: int, now: datetime) -> None:
+    """Set a key's last_used_at (to the minute). It runs once the response is sent, when
+    the request's own connection is back in the pool: a request never holds two, which
+    under load could leave every request waiting for a second one. A request that ends in
+    an error response does not record its use."""
+    stale = ApiKey.last_used_at.is_(None) | (ApiKey.last_used_at < now - LAST_USED_RESOLUTION)
+    async with database.write_turn(), database.writer() as session, session.begin():
+        await session.execute(
+            update(ApiKey).where(ApiKey.id == key_id, stale).values(last_used_at=now)
+        )
+
+
 def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
@@ -158,6 +169,7 @@ async def _authenticate(
     database: Database,
     limiter: RateLimiter,
     settings: Settings,
+    background: BackgroundTasks,
     conn: AsyncConnection | None = None,
 ) -> Principal | None:
     """The caller's key, rate-limited per key; without one, limited per client address."""
@@ -166,7 +178,7 @@ async def _authenticate(
         await limiter.hit(settings.rate_limit_public, "address", client_address(request))
         return None
     try:
-        principal = await _lookup(database, token, conn)
+        principal = await _lookup(database, token, conn, background)
     except ProblemError:
         # Guessing keys costs the guesser's address its public allowance.
         await limiter.hit(settings.rate_limit_public, "address", client_address(request))
@@ -180,8 +192,9 @@ async def optional_key(
     database: Annotated[Database, Depends(get_database)],
     limiter: Annotated[RateLimiter, Depends(get_limiter)],
     settings: SettingsDep,
+    background: BackgroundTasks,
 ) -> Principal | None:
-    return await _authenticate(request, database, limiter, settings)
+    return await _authenticate(request, database, limiter, settings, background)
 
 
 async def require_key(
@@ -198,10 +211,13 @@ async def require_key_writing(
     database: Annotated[Database, Depends(get_database)],
     limiter: Annotated[RateLimiter, Depends(get_limiter)],
     settings: SettingsDep,
+    background: BackgroundTasks,
 ) -> Principal:
     """`require_key` for endpoints that write on a WriteConnection: the key is read on
     the same connection, saving a checkout and a round trip on every submission."""
-    return await require_key(await _authenticate(request, database, limiter, settings, conn))
+    return await require_key(
+        await _authenticate(request, database, limiter, settings, background, conn)
+    )
 
 
 async def require_key_reading(
@@ -210,10 +226,13 @@ async def require_key_reading(
     database: Annotated[Database, Depends(get_database)],
     limiter: Annotated[RateLimiter, Depends(get_limiter)],
     settings: SettingsDep,
+    background: BackgroundTasks,
 ) -> Principal:
     """`require_key` for endpoints that read on a ReadConnection (the indices): the key is
     read on it too, in the request's one transaction."""
-    return await require_key(await _authenticate(request, database, limiter, settings, conn))
+    return await require_key(
+        await _authenticate(request, database, limiter, settings, background, conn)
+    )
 
 
 Caller = Annotated[Principal, Depends(require_key)]

@@ -141,9 +141,12 @@ class Database:
             else None
         )
         # Reports read several statements that must agree (a subtree, then its sums): on
-        # PostgreSQL they share one snapshot. SQLite's deferred transaction is one already.
+        # PostgreSQL they share one snapshot, in a transaction that refuses writes. SQLite's
+        # deferred transaction is one snapshot already.
         self.snapshot_engine = (
-            self.read_only_engine.execution_options(isolation_level="REPEATABLE READ")
+            self.read_only_engine.execution_options(
+                isolation_level="REPEATABLE READ", postgresql_readonly=True
+            )
             if self.dialect == "postgresql"
             else self.read_only_engine
         )

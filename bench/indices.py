@@ -362,6 +362,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=14)
     parser.add_argument("--raw-jit", action="store_true", help="leave JIT on for raw SQL")
     args = parser.parse_args(argv)
+    if args.repeat < 1 or args.warmup < 0:
+        parser.error("--repeat must be at least 1 and --warmup at least 0")
     backends = ["postgresql", "sqlite"] if args.db == "both" else [args.db]
     healthy = True
     code = code_version()

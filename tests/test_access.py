@@ -24,7 +24,7 @@ import httpx2
 import pytest
 import redis
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, update
+from sqlalchemy import create_engine, event, update
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.db import sync_url
@@ -714,6 +714,55 @@ def test_last_used_at_is_set_once_the_key_is_used(units: TestClient) -> None:
     assert before <= last_used <= after
 
 
+@dataclass
+class PoolWatch:
+    """An app's pooled connections in use: now, and the most at once."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    now: int = 0
+    most: int = 0
+    taken: int = 0  # checkouts in all
+
+    def checkout(self, *_: object) -> None:
+        with self.lock:
+            self.now += 1
+            self.taken += 1
+            self.most = max(self.most, self.now)
+
+    def watching(self, client: TestClient) -> None:
+        pool = client.app.state.database.engine.sync_engine.pool  # type: ignore[attr-defined]
+        event.listen(pool, "checkout", self.checkout)
+        event.listen(pool, "checkin", self.checkin)
+
+    def checkin(self, *_: object) -> None:
+        with self.lock:
+            self.now -= 1
+
+
+def test_a_request_holds_one_connection_at_a_time(units: TestClient, database_url: str) -> None:
+    """A request that waited for a second connection while holding one could, with every
+    pooled connection held that way, wait forever. The key is read on the request's own
+    connection; its last use is recorded after the response, on a connection of its own."""
+    kiosk = create_key(units, "Kiosk capil", "collector", "capil")
+    reader = create_key(units, "Dasbor capil", "reader", "capil")
+    manager = create_key(units, "Manajer capil", "manager", "capil")
+    watch = PoolWatch()
+    with TestClient(create_app(app_settings(database_url))) as app:
+        watch.watching(app)
+        # Each key's first use, so each request also records it.
+        answers = [
+            app.post(
+                "/v1/responses", json=response_item("capil", "ktp"), headers=bearer(kiosk["token"])
+            ),
+            app.get("/v1/indices/capil?period=2026", headers=bearer(reader["token"])),
+            app.get("/v1/units/capil", headers=bearer(manager["token"])),
+        ]
+    assert [a.status_code for a in answers] == [201, 200, 200]
+    assert (watch.most, watch.now) == (1, 0)
+    for key in (kiosk, reader, manager):
+        assert key_row(units, key["id"])["last_used_at"] is not None
+
+
 def test_the_token_is_shown_once_and_never_again(units: TestClient) -> None:
     key = create_key(units, "Kiosk capil", "collector", "capil")
     token = key["token"]
@@ -1090,7 +1139,7 @@ def hits(client: TestClient, count: int, url: str, **kwargs: Any) -> list[int]:
     return [client.get(url, **kwargs).status_code for _ in range(count)]
 
 
-def assert_rate_limited(answer: httpx2.Response, who: str) -> None:
+def assert_rate_limited(answer: httpx2.Response, who: str, limit: str = "5/minute") -> None:
     assert answer.status_code == 429
     assert answer.headers["content-type"] == PROBLEM
     retry_after = answer.headers["retry-after"]
@@ -1102,7 +1151,7 @@ def assert_rate_limited(answer: httpx2.Response, who: str) -> None:
         429,
         "Too Many Requests",
     )
-    assert body["detail"] == f"More than 5/minute for this {who}; retry after {retry_after} s."
+    assert body["detail"] == f"More than {limit} for this {who}; retry after {retry_after} s."
 
 
 def test_a_key_over_its_limit_gets_429_with_retry_after(
@@ -1139,6 +1188,26 @@ def test_keyless_public_calls_are_limited_per_client_address(
     # A key from the throttled address has its own limit.
     as_kiosk = bearer(create_key(units, "Kiosk capil", "collector", "capil")["token"])
     assert limited.get("/v1/units/capil/form", headers={**one, **as_kiosk}).status_code == 200
+
+
+def test_a_refused_public_request_takes_no_database_connection(
+    units: TestClient, database_url: str
+) -> None:
+    """Over its limit, a client costs the pool nothing: the limit is counted first."""
+    watch = PoolWatch()
+    settings = app_settings(database_url, rate_limit_public="2/minute")
+    with TestClient(create_app(settings)) as app:
+        watch.watching(app)
+        urls = ["/v1/public/indices/capil?period=2026", "/v1/public/units/capil/form"]
+        urls.append("/v1/public/indices/capil/breakdown?period=2026&by=channel")
+        allowed = [app.get(url).status_code for url in urls[:2]]
+        taken = watch.taken
+        refused = [app.get(url) for url in urls]
+    assert allowed == [200, 200]
+    assert taken >= 2
+    for answer in refused:
+        assert_rate_limited(answer, "client address", "2/minute")
+    assert watch.taken == taken
 
 
 def test_requests_with_unknown_keys_are_limited_per_client_address(

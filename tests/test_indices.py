@@ -7,10 +7,12 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import psycopg
 import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy.engine import make_url
 
 from app import indices
 from app.db import Database
@@ -337,13 +339,8 @@ def test_service_filter_and_population_adequacy(city: TestClient) -> None:
 
 
 def test_late_arrivals_revise_a_past_period_visibly(city: TestClient) -> None:
-    before = datetime.now(UTC)
     post_rows(city, "capil", "ktp", ["4 4 4 4 4 4 4 4 4"], "2026-02-10T10:00:00+08:00")
     first = city.get("/v1/indices/capil", params={"period": "2026-Q1"})
-    # When the data last changed: the moment it was received, in UTC.
-    changed = datetime.fromisoformat(first.json()["data_updated_at"])
-    assert changed.utcoffset() == timedelta(0)
-    assert before <= changed <= datetime.now(UTC)
     etag = first.headers["etag"]
     assert first.headers["cache-control"] == "private, max-age=30, must-revalidate"
     unchanged = city.get(
@@ -359,6 +356,30 @@ def test_late_arrivals_revise_a_past_period_visibly(city: TestClient) -> None:
     assert revised.json()["ikm"] == 75.0
     assert revised.json()["data_updated_at"] > first.json()["data_updated_at"]
     assert revised.headers["etag"] != etag
+
+
+def test_data_updated_at_is_the_utc_moment_of_receipt(
+    city: TestClient, database_url: str, admin_token: str, backend: str
+) -> None:
+    """PostgreSQL gives timestamps in the session's time zone: an app whose sessions run in
+    Asia/Jakarta must still say when the data changed in UTC."""
+    url = database_url
+    if backend == "postgresql":
+        url = (
+            make_url(url)
+            .update_query_dict({"options": "-cTimeZone=Asia/Jakarta"})
+            .render_as_string(hide_password=False)
+        )
+        with psycopg.connect(url) as check:
+            assert check.execute("SHOW TimeZone").fetchone() == ("Asia/Jakarta",)
+    before = datetime.now(UTC)
+    post_rows(city, "capil", "ktp", ["4 4 4 4 4 4 4 4 4"], "2026-02-10T10:00:00+08:00")
+    settings = app_settings(url, max_collected_age_days=100_000)
+    with TestClient(create_app(settings), headers=bearer(admin_token)) as app:
+        body = index(app, "capil", period="2026-Q1")
+    changed = datetime.fromisoformat(body["data_updated_at"])
+    assert changed.utcoffset() == timedelta(0)
+    assert before <= changed <= datetime.now(UTC)
 
 
 def test_an_empty_period_is_not_an_error(city: TestClient) -> None:

@@ -141,10 +141,10 @@ def _published(value: IndexValue, settings: Settings) -> IndexValue | None:
 async def public_index(
     code: str,
     request: Request,
+    _client: Client,  # counted before a connection is taken
     conn: ReadConnection,
     period: WindowDep,
     settings: SettingsDep,
-    _client: Client,
 ) -> Response:
     """The unit's pooled index, if at least SKM_PUBLIC_MIN_GROUP responses back it."""
     unit = await _published_unit(conn, code)
@@ -169,11 +169,11 @@ async def public_index(
 async def public_breakdown(
     code: str,
     request: Request,
+    _client: Client,  # counted before a connection is taken
     conn: ReadConnection,
     period: WindowDep,
     by: Literal["service", "channel", "gender", "age_band", "education", "occupation"],
     settings: SettingsDep,
-    _client: Client,
 ) -> Response:
     """Per group, each suppressed below SKM_PUBLIC_MIN_GROUP responses."""
     unit = await _published_unit(conn, code)
