@@ -33,6 +33,7 @@ from app.units import get_unit
 Role = Literal["admin", "manager", "collector", "reader"]
 TOKEN_PREFIX = "skm_"
 LAST_USED_RESOLUTION = timedelta(minutes=1)
+NEEDS_KEY = "This endpoint needs an API key."
 
 
 def new_token() -> str:
@@ -170,13 +171,25 @@ async def _authenticate(
     limiter: RateLimiter,
     settings: Settings,
     background: BackgroundTasks,
-    conn: AsyncConnection | None = None,
 ) -> Principal | None:
     """The caller's key, rate-limited per key; without one, limited per client address."""
     token = bearer_token(request)
     if token is None:
         await limiter.hit(settings.rate_limit_public, "address", client_address(request))
         return None
+    return await _keyed(request, token, database, limiter, settings, background)
+
+
+async def _keyed(
+    request: Request,
+    token: str,
+    database: Database,
+    limiter: RateLimiter,
+    settings: Settings,
+    background: BackgroundTasks,
+    conn: AsyncConnection | None = None,
+) -> Principal:
+    """The key of a token given, rate-limited per key."""
     try:
         principal = await _lookup(database, token, conn, background)
     except ProblemError:
@@ -201,12 +214,30 @@ async def require_key(
     principal: Annotated[Principal | None, Depends(optional_key)],
 ) -> Principal:
     if principal is None:
-        raise _unauthorized("This endpoint needs an API key.")
+        raise _unauthorized(NEEDS_KEY)
     return principal
+
+
+async def bearer_required(
+    request: Request,
+    limiter: Annotated[RateLimiter, Depends(get_limiter)],
+    settings: SettingsDep,
+) -> str:
+    """The request's bearer token. Without one the request is refused here, before the
+    endpoint's connection is taken: keyless traffic costs the pool nothing."""
+    token = bearer_token(request)
+    if token is None:
+        await limiter.hit(settings.rate_limit_public, "address", client_address(request))
+        raise _unauthorized(NEEDS_KEY)
+    return token
+
+
+BearerToken = Annotated[str, Depends(bearer_required)]
 
 
 async def require_key_writing(
     request: Request,
+    token: BearerToken,
     conn: WriteConnection,
     database: Annotated[Database, Depends(get_database)],
     limiter: Annotated[RateLimiter, Depends(get_limiter)],
@@ -214,14 +245,14 @@ async def require_key_writing(
     background: BackgroundTasks,
 ) -> Principal:
     """`require_key` for endpoints that write on a WriteConnection: the key is read on
-    the same connection, saving a checkout and a round trip on every submission."""
-    return await require_key(
-        await _authenticate(request, database, limiter, settings, background, conn)
-    )
+    the same connection, saving a checkout and a round trip on every submission. (Such an
+    endpoint names its caller before its connection.)"""
+    return await _keyed(request, token, database, limiter, settings, background, conn)
 
 
 async def require_key_reading(
     request: Request,
+    token: BearerToken,
     conn: ReadConnection,
     database: Annotated[Database, Depends(get_database)],
     limiter: Annotated[RateLimiter, Depends(get_limiter)],
@@ -229,10 +260,9 @@ async def require_key_reading(
     background: BackgroundTasks,
 ) -> Principal:
     """`require_key` for endpoints that read on a ReadConnection (the indices): the key is
-    read on it too, in the request's one transaction."""
-    return await require_key(
-        await _authenticate(request, database, limiter, settings, background, conn)
-    )
+    read on it too, in the request's one transaction. (Such an endpoint names its caller
+    before its connection.)"""
+    return await _keyed(request, token, database, limiter, settings, background, conn)
 
 
 Caller = Annotated[Principal, Depends(require_key)]

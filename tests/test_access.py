@@ -1210,6 +1210,25 @@ def test_a_refused_public_request_takes_no_database_connection(
     assert watch.taken == taken
 
 
+def test_a_request_without_a_key_takes_no_database_connection(
+    units: TestClient, database_url: str
+) -> None:
+    """Endpoints that read the key on their own connection refuse a keyless request before
+    taking it."""
+    watch = PoolWatch()
+    with TestClient(create_app(app_settings(database_url))) as app:
+        watch.watching(app)
+        answers = [
+            app.get("/v1/indices/capil?period=2026"),
+            app.get("/v1/indices/capil/ranking?period=2026"),
+            app.post("/v1/responses", json=response_item("capil", "ktp")),
+            app.post("/v1/responses/batch", json={"items": [response_item("capil", "ktp")]}),
+        ]
+    for answer in answers:
+        assert refusal(answer) == unauthorized("This endpoint needs an API key.")
+    assert watch.taken == 0
+
+
 def test_requests_with_unknown_keys_are_limited_per_client_address(
     units: TestClient, limited: TestClient
 ) -> None:

@@ -60,7 +60,7 @@ async def get_form(
     },
 )
 async def submit_response(
-    body: ResponseIn, conn: WriteConnection, caller: WritingCaller, request: Request
+    body: ResponseIn, caller: WritingCaller, conn: WriteConnection, request: Request
 ) -> Response:
     """Store one response. Retrying with the same id and content answers 200 with the
     stored response; the same id with other content is a conflict (409)."""
@@ -194,11 +194,11 @@ def _envelope(raw: bytes, max_items: int) -> list[Any]:
 )
 async def submit_batch(
     request: Request,
+    caller: WritingCaller,
     conn: WriteConnection,
     database: DatabaseDep,
     versions: VersionsDep,
     settings: SettingsDep,
-    caller: WritingCaller,
 ) -> BatchOut:
     """Store a backlog from an offline kiosk (at most `SKM_MAX_BATCH_ITEMS`, 500 by default).
 

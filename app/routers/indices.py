@@ -63,8 +63,8 @@ ServiceParam = Annotated[
 async def unit_index(
     code: str,
     request: Request,
-    conn: ReadConnection,
     caller: ReadingCaller,
+    conn: ReadConnection,
     period: WindowDep,
     service: ServiceParam = None,
     rule: Annotated[Rule, Query(description="The roll-up behind `ikm` and `grade`")] = "pooled",
@@ -90,8 +90,8 @@ async def unit_index(
 async def unit_breakdown(
     code: str,
     request: Request,
-    conn: ReadConnection,
     caller: ReadingCaller,
+    conn: ReadConnection,
     period: WindowDep,
     by: BreakdownBy,
 ) -> Response:
@@ -107,8 +107,8 @@ async def unit_breakdown(
 async def unit_series(
     code: str,
     request: Request,
-    conn: ReadConnection,
     caller: ReadingCaller,
+    conn: ReadConnection,
     period: WindowDep,
     granularity: Granularity = "month",
     service: ServiceParam = None,
@@ -123,7 +123,7 @@ async def unit_series(
 
 @router.get("/{code}/ranking", response_model=RankingOut, responses=ANSWERS)
 async def unit_ranking(
-    code: str, request: Request, conn: ReadConnection, caller: ReadingCaller, period: WindowDep
+    code: str, request: Request, caller: ReadingCaller, conn: ReadConnection, period: WindowDep
 ) -> Response:
     """The unit's children by IKM (each pooled over its subtree), highest first."""
     caller.require("admin", "manager", "reader")
