@@ -716,23 +716,23 @@ def test_last_used_at_is_set_once_the_key_is_used(units: TestClient) -> None:
 
 @dataclass
 class PoolWatch:
-    """An app's pooled connections in use: now, and the most at once."""
+    """An app's pooled connections: in use now, the most in use at once, checkouts in all."""
 
     lock: threading.Lock = field(default_factory=threading.Lock)
     now: int = 0
     most: int = 0
-    taken: int = 0  # checkouts in all
+    taken: int = 0
+
+    def watching(self, client: TestClient) -> None:
+        pool = client.app.state.database.engine.sync_engine.pool  # type: ignore[attr-defined]
+        event.listen(pool, "checkout", self.checkout)
+        event.listen(pool, "checkin", self.checkin)
 
     def checkout(self, *_: object) -> None:
         with self.lock:
             self.now += 1
             self.taken += 1
             self.most = max(self.most, self.now)
-
-    def watching(self, client: TestClient) -> None:
-        pool = client.app.state.database.engine.sync_engine.pool  # type: ignore[attr-defined]
-        event.listen(pool, "checkout", self.checkout)
-        event.listen(pool, "checkin", self.checkin)
 
     def checkin(self, *_: object) -> None:
         with self.lock:
