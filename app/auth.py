@@ -16,7 +16,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Protocol, TypeVar
 
 from fastapi import BackgroundTasks, Depends, Request
 from sqlalchemy import bindparam, select, update
@@ -31,6 +31,19 @@ from app.statements import fetch_all
 from app.units import get_unit
 
 Role = Literal["admin", "manager", "collector", "reader"]
+
+
+class Placed(Protocol):
+    """A unit, or a row standing for one: where it is in the hierarchy."""
+
+    @property
+    def code(self) -> str: ...
+
+    @property
+    def path(self) -> str: ...
+
+
+PlacedUnit = TypeVar("PlacedUnit", bound=Placed)
 TOKEN_PREFIX = "skm_"
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 NEEDS_KEY = "This endpoint needs an API key."
@@ -72,7 +85,7 @@ class Principal:
         if self.role == "reader" and not self.read_responses:
             raise forbidden("This reader key is not granted response rows.")
 
-    def check(self, unit: Unit) -> Unit:
+    def check(self, unit: PlacedUnit) -> PlacedUnit:
         """The unit, if in scope; otherwise it does not exist for this key."""
         if not self.covers(unit.path):
             raise not_found("unit", unit.code)

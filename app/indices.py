@@ -76,6 +76,7 @@ from app.schemas import (
 )
 from app.standard_survey import PROFILE_OPTIONS
 from app.statements import fetch_all
+from app.units import subtree_ids
 
 PROFILE_FIELDS = ("gender", "age_band", "education", "occupation")
 CHANNEL_LABELS = {"kiosk": "Kiosk", "mobile": "Mobile app", "web": "Web", "paper": "Paper form"}
@@ -140,9 +141,9 @@ async def find_unit(conn: AsyncConnection, code: str) -> Node | None:
 async def unit_in_scope(conn: AsyncConnection, caller: Principal, code: str) -> Node:
     """The unit with this code, if it is in the caller's scope (404 otherwise)."""
     unit = await find_unit(conn, code)
-    if unit is None or not caller.covers(unit.path):
+    if unit is None:
         raise not_found("unit", code)
-    return unit
+    return caller.check(unit)
 
 
 @dataclass(frozen=True)
@@ -275,7 +276,6 @@ async def raw_sums(
     conn: AsyncConnection, scope: Scope, group_by: ColumnElement[Any] | None = None
 ) -> dict[Any, Sums]:
     """Counter sums straight from the response rows (optionally grouped by a column)."""
-    subtree = select(Unit.id).where(Unit.path.like(bindparam("subtree", scope.unit.path + "%")))
     key = group_by if group_by is not None else literal(None)
     query = (
         select(
@@ -284,7 +284,7 @@ async def raw_sums(
             func.max(RESPONSES.c.received_at).label("updated_at"),
         )
         .where(
-            RESPONSES.c.unit_id.in_(subtree),
+            RESPONSES.c.unit_id.in_(subtree_ids(scope.unit.path)),
             RESPONSES.c.local_date.between(scope.start, scope.end),
         )
         .group_by(key)

@@ -60,7 +60,7 @@ async def _filtered(session: AsyncSession, f: ResponseFilter) -> Select[tuple[ob
             service = await get_service(session, unit, f.service)
             query = query.where(RESPONSES.c.service_id == service.id)
         elif f.subtree:
-            query = query.where(RESPONSES.c.unit_id.in_(subtree_ids(unit)))
+            query = query.where(RESPONSES.c.unit_id.in_(subtree_ids(unit.path)))
         else:
             query = query.where(RESPONSES.c.unit_id == unit.id)
     if f.channel is not None:

@@ -27,9 +27,9 @@ async def get_unit(session: AsyncSession, code: str) -> Unit:
     return unit
 
 
-def subtree_ids(unit: Unit) -> Select[int]:
-    """A subquery of the ids of a unit and everything below it."""
-    return select(Unit.id).where(Unit.path.startswith(unit.path, autoescape=True))
+def subtree_ids(path: str) -> Select[int]:
+    """A subquery of the ids of the unit at `path` and everything below it."""
+    return select(Unit.id).where(Unit.path.startswith(path, autoescape=True))
 
 
 async def unit_out(session: AsyncSession, unit: Unit) -> UnitOut:
@@ -93,7 +93,7 @@ async def create_unit(session: AsyncSession, body: UnitCreate) -> UnitOut:
 
 async def _has_responses(session: AsyncSession, unit: Unit) -> bool:
     return bool(
-        await session.scalar(select(exists().where(Response.unit_id.in_(subtree_ids(unit)))))
+        await session.scalar(select(exists().where(Response.unit_id.in_(subtree_ids(unit.path)))))
     )
 
 
