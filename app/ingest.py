@@ -439,19 +439,46 @@ async def add_to_aggregates(
 @cache
 def _stored_statement(dialect: str) -> Any:
     return (
-        select(RESPONSES, Unit.code.label("unit_code"), Service.code.label("service_code"))
+        select(
+            RESPONSES,
+            Unit.code.label("unit_code"),
+            Unit.path.label("unit_path"),
+            Service.code.label("service_code"),
+        )
         .join(Unit, Unit.id == RESPONSES.c.unit_id)
         .join(Service, Service.id == RESPONSES.c.service_id)
         .where(one_of(RESPONSES.c.id, "ids", dialect))
     )
 
 
-async def _stored(conn: AsyncConnection, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Any]:
+async def _stored(
+    conn: AsyncConnection, ids: Iterable[uuid.UUID], scope: str | None
+) -> tuple[dict[uuid.UUID, Any], set[uuid.UUID]]:
+    """The stored responses with these ids that are in the submitter's scope, and the ids
+    stored outside it. A response outside the scope does not exist for the submitter: it is
+    never replayed to it (that would show another unit's row: its received_at, key, flag
+    and suggestion)."""
     wanted = list(ids)
     if not wanted:
-        return {}
+        return {}, set()
     rows = await fetch_all(conn, _stored_statement(conn.dialect.name), {"ids": wanted})
-    return {row.id: row for row in rows}
+    inside = {r.id: r for r in rows if scope is None or r.unit_path.startswith(scope)}
+    return inside, {r.id for r in rows} - inside.keys()
+
+
+def _id_taken(index: int, item_id: uuid.UUID) -> Outcome:
+    """The id is stored with other content. This is also the answer to a valid item whose
+    id is stored outside the submitter's scope (its content names a unit in scope, so it
+    cannot be the same response): it shows nothing of the stored row, and that the id is
+    taken is all it tells (a client's random UUID is not guessed)."""
+    return Outcome(
+        index,
+        item_id,
+        "conflict",
+        problem=conflict(
+            "id-conflict", "A different response was already stored under this id."
+        ).problem,
+    )
 
 
 def _replayed(index: int, item_id: uuid.UUID, digest: str, stored: Any) -> Outcome:
@@ -462,14 +489,7 @@ def _replayed(index: int, item_id: uuid.UUID, digest: str, stored: Any) -> Outco
             "duplicate",
             response=response_out(stored, stored.unit_code, stored.service_code),
         )
-    return Outcome(
-        index,
-        item_id,
-        "conflict",
-        problem=conflict(
-            "id-conflict", "A different response was already stored under this id."
-        ).problem,
-    )
+    return _id_taken(index, item_id)
 
 
 def _signature(row: dict[str, Any]) -> tuple[Any, ...]:
@@ -654,7 +674,9 @@ async def ingest(
     # Everything not inserted may be a retry of a stored response (even one that would no
     # longer validate, such as an old collected_at): compare with what is stored.
     unsettled = [(i, item) for i, item in unique if item.id not in inserted]
-    stored = await _stored(conn, (item.id for _, item in unsettled))
+    stored, elsewhere = await _stored(
+        conn, (item.id for _, item in unsettled), submitter.scope_path
+    )
     rows_by_id = {r["id"]: r for r in rows}
     for index, item in unique:
         if item.id in inserted:
@@ -664,6 +686,8 @@ async def ingest(
             )
         elif item.id in stored:
             outcomes[index] = _replayed(index, item.id, digests[index], stored[item.id])
+        elif item.id in elsewhere and index not in refused:
+            outcomes[index] = _id_taken(index, item.id)
         else:
             outcomes[index] = Outcome(
                 index, item.id, "invalid", problem=invalid(refused[index]).problem

@@ -5,7 +5,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import Principal, forbidden, new_token, token_hash
 from app.db import utcnow
-from app.errors import FieldProblem, invalid, not_found
+from app.errors import FieldProblem, conflict, invalid, not_found
 from app.models import ApiKey, Unit
 from app.schemas import KeyCreate, KeyCreated, KeyOut
 from app.units import get_unit
@@ -36,7 +36,7 @@ async def create_key(
     """A new key; its token is returned here once and never again. `caller` None: the
     command line, bootstrapping the first administrator."""
     if caller is not None and caller.role != "admin":
-        if body.role not in ("collector", "reader"):
+        if body.role not in MANAGED_ROLES:
             raise forbidden("A manager can create collector and reader keys only.")
         if body.scope is None:
             raise forbidden("A manager's keys must have a scope inside its own.")
@@ -70,10 +70,16 @@ async def create_key(
     return KeyCreated(**key_out(key, body.scope).model_dump(), token=token)
 
 
+MANAGED_ROLES = ("collector", "reader")
+
+
 def _visible(caller: Principal, key: ApiKey, scope_path: str | None) -> bool:
+    """An administrator sees every key; a manager only the keys it could have created
+    (collector and reader keys scoped inside its own scope): not its peers', not its own,
+    not an administrator's."""
     if caller.role == "admin":
         return True
-    return scope_path is not None and caller.covers(scope_path)
+    return key.role in MANAGED_ROLES and scope_path is not None and caller.covers(scope_path)
 
 
 async def list_keys(session: AsyncSession, caller: Principal) -> list[KeyOut]:
@@ -103,9 +109,39 @@ async def get_key(session: AsyncSession, caller: Principal, key_id: int) -> KeyO
     return key_out(key, code)
 
 
+async def _keep_an_admin(session: AsyncSession, key: ApiKey) -> None:
+    """Refuse to revoke the last active administrator key: nobody could then manage keys.
+
+    The active administrator keys are locked (SELECT … FOR UPDATE, in id order) before they
+    are counted, so two administrators revoking each other at once on PostgreSQL take turns,
+    and the second counts after the first has committed. SQLite write transactions already
+    take turns (BEGIN IMMEDIATE)."""
+    now = utcnow()
+    active = await session.scalars(
+        select(ApiKey.id)
+        .where(
+            ApiKey.role == "admin",
+            ApiKey.revoked_at.is_(None),
+            ApiKey.expires_at.is_(None) | (ApiKey.expires_at > now),
+        )
+        .order_by(ApiKey.id)
+        .with_for_update()
+    )
+    if list(active) == [key.id]:
+        raise conflict(
+            "last-admin",
+            "This is the last active administrator key; create another one before revoking it.",
+        )
+    # What another transaction committed while this one waited for the locks.
+    await session.refresh(key)
+
+
 async def revoke_key(session: AsyncSession, caller: Principal, key_id: int) -> KeyOut:
-    """Revoked keys stop working at once (every request looks the key up)."""
+    """Revoked keys stop working at once (every request looks the key up). The last active
+    administrator key is never revoked (409)."""
     key, code = await _get(session, caller, key_id)
+    if key.role == "admin" and key.revoked_at is None:
+        await _keep_an_admin(session, key)
     if key.revoked_at is None:
         key.revoked_at = utcnow()
         await session.flush()

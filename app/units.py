@@ -32,8 +32,17 @@ def subtree_ids(path: str) -> Select[int]:
     return select(Unit.id).where(Unit.path.startswith(path, autoescape=True))
 
 
-async def unit_out(session: AsyncSession, unit: Unit) -> UnitOut:
-    ancestor_ids = [int(p) for p in unit.path.strip("/").split("/")[:-1]]
+def _ids(path: str) -> list[int]:
+    return [int(p) for p in path.strip("/").split("/")]
+
+
+async def unit_out(session: AsyncSession, unit: Unit, scope_path: str | None) -> UnitOut:
+    """The unit as a caller scoped to `scope_path` (None: everywhere) sees it. Units above
+    the scope do not exist for the caller, so they are not named either: the scope's root
+    has no parent and the ancestors begin at that root."""
+    ancestor_ids = _ids(unit.path)[:-1]
+    if scope_path is not None:
+        ancestor_ids = ancestor_ids[len(_ids(scope_path)) - 1 :]
     rows = await session.execute(select(Unit.id, Unit.code).where(Unit.id.in_(ancestor_ids)))
     codes = {row.id: row.code for row in rows}
     ancestors = [codes[i] for i in ancestor_ids]
@@ -62,7 +71,7 @@ async def _parent(session: AsyncSession, code: str) -> Unit:
     return parent
 
 
-async def create_unit(session: AsyncSession, body: UnitCreate) -> UnitOut:
+async def create_unit(session: AsyncSession, body: UnitCreate, scope_path: str | None) -> UnitOut:
     if await session.scalar(select(Unit.id).where(Unit.code == body.code)) is not None:
         raise conflict("code-taken", f"A unit with code '{body.code}' already exists.")
     parent = await _parent(session, body.parent) if body.parent else None
@@ -88,7 +97,7 @@ async def create_unit(session: AsyncSession, body: UnitCreate) -> UnitOut:
         await check_assignable(session, body.survey_version_id, unit.path)
         unit.survey_version_id = body.survey_version_id
     await session.flush()
-    return await unit_out(session, unit)
+    return await unit_out(session, unit, scope_path)
 
 
 async def _has_responses(session: AsyncSession, unit: Unit) -> bool:
@@ -164,7 +173,9 @@ async def _check_assignments_after_move(session: AsyncSession, unit: Unit) -> No
             ) from None
 
 
-async def update_unit(session: AsyncSession, code: str, body: UnitUpdate) -> UnitOut:
+async def update_unit(
+    session: AsyncSession, code: str, body: UnitUpdate, scope_path: str | None
+) -> UnitOut:
     unit = await get_unit(session, code)
     given = body.model_fields_set
     if "name" in given and body.name is not None:
@@ -194,7 +205,7 @@ async def update_unit(session: AsyncSession, code: str, body: UnitUpdate) -> Uni
             unit.deactivated_at = None
     unit.updated_at = utcnow()
     await session.flush()
-    return await unit_out(session, unit)
+    return await unit_out(session, unit, scope_path)
 
 
 async def delete_unit(session: AsyncSession, code: str) -> None:
@@ -248,7 +259,7 @@ async def list_units(
     units = list(await session.scalars(query))
     more = len(units) > limit
     units = units[:limit]
-    return [await unit_out(session, u) for u in units], units[-1].code if more else None
+    return [await unit_out(session, u, scope_path) for u in units], units[-1].code if more else None
 
 
 async def unit_tree(session: AsyncSession, code: str) -> UnitTree:

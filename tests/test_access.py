@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 import uuid
 import warnings
 from collections.abc import Callable, Iterator
@@ -21,16 +22,26 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 import httpx2
+import psycopg
 import pytest
 import redis
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, event, update
+from sqlalchemy import create_engine, event, select, update
+from sqlalchemy.engine import make_url
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from app.auth import token_hash
 from app.db import sync_url
 from app.main import create_app
 from app.models import ApiKey
-from tests.conftest import app_settings, bearer
+from tests.conftest import (
+    app_settings,
+    bearer,
+    drop_postgres_database,
+    insert_key,
+    migrated,
+    postgres_database,
+)
 from tests.factories import (
     PROBLEM,
     all_answers,
@@ -827,26 +838,174 @@ def test_a_manager_creates_collector_and_reader_keys_inside_its_scope_only(
     assert names == ["test administrator", "Manajer capil", "Kiosk capil", "Dasbor loket"]
 
 
-def test_a_manager_sees_and_revokes_only_the_keys_of_its_scope(
+def test_a_manager_sees_and_revokes_only_the_keys_it_could_have_created(
     units: TestClient, admin_token: str
 ) -> None:
+    """Collector and reader keys inside its scope: not a peer manager's key (at its scope
+    or below), not its own, not an administrator's, nothing outside its scope."""
+    post_unit(units, "loket", "service_unit", parent="capil")
     manager = create_key(units, "Manajer capil", "manager", "capil")
+    peer = create_key(units, "Manajer capil 2", "manager", "capil")
+    below = create_key(units, "Manajer loket", "manager", "loket")
     kiosk = create_key(units, "Kiosk capil", "collector", "capil")
+    reader = create_key(units, "Dasbor loket", "reader", "loket")
     other = create_key(units, "Kiosk perizinan", "collector", "perizinan")
     as_manager = bearer(manager["token"])
     listed = units.get("/v1/keys", headers=as_manager)
-    assert [k["name"] for k in listed.json()] == ["Manajer capil", "Kiosk capil"]
+    assert listed.status_code == 200, listed.text
+    assert [k["name"] for k in listed.json()] == ["Kiosk capil", "Dasbor loket"]
     admin_id = units.get("/v1/keys").json()[0]["id"]
-    for hidden in (other["id"], admin_id):
+    hidden = (peer["id"], below["id"], manager["id"], other["id"], admin_id)
+    for key_id in hidden:
         for answer in (
-            units.get(f"/v1/keys/{hidden}", headers=as_manager),
-            units.post(f"/v1/keys/{hidden}/revoke", headers=as_manager),
+            units.get(f"/v1/keys/{key_id}", headers=as_manager),
+            units.post(f"/v1/keys/{key_id}/revoke", headers=as_manager),
         ):
             assert (answer.status_code, answer.json()["type"]) == (404, "urn:skm:problem:not-found")
+    for key in (peer, below, manager, other):
+        assert key_row(units, key["id"])["active"] is True
+    assert units.get(f"/v1/keys/{reader['id']}", headers=as_manager).status_code == 200
     assert units.post(f"/v1/keys/{kiosk['id']}/revoke", headers=as_manager).status_code == 200
     assert units.get("/v1/units/perizinan", headers=bearer(other["token"])).status_code == 200
+    assert units.get("/v1/units/capil", headers=bearer(peer["token"])).status_code == 200
     assert units.get("/v1/units/capil", headers=bearer(admin_token)).status_code == 200
     assert units.get("/v1/units/capil", headers=bearer(kiosk["token"])).status_code == 401
+
+
+@pytest.fixture
+def admin_kept(units: TestClient, admin_token: str, database_url: str) -> Iterator[TestClient]:
+    """`units`; should the test's administrator key be revoked after all, it is restored
+    afterwards, so that one failure does not fail every later test."""
+    yield units
+    engine = create_engine(sync_url(database_url))
+    with engine.begin() as conn:
+        conn.execute(
+            update(ApiKey)
+            .where(ApiKey.token_hash == token_hash(admin_token))
+            .values(revoked_at=None)
+        )
+    engine.dispose()
+
+
+def test_the_last_active_administrator_key_is_never_revoked(
+    admin_kept: TestClient, admin_token: str, database_url: str
+) -> None:
+    """Revoking it would leave nobody able to manage keys: 409, and the key keeps working.
+    A revoked or expired administrator key does not count as another one."""
+    admin_id = admin_kept.get("/v1/keys").json()[0]["id"]
+    second = create_key(admin_kept, "Admin kedua", "admin", None)
+    expiring = create_key(
+        admin_kept,
+        "Admin sementara",
+        "admin",
+        None,
+        expires_at=(datetime.now(UTC) + timedelta(days=1)).isoformat(),
+    )
+    engine = create_engine(sync_url(database_url))
+    with engine.begin() as conn:
+        conn.execute(
+            update(ApiKey)
+            .where(ApiKey.id == expiring["id"])
+            .values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+        )
+    engine.dispose()
+    # Another active administrator remains: a key may revoke itself.
+    itself = admin_kept.post(f"/v1/keys/{second['id']}/revoke", headers=bearer(second["token"]))
+    assert (itself.status_code, itself.json()["active"]) == (200, False)
+    refused = admin_kept.post(f"/v1/keys/{admin_id}/revoke")
+    assert refused.status_code == 409
+    assert refused.headers["content-type"] == PROBLEM
+    assert (refused.json()["type"], refused.json()["status"]) == ("urn:skm:problem:last-admin", 409)
+    assert key_row(admin_kept, admin_id)["active"] is True
+    assert admin_kept.get("/v1/units/capil", headers=bearer(admin_token)).status_code == 200
+    # An expired administrator key can still be revoked (it is not the last active one).
+    assert admin_kept.post(f"/v1/keys/{expiring['id']}/revoke").status_code == 200
+    revoked = [
+        e["target"]
+        for e in admin_kept.get("/v1/audit").json()["items"]
+        if e["action"] == "key.revoke"
+    ]
+    assert sorted(revoked) == sorted([f"key:{second['id']}", f"key:{expiring['id']}"])
+
+
+@pytest.fixture
+def two_admins(backend: str) -> Iterator[tuple[str, str, str]]:
+    """A database of its own with exactly two administrator keys: its URL and their tokens."""
+    if backend != "postgresql":
+        pytest.skip("PostgreSQL only: SQLite write transactions already take turns")
+    name = f"skm_test_{os.getpid()}_admins"
+    url = migrated(postgres_database(name))
+    try:
+        yield url, insert_key(url, name="admin satu"), insert_key(url, name="admin dua")
+    finally:
+        drop_postgres_database(name)
+
+
+def connect(url: str, autocommit: bool = False) -> psycopg.Connection[tuple[object, ...]]:
+    parts = make_url(url)
+    return psycopg.connect(
+        host=parts.host,
+        port=parts.port or 5432,
+        user=parts.username,
+        password=parts.password,
+        dbname=parts.database,
+        autocommit=autocommit,
+    )
+
+
+def waiting_on_locks(url: str) -> int:
+    """How many sessions of this database wait for a lock."""
+    with connect(url, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND wait_event_type = 'Lock'",
+            (make_url(url).database,),
+        ).fetchone()
+    assert row is not None
+    count = row[0]
+    assert isinstance(count, int)
+    return count
+
+
+@pytest.mark.postgresql_only
+def test_two_administrators_revoking_each_other_at_once_leave_one_active(
+    two_admins: tuple[str, str, str],
+) -> None:
+    """Both revocations are held at the same point (the administrator rows are locked from
+    outside until both requests wait on them), then let go together: without taking the
+    rows in turn both would count two active keys and both succeed."""
+    url, first, second = two_admins
+    with TestClient(create_app(app_settings(url, db_pool_size=3))) as app:
+        ids = {k["name"]: k["id"] for k in app.get("/v1/keys", headers=bearer(first)).json()}
+        # Each key's use is recorded now, so that nothing else writes its row later.
+        assert app.get("/v1/keys", headers=bearer(second)).status_code == 200
+        targets = ((first, ids["admin dua"]), (second, ids["admin satu"]))
+        answers: list[httpx2.Response] = []
+
+        def revoke(token: str, key_id: int) -> None:
+            answers.append(app.post(f"/v1/keys/{key_id}/revoke", headers=bearer(token)))
+
+        with connect(url) as lock:
+            lock.execute("SELECT id FROM api_keys WHERE role = 'admin' FOR UPDATE")
+            threads = [threading.Thread(target=revoke, args=target) for target in targets]
+            for thread in threads:
+                thread.start()
+            deadline = time.monotonic() + 30
+            while waiting_on_locks(url) < 2 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert waiting_on_locks(url) == 2
+            lock.commit()
+        for thread in threads:
+            thread.join()
+        assert sorted(a.status_code for a in answers) == [200, 409]
+        [refused] = [a for a in answers if a.status_code == 409]
+        assert refused.json()["type"] == "urn:skm:problem:last-admin"
+        engine = create_engine(sync_url(url))
+        with engine.connect() as conn:
+            active = conn.execute(
+                select(ApiKey.name).where(ApiKey.role == "admin", ApiKey.revoked_at.is_(None))
+            ).all()
+        engine.dispose()
+        assert len(active) == 1
 
 
 def test_a_key_made_with_the_command_line_has_its_role_and_scope(
@@ -895,6 +1054,139 @@ def test_a_unit_a_key_is_scoped_to_is_not_deleted_and_the_key_keeps_working(
     refused = lenient.delete("/v1/units/loket")
     assert (refused.status_code, refused.headers["content-type"]) == (409, PROBLEM)
     assert lenient.get("/v1/units/loket", headers=bearer(key["token"])).status_code == 200
+
+
+# --- nothing outside the scope shows ---------------------------------------------------------
+
+
+def strings_in(value: object) -> set[str]:
+    """Every string anywhere in a JSON document, keys included."""
+    if isinstance(value, str):
+        return {value}
+    if isinstance(value, dict):
+        return set(value) | {s for v in value.values() for s in strings_in(v)}
+    if isinstance(value, list):
+        return {s for v in value for s in strings_in(v)}
+    return set()
+
+
+def test_a_replay_of_a_response_stored_outside_the_scope_is_refused_as_an_unknown_unit(
+    units: TestClient,
+) -> None:
+    """The same id and content as a response stored for perizinan, posted by a kiosk of
+    capil, answers exactly as a new response for perizinan does (alone or in a batch), and
+    shows nothing of the stored row; the same id for a unit of its own scope is the
+    conflict any reuse of an id is."""
+    kiosk = bearer(create_key(units, "Kiosk capil", "collector", "capil")["token"])
+    theirs = response_item("perizinan", "izin", suggestion="Petugas perizinan ramah")
+    stored = units.post("/v1/responses", json=theirs)
+    assert stored.status_code == 201, stored.text
+    fresh = response_item("perizinan", "izin", suggestion="Petugas perizinan ramah")
+    replayed = units.post("/v1/responses", json=theirs, headers=kiosk)
+    assert problem_summary(replayed) == problem_summary(
+        units.post("/v1/responses", json=fresh, headers=kiosk)
+    )
+    assert (replayed.status_code, only_error(replayed.json())) == (422, ("/unit", "unknown_unit"))
+    in_batch = units.post("/v1/responses/batch", json={"items": [theirs]}, headers=kiosk)
+    assert batch_summary(in_batch) == batch_summary(
+        units.post("/v1/responses/batch", json={"items": [fresh]}, headers=kiosk)
+    )
+    assert batch_summary(in_batch) == [
+        ("invalid", "urn:skm:problem:validation", [("/items/0/unit", "unknown_unit")])
+    ]
+    mine = {**response_item("capil", "ktp"), "id": theirs["id"]}
+    taken = units.post("/v1/responses", json=mine, headers=kiosk)
+    in_scope = response_item("capil", "ktp")
+    assert units.post("/v1/responses", json=in_scope, headers=kiosk).status_code == 201
+    reused = {**response_item("capil", "ktp", all_answers(1)), "id": in_scope["id"]}
+    assert problem_summary(taken) == problem_summary(
+        units.post("/v1/responses", json=reused, headers=kiosk)
+    )
+    assert (taken.status_code, taken.json()["type"]) == (409, "urn:skm:problem:id-conflict")
+    mine_in_batch = units.post("/v1/responses/batch", json={"items": [mine]}, headers=kiosk)
+    assert batch_summary(mine_in_batch) == [("conflict", "urn:skm:problem:id-conflict", [])]
+    row = stored.json()
+    for answer in (replayed, in_batch, taken, mine_in_batch):
+        for secret in (row["received_at"], theirs["suggestion"], "perizinan", "izin"):
+            assert secret not in answer.text
+    # The stored response is untouched.
+    assert units.get(f"/v1/responses/{theirs['id']}").json() == row
+
+
+@pytest.fixture
+def scoped_reader(units: TestClient) -> dict[str, str]:
+    """loket below capil, a response there, and a reader scoped to capil (its headers)."""
+    post_unit(units, "loket", "service_unit", parent="capil")
+    made = units.post("/v1/units/loket/services", json={"code": "kk", "name": "kk"})
+    assert made.status_code == 201, made.text
+    store = units.post("/v1/responses", json=response_item("loket", "kk"))
+    assert store.status_code == 201, store.text
+    return bearer(create_key(units, "Dasbor capil", "reader", "capil")["token"])
+
+
+ABOVE_AND_BESIDE = {"kota", "mpp", "perizinan", "arsip"}
+
+
+def test_a_scoped_key_sees_no_unit_above_its_scope_in_parent_or_ancestors(
+    units: TestClient, scoped_reader: dict[str, str]
+) -> None:
+    shown = {
+        code: units.get(f"/v1/units/{code}", headers=scoped_reader).json()
+        for code in ("capil", "loket")
+    }
+    assert {c: (u["parent"], u["ancestors"]) for c, u in shown.items()} == {
+        "capil": (None, []),
+        "loket": ("capil", ["capil"]),
+    }
+    listed = units.get("/v1/units", headers=scoped_reader).json()["items"]
+    assert listed == [shown["capil"], shown["loket"]]
+    children = units.get("/v1/units", params={"parent": "capil"}, headers=scoped_reader)
+    assert children.json()["items"] == [shown["loket"]]
+    # The administrator sees the whole line.
+    whole = units.get("/v1/units/loket").json()
+    assert (whole["parent"], whole["ancestors"]) == ("capil", ["kota", "mpp", "capil"])
+
+
+def test_a_manager_is_shown_units_it_creates_and_changes_within_its_scope(
+    units: TestClient,
+) -> None:
+    manager = bearer(create_key(units, "Manajer capil", "manager", "capil")["token"])
+    body = {"code": "loket", "name": "Loket", "kind": "service_unit", "parent": "capil"}
+    created = units.post("/v1/units", json=body, headers=manager)
+    assert created.status_code == 201, created.text
+    changed = units.patch("/v1/units/capil", json={"name": "Capil"}, headers=manager)
+    assert changed.status_code == 200, changed.text
+    assert [(a.json()["parent"], a.json()["ancestors"]) for a in (created, changed)] == [
+        ("capil", ["capil"]),
+        (None, []),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("path", "params"),
+    [
+        ("/v1/units/capil", {}),
+        ("/v1/units/loket", {}),
+        ("/v1/units", {}),
+        ("/v1/units", {"parent": "capil"}),
+        ("/v1/units/capil/tree", {}),
+        ("/v1/units/capil/services", {}),
+        ("/v1/units/capil/form", {}),
+        ("/v1/indices/capil", {"period": YEAR}),
+        ("/v1/indices/capil/breakdown", {"period": YEAR, "by": "service"}),
+        ("/v1/indices/capil/series", {"period": YEAR}),
+        ("/v1/indices/capil/ranking", {"period": YEAR}),
+    ],
+)
+def test_no_unit_outside_a_scoped_keys_scope_is_named_to_it(
+    units: TestClient, scoped_reader: dict[str, str], path: str, params: dict[str, str]
+) -> None:
+    answer = units.get(path, params=params, headers=scoped_reader)
+    assert answer.status_code == 200, answer.text
+    assert strings_in(answer.json()) & ABOVE_AND_BESIDE == set()
+    # The same answer to the administrator names them (where it names ancestors at all).
+    if path.startswith("/v1/units/loket"):
+        assert {"kota", "mpp"} <= strings_in(units.get(path, params=params).json())
 
 
 # --- secrets and free text ------------------------------------------------------------------

@@ -38,7 +38,9 @@ async def create_key(
 
 @router.get("/v1/keys", responses=READ)
 async def list_keys(session: ReadSession, caller: Caller) -> list[KeyOut]:
-    """Keys this caller may manage, with when each was last used. Tokens are never shown."""
+    """Keys this caller may manage, with when each was last used: all of them for an
+    administrator, the collector and reader keys of its scope for a manager. Tokens are
+    never shown."""
     caller.require("admin", "manager")
     return await keys.list_keys(session, caller)
 
@@ -49,9 +51,10 @@ async def get_key(key_id: int, session: ReadSession, caller: Caller) -> KeyOut:
     return await keys.get_key(session, caller, key_id)
 
 
-@router.post("/v1/keys/{key_id}/revoke", responses=READ)
+@router.post("/v1/keys/{key_id}/revoke", responses=problem_responses(401, 403, 404, 409, 422, 429))
 async def revoke_key(key_id: int, session: WriteSession, caller: Caller) -> KeyOut:
-    """Effective immediately, on every instance."""
+    """Effective immediately, on every instance. Administrators revoke any key but the last
+    active administrator key (409); managers the collector and reader keys of their scope."""
     caller.require("admin", "manager")
     revoked = await keys.revoke_key(session, caller, key_id)
     await audit.record(session, caller, "key.revoke", f"key:{key_id}")

@@ -43,7 +43,7 @@ async def create_unit(
         if body.parent is None:
             raise forbidden("A scoped key creates units inside its scope: give `parent`.")
         await body_unit(session, caller, body.parent, "/parent")
-    created = await units.create_unit(session, body)
+    created = await units.create_unit(session, body, caller.scope_path)
     await record(session, caller, "unit.create", f"unit:{created.code}", body.model_dump())
     response.headers["Location"] = f"/v1/units/{created.code}"
     return created
@@ -71,7 +71,7 @@ async def list_units(
 
 @router.get("/{code}", responses=READ)
 async def get_unit(code: str, session: ReadSession, caller: Caller) -> UnitOut:
-    return await units.unit_out(session, await unit_for(session, caller, code))
+    return await units.unit_out(session, await unit_for(session, caller, code), caller.scope_path)
 
 
 @router.patch("/{code}", responses=WRITE)
@@ -88,7 +88,7 @@ async def update_unit(
             await body_unit(session, caller, body.parent, "/parent")
         elif caller.scope_path is not None:
             raise forbidden("A scoped key cannot make a unit a root.")
-    updated = await units.update_unit(session, code, body)
+    updated = await units.update_unit(session, code, body, caller.scope_path)
     await record(
         session, caller, "unit.update", f"unit:{code}", body.model_dump(exclude_unset=True)
     )
