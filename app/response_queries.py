@@ -2,6 +2,7 @@
 
 import csv
 import io
+import re
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -21,14 +22,22 @@ from app.schemas import Channel, ResponseOut
 from app.units import get_service, get_unit, subtree_ids
 
 EXPORT_BATCH = 2000
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# A formula character (= + - @) that begins the text or follows a separator a spreadsheet
+# may split cells on (, ; tab CR LF |), spaces allowed in between.
+_FORMULA = re.compile(r"(^|[,;\t\r\n|])([^\S\t\r\n]*)([=+\-@])")
 
 
-def _cell_text(text: str | None) -> str:
-    """Free text for a spreadsheet: a leading formula character is neutralised."""
+def _cell_text(text: str | None) -> str | None:
+    """Text for a spreadsheet cell, never read as a formula. The CSV quotes every text cell,
+    but a spreadsheet whose list separator is another character (Excel in Indonesian
+    settings splits on `;`) splits inside the quotes: so every formula character that
+    begins the text or follows any separator gets a `'` before it (OWASP's neutralisation,
+    applied to each piece a cell could be cut into), and text beginning with a tab or CR
+    gets one at its start. Only `'` is added: the citizen's words stay readable."""
     if not text:
-        return ""
-    return "'" + text if text.startswith(_FORMULA_START) else text
+        return text
+    text = _FORMULA.sub(r"\1\2'\3", text)
+    return "'" + text if text.startswith(("\t", "\r")) else text
 
 
 @dataclass(frozen=True)
@@ -152,7 +161,9 @@ async def export_csv(
 
     async def rows() -> AsyncIterator[str]:
         buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\r\n")
+        # Text quoted (numbers bare; an empty value is an empty quoted text). Only the
+        # suggestion is free text: codes, enums and instants have patterns no formula fits.
+        writer = csv.writer(buffer, lineterminator="\r\n", quoting=csv.QUOTE_NONNUMERIC)
         writer.writerow(columns)
         yield buffer.getvalue()
         async with database.read_only_engine.connect() as conn:
@@ -165,7 +176,7 @@ async def export_csv(
                     values = row._mapping
                     writer.writerow(
                         [
-                            values["id"],
+                            str(values["id"]),
                             values["unit_code"],
                             values["service_code"],
                             values["survey_version_id"],
@@ -173,10 +184,10 @@ async def export_csv(
                             values["collected_at"].isoformat(),
                             values["received_at"].isoformat(),
                             values["local_date"].isoformat(),
-                            *(values[e] if values[e] is not None else "" for e in ELEMENTS),
-                            *(values[p] or "" for p in PROFILE_FIELDS),
-                            values["flag"] or "",
-                            values["api_key_id"] or "",
+                            *(values[e] for e in ELEMENTS),
+                            *(values[p] for p in PROFILE_FIELDS),
+                            values["flag"],
+                            values["api_key_id"],
                             *((_cell_text(values["suggestion"]),) if with_suggestions else ()),
                         ]
                     )

@@ -5,6 +5,7 @@ import base64
 import csv
 import io
 import json
+import re
 import uuid
 from collections.abc import Iterator
 from datetime import datetime
@@ -18,6 +19,7 @@ from tests.conftest import app_settings
 from tests.factories import (
     PROBLEM,
     all_answers,
+    make_mall,
     make_unit,
     only_error,
     response_item,
@@ -53,6 +55,8 @@ CSV_HEADER = [
     "flag",
     "submitted_by_key",
 ]
+
+QUOTED_HEADER = ",".join(f'"{column}"' for column in CSV_HEADER) + "\r\n"
 
 
 def rid(n: int) -> str:
@@ -531,7 +535,7 @@ def test_csv_has_a_header_and_one_row_per_response_in_order(
     exported = history.get("/v1/responses/export.csv")
     assert exported.status_code == 200
     assert exported.headers["content-disposition"] == 'attachment; filename="skm-responses.csv"'
-    assert exported.text.startswith(",".join(CSV_HEADER) + "\r\n")
+    assert exported.text.startswith(QUOTED_HEADER)
     rows = csv_rows(history)
     assert rows[0] == CSV_HEADER
     assert [r[0] for r in rows[1:]] == ALL
@@ -619,4 +623,60 @@ def test_csv_applies_the_filters(
 def test_csv_of_no_responses_is_the_header_alone(client: TestClient) -> None:
     exported = client.get("/v1/responses/export.csv")
     assert exported.status_code == 200
-    assert exported.text == ",".join(CSV_HEADER) + "\r\n"
+    assert exported.text == QUOTED_HEADER
+
+
+# What a spreadsheet may split a cell on: the CSV's comma, the list separator of other regional
+# settings (`;` in Indonesian Excel), tab, line breaks, and `|`.
+SEPARATORS = re.compile(r"[,;\t\r\n|]")
+FORMULA_START = ("=", "+", "-", "@")
+# What citizens wrote, and what the export must show for it (worked out by hand: a `'` before
+# every =, +, - or @ that begins the text or a piece after a separator; a suggestion is
+# stored without leading or trailing white space, so none begins with a tab or CR).
+WRITTEN_AND_EXPORTED = {
+    "Bagus sekali;=2+5": "Bagus sekali;'=2+5",
+    "Cepat; +62 812 555": "Cepat; '+62 812 555",
+    "Antri\t=1+1": "Antri\t'=1+1",
+    "a|@SUM(1)": "a|'@SUM(1)",
+    "baris satu\r\n-2 jam": "baris satu\r\n'-2 jam",
+    "ok,=cmd|' /C calc'!A0": "ok,'=cmd|' /C calc'!A0",
+    "Lama\r=HYPERLINK(1)": "Lama\r'=HYPERLINK(1)",
+    "=1;;@2": "'=1;;'@2",
+    "Tunggu 5-10 menit; petugas ramah, +1": "Tunggu 5-10 menit; petugas ramah, '+1",
+    'Harga "murah", layanan 10/10': 'Harga "murah", layanan 10/10',
+}
+
+
+def test_csv_quotes_text_and_no_piece_of_a_cell_starts_a_formula(client: TestClient) -> None:
+    """Excel with Indonesian settings splits on `;` even inside quotes: no cell may hold a
+    piece, after any separator, that a spreadsheet would read as a formula."""
+    make_mall(client)
+    written = {}
+    for suggestion in WRITTEN_AND_EXPORTED:
+        item = response_item("disdukcapil", "ktp", suggestion=suggestion)
+        store(client, item)
+        written[item["id"]] = suggestion
+    exported = client.get("/v1/responses/export.csv", params={"suggestions": "true"})
+    assert exported.status_code == 200, exported.text
+    # Read as QUOTE_NONNUMERIC, an unquoted cell must be a number: every text cell is quoted.
+    rows = list(csv.reader(io.StringIO(exported.text, newline=""), quoting=csv.QUOTE_NONNUMERIC))
+    assert rows[0] == [*CSV_HEADER, "suggestion"]
+    bad = [
+        (cell, piece)
+        for row in rows
+        for cell in row
+        if isinstance(cell, str)
+        for piece in SEPARATORS.split(cell)
+        if piece.lstrip().startswith(FORMULA_START)
+    ]
+    assert bad == []
+    assert {row[0]: row[-1] for row in rows[1:]} == {
+        response_id: WRITTEN_AND_EXPORTED[suggestion] for response_id, suggestion in written.items()
+    }
+    numbers = dict(zip(CSV_HEADER, rows[1], strict=False))
+    # Numbers come back as numbers (csv's typing says str; QUOTE_NONNUMERIC reads floats).
+    scores_read: list[object] = [numbers[e] for e in ELEMENT_COLUMNS]
+    assert scores_read == [4.0] * 9
+    # The stored words themselves are unchanged.
+    for response_id, suggestion in written.items():
+        assert client.get(f"/v1/responses/{response_id}").json()["suggestion"] == suggestion
