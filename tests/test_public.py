@@ -545,6 +545,16 @@ def test_a_revision_minus_its_original_by_review(far: TestClient) -> None:
     assert _index(far, "capil", "2025-Q2") == original
 
 
+def test_a_period_whose_wait_runs_past_year_9999_is_never_served(far: TestClient) -> None:
+    """9999-Q3 ends on 30 September 9999; 4000 days later is past the last date there is."""
+    make_unit(far, "capil", kind="agency", time_zone="Asia/Makassar", services=("ktp",))
+    assert far.patch("/v1/units/capil", json={"public": True}).status_code == 200
+    never = keyless(far, "/v1/public/indices/capil", period="9999-Q3")
+    assert never.status_code == 422, never.text
+    assert never.json()["errors"][0]["code"] == "period_not_final"
+    assert "never" in never.json()["errors"][0]["detail"]
+
+
 def test_public_figures_answer_only_for_a_public_active_unit(far: TestClient) -> None:
     build(far)
     assert far.patch("/v1/units/capil", json={"active": False}).status_code == 200

@@ -4,7 +4,7 @@ published indices — no free text, groups too small to stay anonymous suppresse
 
 import hashlib
 import hmac
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
@@ -123,7 +123,7 @@ async def public_submit(
     return stored.response.model_copy(update={"suggestion": None, "submitted_by_key": None})
 
 
-def utc_now() -> datetime:
+async def utc_now() -> datetime:
     """The current instant (a dependency, so that tests can set the clock)."""
     return datetime.now(UTC)
 
@@ -153,7 +153,7 @@ def _length(label: str) -> str:
     return "month" if "-" in label else "year"
 
 
-def public_window(request: Request, period: PublicPeriodParam, settings: SettingsDep) -> Span:
+async def public_window(request: Request, period: PublicPeriodParam, settings: SettingsDep) -> Span:
     """One whole period of the public length: never a range of days (two overlapping ranges
     differ by a few respondents) nor a month of a published quarter (nested periods differ
     the same way)."""
@@ -181,11 +181,12 @@ def _final(window: Span, unit: indices.PublicUnit, settings: Settings, now: date
     unit's time zone, or an offline backlog may still bring responses collected in it
     (SKM_MAX_COLLECTED_AGE_DAYS, plus a day for requests in flight). Its figures can then
     no longer change, so no two public answers differ by one submission."""
-    first_day = window.end + timedelta(days=settings.max_collected_age_days + 2)
-    if now.astimezone(ZoneInfo(unit.time_zone)).date() < first_day:
+    wait = timedelta(days=settings.max_collected_age_days + 2)
+    first_day = window.end + wait if window.end <= date.max - wait else None  # year 9999
+    if first_day is None or now.astimezone(ZoneInfo(unit.time_zone)).date() < first_day:
+        when = f"from {first_day.isoformat()} ({unit.time_zone})" if first_day else "never"
         raise _period_problem(
-            f"published from {first_day.isoformat()} ({unit.time_zone}), once no response "
-            "can arrive into the period any more",
+            f"published {when}, once no response can arrive into the period any more",
             "period_not_final",
         )
 
