@@ -1,7 +1,7 @@
 """Settings from `SKM_`-prefixed environment variables (see README and .env.example)."""
 
 from functools import lru_cache
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import Depends, Request
 from pydantic import Field
@@ -43,6 +43,10 @@ class Settings(BaseSettings):
     )
     public_min_group: int = Field(
         default=10, ge=1, description="Published groups smaller than this are suppressed"
+    )
+    public_period: Literal["quarter", "semester", "year"] = Field(
+        default="quarter",
+        description="The one period length public figures are given for (choose it once)",
     )
     ticket_hours: int = Field(default=72, ge=1, description="How long a counter ticket stays valid")
     cors_origins: list[str] = Field(

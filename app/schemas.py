@@ -660,28 +660,54 @@ class FlaggedOut(BaseModel):
     reviewed_by: int | None
 
 
+class PublicElement(BaseModel):
+    key: str
+    unsur: str
+    nrr: float = Field(description="Mean score 1–4, rounded half-up to 3 decimals")
+    ikm: float = Field(description="NRR × 25, rounded half-up to 2 decimals")
+    grade: GradeOut
+
+
+class PublicValue(BaseModel):
+    """A published index: rounded figures only (no sums, counts per element or fractions)."""
+
+    responses: int = Field(description="Respondents behind it (at least `min_group`)")
+    ikm: float | None = Field(description="25–100, rounded half-up to 2 decimals")
+    index: float | None = Field(description="1–4, rounded half-up to 3 decimals")
+    grade: GradeOut | None
+    elements: list[PublicElement]
+    weakest: list[str] = Field(description="Element(s) with the lowest NRR, ties together")
+    small_sample: bool = Field(description="Fewer than 30 responses")
+
+
 class PublicIndex(BaseModel):
-    """A published index: no free text, and nothing for fewer than `min_group` responses."""
+    """A published index of one unit's own responses over one whole, ended period: nothing
+    that, alone or with other public answers, describes fewer than `min_group` respondents."""
 
     unit: UnitRef
     period: PeriodOut
     suppressed: bool = Field(description="Too few responses to publish without identifying")
     min_group: int
-    value: IndexValue | None
+    value: PublicValue | None
     method: MethodOut
 
 
 class PublicGroup(BaseModel):
-    key: str | None
+    key: str
     label: str | None
-    suppressed: bool
-    value: IndexValue | None
+    value: PublicValue
 
 
 class PublicBreakdown(BaseModel):
+    """The unit's own services. A group is shown only when it, and what is left of the total
+    once the shown groups are taken away, each count `min_group` or none (so a small group
+    suppressed takes at least one more with it)."""
+
     unit: UnitRef
     period: PeriodOut
-    by: Literal["service", "channel", "gender", "age_band", "education", "occupation"]
+    by: Literal["service"]
     min_group: int
-    groups: list[PublicGroup]
+    suppressed: bool = Field(description="The total itself is too small: no group is shown")
+    groups: list[PublicGroup] = Field(description="The groups shown")
+    suppressed_groups: int = Field(description="Groups with responses that are not shown")
     method: MethodOut

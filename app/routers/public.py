@@ -4,13 +4,15 @@ published indices — no free text, groups too small to stay anonymous suppresse
 
 import hashlib
 import hmac
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, Request, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from app import indices, tickets
+from app import disclosure, indices, tickets
 from app.auth import client_address
 from app.config import Settings, SettingsDep
 from app.db import DatabaseDep, ReadConnection, ReadSession, WriteSession
@@ -19,12 +21,12 @@ from app.forms import unit_form
 from app.http_cache import NOT_MODIFIED, cached_json
 from app.ingest import Submitter
 from app.models import Unit
+from app.periods import Span, parse_period
 from app.ratelimit import RateLimiter, get_limiter
 from app.routers.collection import VersionsDep, store_one
-from app.routers.indices import CACHE_CONTROL, WindowDep
+from app.routers.indices import CACHE_CONTROL
 from app.schemas import (
     FormOut,
-    IndexValue,
     PublicBreakdown,
     PublicGroup,
     PublicIndex,
@@ -55,14 +57,6 @@ async def _open_unit(session: AsyncSession, code: str) -> Unit | None:
     unit = await session.scalar(select(Unit).where(Unit.code == code))
     if unit is None or not unit.public or unit.deactivated_at is not None:
         return None
-    return unit
-
-
-async def _published_unit(conn: AsyncConnection, code: str) -> indices.Node:
-    """A unit whose indices are public: opted in and not deactivated (404 otherwise)."""
-    unit = await indices.find_unit(conn, code)
-    if unit is None or not unit.public or not unit.active:
-        raise not_found("unit", code)
     return unit
 
 
@@ -129,8 +123,80 @@ async def public_submit(
     return stored.response.model_copy(update={"suggestion": None, "submitted_by_key": None})
 
 
-def _published(value: IndexValue, settings: Settings) -> IndexValue | None:
-    return value if value.responses >= settings.public_min_group else None
+async def utc_now() -> datetime:
+    """The current instant (a dependency, so that tests can set the clock)."""
+    return datetime.now(UTC)
+
+
+Now = Annotated[datetime, Depends(utc_now)]
+PublicPeriodParam = Annotated[
+    str,
+    Query(
+        max_length=10,
+        description="A whole period of the length the service publishes (SKM_PUBLIC_PERIOD): "
+        "YYYY-Qn, YYYY-Sn or YYYY; served once no response can arrive into it any more",
+    ),
+]
+_LENGTH_EXAMPLE = {"quarter": "2026-Q1", "semester": "2026-S1", "year": "2026"}
+
+
+def _period_problem(detail: str, code: str, parameter: str = "period") -> Exception:
+    return invalid([FieldProblem(parameter=parameter, detail=detail, code=code)])
+
+
+def _length(label: str) -> str:
+    """The length of a period label that parse_period accepted."""
+    if "-Q" in label:
+        return "quarter"
+    if "-S" in label:
+        return "semester"
+    return "month" if "-" in label else "year"
+
+
+async def public_window(request: Request, period: PublicPeriodParam, settings: SettingsDep) -> Span:
+    """One whole period of the public length: never a range of days (two overlapping ranges
+    differ by a few respondents) nor a month of a published quarter (nested periods differ
+    the same way)."""
+    for bound in ("from", "to"):
+        if bound in request.query_params:
+            raise _period_problem("public figures are given for whole periods", "whole", bound)
+    try:
+        named = parse_period(period)
+    except ValueError as error:
+        raise _period_problem(str(error), "bad_period") from None
+    if _length(period) != settings.public_period:
+        example = _LENGTH_EXAMPLE[settings.public_period]
+        raise _period_problem(
+            f"public figures are given per {settings.public_period} only, e.g. {example}",
+            "public_period",
+        )
+    return Span(period, named.start, named.end)
+
+
+PublicWindow = Annotated[Span, Depends(public_window)]
+
+
+def _final(window: Span, unit: indices.PublicUnit, settings: Settings, now: datetime) -> None:
+    """Refuse a period that responses may still arrive into (422): it has not ended in the
+    unit's time zone, or an offline backlog may still bring responses collected in it
+    (SKM_MAX_COLLECTED_AGE_DAYS, plus a day for requests in flight). Its figures can then
+    no longer change, so no two public answers differ by one submission."""
+    wait = timedelta(days=settings.max_collected_age_days + 2)
+    first_day = window.end + wait if window.end <= date.max - wait else None  # year 9999
+    if first_day is None or now.astimezone(ZoneInfo(unit.time_zone)).date() < first_day:
+        when = f"from {first_day.isoformat()} ({unit.time_zone})" if first_day else "never"
+        raise _period_problem(
+            f"published {when}, once no response can arrive into the period any more",
+            "period_not_final",
+        )
+
+
+async def _public_unit(conn: AsyncConnection, code: str) -> indices.PublicUnit:
+    """A unit whose indices are public: opted in and not deactivated (404 otherwise)."""
+    unit = await indices.public_unit(conn, code)
+    if unit is None:
+        raise not_found("unit", code)
+    return unit
 
 
 @router.get(
@@ -142,21 +208,25 @@ async def public_index(
     code: str,
     request: Request,
     _client: Client,  # counted before a connection is taken
+    window: PublicWindow,
     conn: ReadConnection,
-    period: WindowDep,
     settings: SettingsDep,
+    now: Now,
 ) -> Response:
-    """The unit's pooled index, if at least SKM_PUBLIC_MIN_GROUP responses back it."""
-    unit = await _published_unit(conn, code)
-    report = await indices.index_report(conn, unit, period, None, "pooled", False)
-    value = _published(report.pooled, settings)
+    """The index of the unit's own responses (never its child units') over one whole,
+    final period, if at least SKM_PUBLIC_MIN_GROUP respondents back it (and as many answers
+    to each element answered at all). Rounded figures only."""
+    unit = await _public_unit(conn, code)
+    _final(window, unit, settings, now)
+    totals = await indices.public_totals(conn, unit, window)
+    shown = disclosure.publishable(totals.total, settings.public_min_group)
     published = PublicIndex(
         unit=UnitRef(code=unit.code, name=unit.name),
-        period=report.period,
-        suppressed=value is None,
+        period=indices.period_out(window),
+        suppressed=not shown,
         min_group=settings.public_min_group,
-        value=value,
-        method=report.method,
+        value=indices.public_value(totals.total) if shown else None,
+        method=indices.public_method(unit, totals),
     )
     return cached_json(request, published, CACHE_CONTROL)
 
@@ -170,31 +240,39 @@ async def public_breakdown(
     code: str,
     request: Request,
     _client: Client,  # counted before a connection is taken
+    window: PublicWindow,
     conn: ReadConnection,
-    period: WindowDep,
-    by: Literal["service", "channel", "gender", "age_band", "education", "occupation"],
+    by: Annotated[
+        Literal["service"],
+        Query(
+            description="The unit's own services (the only public partition: two "
+            "partitions of the same respondents could be combined to isolate a few)"
+        ),
+    ],
     settings: SettingsDep,
+    now: Now,
 ) -> Response:
-    """Per group, each suppressed below SKM_PUBLIC_MIN_GROUP responses."""
-    unit = await _published_unit(conn, code)
-    full = await indices.breakdown(conn, unit, period, by)
-    groups = []
-    for group in full.groups:
-        value = _published(group.value, settings)
-        groups.append(
-            PublicGroup(
-                key=group.key if value else None,
-                label=group.label if value else None,
-                suppressed=value is None,
-                value=value,
-            )
-        )
+    """The index per service of the unit, with complementary suppression: shown groups and
+    the rest of the total each count SKM_PUBLIC_MIN_GROUP respondents or none."""
+    unit = await _public_unit(conn, code)
+    _final(window, unit, settings, now)
+    totals = await indices.public_totals(conn, unit, window)
+    shown = disclosure.published_groups(totals.total, totals.services, settings.public_min_group)
     published = PublicBreakdown(
         unit=UnitRef(code=unit.code, name=unit.name),
-        period=full.period,
+        period=indices.period_out(window),
         by=by,
         min_group=settings.public_min_group,
-        groups=groups,
-        method=full.method,
+        suppressed=not disclosure.publishable(totals.total, settings.public_min_group),
+        groups=[
+            PublicGroup(
+                key=key,
+                label=totals.names[key],
+                value=indices.public_value(totals.services[key]),
+            )
+            for key in sorted(shown)
+        ],
+        suppressed_groups=len(totals.services) - len(shown),
+        method=indices.public_method(unit, totals),
     )
     return cached_json(request, published, CACHE_CONTROL)
