@@ -66,8 +66,7 @@ async def review(
     conn = await session.connection()
     if (row.flag in FLAGGED) != (new_flag in FLAGGED):
         old = dict(row._mapping)
-        await add_to_aggregates(conn, dialect, [old], now, sign=-1)
-        await add_to_aggregates(conn, dialect, [{**old, "flag": new_flag}], now)
+        await add_to_aggregates(conn, dialect, [{**old, "flag": new_flag}], now, removed=[old])
     await conn.execute(
         RESPONSES.update()
         .where(RESPONSES.c.id == response_id)

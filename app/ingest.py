@@ -21,7 +21,7 @@ from app.errors import FieldProblem, Problem, conflict, invalid
 from app.method import ELEMENTS
 from app.models import DailyAggregate, MonthlyAggregate, Response, Service, Unit
 from app.schemas import Answers, Profile, ResponseIn, ResponseOut
-from app.statements import execute_many, fetch_all, one_of, transaction
+from app.statements import execute_many, fetch_all, one_of, retrying, transaction
 from app.surveys import VersionCache, VersionRules
 
 RESPONSES: Table = Response.__table__  # type: ignore[assignment]
@@ -391,29 +391,37 @@ def _insert_one_counted() -> Any:
     """PostgreSQL, one response: the insert and, only if it inserted, its counters added to
     the daily and monthly aggregates — one statement (data-modifying WITH), so one round
     trip. Takes the response row's parameters and the counters of `aggregate_rows` for it
-    (`flagged`, `month`, the counters and `updated_at`); gives the id when inserted."""
-    new = (
+    (`flagged`, `month`, the counters and `updated_at`); gives the id when inserted.
+
+    The parts of a WITH run in no promised order, but a part that reads another's RETURNING
+    runs after it: the month's row is added from the day's RETURNING, so the day's row is
+    locked first, as everywhere else (`add_to_aggregates`). In the other order a single
+    response and a batch on the same rows deadlock."""
+    source: Any = (
         postgresql.insert(RESPONSES)
         .on_conflict_do_nothing(index_elements=["id"])
         .returning(*(RESPONSES.c[c] for c in ("id", *AGGREGATE_KEY[:-1], "local_date")))
         .cte("new")
     )
-    adding = []
+    new = source
     for table, bucket, bucket_value in (
         (DAILY, "local_date", new.c.local_date),
         (MONTHLY, "month", bindparam("month", type_=MONTHLY.c.month.type)),
     ):
-        source = select(
-            *(new.c[c] for c in AGGREGATE_KEY[:-1]),
+        values = select(
+            *(source.c[c] for c in AGGREGATE_KEY[:-1]),
             bindparam("flagged", type_=table.c.flagged.type),
             bucket_value,
             *(bindparam(c, type_=table.c[c].type) for c in AGGREGATE_COUNTERS),
             bindparam("updated_at", type_=table.c.updated_at.type),
         )
         names = [*AGGREGATE_KEY, bucket, *AGGREGATE_COUNTERS, "updated_at"]
-        insert = postgresql.insert(table).from_select(names, source)
-        adding.append(_adding(insert, table, bucket).cte(f"added_{table.name}"))
-    return select(new.c.id).add_cte(*adding)
+        insert = postgresql.insert(table).from_select(names, values)
+        returning = _adding(insert, table, bucket).returning(
+            *(table.c[c] for c in AGGREGATE_KEY[:-1])
+        )
+        source = returning.cte(f"added_{table.name}")
+    return select(new.c.id).add_cte(source)
 
 
 def _same_day(day: date) -> date:
@@ -421,18 +429,28 @@ def _same_day(day: date) -> date:
 
 
 async def add_to_aggregates(
-    conn: AsyncConnection, dialect: str, rows: list[dict[str, Any]], now: datetime, sign: int = 1
+    conn: AsyncConnection,
+    dialect: str,
+    rows: list[dict[str, Any]],
+    now: datetime,
+    removed: Iterable[dict[str, Any]] = (),
 ) -> None:
-    """Add the rows' counts to the daily and monthly aggregates (sign=-1 takes them out)."""
+    """Add the rows' counts to the daily and monthly aggregates and take the `removed` rows'
+    counts out of them.
+
+    Every writer takes aggregate rows in one order — the days, then the months, each in key
+    order — so that no two transactions wait for each other in a circle (a deadlock)."""
+    removed = list(removed)
     for table, bucket, bucket_of in (
         (DAILY, "local_date", _same_day),
         (MONTHLY, "month", month_of),
     ):
         counted = aggregate_rows(rows, bucket, bucket_of, now)
-        if sign != 1:
-            for counters in counted:
-                for name in AGGREGATE_COUNTERS:
-                    counters[name] *= sign
+        for counters in aggregate_rows(removed, bucket, bucket_of, now):
+            for name in AGGREGATE_COUNTERS:
+                counters[name] = -counters[name]
+            counted.append(counters)
+        counted.sort(key=lambda c: tuple(c[k] for k in (*AGGREGATE_KEY, bucket)))
         await execute_many(conn, _upsert(dialect, table, bucket), counted)
 
 
@@ -669,7 +687,7 @@ async def ingest(
         flag_bursts(rows, recent, window)
     if rows:
         rows.sort(key=lambda r: r["id"])  # one lock order for concurrent batches
-        inserted = await _insert(conn, dialect, rows, now)
+        inserted = await retrying(conn, lambda: _insert(conn, dialect, rows, now))
 
     # Everything not inserted may be a retry of a stored response (even one that would no
     # longer validate, such as an old collected_at): compare with what is stored.

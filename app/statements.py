@@ -14,11 +14,14 @@ SQLAlchemy type runs on them, so keep TypeDecorators with bind-side logic out of
 statements' parameters, except UTCDateTime, whose PostgreSQL side is the identity.
 """
 
-from collections.abc import Iterable, Mapping, Sequence
-from contextlib import AbstractAsyncContextManager, nullcontext
+import asyncio
+import logging
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from dataclasses import dataclass
 from functools import cache
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from psycopg import AsyncConnection as PsycopgConnection
 from psycopg import AsyncRawCursor
@@ -33,6 +36,8 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import Executable
 
 Params = Mapping[str, Any]
+T = TypeVar("T")
+logger = logging.getLogger(__name__)
 
 # Compiled with PostgreSQL's own $1, $2 … placeholders and run on psycopg's raw cursors:
 # psycopg then has no query to convert (it caches that conversion only for short queries,
@@ -149,3 +154,59 @@ async def execute_many(
             found.extend(await cursor.fetchall())
             if not cursor.nextset():
                 return found
+
+
+# Deadlock detected, serialization failure: PostgreSQL undid the statement (and, in a
+# transaction, everything since its start or the savepoint) so that another could go on;
+# running the same work again is expected to succeed.
+RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
+RETRY_ATTEMPTS = 4
+RETRY_BACKOFF_SECONDS = 0.02  # the first wait is up to twice this, then doubling, jittered
+
+
+def _retryable(error: BaseException) -> bool:
+    cause = getattr(error, "orig", error)  # SQLAlchemy wraps the driver's error
+    return getattr(cause, "sqlstate", None) in RETRYABLE_SQLSTATES
+
+
+@asynccontextmanager
+async def _savepoint(driver: PsycopgConnection[Any]) -> AsyncIterator[None]:
+    await driver.execute("SAVEPOINT skm_attempt")
+    try:
+        yield
+    except BaseException:
+        await driver.execute("ROLLBACK TO SAVEPOINT skm_attempt")
+        raise
+    await driver.execute("RELEASE SAVEPOINT skm_attempt")
+
+
+def _attempt(conn: AsyncConnection) -> AbstractAsyncContextManager[None]:
+    """What undoes a failed attempt: a savepoint on a connection in a transaction (the
+    public submission's, which holds its ticket), so that the transaction can go on;
+    nothing on PostgreSQL's write connection in autocommit, where the work is atomic by
+    itself (one statement, or its own `transaction`), nor on SQLite (one writer at a time:
+    no deadlock, no serialization failure)."""
+    driver = _driver(conn) if conn.dialect.name == "postgresql" else None
+    if driver is None or driver.autocommit:
+        return nullcontext()
+    return _savepoint(driver)
+
+
+async def retrying(conn: AsyncConnection, work: Callable[[], Awaitable[T]]) -> T:
+    """`work()`, run again after a deadlock or a serialization failure (SQLSTATE 40P01,
+    40001), at most RETRY_ATTEMPTS times in all, after a short random wait that doubles, so
+    that a client never sees one. `work` must be safe to run again once undone: ingest's
+    insert is (its rows are keyed by the response ids). Costs nothing when nothing fails,
+    except a savepoint's two round trips inside a transaction."""
+    attempt = 1
+    while True:
+        try:
+            async with _attempt(conn):
+                return await work()
+        except Exception as error:
+            if attempt >= RETRY_ATTEMPTS or not _retryable(error):
+                raise
+            sqlstate = getattr(getattr(error, "orig", error), "sqlstate", None)
+        logger.warning("SQLSTATE %s on attempt %d; trying again", sqlstate, attempt)
+        await asyncio.sleep(random.uniform(0, RETRY_BACKOFF_SECONDS * 2**attempt))
+        attempt += 1

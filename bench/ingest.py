@@ -52,12 +52,13 @@ from sqlalchemy import create_engine, func, inspect, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from app.db import Database, sync_url
+from app.db import SQLITE_PRAGMAS, Database, sync_url
 from app.keys import create_key
 from app.method import ELEMENTS
 from app.models import Response, Service, Unit
 from app.schemas import KeyCreate
 from bench.baseline_app import AGGREGATE_TABLES, RESPONSE_COLUMNS
+from bench.baseline_app import SQLITE_PRAGMAS as BASELINE_SQLITE_PRAGMAS
 from bench.harness import (
     MB,
     START_TIMEOUT,
@@ -98,6 +99,21 @@ def _check_baseline_columns(engine: Engine) -> None:
             problems.append(f"the key is {primary_key}, not {list(key)}")
         if problems:
             raise BenchError(f"bench/baseline_app.py is out of date for {table}: {problems}")
+
+
+def sqlite_durability(pragmas: Sequence[str] = SQLITE_PRAGMAS) -> str:
+    """The pragmas that decide what a commit survives (journal mode, synchronous)."""
+    return ", ".join(p for p in pragmas if p.split("=")[0] in ("journal_mode", "synchronous"))
+
+
+def _check_baseline_durability() -> None:
+    """On SQLite the baseline must sync its commits as the service does: a baseline that
+    syncs less would make the service look slower than it is."""
+    service, baseline = sqlite_durability(), sqlite_durability(BASELINE_SQLITE_PRAGMAS)
+    if service != baseline:
+        raise BenchError(
+            f"bench/baseline_app.py runs SQLite with {baseline}, the service with {service}"
+        )
 
 
 def prepare(url: str) -> None:
@@ -401,6 +417,8 @@ async def run_scenarios(sides: Sequence[Side], tokens: Sequence[str], args: Name
 
 def bench_database(backend: str, args: Namespace) -> list[Side]:
     """Both sides on fresh databases of `backend`, measured and stopped."""
+    if backend == "sqlite":
+        _check_baseline_durability()
     with tempfile.TemporaryDirectory(prefix="skm-bench-") as tmp:
         directory = Path(tmp)
         urls = {name: fresh_database(backend, db, directory) for name, db in DATABASE_NAMES.items()}
@@ -432,8 +450,9 @@ def report(backend: str, sides: Sequence[Side], args: Namespace) -> bool:
     service, baseline = sides
     assert service.stored is not None
     title = "PostgreSQL" if backend == "postgresql" else "SQLite"
+    durability = f" ({sqlite_durability()})" if backend == "sqlite" else ""
     print(
-        f"== {title} {service.stored.version}: {args.concurrency} connections, "
+        f"== {title} {service.stored.version}{durability}: {args.concurrency} connections, "
         f"{args.duration:g} s per scenario after a {args.warmup:g} s warm-up, "
         f"{args.kiosks} kiosk keys"
     )
