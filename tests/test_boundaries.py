@@ -4,13 +4,19 @@ problem naming the field (never a 500), and one such item never fails a batch.""
 
 import base64
 import json
+import os
+import subprocess
+import sys
 import uuid
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
+from app.cli import main
+from app.config import get_settings
 from tests.factories import PROBLEM, make_mall, response_item
 
 INT32_PAST = 2**31  # one past PostgreSQL's integer
@@ -301,12 +307,96 @@ def test_a_batch_needs_a_json_content_type_like_a_single_response(mall: TestClie
     assert mall.get(f"/v1/responses/{item['id']}").status_code == 404
 
 
-def test_an_instant_at_the_edge_of_the_range_reaches_the_method(mall: TestClient) -> None:
-    """Just inside the calendar: refused by the method's own rule (too old), not the type."""
-    item = response_item(
-        "disdukcapil", "ktp", collected_at=(datetime(1, 1, 2, tzinfo=UTC)).isoformat()
-    )
+@pytest.mark.parametrize(
+    ("moment", "code"),
+    [
+        ("0001-01-02T00:00:00+00:00", "collected_too_old"),
+        ("9999-12-30T23:59:59-00:00", "collected_in_future"),
+        ("9999-12-31T00:00:00+14:00", "collected_in_future"),
+    ],
+)
+def test_an_instant_at_the_edge_of_the_range_reaches_the_method(
+    mall: TestClient, moment: str, code: str
+) -> None:
+    """Just inside the calendar: refused by the collection rules, not by the type."""
+    item = response_item("disdukcapil", "ktp", collected_at=moment)
     refused = mall.post("/v1/responses", json=item)
     assert refused.status_code == 422, refused.text
-    assert refused.json()["errors"][0]["code"] != "out_of_range"
-    assert datetime.now(UTC) - timedelta(days=1) > datetime(1, 1, 2, tzinfo=UTC)
+    assert [(e["pointer"], e["code"]) for e in refused.json()["errors"]] == [
+        ("/collected_at", code)
+    ]
+
+
+# --- settings ------------------------------------------------------------------------------
+
+BAD_SETTINGS = [
+    ({"SKM_DATABASE_URL": ""}, "SKM_DATABASE_URL"),
+    ({"SKM_DATABASE_URL": "mysql://localhost/skm"}, "SKM_DATABASE_URL"),
+    ({"SKM_DB_POOL_SIZE": "none"}, "SKM_DB_POOL_SIZE"),
+    ({"SKM_LOG_LEVEL": "LOUD"}, "SKM_LOG_LEVEL"),
+    ({"SKM_RATE_LIMIT_KEY": "lots"}, "SKM_RATE_LIMIT_KEY"),
+    ({"SKM_REDIS_URL": "http://cache:6379"}, "SKM_REDIS_URL"),
+    ({"SKM_CORS_ORIGINS": "https://a.example"}, "SKM_CORS_ORIGINS"),
+]
+
+
+@pytest.fixture
+def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """No SKM_ variable and no .env file but the test's own; settings read afresh."""
+    for name in list(os.environ):
+        if name.startswith("SKM_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+@pytest.mark.usefixtures("clean_environment")
+@pytest.mark.parametrize(("environment", "name"), BAD_SETTINGS)
+def test_a_bad_setting_stops_skm_with_one_line_naming_it(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    environment: dict[str, str],
+    name: str,
+) -> None:
+    for variable, value in environment.items():
+        monkeypatch.setenv(variable, value)
+    with pytest.raises(SystemExit) as stopped:
+        main(["migrate"])
+    assert stopped.value.code == 2
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"skm: {name}: ")
+
+
+@pytest.mark.usefixtures("clean_environment")
+def test_every_bad_setting_is_named_at_once(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("SKM_DATABASE_URL", "")
+    monkeypatch.setenv("SKM_MAX_PAGE_SIZE", "0")
+    with pytest.raises(SystemExit):
+        main(["serve"])
+    lines = capsys.readouterr().err.splitlines()
+    assert [line.split(":")[1].strip() for line in lines] == [
+        "SKM_DATABASE_URL",
+        "SKM_MAX_PAGE_SIZE",
+    ]
+
+
+def test_the_skm_command_says_which_setting_without_a_traceback(tmp_path: Path) -> None:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("SKM_")}
+    ran = subprocess.run(
+        [str(Path(sys.executable).with_name("skm")), "create-key", "--name", "x"],
+        env={**environment, "SKM_DATABASE_URL": ""},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert ran.returncode == 2
+    assert ran.stdout == ""
+    assert ran.stderr.splitlines() == [
+        "skm: SKM_DATABASE_URL: not a database URL (sqlite:///path or postgresql://…)"
+    ]
