@@ -56,6 +56,21 @@ def settings_or_exit() -> Settings:
     raise SystemExit(2)
 
 
+def _key_body(parser: argparse.ArgumentParser, args: argparse.Namespace) -> KeyCreate:
+    """The key asked for, checked like the API checks it (e.g. a name fits its column)."""
+    try:
+        return KeyCreate(
+            name=args.name, role=args.role, scope=args.scope, read_responses=args.read_responses
+        )
+    except ValidationError as error:
+        parser.error(
+            "; ".join(
+                f"--{str(e['loc'][0]).replace('_', '-')}: {e['msg']}"
+                for e in error.errors(include_input=False)
+            )
+        )
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="skm", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -72,11 +87,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     settings_or_exit()
+    body = _key_body(parser, args) if args.command == "create-key" else None
     migrate()
-    if args.command == "create-key":
-        body = KeyCreate(
-            name=args.name, role=args.role, scope=args.scope, read_responses=args.read_responses
-        )
+    if body is not None:
         print(asyncio.run(_create_key(body)).token)  # noqa: T201  (the token, shown once)
         return
     if args.command == "serve":

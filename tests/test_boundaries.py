@@ -400,3 +400,13 @@ def test_the_skm_command_says_which_setting_without_a_traceback(tmp_path: Path) 
     assert ran.stderr.splitlines() == [
         "skm: SKM_DATABASE_URL: not a database URL (sqlite:///path or postgresql://…)"
     ]
+
+
+@pytest.mark.usefixtures("clean_environment")
+def test_skm_create_key_refuses_a_name_longer_than_its_column(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        main(["create-key", "--name", "k" * 101])
+    assert stopped.value.code == 2
+    assert "--name: String should have at most 100 characters" in capsys.readouterr().err
