@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +25,7 @@ INT64_PAST = 2**63  # one past SQLite's integer
 LATE = "9999-12-31T23:59:59-12:00"  # 10000-01-01 in UTC
 EARLY = "0001-01-01T00:00:00+14:00"  # year 0 in UTC
 STANDARD = "skm-permenpan-14-2017"
+RECENT_UNIX_TIME = int(time.time()) - 600  # ten minutes ago, as a number: not an instant
 
 
 @pytest.fixture
@@ -197,8 +199,9 @@ def test_numbers_and_booleans_are_not_coerced(
         ("survey_version_id", True),
         ("survey_version_id", "1"),
         ("survey_version_id", 1.0),
-        ("collected_at", 1700000000),
-        ("collected_at", "1700000000"),
+        ("collected_at", RECENT_UNIX_TIME),
+        ("collected_at", str(RECENT_UNIX_TIME)),
+        ("collected_at", RECENT_UNIX_TIME + 0.5),
     ],
 )
 def test_a_response_is_not_coerced(mall: TestClient, field: str, value: Any) -> None:
@@ -236,7 +239,10 @@ def test_a_batch_keeps_its_good_items_whatever_the_bad_ones(mall: TestClient) ->
         (response_item("disdukcapil", "ktp", survey_version_id=True), "/survey_version_id"),
         (response_item("disdukcapil", "ktp", collected_at=LATE), "/collected_at"),
         (response_item("disdukcapil", "ktp", collected_at=EARLY), "/collected_at"),
-        ({**response_item("disdukcapil", "ktp"), "collected_at": 1700000000}, "/collected_at"),
+        (
+            {**response_item("disdukcapil", "ktp"), "collected_at": RECENT_UNIX_TIME},
+            "/collected_at",
+        ),
         (response_item("disdukcapil", "ktp", suggestion="a\u0000b"), "/suggestion"),
         (response_item("disdukcapil", "ktp\u0000"), "/service"),
         (response_item("disdukcapil", "ktp", answers=deep), "/answers"),
