@@ -2,12 +2,16 @@
 
 import argparse
 import asyncio
+import re
+import sys
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
-from app.config import get_settings
+from app.config import Settings, get_settings
 from app.db import Database
 from app.keys import create_key
 from app.schemas import KeyCreate, KeyCreated
@@ -35,6 +39,38 @@ async def _create_key(body: KeyCreate) -> KeyCreated:
         await database.dispose()
 
 
+def settings_or_exit() -> Settings:
+    """The settings, or one line per bad setting naming it (`skm: SKM_DATABASE_URL: …`) and
+    exit status 2, before anything starts with them."""
+    try:
+        return get_settings()
+    except ValidationError as error:
+        for problem in error.errors(include_input=False):
+            name = "SKM_" + "_".join(str(part) for part in problem["loc"]).upper()
+            message = problem["msg"].removeprefix("Value error, ")
+            sys.stderr.write(f"skm: {name}: {message}\n")
+    except SettingsError as error:
+        field = re.search(r'field "(\w+)"', str(error))
+        name = "SKM_" + field[1].upper() if field else "settings"
+        sys.stderr.write(f"skm: {name}: not valid JSON\n")
+    raise SystemExit(2)
+
+
+def _key_body(parser: argparse.ArgumentParser, args: argparse.Namespace) -> KeyCreate:
+    """The key asked for, checked like the API checks it (e.g. a name fits its column)."""
+    try:
+        return KeyCreate(
+            name=args.name, role=args.role, scope=args.scope, read_responses=args.read_responses
+        )
+    except ValidationError as error:
+        parser.error(
+            "; ".join(
+                f"--{str(e['loc'][0]).replace('_', '-')}: {e['msg']}"
+                for e in error.errors(include_input=False)
+            )
+        )
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="skm", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -50,11 +86,10 @@ def main(argv: list[str] | None = None) -> None:
     key.add_argument("--read-responses", action="store_true", help="readers: response rows too")
     args = parser.parse_args(argv)
 
+    settings_or_exit()
+    body = _key_body(parser, args) if args.command == "create-key" else None
     migrate()
-    if args.command == "create-key":
-        body = KeyCreate(
-            name=args.name, role=args.role, scope=args.scope, read_responses=args.read_responses
-        )
+    if body is not None:
         print(asyncio.run(_create_key(body)).token)  # noqa: T201  (the token, shown once)
         return
     if args.command == "serve":

@@ -4,8 +4,16 @@ from functools import lru_cache
 from typing import Annotated, Literal
 
 from fastapi import Depends, Request
-from pydantic import Field
+from limits import parse
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+# The most a batch may ever hold (SKM_MAX_BATCH_ITEMS is at most this).
+MAX_BATCH_ITEMS_CEILING = 5000
+DATABASE_BACKENDS = ("sqlite", "postgresql")
+REDIS_SCHEMES = ("redis", "rediss", "unix")  # what redis-py connects to
 
 
 class Settings(BaseSettings):
@@ -17,7 +25,7 @@ class Settings(BaseSettings):
     )
     db_pool_size: int = Field(default=20, ge=1, le=200)
     max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
-    max_batch_items: int = Field(default=500, ge=1, le=5000)
+    max_batch_items: int = Field(default=500, ge=1, le=MAX_BATCH_ITEMS_CEILING)
     max_clock_skew_seconds: int = Field(
         default=300, ge=0, description="How far in the future collected_at may be."
     )
@@ -25,7 +33,7 @@ class Settings(BaseSettings):
         default=90, ge=1, description="How old collected_at may be when a response arrives."
     )
     max_page_size: int = Field(default=500, ge=1, le=10000)
-    log_level: str = "INFO"
+    log_level: Literal["CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"] = "INFO"
     redis_url: str | None = Field(
         default=None,
         description="redis://host:6379/0 shares rate limits between instances; unset: memory",
@@ -56,6 +64,41 @@ class Settings(BaseSettings):
         default="",
         description="Keys the hash of public clients' addresses (set the same on every instance)",
     )
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, url: str) -> str:
+        """Refused here, with the setting's name, rather than deep in SQLAlchemy at start-up."""
+        try:
+            backend = make_url(url).get_backend_name()
+        except ArgumentError:
+            raise ValueError("not a database URL (sqlite:///path or postgresql://…)") from None
+        if backend not in DATABASE_BACKENDS:
+            raise ValueError(f"unsupported database '{backend}': use sqlite or postgresql")
+        return url
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_case_level(cls, level: object) -> object:
+        return level.upper() if isinstance(level, str) else level
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis(cls, url: str | None) -> str | None:
+        if not url:
+            return None  # SKM_REDIS_URL= (empty) is unset
+        if url.partition("://")[0] not in REDIS_SCHEMES:
+            raise ValueError("not a Redis URL (redis://host:6379/0)")
+        return url
+
+    @field_validator("rate_limit_key", "rate_limit_public")
+    @classmethod
+    def _rate_limit(cls, text: str) -> str:
+        try:
+            parse(text)
+        except ValueError:
+            raise ValueError("not a rate limit such as 600/minute") from None
+        return text
 
 
 @lru_cache

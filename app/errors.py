@@ -124,24 +124,32 @@ async def _problem_handler(_request: Request, exc: Exception) -> JSONResponse:
     return problem_response(exc.problem, exc.headers)
 
 
+def _malformed_json() -> JSONResponse:
+    return problem_response(
+        Problem(
+            type=PROBLEM_BASE + "malformed-json",
+            title="Malformed JSON",
+            status=400,
+            detail="The request body is not valid JSON.",
+            errors=[FieldProblem(pointer="", detail="not valid JSON", code="json_invalid")],
+        )
+    )
+
+
 async def _validation_handler(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     raw = list(exc.errors())
     if any(e.get("type") == "json_invalid" for e in raw):
-        return problem_response(
-            Problem(
-                type=PROBLEM_BASE + "malformed-json",
-                title="Malformed JSON",
-                status=400,
-                detail="The request body is not valid JSON.",
-                errors=[FieldProblem(pointer="", detail="not valid JSON", code="json_invalid")],
-            )
-        )
+        return _malformed_json()
     return problem_response(invalid(field_problems(raw)).problem)
 
 
 async def _http_handler(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400 and isinstance(exc.__cause__, RecursionError | ValueError):
+        # FastAPI's body parsing failed other than by a syntax error: nested too deep for
+        # the parser, or not UTF-8. For the client it is the same: not JSON we can read.
+        return _malformed_json()
     return problem_response(
         Problem(
             title=HTTPStatus(exc.status_code).phrase,
@@ -156,6 +164,19 @@ async def _unhandled_handler(_request: Request, _exc: Exception) -> JSONResponse
     return problem_response(
         Problem(title="Internal Server Error", status=500, detail="An unexpected error occurred.")
     )
+
+
+async def refuse_nul(request: Request) -> None:
+    """Applied to every route before its other dependencies: a NUL character in a path or
+    query parameter is refused here, naming the parameter, because PostgreSQL's text cannot
+    hold one (a lookup would fail with a 500). Bodies are covered by their schemas."""
+    bad = [
+        FieldProblem(parameter=name, detail="NUL characters are not allowed", code="nul_character")
+        for name, value in (*request.path_params.items(), *request.query_params.multi_items())
+        if "\x00" in str(value)
+    ]
+    if bad:
+        raise invalid(bad)
 
 
 def install_error_handlers(app: FastAPI) -> None:

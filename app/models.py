@@ -23,6 +23,14 @@ from sqlalchemy.orm import Mapped, mapped_column
 from app.db import Base, UTCDateTime, utcnow
 from app.method import ELEMENTS
 
+# Sizes of the columns below, shared with the request schemas (app/schemas.py), so that what
+# the API accepts always fits where it is stored.
+CODE_LENGTH = 64  # unit, service and survey codes (slugs in URLs and QR codes)
+NAME_LENGTH = 200  # names and titles
+KEY_NAME_LENGTH = 100  # an API key's name (also copied into the audit log)
+ZONE_LENGTH = 64  # an IANA time zone name
+INT32_MAX = 2**31 - 1  # every id and version number is a 32-bit `integer` on PostgreSQL
+
 
 class Unit(Base):
     """A node of the service hierarchy: a government, a service mall, an agency, a unit."""
@@ -30,14 +38,14 @@ class Unit(Base):
     __tablename__ = "units"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    code: Mapped[str] = mapped_column(String(64), unique=True)
-    name: Mapped[str] = mapped_column(String(200))
+    code: Mapped[str] = mapped_column(String(CODE_LENGTH), unique=True)
+    name: Mapped[str] = mapped_column(String(NAME_LENGTH))
     kind: Mapped[str] = mapped_column(String(32))
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"), index=True)
     # Materialised path of ids, "/1/7/12/": the subtree of a node is every path below its own.
     path: Mapped[str] = mapped_column(String(1000), index=True)
     # The effective IANA zone; `time_zone_inherited` says it follows the parent's.
-    time_zone: Mapped[str] = mapped_column(String(64))
+    time_zone: Mapped[str] = mapped_column(String(ZONE_LENGTH))
     time_zone_inherited: Mapped[bool]
     # Explicitly assigned survey version; NULL follows the parent (the root: the standard).
     # use_alter: units and surveys refer to each other (a survey variant is owned by a unit).
@@ -61,8 +69,8 @@ class Service(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
-    code: Mapped[str] = mapped_column(String(64))
-    name: Mapped[str] = mapped_column(String(200))
+    code: Mapped[str] = mapped_column(String(CODE_LENGTH))
+    name: Mapped[str] = mapped_column(String(NAME_LENGTH))
     deactivated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
@@ -74,8 +82,8 @@ class Survey(Base):
     __tablename__ = "surveys"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    code: Mapped[str] = mapped_column(String(64), unique=True)
-    title: Mapped[str] = mapped_column(String(200))
+    code: Mapped[str] = mapped_column(String(CODE_LENGTH), unique=True)
+    title: Mapped[str] = mapped_column(String(NAME_LENGTH))
     owner_unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
@@ -234,7 +242,7 @@ class Population(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
     # A service code of the unit, or '' for the whole unit (codes never change).
-    service_code: Mapped[str] = mapped_column(String(64))
+    service_code: Mapped[str] = mapped_column(String(CODE_LENGTH))
     period: Mapped[str] = mapped_column(String(10))  # '2026', '2026-S1', '2026-Q1', '2026-03'
     served: Mapped[int]
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -249,7 +257,7 @@ class ApiKey(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(String(100))
+    name: Mapped[str] = mapped_column(String(KEY_NAME_LENGTH))
     role: Mapped[str] = mapped_column(String(16))
     # NULL: the whole hierarchy (administrators only).
     scope_unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
@@ -288,7 +296,7 @@ class AuditEntry(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     api_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id"))
-    key_name: Mapped[str] = mapped_column(String(100))
+    key_name: Mapped[str] = mapped_column(String(KEY_NAME_LENGTH))
     action: Mapped[str] = mapped_column(String(64))
     target: Mapped[str] = mapped_column(String(200))
     details: Mapped[dict[str, Any] | None] = mapped_column(JSON)

@@ -8,11 +8,14 @@ from fastapi import Depends, Query
 
 from app.config import SettingsDep
 from app.errors import FieldProblem, ProblemError, invalid
+from app.schemas import ParamInt
 
 
 async def page_limit(
     settings: SettingsDep,
-    limit: Annotated[int, Query(ge=1, description="Page size, at most SKM_MAX_PAGE_SIZE")] = 100,
+    limit: Annotated[
+        ParamInt, Query(ge=1, description="Page size, at most SKM_MAX_PAGE_SIZE")
+    ] = 100,
 ) -> int:
     if limit > settings.max_page_size:
         raise invalid(
@@ -42,7 +45,7 @@ def encode_cursor(*key: Any) -> str:
 def decode_text_cursor(cursor: str) -> str:
     """A cursor holding one text key (a code)."""
     [key] = decode_cursor(cursor, 1)
-    if not isinstance(key, str):
+    if not isinstance(key, str) or "\x00" in key:
         raise _bad_cursor()
     return key
 

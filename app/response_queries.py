@@ -18,7 +18,7 @@ from app.method import ELEMENTS
 from app.models import Service, Unit
 from app.pagination import decode_cursor, encode_cursor
 from app.periods import window_or_problem
-from app.schemas import Channel, ResponseOut
+from app.schemas import Channel, ResponseOut, instant_in_range
 from app.units import get_service, get_unit, subtree_ids
 
 EXPORT_BATCH = 2000
@@ -90,6 +90,7 @@ def _response_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
         instant = datetime.fromisoformat(when)
         if instant.tzinfo is None:
             raise ValueError
+        instant_in_range(instant)
         return instant, uuid.UUID(last_id)
     except ValueError:
         raise invalid(

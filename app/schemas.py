@@ -1,27 +1,117 @@
 """Pydantic request and response models."""
 
+import re
 import uuid
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from functools import lru_cache
-from typing import Annotated, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 from zoneinfo import available_timezones
 
+from annotated_types import Interval
 from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
+    WithJsonSchema,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
+from app.config import MAX_BATCH_ITEMS_CEILING
 from app.errors import Problem
 from app.method import ELEMENTS, ElementKey
+from app.models import CODE_LENGTH, INT32_MAX, KEY_NAME_LENGTH, NAME_LENGTH, ZONE_LENGTH
+
+# --- input types: what a field may hold is what its column can store ---------------------
+#
+# Numbers in JSON bodies are strict (`true` is not 1, "12" is not 12); path and query
+# parameters arrive as text and must be plain decimal digits. Instants and days must be
+# ISO 8601 text (never a number read as a Unix time) and stay inside the calendar in every
+# time zone, so that no conversion or period arithmetic downstream can overflow.
+
+Id = Annotated[int, Field(ge=1, le=INT32_MAX, strict=True)]
+"""An id or version number in a JSON body (a 32-bit `integer` column)."""
+
+_DIGITS = re.compile(r"[0-9]{1,20}")
+
+
+def _decimal_digits(value: object) -> object:
+    if isinstance(value, str) and not _DIGITS.fullmatch(value):
+        raise PydanticCustomError("int_parsing", "Input should be an integer in decimal digits")
+    return value
+
+
+ParamId = Annotated[int, BeforeValidator(_decimal_digits), Interval(ge=1, le=INT32_MAX)]
+"""An id or version number in a path or query parameter."""
+
+ParamInt = Annotated[int, BeforeValidator(_decimal_digits)]
+"""A count in a query parameter (bounded where it is declared)."""
+
+_ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_ISO_INSTANT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}.*")
+# One day inside the calendar on either side: the instant has a local day in every zone.
+EARLIEST_INSTANT = datetime(1, 1, 2, tzinfo=UTC)
+LATEST_INSTANT = datetime(9999, 12, 30, 23, 59, 59, 999999, tzinfo=UTC)
+# Period arithmetic looks at the day and the month after a range's last day.
+EARLIEST_DAY = date(1, 1, 1)
+LATEST_DAY = date(9998, 12, 31)
+
+
+def _iso_day_text(value: object) -> object:
+    if not isinstance(value, date) and not (isinstance(value, str) and _ISO_DAY.fullmatch(value)):
+        raise PydanticCustomError("date_parsing", "Input should be an ISO 8601 date, YYYY-MM-DD")
+    return value
+
+
+def _day_in_range(value: date) -> date:
+    if not EARLIEST_DAY <= value <= LATEST_DAY:
+        raise ValueError(f"must be between {EARLIEST_DAY} and {LATEST_DAY}")
+    return value
+
+
+def _iso_instant_text(value: object) -> object:
+    if not isinstance(value, datetime) and not (
+        isinstance(value, str) and _ISO_INSTANT.fullmatch(value)
+    ):
+        raise PydanticCustomError(
+            "datetime_parsing",
+            "Input should be an ISO 8601 date and time with its offset, e.g. "
+            "2026-03-01T09:30:00+08:00",
+        )
+    return value
+
+
+def instant_in_range(value: datetime) -> datetime:
+    """An aware instant whose UTC value (and local day in any zone) exists."""
+    try:
+        utc = value.astimezone(UTC)
+    except OverflowError:
+        utc = None
+    if utc is None or not EARLIEST_INSTANT <= utc <= LATEST_INSTANT:
+        raise ValueError(
+            f"must be between {EARLIEST_INSTANT.isoformat()} and {LATEST_INSTANT.isoformat()}"
+        )
+    return value
+
+
+Day = Annotated[date, BeforeValidator(_iso_day_text), AfterValidator(_day_in_range)]
+"""A calendar day (a query parameter)."""
+
+Instant = Annotated[
+    AwareDatetime, BeforeValidator(_iso_instant_text), AfterValidator(instant_in_range)
+]
+"""An instant with its offset, in a body or a query parameter."""
+
+Flag = Annotated[bool, Field(strict=True)]
+"""A JSON `true` or `false` (not 1, "yes" or "true")."""
 
 Code = Annotated[
     str,
-    StringConstraints(pattern=r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"),
+    StringConstraints(pattern=rf"^[a-z0-9](?:[a-z0-9-]{{0,{CODE_LENGTH - 2}}}[a-z0-9])?$"),
     Field(
         description="Lower-case slug (a-z, 0-9, '-'), 1–64 characters; used in URLs and QR codes"
     ),
@@ -36,7 +126,12 @@ def _no_control_characters(text: str) -> str:
 
 
 Clean = AfterValidator(_no_control_characters)
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), Clean]
+Name = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=NAME_LENGTH), Clean
+]
+KeyName = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=KEY_NAME_LENGTH), Clean
+]
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500), Clean]
 Channel = Literal["kiosk", "mobile", "web", "paper"]
 UnitKind = Literal["government", "service_mall", "agency", "service_unit", "other"]
@@ -60,7 +155,7 @@ def _check_zone(name: str) -> str:
 
 TimeZone = Annotated[
     str,
-    StringConstraints(max_length=64),
+    StringConstraints(max_length=ZONE_LENGTH),
     AfterValidator(_check_zone),
     Field(
         description="IANA time zone: Asia/Jakarta (WIB), Asia/Makassar (WITA), Asia/Jayapura (WIT)"
@@ -88,7 +183,7 @@ class OptionDef(Strict):
 class QuestionDef(Strict):
     element: ElementKey
     text: LocalizedText
-    required: bool = True
+    required: Flag = True
     options: list[OptionDef] = Field(min_length=4, max_length=4)
 
     @model_validator(mode="after")
@@ -115,7 +210,7 @@ class ExtraQuestionDef(Strict):
 
     key: Code
     text: LocalizedText
-    required: bool = False
+    required: Flag = False
     options: list[ExtraOptionDef] = Field(min_length=2, max_length=12)
 
     @model_validator(mode="after")
@@ -197,13 +292,13 @@ class UnitCreate(Strict):
     time_zone: TimeZone | None = Field(
         default=None, description="Inherited from the parent when unset"
     )
-    survey_version_id: int | None = Field(
+    survey_version_id: Id | None = Field(
         default=None, description="The version its forms use; inherited when unset"
     )
-    public: bool = Field(
+    public: Flag = Field(
         default=False, description="Form, published indices and submission without a key"
     )
-    requires_ticket: bool = Field(
+    requires_ticket: Flag = Field(
         default=False, description="Public submission needs a one-time counter ticket"
     )
 
@@ -213,10 +308,10 @@ class UnitUpdate(Strict):
     kind: UnitKind | None = None
     parent: Code | None = None
     time_zone: TimeZone | None = None
-    survey_version_id: int | None = None
-    active: bool | None = None
-    public: bool | None = None
-    requires_ticket: bool | None = None
+    survey_version_id: Id | None = None
+    active: Flag | None = None
+    public: Flag | None = None
+    requires_ticket: Flag | None = None
 
 
 class UnitOut(BaseModel):
@@ -252,7 +347,7 @@ class ServiceCreate(Strict):
 
 class ServiceUpdate(Strict):
     name: Name | None = None
-    active: bool | None = None
+    active: Flag | None = None
 
 
 class ServiceOut(BaseModel):
@@ -354,9 +449,9 @@ class ResponseIn(Strict):
     id: uuid.UUID = Field(description="Chosen by the client; a retry with the same id is safe")
     unit: Code
     service: Code
-    survey_version_id: int = Field(description="The exact survey version the respondent answered")
+    survey_version_id: Id = Field(description="The exact survey version the respondent answered")
     channel: Channel
-    collected_at: AwareDatetime = Field(description="When the respondent answered, with offset")
+    collected_at: Instant = Field(description="When the respondent answered, with offset")
     answers: Answers
     profile: Profile = Field(default_factory=Profile)
     extra_answers: dict[Code, Code] | None = Field(
@@ -365,6 +460,25 @@ class ResponseIn(Strict):
         description="Local extra question key → option value",
     )
     suggestion: Suggestion | None = Field(default=None, description="Saran/masukan (free text)")
+
+
+class BatchIn(Strict):
+    """A backlog: each item is validated on its own (as a ResponseIn), so that one bad item
+    is answered `invalid` while the others are stored."""
+
+    items: Annotated[
+        list[Any],
+        Field(min_length=1, max_length=MAX_BATCH_ITEMS_CEILING),
+        WithJsonSchema(
+            {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": MAX_BATCH_ITEMS_CEILING,
+                "items": {"$ref": "#/components/schemas/ResponseIn"},
+                "description": "At most SKM_MAX_BATCH_ITEMS responses (500 by default)",
+            }
+        ),
+    ]
 
 
 class ResponseOut(BaseModel):
@@ -576,7 +690,9 @@ class RankingOut(BaseModel):
 
 
 class PopulationIn(Strict):
-    served: int = Field(ge=1, le=100_000_000, description="People served in the period")
+    served: int = Field(
+        ge=1, le=100_000_000, strict=True, description="People served in the period"
+    )
 
 
 class PopulationOut(BaseModel):
@@ -594,13 +710,13 @@ RoleName = Literal["admin", "manager", "collector", "reader"]
 
 
 class KeyCreate(Strict):
-    name: Name = Field(description="What the key is for, e.g. 'Kiosk 2, MPP lantai 1'")
+    name: KeyName = Field(description="What the key is for, e.g. 'Kiosk 2, MPP lantai 1'")
     role: RoleName
     scope: Code | None = Field(
         default=None, description="Unit code: the key reaches this unit's subtree only"
     )
-    read_responses: bool = Field(default=False, description="Readers: may read response rows")
-    expires_at: AwareDatetime | None = None
+    read_responses: Flag = Field(default=False, description="Readers: may read response rows")
+    expires_at: Instant | None = None
 
 
 class KeyOut(BaseModel):
@@ -633,7 +749,7 @@ class AuditOut(BaseModel):
 
 
 class TicketRequest(Strict):
-    count: int = Field(default=1, ge=1, le=200)
+    count: int = Field(default=1, ge=1, le=200, strict=True)
 
 
 class TicketsOut(BaseModel):

@@ -336,7 +336,7 @@ def test_patch_changes_only_the_given_fields(mall: TestClient) -> None:
         ({"kind": "dinas"}, "/kind", "literal_error"),
         ({"time_zone": "Asia/Balikpapan"}, "/time_zone", "value_error"),
         ({"parent": "nowhere"}, "/parent", "unknown_unit"),
-        ({"active": "maybe"}, "/active", "bool_parsing"),
+        ({"active": "maybe"}, "/active", "bool_type"),
         ({"code": "baru"}, "/code", "extra_forbidden"),  # the code is the identity
     ],
 )

@@ -1,6 +1,6 @@
 """Reading: satisfaction indices for dashboards (ETag + Cache-Control on every answer)."""
 
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -14,6 +14,7 @@ from app.periods import PERIOD_DESCRIPTION, Span, window_or_problem
 from app.schemas import (
     BreakdownBy,
     BreakdownOut,
+    Day,
     Granularity,
     IndexReport,
     RankingOut,
@@ -30,9 +31,9 @@ ANSWERS = {**NOT_MODIFIED, **problem_responses(401, 403, 404, 422, 429)}
 async def window(
     period: Annotated[str | None, Query(max_length=10, description=PERIOD_DESCRIPTION)] = None,
     date_from: Annotated[
-        date | None, Query(alias="from", description="First local day (with `to`)")
+        Day | None, Query(alias="from", description="First local day (with `to`)")
     ] = None,
-    date_to: Annotated[date | None, Query(alias="to", description="Last local day")] = None,
+    date_to: Annotated[Day | None, Query(alias="to", description="Last local day")] = None,
 ) -> Span:
     """A period, or a range of local days; each unit's days are in its own time zone."""
     chosen = window_or_problem(period, date_from, date_to)

@@ -1,6 +1,5 @@
 """Administration: API keys and the audit log."""
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
@@ -9,8 +8,9 @@ from app import audit, keys
 from app.auth import Caller
 from app.db import ReadSession, WriteSession
 from app.errors import FieldProblem, invalid, problem_responses
+from app.models import INT32_MAX
 from app.pagination import Cursor, Limit, decode_cursor, encode_cursor
-from app.schemas import AuditOut, KeyCreate, KeyCreated, KeyOut, Page
+from app.schemas import AuditOut, Instant, KeyCreate, KeyCreated, KeyOut, Page, ParamId
 
 router = APIRouter(tags=["access"])
 READ = problem_responses(401, 403, 404, 422, 429)
@@ -46,13 +46,13 @@ async def list_keys(session: ReadSession, caller: Caller) -> list[KeyOut]:
 
 
 @router.get("/v1/keys/{key_id}", responses=READ)
-async def get_key(key_id: int, session: ReadSession, caller: Caller) -> KeyOut:
+async def get_key(key_id: ParamId, session: ReadSession, caller: Caller) -> KeyOut:
     caller.require("admin", "manager")
     return await keys.get_key(session, caller, key_id)
 
 
 @router.post("/v1/keys/{key_id}/revoke", responses=problem_responses(401, 403, 404, 409, 422, 429))
-async def revoke_key(key_id: int, session: WriteSession, caller: Caller) -> KeyOut:
+async def revoke_key(key_id: ParamId, session: WriteSession, caller: Caller) -> KeyOut:
     """Effective immediately, on every instance. Administrators revoke any key but the last
     active administrator key (409); managers the collector and reader keys of their scope."""
     caller.require("admin", "manager")
@@ -69,12 +69,12 @@ async def audit_log(
     cursor: Cursor = None,
     action: Annotated[str | None, Query(max_length=64)] = None,
     target: Annotated[str | None, Query(max_length=200)] = None,
-    since: datetime | None = None,
+    since: Annotated[Instant | None, Query(description="Changes at or after")] = None,
 ) -> Page[AuditOut]:
     """Administrative changes, newest first: who (key), what, when. Administrators only."""
     caller.require("admin")
     before = decode_cursor(cursor, 1)[0] if cursor else None
-    if before is not None and not isinstance(before, int):
+    if before is not None and not (isinstance(before, int) and 1 <= before <= INT32_MAX):
         raise invalid(
             [
                 FieldProblem(

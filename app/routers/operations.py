@@ -11,7 +11,7 @@ from app.auth import Caller, unit_for
 from app.config import SettingsDep
 from app.db import DatabaseDep, ReadSession, WriteSession
 from app.errors import ProblemError, problem_responses
-from app.schemas import FlaggedOut, FlagReview, TicketRequest, TicketsOut
+from app.schemas import FlaggedOut, FlagReview, ParamInt, TicketRequest, TicketsOut
 
 router = APIRouter(tags=["operations"])
 READ = problem_responses(401, 403, 404, 422, 429)
@@ -43,7 +43,7 @@ async def list_flagged(
     caller: Caller,
     unit: Annotated[str | None, Query(max_length=64)] = None,
     state: Literal["suspected", "confirmed", "cleared"] | None = "suspected",
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    limit: Annotated[ParamInt, Query(ge=1, le=500)] = 100,
 ) -> list[FlaggedOut]:
     """Flagged responses to review (by default those still only suspected), oldest first."""
     caller.require("admin", "manager")

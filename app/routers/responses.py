@@ -2,7 +2,6 @@
 
 import uuid
 from dataclasses import replace
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
@@ -14,7 +13,7 @@ from app.errors import problem_responses
 from app.pagination import Cursor, Limit
 from app.periods import PERIOD_DESCRIPTION
 from app.response_queries import ResponseFilter, export_csv, get_response, list_responses
-from app.schemas import Channel, Page, ResponseOut
+from app.schemas import Channel, Day, Page, ResponseOut
 
 router = APIRouter(prefix="/v1/responses", tags=["responses"])
 
@@ -28,10 +27,10 @@ async def response_filter(
     channel: Channel | None = None,
     period: Annotated[str | None, Query(max_length=10, description=PERIOD_DESCRIPTION)] = None,
     date_from: Annotated[
-        date | None, Query(alias="from", description="First local day, inclusive")
+        Day | None, Query(alias="from", description="First local day, inclusive")
     ] = None,
     date_to: Annotated[
-        date | None, Query(alias="to", description="Last local day, inclusive")
+        Day | None, Query(alias="to", description="Last local day, inclusive")
     ] = None,
 ) -> ResponseFilter:
     """Periods and days are those of each unit's own time zone."""

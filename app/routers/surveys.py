@@ -12,7 +12,7 @@ from app.auth import Caller, Principal, body_unit, forbidden
 from app.db import ReadSession, WriteSession
 from app.errors import problem_responses
 from app.models import Unit
-from app.schemas import SurveyCreate, SurveyOut, SurveyVersionCreate, SurveyVersionOut
+from app.schemas import ParamId, SurveyCreate, SurveyOut, SurveyVersionCreate, SurveyVersionOut
 
 router = APIRouter(tags=["surveys"])
 READ = problem_responses(401, 404, 422, 429)
@@ -83,7 +83,7 @@ async def create_version(
 
 @router.get("/v1/surveys/{code}/versions/{version}", responses=READ)
 async def get_version(
-    code: str, version: int, session: ReadSession, caller: Caller
+    code: str, version: ParamId, session: ReadSession, caller: Caller
 ) -> SurveyVersionOut:
     found = await surveys.get_version(session, code, version, caller.scope_path)
     return surveys.version_out(found, code)
@@ -94,7 +94,7 @@ async def get_version(
     responses=WRITE,
 )
 async def update_draft(
-    code: str, version: int, body: SurveyVersionCreate, session: WriteSession, caller: Caller
+    code: str, version: ParamId, body: SurveyVersionCreate, session: WriteSession, caller: Caller
 ) -> SurveyVersionOut:
     """Replace a draft's definition; a published version is immutable (409)."""
     await _owned(session, caller, code)
@@ -105,7 +105,7 @@ async def update_draft(
 
 @router.post("/v1/surveys/{code}/versions/{version}/publish", responses=WRITE)
 async def publish_version(
-    code: str, version: int, session: WriteSession, caller: Caller
+    code: str, version: ParamId, session: WriteSession, caller: Caller
 ) -> SurveyVersionOut:
     await _owned(session, caller, code)
     published = await surveys.publish(session, code, version)
@@ -115,7 +115,7 @@ async def publish_version(
 
 @router.get("/v1/survey-versions/{version_id}", responses=READ)
 async def get_version_by_id(
-    version_id: int, session: ReadSession, caller: Caller
+    version_id: ParamId, session: ReadSession, caller: Caller
 ) -> SurveyVersionOut:
     """The exact version a response points at."""
     return await surveys.version_by_id(session, version_id, caller.scope_path)
