@@ -7,7 +7,7 @@ from datetime import date, timedelta
 from app.errors import FieldProblem, invalid
 
 _PATTERN = re.compile(
-    r"^(?P<year>\d{4})(?:-(?:(?P<month>0[1-9]|1[0-2])|Q(?P<quarter>[1-4])|S(?P<semester>[12])))?$"
+    r"(?P<year>[0-9]{4})(?:-(?:(?P<month>0[1-9]|1[0-2])|Q(?P<quarter>[1-4])|S(?P<semester>[12])))?"
 )
 PERIOD_DESCRIPTION = "YYYY (year), YYYY-Sn (semester 1–2), YYYY-Qn (triwulan 1–4), YYYY-MM (month)"
 
@@ -26,7 +26,7 @@ def _months(year: int, first: int, count: int) -> Period:
 
 def parse_period(text: str) -> Period:
     """'2026', '2026-S1', '2026-Q3', '2026-03' → the local days it covers."""
-    match = _PATTERN.match(text)
+    match = _PATTERN.fullmatch(text)  # not `$`: it would let a trailing newline through
     if not match:
         raise ValueError(f"period must be one of: {PERIOD_DESCRIPTION}")
     year = int(match["year"])

@@ -271,7 +271,10 @@ class SurveyVersionSummary(BaseModel):
 class SurveyOut(BaseModel):
     code: str
     title: str
-    owner_unit: str | None = Field(description="None for the built-in standard questionnaire")
+    owner_unit: str | None = Field(
+        description="None for the built-in standard questionnaire, and for a variant owned by a "
+        "unit above the caller's scope (its units may use it; the owner is not named)"
+    )
     builtin: bool
     versions: list[SurveyVersionSummary]
 

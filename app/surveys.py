@@ -82,14 +82,20 @@ def version_out(version: SurveyVersion, survey_code: str) -> SurveyVersionOut:
     )
 
 
-async def _survey_out(session: AsyncSession, survey: Survey) -> SurveyOut:
+async def _survey_out(
+    session: AsyncSession, survey: Survey, scope_path: str | None = None
+) -> SurveyOut:
+    """The survey as a caller scoped to `scope_path` sees it: a variant of a unit above the
+    scope (which the scope's units may use) is shown without naming that unit."""
     versions = await session.scalars(
         select(SurveyVersion)
         .where(SurveyVersion.survey_id == survey.id)
         .order_by(SurveyVersion.version)
     )
     owner = (
-        await session.scalar(select(Unit.code).where(Unit.id == survey.owner_unit_id))
+        await session.scalar(
+            select(Unit.code).where(Unit.id == survey.owner_unit_id, _within(scope_path))
+        )
         if survey.owner_unit_id is not None
         else None
     )
@@ -100,6 +106,10 @@ async def _survey_out(session: AsyncSession, survey: Survey) -> SurveyOut:
         builtin=survey.owner_unit_id is None,
         versions=[_summary(v) for v in versions],
     )
+
+
+def _within(scope_path: str | None) -> ColumnElement[bool]:
+    return true() if scope_path is None else Unit.path.startswith(scope_path, autoescape=True)
 
 
 def visible_to(scope_path: str | None) -> ColumnElement[bool]:
@@ -128,12 +138,15 @@ async def list_surveys(
 ) -> list[SurveyOut]:
     query = select(Survey).where(visible_to(scope_path)).order_by(Survey.code)
     if owner_unit is not None:
-        query = query.join(Unit, Unit.id == Survey.owner_unit_id).where(Unit.code == owner_unit)
-    return [await _survey_out(session, s) for s in await session.scalars(query)]
+        # Only an owner inside the scope: a unit above it is not named, nor found by its code.
+        query = query.join(Unit, Unit.id == Survey.owner_unit_id).where(
+            Unit.code == owner_unit, _within(scope_path)
+        )
+    return [await _survey_out(session, s, scope_path) for s in await session.scalars(query)]
 
 
 async def read_survey(session: AsyncSession, code: str, scope_path: str | None) -> SurveyOut:
-    return await _survey_out(session, await get_survey(session, code, scope_path))
+    return await _survey_out(session, await get_survey(session, code, scope_path), scope_path)
 
 
 async def create_survey(session: AsyncSession, body: SurveyCreate) -> SurveyOut:

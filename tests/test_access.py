@@ -596,7 +596,9 @@ def test_each_role_gets_the_right_status_in_and_out_of_scope_and_out_looks_nonex
     assert unlike_nonexistent == {}
 
 
-def test_a_scoped_keys_survey_list_holds_only_surveys_its_units_may_use(world: World) -> None:
+def test_a_scoped_keys_survey_list_holds_only_surveys_its_units_may_use_naming_no_unit_above(
+    world: World,
+) -> None:
     variant = {"code": "survei-kota", "title": "Survei kota", "owner_unit": "kota"}
     assert world.send("admin", "POST", "/v1/surveys", json=variant).status_code == 201
     for role in SCOPED_ROLES:
@@ -606,8 +608,12 @@ def test_a_scoped_keys_survey_list_holds_only_surveys_its_units_may_use(world: W
         assert owners == {
             "skm-permenpan-14-2017": None,
             "survei-capil": "capil",
-            "survei-kota": "kota",  # an ancestor's variant: capil may use it
+            "survei-kota": None,  # an ancestor's variant (capil may use it), owner not named
         }
+        assert world.send(role, "GET", "/v1/surveys", params={"owner_unit": "kota"}).json() == []
+        shown = world.send(role, "GET", "/v1/surveys/survei-kota")
+        assert shown.status_code == 200, shown.text
+        assert (shown.json()["owner_unit"], shown.json()["builtin"]) == (None, False)
 
 
 # --- keys ----------------------------------------------------------------------------------

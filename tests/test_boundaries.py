@@ -92,6 +92,10 @@ PARAMETERS = [
     ("GET", "/v1/indices/a%00b?period=2026", "code"),
     ("GET", f"/v1/units?cursor={cursor('a' + chr(0))}", "cursor"),
     ("GET", "/v1/units/kota/populations/2026%00", "period"),
+    # a period code with anything after it (a trailing newline once slipped through `$`)
+    ("GET", "/v1/units/kota/populations/2026%0A", "period"),
+    ("GET", "/v1/indices/kota?period=2026-Q1%0A", "period"),
+    ("GET", "/v1/responses?period=%D9%A2%D9%A0%D9%A2%D9%A6", "period"),  # Arabic-Indic 2026
 ]
 
 
