@@ -12,12 +12,17 @@ COPY --from=build /venv /venv
 COPY --chown=skm alembic.ini /srv/skm/alembic.ini
 COPY --chown=skm migrations /srv/skm/migrations
 WORKDIR /srv/skm
-USER skm
+# As root: the directory WORKDIR made is root's, and the database lives in data/.
+RUN mkdir -p /srv/skm/data && chown 10001 /srv/skm/data
+USER 10001
 ENV PATH=/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
-    SKM_DATABASE_URL=sqlite:////srv/skm/data/skm.db
-RUN mkdir -p /srv/skm/data
+    SKM_DATABASE_URL=sqlite:////srv/skm/data/skm.db \
+    SKM_WORKERS=1
 EXPOSE 8000
-HEALTHCHECK --interval=30s --timeout=3s CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/health')"
-CMD ["skm", "serve", "--host", "0.0.0.0", "--port", "8000", "--workers", "2"]
+# Liveness only: a database blip makes the instance unready (/health/ready), not unhealthy.
+HEALTHCHECK --interval=30s --timeout=3s \
+    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/health/live')"]
+# Workers from SKM_WORKERS; more than 1 also needs SKM_REDIS_URL and SKM_DEVICE_SECRET.
+CMD ["skm", "serve", "--host", "0.0.0.0", "--port", "8000"]

@@ -71,6 +71,28 @@ def _key_body(parser: argparse.ArgumentParser, args: argparse.Namespace) -> KeyC
         )
 
 
+def workers_refusal(workers: int, settings: Settings) -> str | None:
+    """Why `workers` processes cannot serve with these settings, if they cannot: each
+    worker would keep its own rate limits (in memory) and its own random device secret,
+    so limits would multiply and burst detection split between workers."""
+    if workers <= 1:
+        return None
+    missing = [
+        name
+        for name, value in (
+            ("SKM_REDIS_URL", settings.redis_url),
+            ("SKM_DEVICE_SECRET", settings.device_secret),
+        )
+        if not value
+    ]
+    if not missing:
+        return None
+    return (
+        f"skm serve: {workers} workers need {' and '.join(missing)} set "
+        "(shared rate limits and one device secret); set them or serve with 1 worker"
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="skm", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -78,15 +100,23 @@ def main(argv: list[str] | None = None) -> None:
     serve = sub.add_parser("serve", help="apply migrations, then serve the API with uvicorn")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument(
+        "--workers", type=int, help="worker processes (default: SKM_WORKERS, else 1)"
+    )
     key = sub.add_parser("create-key", help="create an API key and print its token (once)")
     key.add_argument("--name", required=True, help="what the key is for")
     key.add_argument("--role", choices=["admin", "manager", "collector", "reader"], default="admin")
     key.add_argument("--scope", help="unit code: the key reaches that unit's subtree only")
     key.add_argument("--read-responses", action="store_true", help="readers: response rows too")
     args = parser.parse_args(argv)
-
-    settings_or_exit()
+    settings = settings_or_exit()
+    if args.command == "serve":
+        if args.workers is None:
+            args.workers = settings.workers
+        refusal = workers_refusal(args.workers, settings)
+        if refusal is not None:
+            print(refusal, file=sys.stderr)  # noqa: T201  (one line, no traceback)
+            raise SystemExit(2)
     body = _key_body(parser, args) if args.command == "create-key" else None
     migrate()
     if body is not None:

@@ -24,6 +24,19 @@ class Settings(BaseSettings):
         description="sqlite:///path or postgresql://user:pass@host:port/db",
     )
     db_pool_size: int = Field(default=20, ge=1, le=200)
+    db_connect_timeout_seconds: float = Field(
+        default=5, ge=1, le=300, description="Longest wait for a new PostgreSQL connection"
+    )
+    db_timeout_seconds: float = Field(
+        default=10,
+        gt=0,
+        le=3600,
+        description="A request's database time before it is answered 503 (exports stream on); "
+        "also the wait for a free pooled connection, and SQLite's wait for another process's lock",
+    )
+    workers: int = Field(
+        default=1, ge=1, le=64, description="Worker processes of `skm serve` (over 1 needs Redis)"
+    )
     max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
     max_batch_items: int = Field(default=500, ge=1, le=MAX_BATCH_ITEMS_CEILING)
     max_clock_skew_seconds: int = Field(

@@ -1,13 +1,21 @@
 """Database plumbing: declarative base, URL handling, engine and per-request sessions."""
 
 import asyncio
+import os
+import socket
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, nullcontext
 from datetime import UTC, datetime
+from types import TracebackType
 from typing import Annotated, Any
 
+import psycopg
+import redis.exceptions
 from fastapi import Depends, Request
+from psycopg.pq import TransactionStatus
 from sqlalchemy import DateTime, MetaData, event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, Dialect, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
@@ -87,16 +95,18 @@ READ_ONLY = "skm_read_only"
 # WAL with synchronous=FULL: a commit is on disk (the WAL synced) before it returns, so a
 # response answered 201 survives a power loss as well as a killed process. NORMAL syncs
 # only at checkpoints: faster, but the last commits before a power loss can vanish.
-SQLITE_PRAGMAS = ("foreign_keys=ON", "journal_mode=WAL", "synchronous=FULL", "busy_timeout=30000")
+SQLITE_PRAGMAS = ("foreign_keys=ON", "journal_mode=WAL", "synchronous=FULL")
 
 
-def configure_sqlite(sync_engine: Any) -> None:
-    """SQLite: enforce foreign keys, WAL with every commit synced (`SQLITE_PRAGMAS`), and
-    take the write lock when a write transaction begins.
+def configure_sqlite(sync_engine: Any, busy_timeout_seconds: float = 30) -> None:
+    """SQLite: enforce foreign keys, WAL with every commit synced (`SQLITE_PRAGMAS`), a busy
+    timeout, and take the write lock when a write transaction begins.
 
     Starting write transactions with BEGIN IMMEDIATE makes concurrent writers queue on
     busy_timeout instead of failing with SQLITE_BUSY when a reader upgrades to a writer.
     Read-only connections (engine option ``skm_read_only``) begin a deferred transaction.
+    A writer waits at most `busy_timeout_seconds` for another process's write lock (the
+    lock of `Database.write_turn` is per process), then fails with "database is locked".
     """
 
     @event.listens_for(sync_engine, "connect")
@@ -105,6 +115,7 @@ def configure_sqlite(sync_engine: Any) -> None:
         cursor = dbapi_connection.cursor()
         for pragma in SQLITE_PRAGMAS:
             cursor.execute(f"PRAGMA {pragma}")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_seconds * 1000)}")
         cursor.close()
 
     @event.listens_for(sync_engine, "begin")
@@ -113,27 +124,190 @@ def configure_sqlite(sync_engine: Any) -> None:
         conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
-def create_engine(url: str, pool_size: int = 10) -> AsyncEngine:
+def create_engine(
+    url: str, pool_size: int = 10, connect_timeout: float = 5, timeout: float = 10
+) -> AsyncEngine:
+    """The service's engine. On PostgreSQL, a new connection is given `connect_timeout`
+    seconds and waiting for a free one `timeout` seconds (a stale pooled connection is
+    replaced at checkout: `Database` adds `watch_connections`). On SQLite, `timeout` is the
+    wait for another process's write lock."""
     target = async_url(url)
     if target.get_backend_name() == "sqlite":
         engine = create_async_engine(target, hide_parameters=True)
-        configure_sqlite(engine.sync_engine)
+        configure_sqlite(engine.sync_engine, timeout)
         return engine
     return create_async_engine(
         target,
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_recycle=1800,
+        pool_timeout=timeout,
+        # libpq counts whole seconds, at least 2.
+        connect_args={"connect_timeout": max(2, round(connect_timeout))},
         hide_parameters=True,  # parameters (free text) stay out of logs and error messages
     )
+
+
+class DatabaseTimeout(Exception):
+    """A request's database work outlasted its deadline (`Database.deadline`)."""
+
+
+_CHECKED_OUT_BY = "skm_deadline"  # connection record info: the deadline of its holder
+_FRESH = "skm_fresh"  # connection record info: connected, never checked out
+_DEADLINES: dict["asyncio.Task[Any]", "Deadline"] = {}
+_RECHECK_SECONDS = 0.25
+
+
+class Deadline:
+    """The client-side limit on the database time of one request (PostgreSQL).
+
+    A paused or unreachable server answers nothing, so no server-side timeout can fire and
+    the kernel keeps acknowledging TCP: the limit has to be kept here. When it is reached,
+    each connection the request holds that is waiting for a statement's answer is shut
+    down (the driver then fails at once, as on a lost connection, and the connection is
+    discarded), and `DatabaseTimeout` is raised from the error. The request's task is not
+    cancelled: psycopg answers a cancellation by asking the server to cancel the statement,
+    which on a stalled server waits ten seconds more. Waits elsewhere have their own
+    bounds: a free pooled connection (`pool_timeout`), a new one (`connect_timeout`)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.expired = False
+        self.connections: list[Any] = []  # connection records checked out under it
+        self._task: asyncio.Task[Any] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+
+    async def __aenter__(self) -> "Deadline":
+        self._task = asyncio.current_task()
+        if self._task is not None and self._task not in _DEADLINES:
+            _DEADLINES[self._task] = self
+            self._timer = asyncio.get_running_loop().call_later(self.seconds, self._expire)
+        return self
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        _tb: TracebackType | None,
+    ) -> None:
+        if self._timer is None:
+            return  # an outer deadline of the same task keeps the time
+        self._timer.cancel()
+        assert self._task is not None
+        del _DEADLINES[self._task]
+        if self.expired and isinstance(error, Exception) and not isinstance(error, DatabaseTimeout):
+            raise DatabaseTimeout(
+                f"no answer from the database within {self.seconds:g} s"
+            ) from error
+
+    def _expire(self) -> None:
+        self.expired = True
+        for record in self.connections:
+            if record.info.get(_CHECKED_OUT_BY) is self:
+                _cut_if_waiting(record.driver_connection)
+        # A statement begun after the deadline is cut as soon as it is seen.
+        self._timer = asyncio.get_running_loop().call_later(_RECHECK_SECONDS, self._expire)
+
+
+def _cut_if_waiting(driver: Any) -> None:
+    """Shut down the socket of a psycopg connection waiting for a statement's answer."""
+    if (
+        not isinstance(driver, psycopg.AsyncConnection)
+        or driver.closed
+        or driver.info.transaction_status != TransactionStatus.ACTIVE
+    ):
+        return
+    with socket.socket(fileno=os.dup(driver.pgconn.socket)) as sock:
+        sock.shutdown(socket.SHUT_RDWR)  # the socket itself, not just this duplicate
+
+
+def _lost(driver: Any) -> bool:
+    """Whether the server has closed this idle connection (a restart, a terminated
+    backend): what it sent is read without waiting, and the end of the stream shows.
+    No round trip, unlike a ping: the check costs the hot path nothing."""
+    if not isinstance(driver, psycopg.AsyncConnection):
+        return False
+    if driver.closed:
+        return True
+    try:
+        driver.pgconn.consume_input()
+    except psycopg.OperationalError:
+        return True
+    return driver.closed
+
+
+def watch_connections(sync_engine: Any) -> None:
+    """At checkout, replace a connection the server has closed (SQLAlchemy's pool then
+    opens a new one), and tie the connection to the deadline of the task taking it.
+
+    This stands in for `pool_pre_ping`, whose round trip is made before the checkout
+    event, outside any deadline: on a stalled server it waited as long as the stall."""
+
+    @event.listens_for(sync_engine, "connect")
+    def _connect(_dbapi: Any, record: ConnectionPoolEntry) -> None:
+        record.info[_FRESH] = True
+
+    @event.listens_for(sync_engine, "checkout")
+    def _checkout(_dbapi: Any, record: ConnectionPoolEntry, _proxy: Any) -> None:
+        # A connection just opened is not checked (as pre-ping does not ping one): the
+        # pool replaces a lost connection only twice, then fails the checkout.
+        if not record.info.pop(_FRESH, False) and _lost(record.driver_connection):
+            raise sa_exc.DisconnectionError("the server closed this pooled connection")
+        try:
+            deadline = _DEADLINES.get(asyncio.current_task())  # type: ignore[arg-type]
+        except RuntimeError:  # no running loop: a synchronous caller
+            deadline = None
+        if deadline is not None:
+            record.info[_CHECKED_OUT_BY] = deadline
+            deadline.connections.append(record)
+
+    @event.listens_for(sync_engine, "checkin")
+    def _checkin(_dbapi: Any, record: ConnectionPoolEntry) -> None:
+        record.info.pop(_CHECKED_OUT_BY, None)
+
+
+# SQLSTATE classes of a server that cannot serve now: connection exception, insufficient
+# resources (too many connections), operator intervention (shutdown, query cancelled),
+# transaction rollback (deadlock, serialization failure: retrying later succeeds).
+_UNAVAILABLE_CLASSES = ("08", "40", "53", "57")
+
+
+def unavailable(error: BaseException) -> str | None:
+    """Why a request could not be served for want of its database (or of Redis), or None
+    when `error` is something else. Such a request is answered 503 with Retry-After."""
+    if isinstance(error, DatabaseTimeout):
+        return "The database did not answer in time."
+    if isinstance(error, sa_exc.TimeoutError):
+        return "No database connection became free in time."
+    if isinstance(error, redis.exceptions.ConnectionError | redis.exceptions.TimeoutError):
+        return "The rate-limit store (Redis) cannot be reached."
+    cause: BaseException | None = error
+    if isinstance(error, sa_exc.DBAPIError):
+        if error.connection_invalidated:
+            return "The connection to the database was lost."
+        cause = error.orig
+    if isinstance(cause, psycopg.OperationalError) and (
+        cause.sqlstate is None or cause.sqlstate[:2] in _UNAVAILABLE_CLASSES
+    ):
+        return "The database is unavailable."
+    if isinstance(cause, sqlite3.OperationalError) and (
+        "locked" in str(cause) or "busy" in str(cause)
+    ):
+        return "The database is busy."
+    return None
 
 
 class Database:
     """The engine and the two session factories of one running app."""
 
-    def __init__(self, url: str, pool_size: int = 10) -> None:
-        self.engine = create_engine(url, pool_size)
+    def __init__(
+        self, url: str, pool_size: int = 10, connect_timeout: float = 5, timeout: float = 10
+    ) -> None:
+        self.engine = create_engine(url, pool_size, connect_timeout, timeout)
         self.dialect = self.engine.dialect.name
+        self.timeout = timeout
+        if self.dialect == "postgresql":
+            watch_connections(self.engine.sync_engine)
         self._write_lock = asyncio.Lock() if self.dialect == "sqlite" else None
         self.read_only_engine = self.engine.execution_options(**{READ_ONLY: True})
         # PostgreSQL in autocommit: no BEGIN and COMMIT round trips around a statement that
@@ -162,6 +336,11 @@ class Database:
         busy-wait (which sleeps and retries, giving seconds of tail latency)."""
         return self._write_lock if self._write_lock is not None else nullcontext()
 
+    def deadline(self) -> AbstractAsyncContextManager[object]:
+        """The limit on a request's database time (see `Deadline`). PostgreSQL only: SQLite
+        is embedded (it cannot stall), and its waits for a lock end at busy_timeout."""
+        return Deadline(self.timeout) if self.dialect == "postgresql" else nullcontext()
+
     async def dispose(self) -> None:
         await self.engine.dispose()
 
@@ -174,7 +353,12 @@ async def get_database(request: Request) -> Database:
 async def _write_session(request: Request) -> AsyncIterator[AsyncSession]:
     """One transaction per request, committed before the response is sent."""
     database = await get_database(request)
-    async with database.write_turn(), database.writer() as session, session.begin():
+    async with (
+        database.deadline(),
+        database.write_turn(),
+        database.writer() as session,
+        session.begin(),
+    ):
         yield session
 
 
@@ -187,7 +371,7 @@ async def _write_connection(request: Request) -> AsyncIterator[AsyncConnection]:
     BEGIN), is committed before the response is sent."""
     database = await get_database(request)
     if database.autocommit_engine is not None:
-        async with database.autocommit_engine.connect() as conn:
+        async with database.deadline(), database.autocommit_engine.connect() as conn:
             yield conn
         return
     async with database.write_turn(), database.engine.connect() as conn:
@@ -196,14 +380,16 @@ async def _write_connection(request: Request) -> AsyncIterator[AsyncConnection]:
 
 
 async def _read_session(request: Request) -> AsyncIterator[AsyncSession]:
-    async with (await get_database(request)).reader() as session, session.begin():
+    database = await get_database(request)
+    async with database.deadline(), database.reader() as session, session.begin():
         yield session
 
 
 async def _read_connection(request: Request) -> AsyncIterator[AsyncConnection]:
     """The index endpoints' Core connection: one read-only transaction, one snapshot (see
     `Database.snapshot_engine`), rolled back when the request is done."""
-    async with (await get_database(request)).snapshot_engine.connect() as conn:
+    database = await get_database(request)
+    async with database.deadline(), database.snapshot_engine.connect() as conn:
         yield conn
 
 

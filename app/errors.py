@@ -1,15 +1,23 @@
 """RFC 9457 problem details (application/problem+json) for every error the API returns."""
 
+import logging
 from collections.abc import Iterable, Sequence
 from http import HTTPStatus
 from typing import Any
 
+import psycopg
+import redis.exceptions
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, ValidationError
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.db import DatabaseTimeout, unavailable
+
+logger = logging.getLogger(__name__)
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_BASE = "urn:skm:problem:"
@@ -179,10 +187,41 @@ async def refuse_nul(request: Request) -> None:
         raise invalid(bad)
 
 
+RETRY_AFTER_SECONDS = 5
+
+
+async def _unavailable_handler(_request: Request, exc: Exception) -> JSONResponse:
+    """503 with Retry-After when the database (or Redis) could not serve the request: the
+    client should try again, the same request (submissions are idempotent by id). Any
+    other error of these classes is re-raised, to be answered 500 and logged."""
+    reason = unavailable(exc)
+    if reason is None:
+        raise exc
+    # The error's class only: a driver's message may quote the statement's data.
+    logger.warning("503: %s (%s)", reason, type(exc.__cause__ or exc).__name__)
+    return problem_response(
+        Problem(
+            type=PROBLEM_BASE + "unavailable",
+            title="Service Unavailable",
+            status=503,
+            detail=f"{reason} Retry after {RETRY_AFTER_SECONDS} s.",
+        ),
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ProblemError, _problem_handler)
     app.add_exception_handler(RequestValidationError, _validation_handler)
     app.add_exception_handler(StarletteHTTPException, _http_handler)
+    for kind in (
+        DatabaseTimeout,
+        sa_exc.DBAPIError,
+        sa_exc.TimeoutError,
+        psycopg.Error,
+        redis.exceptions.RedisError,
+    ):
+        app.add_exception_handler(kind, _unavailable_handler)
     app.add_exception_handler(Exception, _unhandled_handler)
 
 

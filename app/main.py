@@ -60,7 +60,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         tune_garbage_collector()
-        app.state.database = Database(settings.database_url, settings.db_pool_size)
+        app.state.database = Database(
+            settings.database_url,
+            settings.db_pool_size,
+            settings.db_connect_timeout_seconds,
+            settings.db_timeout_seconds,
+        )
         app.state.versions = VersionCache()
         app.state.limiter = RateLimiter(settings.redis_url)
         app.state.device_secret = secrets.token_bytes(32)
@@ -156,18 +161,20 @@ class ProblemCORSMiddleware(CORSMiddleware):
 
 def problem_openapi(spec: dict[str, Any]) -> dict[str, Any]:
     """Declare every error as problem+json, and the statuses any operation can give: 500
-    anywhere, 422 where there are parameters or a body, 400 and 413 where there is a body."""
+    and 503 (the database unavailable) anywhere, 422 where there are parameters or a body,
+    400 and 413 where there is a body."""
     problem = {"schema": {"$ref": "#/components/schemas/Problem"}}
     descriptions = {
         "400": "Malformed JSON",
         "413": "Request body too large",
         "422": "Invalid request: `errors` names each field and the reason",
         "500": "Unexpected error",
+        "503": "The database is unavailable or did not answer in time: see Retry-After",
     }
     for path_item in spec["paths"].values():
         for operation in path_item.values():
             answers = operation["responses"]
-            needed = ["500"]
+            needed = ["500", "503"]
             if operation.get("parameters") or "requestBody" in operation:
                 needed.append("422")
             if "requestBody" in operation:

@@ -33,6 +33,13 @@ class RateLimiter:
         self._limiter = SlidingWindowCounterRateLimiter(storage)
         self._items: dict[str, RateLimitItem] = {}
 
+    async def healthy(self) -> bool:
+        """Whether the store answers (a PING to Redis; memory always does)."""
+        try:
+            return await self._limiter.storage.check()
+        except Exception:
+            return False
+
     async def close(self) -> None:
         if self._pool is not None:
             await self._pool.aclose()

@@ -24,7 +24,7 @@ from functools import cache
 from typing import Any, TypeVar, cast
 
 from psycopg import AsyncConnection as PsycopgConnection
-from psycopg import AsyncRawCursor
+from psycopg import AsyncRawCursor, OperationalError
 from psycopg.rows import namedtuple_row
 from psycopg.types.json import Json
 from sqlalchemy import ARRAY, JSON, any_, bindparam
@@ -110,12 +110,27 @@ async def _psycopg(conn: AsyncConnection) -> PsycopgConnection[Any]:
     return driver
 
 
+@asynccontextmanager
+async def _raw_cursor(conn: AsyncConnection) -> AsyncIterator[AsyncRawCursor[Any]]:
+    """A raw cursor on the driver's connection. A connection lost meanwhile (a server
+    restart, a deadline's cut) is reported to SQLAlchemy, as its own execute would: the
+    connection is invalidated rather than reset and put back in the pool."""
+    driver = await _psycopg(conn)
+    try:
+        async with AsyncRawCursor(driver, row_factory=namedtuple_row) as cursor:
+            yield cursor
+    except OperationalError as error:
+        if driver.closed:
+            await conn.invalidate(error)
+        raise
+
+
 async def fetch_all(conn: AsyncConnection, statement: Executable, params: Params) -> list[Any]:
     """The rows of a statement run once with `params`."""
     if conn.dialect.name != "postgresql":
         return list((await conn.execute(statement, dict(params))).all())
     compiled = _compiled(statement)
-    async with AsyncRawCursor(await _psycopg(conn), row_factory=namedtuple_row) as cursor:
+    async with _raw_cursor(conn) as cursor:
         await cursor.execute(compiled.sql, compiled.values(params))
         return await cursor.fetchall()
 
@@ -142,7 +157,7 @@ async def execute_many(
         return list(result.all()) if returning else []
     compiled = _compiled(statement)
     params: Iterable[list[Any]] = (compiled.values(r) for r in rows)
-    async with AsyncRawCursor(await _psycopg(conn), row_factory=namedtuple_row) as cursor:
+    async with _raw_cursor(conn) as cursor:
         if len(rows) == 1:
             await cursor.execute(compiled.sql, next(iter(params)))
             return await cursor.fetchall() if returning else []

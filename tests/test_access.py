@@ -546,6 +546,8 @@ ROWS: dict[str, Row] = {
         public=True,
     ),
     "GET /health": Row(health, everyone(200, out=200), targeted=False),
+    "GET /health/live": Row(get("/health/live"), everyone(200, out=200), targeted=False),
+    "GET /health/ready": Row(get("/health/ready"), everyone(200, out=200), targeted=False),
 }
 
 

@@ -1,20 +1,72 @@
-from typing import Literal
+"""Health probes: liveness (the process) apart from readiness (what a request needs).
 
-from fastapi import APIRouter
+An orchestrator restarts an instance whose liveness fails and stops sending it traffic while
+its readiness fails: a database blip must not fail liveness, or every instance would be
+restarted at once for nothing.
+"""
+
+import asyncio
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends
 from pydantic import BaseModel
 from sqlalchemy import text
 
-from app.db import ReadSession
+from app.config import SettingsDep
+from app.db import DatabaseDep
+from app.errors import ProblemError, problem_responses
+from app.ratelimit import RateLimiter, get_limiter
 
 router = APIRouter(tags=["health"])
+LimiterDep = Annotated[RateLimiter, Depends(get_limiter)]
+READY = "Readiness: the database (and Redis when configured) answer"
+
+
+class Liveness(BaseModel):
+    status: Literal["ok"]
 
 
 class Health(BaseModel):
     status: Literal["ok"]
     database: str
+    redis: Literal["ok", "not configured"]
 
 
-@router.get("/health", summary="Liveness and database reachability")
-async def health(session: ReadSession) -> Health:
-    await session.execute(text("SELECT 1"))
-    return Health(status="ok", database=session.get_bind().dialect.name)
+@router.get("/health/live", summary="Liveness: the process answers (no database)")
+async def live() -> Liveness:
+    return Liveness(status="ok")
+
+
+async def _ready(database: DatabaseDep, limiter: LimiterDep, settings: SettingsDep) -> Health:
+    async with database.deadline(), database.read_only_engine.connect() as conn:
+        await conn.execute(text("SELECT 1"))
+    redis = "not configured"
+    if settings.redis_url:
+        try:
+            async with asyncio.timeout(settings.db_timeout_seconds):
+                healthy = await limiter.healthy()
+        except TimeoutError:
+            healthy = False
+        if not healthy:
+            error = ProblemError(
+                503,
+                "unavailable",
+                "Service Unavailable",
+                "The rate-limit store (Redis) cannot be reached.",
+            )
+            error.headers = {"Retry-After": "5"}
+            raise error
+        redis = "ok"
+    return Health(status="ok", database=database.dialect, redis=redis)
+
+
+@router.get("/health/ready", summary=READY, responses=problem_responses(503))
+async def ready(database: DatabaseDep, limiter: LimiterDep, settings: SettingsDep) -> Health:
+    """503 problem+json (with Retry-After) while the instance cannot serve requests."""
+    return await _ready(database, limiter, settings)
+
+
+@router.get("/health", summary=READY, responses=problem_responses(503))
+async def health(database: DatabaseDep, limiter: LimiterDep, settings: SettingsDep) -> Health:
+    """The readiness probe, under its first name."""
+    return await _ready(database, limiter, settings)
