@@ -8,6 +8,7 @@ so perizinan is out of its scope. capil and perizinan are open to the public, ar
 import gc
 import itertools
 import logging
+import math
 import os
 import subprocess
 import sys
@@ -1415,6 +1416,36 @@ REDIS_URL = os.environ.get("SKM_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 REQUIRE_REDIS = os.environ.get("SKM_TEST_REQUIRE_REDIS") == "1"
 
 
+@dataclass
+class LimiterClock:
+    """The wall clock as the in-memory rate limits read it (`time.time`), standing still.
+
+    limits' sliding window counter cuts windows at multiples of the period in Unix time and
+    weighs the previous window by the share of it still in view: five requests at 11:59:59.9
+    and a sixth at 12:00:00.1 count as 5 × 59.8/60 + 0 = 4.98, floored to 4, so the sixth
+    passes. On the wall clock a test's burst straddles a minute boundary about once in
+    60 s / (the burst's length) runs. With the clock standing in the middle of a window, every
+    request of the test is counted in that one window and nothing rolls over; `advance` moves
+    it on when a test wants the next window.
+    """
+
+    now: float
+
+    def time(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> LimiterClock:
+    """`time.time` held 30 s into the current minute (the windows of the '/minute' limits)."""
+    stopped = LimiterClock(math.floor(time.time() / 60) * 60 + 30)
+    monkeypatch.setattr(time, "time", stopped.time)
+    return stopped
+
+
 def behind_proxy(app: ASGIApp) -> ASGIApp:
     """The app as a proxy would pass requests on: the client's address from X-Client-Address."""
 
@@ -1429,8 +1460,11 @@ def behind_proxy(app: ASGIApp) -> ASGIApp:
 
 
 @pytest.fixture
-def limited(units: TestClient, database_url: str, admin_token: str) -> Iterator[TestClient]:
-    """The app allowing 5 requests a minute per key, and 5 per address without a key."""
+def limited(
+    units: TestClient, database_url: str, admin_token: str, clock: LimiterClock
+) -> Iterator[TestClient]:
+    """The app allowing 5 requests a minute per key, and 5 per address without a key (on a
+    clock that stands still, so that every request of a test falls in one window)."""
     settings = app_settings(database_url, rate_limit_key="5/minute", rate_limit_public="5/minute")
     with TestClient(behind_proxy(create_app(settings)), headers=bearer(admin_token)) as c:
         yield c
@@ -1465,6 +1499,24 @@ def test_a_key_over_its_limit_gets_429_with_retry_after(
     assert_rate_limited(limited.get("/v1/units/capil", headers=as_kiosk), "key")
 
 
+def test_a_key_is_served_again_as_its_window_slides_on(
+    units: TestClient, limited: TestClient, clock: LimiterClock
+) -> None:
+    """The limit is a sliding window over the clock the limiter reads. Refused at 30 s into
+    the minute, the key is told the 30 s left of it. A minute later (30 s into the next
+    window) half of the previous window is still in view, 5 × 30/60 = 2.5: with 0, 1, 2 new
+    requests counted (2.5, 3.5, 4.5, floored 2, 3, 4) one more fits under 5; with 3 (5.5,
+    floored 5) none does."""
+    as_kiosk = bearer(create_key(units, "Kiosk capil", "collector", "capil")["token"])
+    url = "/v1/units/capil/form"
+    assert hits(limited, 5, url, headers=as_kiosk) == [200] * 5
+    refused = limited.get(url, headers=as_kiosk)
+    assert_rate_limited(refused, "key")
+    assert refused.headers["retry-after"] == "30"
+    clock.advance(60)
+    assert hits(limited, 4, url, headers=as_kiosk) == [200] * 3 + [429]
+
+
 def test_two_kiosks_behind_one_address_each_get_their_own_limit(
     units: TestClient, limited: TestClient
 ) -> None:
@@ -1492,7 +1544,7 @@ def test_keyless_public_calls_are_limited_per_client_address(
 
 
 def test_a_refused_public_request_takes_no_database_connection(
-    units: TestClient, database_url: str
+    units: TestClient, database_url: str, clock: LimiterClock
 ) -> None:
     """Over its limit, a client costs the pool nothing: the limit is counted first."""
     watch = PoolWatch()
