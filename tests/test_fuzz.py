@@ -13,8 +13,7 @@ real objects and not only 404s.
 
 The run is deterministic (a fixed seed per operation and mode, no example database): the
 same examples on every run and machine, whatever else changes in this file. Every failing
-example is collected, not only the first, so that one run lists each distinct failure;
-`KNOWN_FAILURES` names those already filed and being fixed, and is emptied as the fixes land.
+example is collected, not only the first, so that one run lists each distinct failure.
 """
 
 import os
@@ -66,25 +65,6 @@ CHECKS = [
     response_headers_conformance,
 ]
 
-# Failures already filed and being fixed (issue 9, item 2: integers beyond the column's range,
-# in a path or a body; SQLite's driver refuses ints past 2^63, PostgreSQL's INTEGER past 2^31),
-# as (backend, operation, failure), where a failure is a check's name or "500 <exception>".
-# Each entry excuses that failure there only, and must still occur: an entry whose failure is
-# gone fails the run until it is removed, so the list stays exact. Emptied as the fixes land.
-KNOWN_FAILURES: frozenset[tuple[str, str, str]] = frozenset(
-    {
-        ("sqlite", "GET /v1/keys/{key_id}", "500 OverflowError"),
-        ("sqlite", "POST /v1/surveys/{code}/versions/{version}/publish", "500 OverflowError"),
-        ("postgresql", "GET /v1/keys/{key_id}", "500 NumericValueOutOfRange"),
-        ("postgresql", "POST /v1/keys/{key_id}/revoke", "500 NumericValueOutOfRange"),
-        ("postgresql", "POST /v1/responses/batch", "500 NumericValueOutOfRange"),
-        (
-            "postgresql",
-            "POST /v1/surveys/{code}/versions/{version}/publish",
-            "500 NumericValueOutOfRange",
-        ),
-    }
-)
 
 Operation = APIOperation[Any, Any, Any, Any]
 PUBLIC = re.compile(r"^/(health|v1/public/)")
@@ -311,17 +291,8 @@ def test_every_operation_answers_as_documented(
     for mode in modes(operation):
         for kind, failure in run_operation(client, world, operation, mode, caller).items():
             failures.setdefault(kind, failure)
-    known = {
-        kind
-        for where, label, kind in KNOWN_FAILURES
-        if (where, label) == (backend, operation.label)
-    }
     report = "\n\n".join(
         f"{operation.label} — {failure.kind}\n{failure.message}\n{failure.example}"
-        for kind, failure in failures.items()
-        if kind not in known
+        for failure in failures.values()
     )
     assert not report, report
-    assert known <= set(failures), (
-        f"fixed, to be removed from KNOWN_FAILURES: {known - set(failures)}"
-    )
