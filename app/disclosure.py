@@ -13,7 +13,7 @@ figure of its own). Pure: no I/O.
 from collections.abc import Hashable, Mapping
 from typing import TypeVar
 
-from app.indices import Sums
+from app.aggregates import Sums
 from app.method import ELEMENTS
 
 K = TypeVar("K", bound=Hashable)

@@ -4,15 +4,16 @@ or cleared (counted again). Nothing is ever deleted."""
 import uuid
 from typing import Any, Literal
 
-from sqlalchemy import Row, Select, select
+from sqlalchemy import Row, Select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.aggregates import FLAGGED, add_to_aggregates
 from app.auth import Principal
 from app.db import utcnow
 from app.errors import not_found
-from app.ingest import FLAGGED, RESPONSES, add_to_aggregates, response_out
-from app.models import Service, Unit
+from app.models import Unit
 from app.schemas import FlaggedOut
+from app.stored_responses import RESPONSES, response_out, with_codes
 
 FlagState = Literal["suspected", "confirmed", "cleared"]
 
@@ -30,12 +31,7 @@ def _flagged_out(row: Row[Any] | None) -> FlaggedOut:
 
 
 def _query() -> Select[Any]:
-    return (
-        select(RESPONSES, Unit.code.label("unit_code"), Service.code.label("service_code"))
-        .join(Unit, Unit.id == RESPONSES.c.unit_id)
-        .join(Service, Service.id == RESPONSES.c.service_id)
-        .where(RESPONSES.c.flag.is_not(None))
-    )
+    return with_codes().where(RESPONSES.c.flag.is_not(None))
 
 
 async def list_flagged(

@@ -1,39 +1,36 @@
 """Satisfaction indices (IKM) exactly as PermenPAN-RB 14/2017 defines them.
 
-Sums and counts come from SQL (GROUP BY over integer columns of the pre-aggregated tables:
-whole months from the monthly table, leftover days from the daily one); Python only does
-exact arithmetic on the few numbers that come back. Profile and channel breakdowns, which the
-aggregates do not carry, are the same sums over the response rows of the period.
+Sums and counts come from SQL (`app.aggregates`: GROUP BY over integer columns of the
+pre-aggregated tables, whole months from the monthly table, leftover days from the daily
+one); Python only does exact arithmetic on the few numbers that come back. Profile and
+channel breakdowns, which the aggregates do not carry, are the same sums over the response
+rows of the period.
 
 Reports read on one Core connection in one snapshot (`app.db.ReadConnection`); the
 statements every report runs are built once and go through `app.statements.fetch_all`.
 """
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from dataclasses import dataclass
+from datetime import date
 from fractions import Fraction
 from functools import cache
 from typing import Any
 
-from sqlalchemy import (
-    ColumnElement,
-    Date,
-    Integer,
-    Select,
-    String,
-    Table,
-    bindparam,
-    func,
-    literal,
-    select,
-    union_all,
-)
+from sqlalchemy import Date, Integer, Select, String, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.aggregates import (
+    AGGREGATE_COUNTERS,
+    Scope,
+    Sums,
+    Totals,
+    aggregate_totals,
+    raw_counter_columns,
+    raw_sums,
+)
 from app.auth import Principal
 from app.errors import not_found
-from app.ingest import AGGREGATE_COUNTERS, DAILY, MONTHLY, RESPONSES
 from app.method import (
     CI_METHOD,
     ELEMENT_NAMES,
@@ -51,7 +48,7 @@ from app.method import (
     presented,
 )
 from app.models import Population, Service, Unit
-from app.periods import Span, buckets, split_months
+from app.periods import Span, buckets
 from app.schemas import (
     BreakdownBy,
     BreakdownGroup,
@@ -78,42 +75,10 @@ from app.schemas import (
 )
 from app.standard_survey import PROFILE_OPTIONS
 from app.statements import fetch_all
-from app.units import subtree_ids
+from app.stored_responses import RESPONSES
 
 PROFILE_FIELDS = ("gender", "age_band", "education", "occupation")
 CHANNEL_LABELS = {"kiosk": "Kiosk", "mobile": "Mobile app", "web": "Web", "paper": "Paper form"}
-
-
-@dataclass
-class Sums:
-    """Summed aggregate counters of a set of responses, and when they last changed."""
-
-    counters: dict[str, int] = field(default_factory=lambda: dict.fromkeys(AGGREGATE_COUNTERS, 0))
-    updated_at: datetime | None = None
-
-    @classmethod
-    def from_row(cls, row: Any) -> "Sums":
-        """From a row with the counters and updated_at as attributes (a SQLAlchemy row, or
-        psycopg's on PostgreSQL, whose timestamps come in the session's time zone)."""
-        updated_at: datetime | None = row.updated_at
-        return cls(
-            {c: int(getattr(row, c) or 0) for c in AGGREGATE_COUNTERS},
-            updated_at.astimezone(UTC) if updated_at is not None else None,
-        )
-
-    def add(self, other: "Sums") -> None:
-        for name, value in other.counters.items():
-            self.counters[name] += value
-        self.updated_at = latest(self.updated_at, other.updated_at)
-
-    @property
-    def responses(self) -> int:
-        return self.counters["responses"]
-
-
-def latest(*moments: datetime | None) -> datetime | None:
-    present = [m for m in moments if m is not None]
-    return max(present) if present else None
 
 
 @dataclass(frozen=True)
@@ -146,156 +111,6 @@ async def unit_in_scope(conn: AsyncConnection, caller: Principal, code: str) -> 
     if unit is None:
         raise not_found("unit", code)
     return caller.check(unit)
-
-
-@dataclass(frozen=True)
-class Scope:
-    """Whose responses, over which local days."""
-
-    unit: Node
-    start: date
-    end: date
-    service_id: int | None = None
-    include_flagged: bool = False
-
-
-# --- SQL ---------------------------------------------------------------------------------
-
-
-@dataclass
-class Totals:
-    """Aggregate sums over a scope: the counted groups, and what the method must report."""
-
-    groups: dict[tuple[Any, ...], Sums]
-    flagged: int  # flagged responses in scope, counted or not
-    versions: list[int]  # survey versions of the counted responses
-    updated_at: datetime | None  # the latest change to any of them, flagged ones included
-
-    def pooled(self) -> Sums:
-        total = Sums()
-        for sums in self.groups.values():
-            total.add(sums)
-        return total
-
-
-def _bucket_rows(table: Table, bucket: str, low: str, high: str, service: bool) -> Select[Any]:
-    # Unit paths hold only digits and '/', so a LIKE prefix needs no escaping.
-    subtree = select(Unit.id).where(Unit.path.like(bindparam("subtree", type_=String)))
-    query = select(
-        table.c.unit_id,
-        table.c.service_id,
-        table.c.survey_version_id,
-        table.c.flagged,
-        table.c[bucket].label("bucket"),
-        *(table.c[c] for c in AGGREGATE_COUNTERS),
-        table.c.updated_at,
-    ).where(
-        table.c.unit_id.in_(subtree),
-        table.c[bucket].between(bindparam(low, type_=Date), bindparam(high, type_=Date)),
-    )
-    if service:
-        query = query.where(table.c.service_id == bindparam("service_id", type_=Integer))
-    return query
-
-
-@cache
-def _aggregate_statement(
-    group_by: tuple[str, ...], day_ranges: int, months: bool, service: bool
-) -> Select[Any]:
-    """Built once per shape (building costs more than running): whole months from the
-    monthly table, the days left over from the daily one, summed per group, survey version
-    and flag."""
-    parts = [
-        _bucket_rows(DAILY, "local_date", f"day_low_{i}", f"day_high_{i}", service)
-        for i in range(day_ranges)
-    ]
-    if months:
-        parts.append(_bucket_rows(MONTHLY, "month", "month_low", "month_high", service))
-    rows = union_all(*parts).subquery() if len(parts) > 1 else parts[0].subquery()
-    keys = [rows.c[g] for g in (*group_by, "survey_version_id", "flagged")]
-    return select(
-        *keys,
-        *(func.sum(rows.c[c]).label(c) for c in AGGREGATE_COUNTERS),
-        func.max(rows.c.updated_at).label("updated_at"),
-    ).group_by(*keys)
-
-
-async def aggregate_totals(
-    conn: AsyncConnection, scope: Scope, group_by: Sequence[str] = ()
-) -> Totals:
-    """Counter sums over the scope, grouped by any of unit_id, service_id and bucket (a
-    month's first day, or a day outside whole months)."""
-    split = split_months(scope.start, scope.end)
-    params: dict[str, Any] = {"subtree": scope.unit.path + "%", "service_id": scope.service_id}
-    for i, (low, high) in enumerate(split.days):
-        params[f"day_low_{i}"], params[f"day_high_{i}"] = low, high
-    if split.months is not None:
-        params["month_low"], params["month_high"] = split.months
-    statement = _aggregate_statement(
-        tuple(group_by), len(split.days), split.months is not None, scope.service_id is not None
-    )
-    totals = Totals({}, 0, [], None)
-    versions: set[int] = set()
-    width = len(group_by)
-    for row in await fetch_all(conn, statement, params):
-        sums = Sums.from_row(row)
-        if not sums.responses:
-            continue
-        totals.updated_at = latest(totals.updated_at, sums.updated_at)
-        flagged = bool(row[width + 1])
-        if flagged:
-            totals.flagged += sums.responses
-            if not scope.include_flagged:
-                continue
-        versions.add(row[width])
-        totals.groups.setdefault(tuple(row[:width]), Sums()).add(sums)
-    totals.versions = sorted(versions)
-    return totals
-
-
-def _raw_counter_columns() -> list[ColumnElement[Any]]:
-    """The aggregate counters, summed directly over response rows."""
-    scores = [RESPONSES.c[e] for e in ELEMENTS]
-    total: ColumnElement[Any] = scores[0]
-    for score in scores[1:]:
-        total = total + score  # NULL unless all nine were answered
-    columns: list[ColumnElement[Any]] = [
-        func.count().label("responses"),
-        func.count(total).label("complete"),
-        func.sum(total).label("complete_total"),
-        func.sum(total * total).label("complete_total_sq"),
-    ]
-    for element, score in zip(ELEMENTS, scores, strict=True):
-        columns += [
-            func.count(score).label(f"{element}_n"),
-            func.sum(score).label(f"{element}_sum"),
-            func.sum(score * score).label(f"{element}_sq"),
-        ]
-    return columns
-
-
-async def raw_sums(
-    conn: AsyncConnection, scope: Scope, group_by: ColumnElement[Any] | None = None
-) -> dict[Any, Sums]:
-    """Counter sums straight from the response rows (optionally grouped by a column)."""
-    key = group_by if group_by is not None else literal(None)
-    query = (
-        select(
-            key.label("key"),
-            *_raw_counter_columns(),
-            func.max(RESPONSES.c.received_at).label("updated_at"),
-        )
-        .where(
-            RESPONSES.c.unit_id.in_(subtree_ids(scope.unit.path)),
-            RESPONSES.c.local_date.between(scope.start, scope.end),
-        )
-        .group_by(key)
-    )
-    if scope.service_id is not None:
-        query = query.where(RESPONSES.c.service_id == scope.service_id)
-    if not scope.include_flagged:
-        query = query.where(RESPONSES.c.flag.is_(None) | (RESPONSES.c.flag == "cleared"))
-    return {row.key: Sums.from_row(row) for row in await conn.execute(query) if row.responses}
 
 
 # --- exact values --------------------------------------------------------------------------
@@ -714,7 +529,7 @@ def _public_statement() -> Select[Any]:
         RESPONSES.c.flag,
     ]
     return (
-        select(*keys, *_raw_counter_columns())
+        select(*keys, *raw_counter_columns())
         .select_from(RESPONSES.join(Service, Service.id == RESPONSES.c.service_id))
         .where(
             RESPONSES.c.unit_id == bindparam("unit_id", type_=Integer),

@@ -5,38 +5,35 @@ import hashlib
 import json
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import cache
-from typing import Any, Literal, cast
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import SmallInteger, Table, and_, bindparam, func, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import SmallInteger, and_, bindparam, func, select
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.aggregates import (
+    AGGREGATE_COUNTERS,
+    AGGREGATE_KEY,
+    DAILY,
+    MONTHLY,
+    add_to_aggregates,
+    adding,
+    aggregate_rows,
+    month_of,
+)
 from app.config import Settings
 from app.errors import FieldProblem, Problem, conflict, invalid
 from app.method import ELEMENTS
-from app.models import DailyAggregate, MonthlyAggregate, Response, Service, Unit
-from app.schemas import Answers, Profile, ResponseIn, ResponseOut
-from app.statements import execute_many, fetch_all, one_of, retrying, transaction
+from app.models import Service, Unit
+from app.schemas import ResponseIn, ResponseOut
+from app.statements import dialect_insert, execute_many, fetch_all, one_of, retrying, transaction
+from app.stored_responses import RESPONSES, response_out, stored_in_scope
 from app.surveys import VersionCache, VersionRules
-
-RESPONSES: Table = Response.__table__  # type: ignore[assignment]
-DAILY: Table = DailyAggregate.__table__  # type: ignore[assignment]
-MONTHLY: Table = MonthlyAggregate.__table__  # type: ignore[assignment]
-PROFILE_FIELDS = ("gender", "age_band", "education", "occupation")
-AGGREGATE_KEY = ("unit_id", "service_id", "survey_version_id", "flagged")
-FLAGGED = ("suspected", "confirmed")
-AGGREGATE_COUNTERS = (
-    "responses",
-    "complete",
-    "complete_total",
-    "complete_total_sq",
-    *(f"{e}_{s}" for e in ELEMENTS for s in ("n", "sum", "sq")),
-)
 
 Status = Literal["created", "duplicate", "conflict", "invalid"]
 
@@ -90,10 +87,6 @@ def content_hash(item: ResponseIn) -> str:
     }
     encoded = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(encoded.encode()).hexdigest()
-
-
-def _dialect_insert(dialect: str) -> Any:
-    return postgresql.insert if dialect == "postgresql" else sqlite.insert
 
 
 @cache
@@ -296,93 +289,9 @@ def _row(
     }
 
 
-def response_out(row: Any, unit_code: str, service_code: str) -> ResponseOut:
-    """A stored response (a row or a row dict) as the API shows it."""
-    get = row.get if isinstance(row, dict) else row._asdict().get
-    # Rows read on the raw driver come in the session's time zone: shown in UTC.
-    collected_at = cast(datetime, get("collected_at"))
-    received_at = cast(datetime, get("received_at"))
-    return ResponseOut(
-        id=get("id"),
-        unit=unit_code,
-        service=service_code,
-        survey_version_id=get("survey_version_id"),
-        channel=get("channel"),
-        collected_at=collected_at.astimezone(UTC),
-        received_at=received_at.astimezone(UTC),
-        local_date=get("local_date"),
-        answers=Answers(**{e: get(e) for e in ELEMENTS}),
-        profile=Profile(**{f: get(f) for f in PROFILE_FIELDS}),
-        extra_answers=get("extra_answers"),
-        suggestion=get("suggestion"),
-        submitted_by_key=get("api_key_id"),
-        flag=get("flag"),
-    )
-
-
-def aggregate_rows(
-    rows: Iterable[dict[str, Any]], bucket: str, bucket_of: Callable[[date], date], now: datetime
-) -> list[dict[str, Any]]:
-    """Sum response rows into one counter row per key and time bucket, in key order."""
-    totals: dict[tuple[Any, ...], list[int]] = defaultdict(lambda: [0] * len(AGGREGATE_COUNTERS))
-    for row in rows:
-        flagged = row["flag"] in FLAGGED
-        key = (
-            row["unit_id"],
-            row["service_id"],
-            row["survey_version_id"],
-            flagged,
-            bucket_of(row["local_date"]),
-        )
-        counters = totals[key]
-        counters[0] += 1
-        answered = [row[e] for e in ELEMENTS if row[e] is not None]
-        if len(answered) == len(ELEMENTS):
-            total = sum(answered)
-            counters[1] += 1
-            counters[2] += total
-            counters[3] += total * total
-        for position, element in enumerate(ELEMENTS):
-            score = row[element]
-            if score is not None:
-                counters[4 + 3 * position] += 1
-                counters[5 + 3 * position] += score
-                counters[6 + 3 * position] += score * score
-    return [
-        {
-            **dict(zip((*AGGREGATE_KEY, bucket), key, strict=True)),
-            **dict(zip(AGGREGATE_COUNTERS, counters, strict=True)),
-            "updated_at": now,
-        }
-        for key, counters in sorted(totals.items())
-    ]
-
-
-def month_of(day: date) -> date:
-    return day.replace(day=1)
-
-
-def _adding(insert: Any, table: Table, bucket: str) -> Any:
-    """The insert, adding to every counter of the row already under its key."""
-    return insert.on_conflict_do_update(
-        index_elements=[*AGGREGATE_KEY, bucket],
-        set_={
-            **{c: table.c[c] + insert.excluded[c] for c in AGGREGATE_COUNTERS},
-            "updated_at": insert.excluded.updated_at,
-        },
-    )
-
-
-@cache
-def _upsert(dialect: str, table: Table, bucket: str) -> Any:
-    """INSERT … ON CONFLICT DO UPDATE adding to every counter; built once per table (building
-    it costs more than running it)."""
-    return _adding(_dialect_insert(dialect)(table), table, bucket)
-
-
 @cache
 def _insert_new(dialect: str) -> Any:
-    insert = _dialect_insert(dialect)(RESPONSES).on_conflict_do_nothing(index_elements=["id"])
+    insert = dialect_insert(dialect)(RESPONSES).on_conflict_do_nothing(index_elements=["id"])
     return insert.returning(RESPONSES.c.id)
 
 
@@ -417,71 +326,11 @@ def _insert_one_counted() -> Any:
         )
         names = [*AGGREGATE_KEY, bucket, *AGGREGATE_COUNTERS, "updated_at"]
         insert = postgresql.insert(table).from_select(names, values)
-        returning = _adding(insert, table, bucket).returning(
+        returning = adding(insert, table, bucket).returning(
             *(table.c[c] for c in AGGREGATE_KEY[:-1])
         )
         source = returning.cte(f"added_{table.name}")
     return select(new.c.id).add_cte(source)
-
-
-def _same_day(day: date) -> date:
-    return day
-
-
-async def add_to_aggregates(
-    conn: AsyncConnection,
-    dialect: str,
-    rows: list[dict[str, Any]],
-    now: datetime,
-    removed: Iterable[dict[str, Any]] = (),
-) -> None:
-    """Add the rows' counts to the daily and monthly aggregates and take the `removed` rows'
-    counts out of them.
-
-    Every writer takes aggregate rows in one order — the days, then the months, each in key
-    order — so that no two transactions wait for each other in a circle (a deadlock)."""
-    removed = list(removed)
-    for table, bucket, bucket_of in (
-        (DAILY, "local_date", _same_day),
-        (MONTHLY, "month", month_of),
-    ):
-        counted = aggregate_rows(rows, bucket, bucket_of, now)
-        for counters in aggregate_rows(removed, bucket, bucket_of, now):
-            for name in AGGREGATE_COUNTERS:
-                counters[name] = -counters[name]
-            counted.append(counters)
-        counted.sort(key=lambda c: tuple(c[k] for k in (*AGGREGATE_KEY, bucket)))
-        await execute_many(conn, _upsert(dialect, table, bucket), counted)
-
-
-@cache
-def _stored_statement(dialect: str) -> Any:
-    return (
-        select(
-            RESPONSES,
-            Unit.code.label("unit_code"),
-            Unit.path.label("unit_path"),
-            Service.code.label("service_code"),
-        )
-        .join(Unit, Unit.id == RESPONSES.c.unit_id)
-        .join(Service, Service.id == RESPONSES.c.service_id)
-        .where(one_of(RESPONSES.c.id, "ids", dialect))
-    )
-
-
-async def _stored(
-    conn: AsyncConnection, ids: Iterable[uuid.UUID], scope: str | None
-) -> tuple[dict[uuid.UUID, Any], set[uuid.UUID]]:
-    """The stored responses with these ids that are in the submitter's scope, and the ids
-    stored outside it. A response outside the scope does not exist for the submitter: it is
-    never replayed to it (that would show another unit's row: its received_at, key, flag
-    and suggestion)."""
-    wanted = list(ids)
-    if not wanted:
-        return {}, set()
-    rows = await fetch_all(conn, _stored_statement(conn.dialect.name), {"ids": wanted})
-    inside = {r.id: r for r in rows if scope is None or r.unit_path.startswith(scope)}
-    return inside, {r.id for r in rows} - inside.keys()
 
 
 def _id_taken(index: int, item_id: uuid.UUID) -> Outcome:
@@ -692,7 +541,7 @@ async def ingest(
     # Everything not inserted may be a retry of a stored response (even one that would no
     # longer validate, such as an old collected_at): compare with what is stored.
     unsettled = [(i, item) for i, item in unique if item.id not in inserted]
-    stored, elsewhere = await _stored(
+    stored, elsewhere = await stored_in_scope(
         conn, (item.id for _, item in unsettled), submitter.scope_path
     )
     rows_by_id = {r["id"]: r for r in rows}

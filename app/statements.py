@@ -28,6 +28,7 @@ from psycopg import AsyncRawCursor, OperationalError
 from psycopg.rows import namedtuple_row
 from psycopg.types.json import Json
 from sqlalchemy import ARRAY, JSON, any_, bindparam
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import psycopg as postgresql_psycopg
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import InstrumentedAttribute
@@ -84,6 +85,11 @@ def one_of(
     if dialect == "postgresql":
         return column == any_(bindparam(name, type_=ARRAY(column.type)))
     return column.in_(bindparam(name, expanding=True))
+
+
+def dialect_insert(dialect: str) -> Any:
+    """The dialect's INSERT construct: the one that has ON CONFLICT."""
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert
 
 
 def _driver(conn: AsyncConnection) -> PsycopgConnection[Any] | None:

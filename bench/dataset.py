@@ -51,11 +51,12 @@ import psycopg
 from sqlalchemy import create_engine, insert
 from sqlalchemy.engine import make_url
 
+from app.aggregates import AGGREGATE_COUNTERS, AGGREGATE_KEY, FLAGGED
 from app.auth import new_token, token_hash
 from app.db import sync_url
-from app.ingest import AGGREGATE_COUNTERS, AGGREGATE_KEY, FLAGGED, RESPONSES
 from app.method import ELEMENTS
 from app.models import ApiKey, Service, Unit
+from app.stored_responses import RESPONSES
 from bench.harness import BenchError, fresh_database, migrate
 
 FIRST_DAY, LAST_DAY = date(2025, 1, 1), date(2026, 12, 31)

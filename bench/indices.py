@@ -56,7 +56,7 @@ from typing import Any
 
 import httpx2
 
-from app.ingest import AGGREGATE_COUNTERS
+from app.aggregates import AGGREGATE_COUNTERS
 from app.method import ELEMENTS
 from app.periods import parse_period
 from bench.dataset import Dataset, RawDatabase, counter_sql, fresh_and_loaded, month_sql

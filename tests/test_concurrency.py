@@ -6,6 +6,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from types import ModuleType
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -14,7 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
-from app import ingest, statements
+from app import aggregates, ingest, statements
 from app.db import sync_url
 from tests.factories import all_answers, make_unit, response_item, scores
 
@@ -214,12 +215,14 @@ def test_concurrent_singles_and_batches_on_the_same_units(
 RAISE_DEADLOCK = "DO $$ BEGIN RAISE EXCEPTION 'deadlock (injected)' USING ERRCODE = '40P01'; END $$"
 
 
-def deadlock_once(monkeypatch: pytest.MonkeyPatch, runner: str, statement: Any) -> list[str]:
-    """The first time ingest runs `statement` (through `runner`, fetch_all or execute_many),
+def deadlock_once(
+    monkeypatch: pytest.MonkeyPatch, module: ModuleType, runner: str, statement: Any
+) -> list[str]:
+    """The first time `module` runs `statement` (through `runner`, fetch_all or execute_many),
     the server raises a deadlock error (SQLSTATE 40P01) where the statement would be: after
     it inside a transaction (which the error aborts, undoing its work as a real deadlock
     would), instead of it on a connection in autocommit. Returns a list that records it."""
-    real = getattr(ingest, runner)
+    real = getattr(module, runner)
     injected: list[str] = []
 
     async def run(conn: Any, executed: Any, *args: Any, **kwargs: Any) -> Any:
@@ -231,7 +234,7 @@ def deadlock_once(monkeypatch: pytest.MonkeyPatch, runner: str, statement: Any) 
             await driver.execute(RAISE_DEADLOCK)
         return await real(conn, executed, *args, **kwargs)
 
-    monkeypatch.setattr(ingest, runner, run)
+    monkeypatch.setattr(module, runner, run)
     return injected
 
 
@@ -243,8 +246,8 @@ def test_a_deadlock_is_retried_and_never_seen_by_the_client(
     """One deadlock on the first attempt: the client still gets its 201 (or `created`), and
     each response is stored and counted exactly once."""
     if path == "batch":
-        monthly = ingest._upsert("postgresql", ingest.MONTHLY, "month")
-        injected = deadlock_once(monkeypatch, "execute_many", monthly)
+        monthly = aggregates._upsert("postgresql", aggregates.MONTHLY, "month")
+        injected = deadlock_once(monkeypatch, aggregates, "execute_many", monthly)
         items = [
             response_item(
                 "loket", "ktp", all_answers(score), datetime.now(UTC) - timedelta(hours=score)
@@ -256,7 +259,7 @@ def test_a_deadlock_is_retried_and_never_seen_by_the_client(
         assert [i["status"] for i in answer.json()["items"]] == ["created"] * 3
         expected = {False: (3, 1 + 2 + 3)}
     else:
-        injected = deadlock_once(monkeypatch, "fetch_all", ingest._insert_one_counted())
+        injected = deadlock_once(monkeypatch, ingest, "fetch_all", ingest._insert_one_counted())
         item = response_item("loket", "ktp", all_answers(3))
         if path == "public":
             patched = unit.patch("/v1/units/loket", json={"public": True})

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy.engine import make_url
 
-from app import indices
+from app import aggregates, indices
 from app.db import Database
 from app.main import create_app
 from app.method import ELEMENTS
@@ -529,11 +529,11 @@ def test_a_report_reads_one_snapshot(city: TestClient, database_url: str) -> Non
                 subtree = await indices.subtree_units(conn, mall)
                 make_unit(city, "pajak", parent="mpp", kind="agency", services=("pbb",))
                 post_rows(city, "pajak", "pbb", FIVE[:2], "2026-02-11T09:00:00+08:00")
-                scope = indices.Scope(mall, date(2026, 1, 1), date(2026, 12, 31))
+                scope = aggregates.Scope(mall, date(2026, 1, 1), date(2026, 12, 31))
                 per_child, _own, _totals = await indices.sums_by_child(conn, scope, subtree)
                 again = await indices.subtree_units(conn, mall)
             async with database.snapshot_engine.connect() as later:
-                now = await indices.aggregate_totals(later, scope)
+                now = await aggregates.aggregate_totals(later, scope)
         finally:
             await database.dispose()
         children = {child.code: sums.responses for child, sums in per_child}

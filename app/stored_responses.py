@@ -1,26 +1,32 @@
-"""Reading stored responses back for administration: filtered lists and a streaming CSV."""
+"""Stored responses: the table, its select with the unit's and service's codes, the
+presentation of a row, and the queries that read them back (filtered lists, one response,
+a streaming CSV, the stored rows a resubmission is compared with)."""
 
 import csv
 import io
 import re
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
+from functools import cache
+from typing import Any, cast
 
-from sqlalchemy import Select, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Select, Table, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.db import Database
 from app.errors import FieldProblem, invalid, not_found
-from app.ingest import PROFILE_FIELDS, RESPONSES, response_out
 from app.method import ELEMENTS
-from app.models import Service, Unit
+from app.models import Response, Service, Unit
 from app.pagination import decode_cursor, encode_cursor
 from app.periods import window_or_problem
-from app.schemas import Channel, ResponseOut, instant_in_range
+from app.schemas import Answers, Channel, Profile, ResponseOut, instant_in_range
+from app.statements import fetch_all, one_of
 from app.units import get_service, get_unit, subtree_ids
 
+RESPONSES: Table = Response.__table__  # type: ignore[assignment]
+PROFILE_FIELDS = ("gender", "age_band", "education", "occupation")
 EXPORT_BATCH = 2000
 # A formula character (= + - @) that begins the text or follows a separator a spreadsheet
 # may split cells on (, ; tab CR LF |), spaces allowed in between.
@@ -51,7 +57,9 @@ class ResponseFilter:
     date_to: date | None = None
 
 
-def _base_query() -> Select[tuple[object, ...]]:
+def with_codes() -> Select[tuple[object, ...]]:
+    """Stored responses with their unit's and service's codes (`unit_code`,
+    `service_code`): what `response_out` shows."""
     return (
         select(RESPONSES, Unit.code.label("unit_code"), Service.code.label("service_code"))
         .join(Unit, Unit.id == RESPONSES.c.unit_id)
@@ -59,8 +67,56 @@ def _base_query() -> Select[tuple[object, ...]]:
     )
 
 
+def response_out(row: Any, unit_code: str, service_code: str) -> ResponseOut:
+    """A stored response (a row or a row dict) as the API shows it."""
+    get = row.get if isinstance(row, dict) else row._asdict().get
+    # Rows read on the raw driver come in the session's time zone: shown in UTC.
+    collected_at = cast(datetime, get("collected_at"))
+    received_at = cast(datetime, get("received_at"))
+    return ResponseOut(
+        id=get("id"),
+        unit=unit_code,
+        service=service_code,
+        survey_version_id=get("survey_version_id"),
+        channel=get("channel"),
+        collected_at=collected_at.astimezone(UTC),
+        received_at=received_at.astimezone(UTC),
+        local_date=get("local_date"),
+        answers=Answers(**{e: get(e) for e in ELEMENTS}),
+        profile=Profile(**{f: get(f) for f in PROFILE_FIELDS}),
+        extra_answers=get("extra_answers"),
+        suggestion=get("suggestion"),
+        submitted_by_key=get("api_key_id"),
+        flag=get("flag"),
+    )
+
+
+@cache
+def _by_ids(dialect: str) -> Any:
+    return (
+        with_codes()
+        .add_columns(Unit.path.label("unit_path"))
+        .where(one_of(RESPONSES.c.id, "ids", dialect))
+    )
+
+
+async def stored_in_scope(
+    conn: AsyncConnection, ids: Iterable[uuid.UUID], scope: str | None
+) -> tuple[dict[uuid.UUID, Any], set[uuid.UUID]]:
+    """The stored responses with these ids that are in the submitter's scope, and the ids
+    stored outside it. A response outside the scope does not exist for the submitter: it is
+    never replayed to it (that would show another unit's row: its received_at, key, flag
+    and suggestion)."""
+    wanted = list(ids)
+    if not wanted:
+        return {}, set()
+    rows = await fetch_all(conn, _by_ids(conn.dialect.name), {"ids": wanted})
+    inside = {r.id: r for r in rows if scope is None or r.unit_path.startswith(scope)}
+    return inside, {r.id for r in rows} - inside.keys()
+
+
 async def _filtered(session: AsyncSession, f: ResponseFilter) -> Select[tuple[object, ...]]:
-    query = _base_query()
+    query = with_codes()
     if f.service is not None and f.unit is None:
         raise invalid([FieldProblem(parameter="service", detail="needs `unit`", code="needs_unit")])
     if f.unit is not None:
@@ -129,7 +185,7 @@ async def list_responses(
 async def get_response(
     session: AsyncSession, response_id: uuid.UUID, scope_path: str | None
 ) -> ResponseOut:
-    query = _base_query().add_columns(Unit.path).where(RESPONSES.c.id == response_id)
+    query = with_codes().add_columns(Unit.path).where(RESPONSES.c.id == response_id)
     row = (await session.execute(query)).first()
     if row is None or (scope_path is not None and not row.path.startswith(scope_path)):
         raise not_found("response", response_id)

@@ -1,0 +1,326 @@
+"""The daily and monthly aggregate tables: their counters, the upserts that keep them with
+every insert (and with every review that moves a response in or out of the indices), and the
+sums read back from them for a scope of responses.
+"""
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from functools import cache
+from typing import Any, Protocol
+
+from sqlalchemy import (
+    ColumnElement,
+    Date,
+    Integer,
+    Select,
+    String,
+    Table,
+    bindparam,
+    func,
+    literal,
+    select,
+    union_all,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.method import ELEMENTS
+from app.models import DailyAggregate, MonthlyAggregate, Unit
+from app.periods import split_months
+from app.statements import dialect_insert, execute_many, fetch_all
+from app.stored_responses import RESPONSES
+from app.units import subtree_ids
+
+DAILY: Table = DailyAggregate.__table__  # type: ignore[assignment]
+MONTHLY: Table = MonthlyAggregate.__table__  # type: ignore[assignment]
+AGGREGATE_KEY = ("unit_id", "service_id", "survey_version_id", "flagged")
+FLAGGED = ("suspected", "confirmed")  # the flags that keep a response out of the indices
+AGGREGATE_COUNTERS = (
+    "responses",
+    "complete",
+    "complete_total",
+    "complete_total_sq",
+    *(f"{e}_{s}" for e in ELEMENTS for s in ("n", "sum", "sq")),
+)
+
+
+# --- keeping them ----------------------------------------------------------------------------
+
+
+def aggregate_rows(
+    rows: Iterable[dict[str, Any]], bucket: str, bucket_of: Callable[[date], date], now: datetime
+) -> list[dict[str, Any]]:
+    """Sum response rows into one counter row per key and time bucket, in key order."""
+    totals: dict[tuple[Any, ...], list[int]] = defaultdict(lambda: [0] * len(AGGREGATE_COUNTERS))
+    for row in rows:
+        flagged = row["flag"] in FLAGGED
+        key = (
+            row["unit_id"],
+            row["service_id"],
+            row["survey_version_id"],
+            flagged,
+            bucket_of(row["local_date"]),
+        )
+        counters = totals[key]
+        counters[0] += 1
+        answered = [row[e] for e in ELEMENTS if row[e] is not None]
+        if len(answered) == len(ELEMENTS):
+            total = sum(answered)
+            counters[1] += 1
+            counters[2] += total
+            counters[3] += total * total
+        for position, element in enumerate(ELEMENTS):
+            score = row[element]
+            if score is not None:
+                counters[4 + 3 * position] += 1
+                counters[5 + 3 * position] += score
+                counters[6 + 3 * position] += score * score
+    return [
+        {
+            **dict(zip((*AGGREGATE_KEY, bucket), key, strict=True)),
+            **dict(zip(AGGREGATE_COUNTERS, counters, strict=True)),
+            "updated_at": now,
+        }
+        for key, counters in sorted(totals.items())
+    ]
+
+
+def month_of(day: date) -> date:
+    return day.replace(day=1)
+
+
+def adding(insert: Any, table: Table, bucket: str) -> Any:
+    """The insert, adding to every counter of the row already under its key."""
+    return insert.on_conflict_do_update(
+        index_elements=[*AGGREGATE_KEY, bucket],
+        set_={
+            **{c: table.c[c] + insert.excluded[c] for c in AGGREGATE_COUNTERS},
+            "updated_at": insert.excluded.updated_at,
+        },
+    )
+
+
+@cache
+def _upsert(dialect: str, table: Table, bucket: str) -> Any:
+    """INSERT … ON CONFLICT DO UPDATE adding to every counter; built once per table (building
+    it costs more than running it)."""
+    return adding(dialect_insert(dialect)(table), table, bucket)
+
+
+async def add_to_aggregates(
+    conn: AsyncConnection,
+    dialect: str,
+    rows: list[dict[str, Any]],
+    now: datetime,
+    removed: Iterable[dict[str, Any]] = (),
+) -> None:
+    """Add the rows' counts to the daily and monthly aggregates and take the `removed` rows'
+    counts out of them.
+
+    Every writer takes aggregate rows in one order — the days, then the months, each in key
+    order — so that no two transactions wait for each other in a circle (a deadlock)."""
+    removed = list(removed)
+    for table, bucket, bucket_of in (
+        (DAILY, "local_date", lambda day: day),
+        (MONTHLY, "month", month_of),
+    ):
+        counted = aggregate_rows(rows, bucket, bucket_of, now)
+        for counters in aggregate_rows(removed, bucket, bucket_of, now):
+            for name in AGGREGATE_COUNTERS:
+                counters[name] = -counters[name]
+            counted.append(counters)
+        counted.sort(key=lambda c: tuple(c[k] for k in (*AGGREGATE_KEY, bucket)))
+        await execute_many(conn, _upsert(dialect, table, bucket), counted)
+
+
+# --- reading them ----------------------------------------------------------------------------
+
+
+class Subtree(Protocol):
+    """A unit as the sums need it (`app.indices.Node` is one)."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def path(self) -> str: ...  # "/1/5/17/": the ids from the root
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Whose responses, over which local days."""
+
+    unit: Subtree
+    start: date
+    end: date
+    service_id: int | None = None
+    include_flagged: bool = False
+
+
+@dataclass
+class Sums:
+    """Summed aggregate counters of a set of responses, and when they last changed."""
+
+    counters: dict[str, int] = field(default_factory=lambda: dict.fromkeys(AGGREGATE_COUNTERS, 0))
+    updated_at: datetime | None = None
+
+    @classmethod
+    def from_row(cls, row: Any) -> "Sums":
+        """From a row with the counters and updated_at as attributes (a SQLAlchemy row, or
+        psycopg's on PostgreSQL, whose timestamps come in the session's time zone)."""
+        updated_at: datetime | None = row.updated_at
+        return cls(
+            {c: int(getattr(row, c) or 0) for c in AGGREGATE_COUNTERS},
+            updated_at.astimezone(UTC) if updated_at is not None else None,
+        )
+
+    def add(self, other: "Sums") -> None:
+        for name, value in other.counters.items():
+            self.counters[name] += value
+        self.updated_at = latest(self.updated_at, other.updated_at)
+
+    @property
+    def responses(self) -> int:
+        return self.counters["responses"]
+
+
+def latest(*moments: datetime | None) -> datetime | None:
+    present = [m for m in moments if m is not None]
+    return max(present) if present else None
+
+
+@dataclass
+class Totals:
+    """Aggregate sums over a scope: the counted groups, and what the method must report."""
+
+    groups: dict[tuple[Any, ...], Sums]
+    flagged: int  # flagged responses in scope, counted or not
+    versions: list[int]  # survey versions of the counted responses
+    updated_at: datetime | None  # the latest change to any of them, flagged ones included
+
+    def pooled(self) -> Sums:
+        total = Sums()
+        for sums in self.groups.values():
+            total.add(sums)
+        return total
+
+
+def _bucket_rows(table: Table, bucket: str, low: str, high: str, service: bool) -> Select[Any]:
+    # Unit paths hold only digits and '/', so a LIKE prefix needs no escaping.
+    subtree = select(Unit.id).where(Unit.path.like(bindparam("subtree", type_=String)))
+    query = select(
+        table.c.unit_id,
+        table.c.service_id,
+        table.c.survey_version_id,
+        table.c.flagged,
+        table.c[bucket].label("bucket"),
+        *(table.c[c] for c in AGGREGATE_COUNTERS),
+        table.c.updated_at,
+    ).where(
+        table.c.unit_id.in_(subtree),
+        table.c[bucket].between(bindparam(low, type_=Date), bindparam(high, type_=Date)),
+    )
+    if service:
+        query = query.where(table.c.service_id == bindparam("service_id", type_=Integer))
+    return query
+
+
+@cache
+def _aggregate_statement(
+    group_by: tuple[str, ...], day_ranges: int, months: bool, service: bool
+) -> Select[Any]:
+    """Built once per shape (building costs more than running): whole months from the
+    monthly table, the days left over from the daily one, summed per group, survey version
+    and flag."""
+    parts = [
+        _bucket_rows(DAILY, "local_date", f"day_low_{i}", f"day_high_{i}", service)
+        for i in range(day_ranges)
+    ]
+    if months:
+        parts.append(_bucket_rows(MONTHLY, "month", "month_low", "month_high", service))
+    rows = union_all(*parts).subquery() if len(parts) > 1 else parts[0].subquery()
+    keys = [rows.c[g] for g in (*group_by, "survey_version_id", "flagged")]
+    return select(
+        *keys,
+        *(func.sum(rows.c[c]).label(c) for c in AGGREGATE_COUNTERS),
+        func.max(rows.c.updated_at).label("updated_at"),
+    ).group_by(*keys)
+
+
+async def aggregate_totals(
+    conn: AsyncConnection, scope: Scope, group_by: Sequence[str] = ()
+) -> Totals:
+    """Counter sums over the scope, grouped by any of unit_id, service_id and bucket (a
+    month's first day, or a day outside whole months)."""
+    split = split_months(scope.start, scope.end)
+    params: dict[str, Any] = {"subtree": scope.unit.path + "%", "service_id": scope.service_id}
+    for i, (low, high) in enumerate(split.days):
+        params[f"day_low_{i}"], params[f"day_high_{i}"] = low, high
+    if split.months is not None:
+        params["month_low"], params["month_high"] = split.months
+    statement = _aggregate_statement(
+        tuple(group_by), len(split.days), split.months is not None, scope.service_id is not None
+    )
+    totals = Totals({}, 0, [], None)
+    versions: set[int] = set()
+    width = len(group_by)
+    for row in await fetch_all(conn, statement, params):
+        sums = Sums.from_row(row)
+        if not sums.responses:
+            continue
+        totals.updated_at = latest(totals.updated_at, sums.updated_at)
+        flagged = bool(row[width + 1])
+        if flagged:
+            totals.flagged += sums.responses
+            if not scope.include_flagged:
+                continue
+        versions.add(row[width])
+        totals.groups.setdefault(tuple(row[:width]), Sums()).add(sums)
+    totals.versions = sorted(versions)
+    return totals
+
+
+def raw_counter_columns() -> list[ColumnElement[Any]]:
+    """The aggregate counters, summed directly over response rows."""
+    scores = [RESPONSES.c[e] for e in ELEMENTS]
+    total: ColumnElement[Any] = scores[0]
+    for score in scores[1:]:
+        total = total + score  # NULL unless all nine were answered
+    columns: list[ColumnElement[Any]] = [
+        func.count().label("responses"),
+        func.count(total).label("complete"),
+        func.sum(total).label("complete_total"),
+        func.sum(total * total).label("complete_total_sq"),
+    ]
+    for element, score in zip(ELEMENTS, scores, strict=True):
+        columns += [
+            func.count(score).label(f"{element}_n"),
+            func.sum(score).label(f"{element}_sum"),
+            func.sum(score * score).label(f"{element}_sq"),
+        ]
+    return columns
+
+
+async def raw_sums(
+    conn: AsyncConnection, scope: Scope, group_by: ColumnElement[Any] | None = None
+) -> dict[Any, Sums]:
+    """Counter sums straight from the response rows (optionally grouped by a column)."""
+    key = group_by if group_by is not None else literal(None)
+    query = (
+        select(
+            key.label("key"),
+            *raw_counter_columns(),
+            func.max(RESPONSES.c.received_at).label("updated_at"),
+        )
+        .where(
+            RESPONSES.c.unit_id.in_(subtree_ids(scope.unit.path)),
+            RESPONSES.c.local_date.between(scope.start, scope.end),
+        )
+        .group_by(key)
+    )
+    if scope.service_id is not None:
+        query = query.where(RESPONSES.c.service_id == scope.service_id)
+    if not scope.include_flagged:
+        query = query.where(RESPONSES.c.flag.is_(None) | (RESPONSES.c.flag == "cleared"))
+    return {row.key: Sums.from_row(row) for row in await conn.execute(query) if row.responses}
