@@ -1,18 +1,18 @@
-"""Storing responses: validation against units, services and survey versions; idempotent
-insert keyed by the client's UUID; daily and monthly aggregates kept atomically with it."""
+"""Storing responses: validation against units, services and survey versions
+(`app.response_checks`), burst detection (`app.bursts`), idempotent insert keyed by the
+client's UUID, daily and monthly aggregates kept atomically with it (`app.aggregates`)."""
 
 import hashlib
 import json
 import uuid
-from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import SmallInteger, and_, bindparam, func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -26,14 +26,21 @@ from app.aggregates import (
     aggregate_rows,
     month_of,
 )
+from app.bursts import compared_range, flag_bursts, recent_alike, recent_by_device, recent_from_json
 from app.config import Settings
 from app.errors import FieldProblem, Problem, conflict, invalid
-from app.method import ELEMENTS
-from app.models import Service, Unit
+from app.response_checks import (
+    NamedService,
+    NamedUnit,
+    check_item,
+    references_found,
+    references_params,
+    references_query,
+)
 from app.schemas import ResponseIn, ResponseOut
-from app.statements import dialect_insert, execute_many, fetch_all, one_of, retrying, transaction
+from app.statements import dialect_insert, execute_many, fetch_all, retrying, transaction
 from app.stored_responses import RESPONSES, response_out, stored_in_scope
-from app.surveys import VersionCache, VersionRules
+from app.surveys import VersionCache
 
 Status = Literal["created", "duplicate", "conflict", "invalid"]
 
@@ -57,20 +64,6 @@ class Submitter:
     scope_path: str | None
 
 
-@dataclass(frozen=True)
-class _UnitRef:
-    id: int
-    path: str
-    time_zone: str
-    deactivated_at: datetime | None
-
-
-@dataclass(frozen=True)
-class _ServiceRef:
-    id: int
-    deactivated_at: datetime | None
-
-
 def content_hash(item: ResponseIn) -> str:
     """sha256 of the submission's canonical form: equal for a faithful retry, whatever the
     offset collected_at was written in or whether unanswered elements were null or absent."""
@@ -89,177 +82,9 @@ def content_hash(item: ResponseIn) -> str:
     return hashlib.sha256(encoded.encode()).hexdigest()
 
 
-@cache
-def _references(dialect: str) -> Any:
-    return (
-        select(
-            Unit.id,
-            Unit.code,
-            Unit.path,
-            Unit.time_zone,
-            Unit.deactivated_at,
-            Service.id.label("service_id"),
-            Service.code.label("service_code"),
-            Service.deactivated_at.label("service_deactivated_at"),
-        )
-        .outerjoin(
-            Service,
-            and_(Service.unit_id == Unit.id, one_of(Service.code, "service_codes", dialect)),
-        )
-        .where(one_of(Unit.code, "unit_codes", dialect))
-    )
-
-
-def _references_params(items: Iterable[ResponseIn]) -> dict[str, list[str]]:
-    unit_codes, service_codes = set(), set()
-    for item in items:
-        unit_codes.add(item.unit)
-        service_codes.add(item.service)
-    return {"unit_codes": sorted(unit_codes), "service_codes": sorted(service_codes)}
-
-
-def _references_found(
-    rows: Iterable[Any],
-) -> tuple[dict[str, _UnitRef], dict[tuple[int, str], _ServiceRef]]:
-    units: dict[str, _UnitRef] = {}
-    services: dict[tuple[int, str], _ServiceRef] = {}
-    for row in rows:
-        units[row.code] = _UnitRef(row.id, row.path, row.time_zone, row.deactivated_at)
-        if row.service_id is not None:
-            services[(row.id, row.service_code)] = _ServiceRef(
-                row.service_id, row.service_deactivated_at
-            )
-    return units, services
-
-
-def _check_version(
-    rules: VersionRules | None, unit: _UnitRef, item: ResponseIn
-) -> list[FieldProblem]:
-    if rules is None:
-        return [
-            FieldProblem(
-                pointer="/survey_version_id",
-                detail="no published survey version with this id",
-                code="unknown_survey_version",
-            )
-        ]
-    problems = []
-    ancestors = {int(p) for p in unit.path.strip("/").split("/")}
-    if rules.owner_unit_id is not None and rules.owner_unit_id not in ancestors:
-        problems.append(
-            FieldProblem(
-                pointer="/survey_version_id",
-                detail="this survey version belongs to another unit's variant",
-                code="survey_version_not_allowed",
-            )
-        )
-    answered = item.answers.model_dump(exclude_none=True)
-    # A paper form is transcribed as filled in: a blank stays blank (NULL, its own denominator).
-    if item.channel != "paper":
-        problems.extend(
-            FieldProblem(
-                pointer=f"/answers/{key}",
-                detail="required by this survey version",
-                code="missing",
-            )
-            for key in ELEMENTS
-            if key in rules.required_elements and key not in answered
-        )
-    if not answered:
-        problems.append(
-            FieldProblem(pointer="/answers", detail="no element was answered", code="no_answers")
-        )
-    extra = item.extra_answers or {}
-    for key, value in extra.items():
-        if key not in rules.extra_options:
-            problems.append(
-                FieldProblem(
-                    pointer=f"/extra_answers/{key}",
-                    detail="not a question of this survey version",
-                    code="unknown_question",
-                )
-            )
-        elif value not in rules.extra_options[key]:
-            problems.append(
-                FieldProblem(
-                    pointer=f"/extra_answers/{key}",
-                    detail="not an option of this question",
-                    code="unknown_option",
-                )
-            )
-    problems.extend(
-        FieldProblem(
-            pointer=f"/extra_answers/{key}",
-            detail="required by this survey version",
-            code="missing",
-        )
-        for key in rules.required_extra
-        if key not in extra
-    )
-    return problems
-
-
-def _check_item(
-    item: ResponseIn,
-    units: dict[str, _UnitRef],
-    services: dict[tuple[int, str], _ServiceRef],
-    rules: VersionRules | None,
-    now: datetime,
-    settings: Settings,
-    scope: str | None,
-) -> list[FieldProblem]:
-    problems: list[FieldProblem] = []
-    if item.collected_at > now + timedelta(seconds=settings.max_clock_skew_seconds):
-        problems.append(
-            FieldProblem(
-                pointer="/collected_at",
-                detail=f"in the future by more than {settings.max_clock_skew_seconds} s "
-                "(check the device clock)",
-                code="collected_in_future",
-            )
-        )
-    if item.collected_at < now - timedelta(days=settings.max_collected_age_days):
-        problems.append(
-            FieldProblem(
-                pointer="/collected_at",
-                detail=f"older than {settings.max_collected_age_days} days",
-                code="collected_too_old",
-            )
-        )
-    unit = units.get(item.unit)
-    if unit is None or (scope is not None and not unit.path.startswith(scope)):
-        problems.append(FieldProblem(pointer="/unit", detail="unknown unit", code="unknown_unit"))
-        return problems
-    if unit.deactivated_at is not None and item.collected_at >= unit.deactivated_at:
-        problems.append(
-            FieldProblem(
-                pointer="/unit", detail="the unit was deactivated before then", code="unit_inactive"
-            )
-        )
-    service = services.get((unit.id, item.service))
-    if service is None:
-        problems.append(
-            FieldProblem(
-                pointer="/service",
-                detail="the unit does not offer this service",
-                code="unknown_service",
-            )
-        )
-    elif service.deactivated_at is not None and item.collected_at >= service.deactivated_at:
-        problems.append(
-            FieldProblem(
-                pointer="/service",
-                detail="the service was deactivated before then",
-                code="service_inactive",
-            )
-        )
-    problems.extend(_check_version(rules, unit, item))
-    return problems
-
-
 def _row(
     item: ResponseIn,
-    unit: _UnitRef,
+    unit: NamedUnit,
     service_id: int,
     digest: str,
     now: datetime,
@@ -359,46 +184,14 @@ def _replayed(index: int, item_id: uuid.UUID, digest: str, stored: Any) -> Outco
     return _id_taken(index, item_id)
 
 
-def _signature(row: dict[str, Any]) -> tuple[Any, ...]:
-    return (row["unit_id"], row["service_id"], *(row[e] for e in ELEMENTS))
-
-
-@cache
-def _recent_by_device() -> Any:
-    columns = ("unit_id", "service_id", "channel", "collected_at", *ELEMENTS)
-    return select(*(RESPONSES.c[c] for c in columns)).where(
-        RESPONSES.c.device == bindparam("device"),
-        RESPONSES.c.collected_at.between(bindparam("first"), bindparam("last")),
-    )
-
-
-@cache
-def _recent_alike() -> Any:
-    """`_recent_by_device` narrowed to responses (not on paper) with the given answers: the
-    read of a single submission, where a busy kiosk would otherwise fetch its every recent
-    response."""
-    return _recent_by_device().where(
-        RESPONSES.c.channel != "paper",
-        *(RESPONSES.c[e].is_not_distinct_from(bindparam(e, type_=SmallInteger)) for e in ELEMENTS),
-    )
-
-
 @cache
 def _references_with_recent(alike: bool) -> Any:
     """PostgreSQL: the references, each row also carrying the device's recent responses
-    (`_recent_alike` or `_recent_by_device`) as one JSON array, `recent`: one statement and
+    (`recent_alike` or `recent_by_device`) as one JSON array, `recent`: one statement and
     one round trip where there would be two."""
-    recent = (_recent_alike() if alike else _recent_by_device()).subquery()
+    recent = (recent_alike() if alike else recent_by_device()).subquery()
     as_json = select(func.json_agg(func.json_build_array(*recent.c))).scalar_subquery()
-    return _references("postgresql").add_columns(as_json.label("recent"))
-
-
-def _recent_from_json(found: list[Any] | None) -> list[tuple[Any, ...]]:
-    """The JSON arrays of `_references_with_recent` as the rows `_recent_by_device` gives."""
-    return [
-        (unit_id, service_id, channel, datetime.fromisoformat(collected_at), *scores)
-        for unit_id, service_id, channel, collected_at, *scores in found or ()
-    ]
+    return references_query("postgresql").add_columns(as_json.label("recent"))
 
 
 async def _read_for_validation(
@@ -407,13 +200,13 @@ async def _read_for_validation(
     items: list[ResponseIn],
     device: str | None,
     burst_range: tuple[datetime, datetime] | None,
-) -> tuple[dict[str, _UnitRef], dict[tuple[int, str], _ServiceRef], list[Any]]:
+) -> tuple[dict[str, NamedUnit], dict[tuple[int, str], NamedService], list[Any]]:
     """The units and services the items name, and the device's stored responses that burst
     detection compares them with (none when it is not done)."""
-    references = _references_params(items)
+    references = references_params(items)
     if burst_range is None:
-        found = await fetch_all(conn, _references(dialect), references)
-        return (*_references_found(found), [])
+        found = await fetch_all(conn, references_query(dialect), references)
+        return (*references_found(found), [])
     since, until = burst_range
     recent_params: dict[str, Any] = {"device": device, "first": since, "last": until}
     # One response: only the stored ones with its answers can make it a burst.
@@ -422,47 +215,10 @@ async def _read_for_validation(
         recent_params.update(items[0].answers.model_dump())
     if dialect == "postgresql":
         found = await fetch_all(conn, _references_with_recent(alike), references | recent_params)
-        return (*_references_found(found), _recent_from_json(found[0].recent if found else None))
-    found = await fetch_all(conn, _references(dialect), references)
-    recent = await fetch_all(conn, _recent_alike() if alike else _recent_by_device(), recent_params)
-    return (*_references_found(found), recent)
-
-
-def _burst_range(
-    items: Iterable[ResponseIn], window: timedelta, now: datetime, settings: Settings
-) -> tuple[datetime, datetime] | None:
-    """Where a burst check of these items must look: around every collected_at that can be
-    valid (an item too far in the past or the future is refused, and must not widen the
-    read); None when no item is checked (paper forms are not)."""
-    earliest = now - timedelta(days=settings.max_collected_age_days)
-    latest = now + timedelta(seconds=settings.max_clock_skew_seconds)
-    times = [min(max(i.collected_at, earliest), latest) for i in items if i.channel != "paper"]
-    if not times:
-        return None
-    return min(times) - window, max(times) + window
-
-
-def flag_bursts(rows: list[dict[str, Any]], recent: Iterable[Any], window: timedelta) -> None:
-    """Flag a new response as suspected when the same device gave identical answers (same
-    unit and service) less than `window` apart — among `recent` (the device's stored
-    responses around them, as `_recent_by_device` gives them: unit id, service id, channel,
-    collected_at, the nine scores), or earlier in this batch. Paper forms are transcribed
-    in bulk and are never flagged this way."""
-    seen: dict[tuple[Any, ...], list[datetime]] = defaultdict(list)
-    for unit_id, service_id, channel, collected_at, *scores in recent:
-        if channel != "paper":
-            seen[(unit_id, service_id, *scores)].append(collected_at)
-    candidates = [r for r in rows if r["channel"] != "paper"]
-    for row in sorted(candidates, key=lambda r: r["collected_at"]):
-        times = seen[_signature(row)]
-        close = [t for t in times if abs(t - row["collected_at"]) < window]
-        if close:
-            gap = min(abs(t - row["collected_at"]) for t in close).total_seconds()
-            row["flag"] = "suspected"
-            row["flag_reason"] = (
-                f"identical answers from the same device {gap:.0f} s after another response"
-            )
-        times.append(row["collected_at"])
+        return (*references_found(found), recent_from_json(found[0].recent if found else None))
+    found = await fetch_all(conn, references_query(dialect), references)
+    recent = await fetch_all(conn, recent_alike() if alike else recent_by_device(), recent_params)
+    return (*references_found(found), recent)
 
 
 async def _insert(
@@ -483,6 +239,109 @@ async def _insert(
     return inserted
 
 
+def _first_of_each_id(
+    items: Sequence[tuple[int, ResponseIn]],
+) -> tuple[list[tuple[int, ResponseIn]], list[tuple[int, ResponseIn]], dict[uuid.UUID, int]]:
+    """The items whose id appears for the first time in the batch, those that repeat an
+    earlier one, and the index where each id first appears."""
+    first_of: dict[uuid.UUID, int] = {}
+    repeats: list[tuple[int, ResponseIn]] = []
+    unique: list[tuple[int, ResponseIn]] = []
+    for index, item in items:
+        if item.id in first_of:
+            repeats.append((index, item))
+        else:
+            first_of[item.id] = index
+            unique.append((index, item))
+    return unique, repeats, first_of
+
+
+async def _checked_rows(
+    conn: AsyncConnection,
+    unique: list[tuple[int, ResponseIn]],
+    units: dict[str, NamedUnit],
+    services: dict[tuple[int, str], NamedService],
+    digests: dict[int, str],
+    versions: VersionCache,
+    settings: Settings,
+    now: datetime,
+    submitter: Submitter,
+) -> tuple[list[dict[str, Any]], dict[int, list[FieldProblem]]]:
+    """The rows of the valid items, and the problems of each refused one by its index."""
+    rows: list[dict[str, Any]] = []
+    refused: dict[int, list[FieldProblem]] = {}
+    for index, item in unique:
+        rules = await versions.rules(conn, item.survey_version_id)
+        problems = check_item(item, units, services, rules, now, settings, submitter.scope_path)
+        if problems:
+            refused[index] = problems
+            continue
+        unit = units[item.unit]
+        service = services[(unit.id, item.service)]
+        rows.append(_row(item, unit, service.id, digests[index], now, submitter))
+    return rows, refused
+
+
+async def _settled(
+    conn: AsyncConnection,
+    unique: list[tuple[int, ResponseIn]],
+    rows: list[dict[str, Any]],
+    inserted: set[uuid.UUID],
+    refused: dict[int, list[FieldProblem]],
+    digests: dict[int, str],
+    scope: str | None,
+) -> dict[int, Outcome]:
+    """The outcome of each item whose id is first of its kind in the batch, by its index."""
+    # Everything not inserted may be a retry of a stored response (even one that would no
+    # longer validate, such as an old collected_at): compare with what is stored.
+    unsettled = [(i, item) for i, item in unique if item.id not in inserted]
+    stored, elsewhere = await stored_in_scope(conn, (item.id for _, item in unsettled), scope)
+    rows_by_id = {r["id"]: r for r in rows}
+    outcomes: dict[int, Outcome] = {}
+    for index, item in unique:
+        if item.id in inserted:
+            row = rows_by_id[item.id]
+            outcomes[index] = Outcome(
+                index, item.id, "created", response=response_out(row, item.unit, item.service)
+            )
+        elif item.id in stored:
+            outcomes[index] = _replayed(index, item.id, digests[index], stored[item.id])
+        elif item.id in elsewhere and index not in refused:
+            outcomes[index] = _id_taken(index, item.id)
+        else:
+            outcomes[index] = Outcome(
+                index, item.id, "invalid", problem=invalid(refused[index]).problem
+            )
+    return outcomes
+
+
+def _repeated(
+    repeats: list[tuple[int, ResponseIn]],
+    first_of: dict[uuid.UUID, int],
+    outcomes: dict[int, Outcome],
+    digests: dict[int, str],
+) -> dict[int, Outcome]:
+    """The outcome of each item that repeats an id earlier in the batch: the earlier one's
+    when the content is the same, a conflict otherwise."""
+    repeated: dict[int, Outcome] = {}
+    for index, item in repeats:
+        first = outcomes[first_of[item.id]]
+        if digests[index] != digests[first_of[item.id]]:
+            repeated[index] = Outcome(
+                index,
+                item.id,
+                "conflict",
+                problem=conflict(
+                    "id-conflict", "This id appears earlier in the batch with other content."
+                ).problem,
+            )
+        elif first.status in ("created", "duplicate"):
+            repeated[index] = Outcome(index, item.id, "duplicate", response=first.response)
+        else:
+            repeated[index] = Outcome(index, item.id, first.status, problem=first.problem)
+    return repeated
+
+
 async def ingest(
     conn: AsyncConnection,
     dialect: str,
@@ -498,81 +357,26 @@ async def ingest(
     are refused. A response whose id is already stored is a duplicate when its content is the
     same, and a conflict otherwise; concurrent identical submissions store exactly one row.
     """
-    outcomes: dict[int, Outcome] = {}
     digests = {index: content_hash(item) for index, item in items}
-    first_of: dict[uuid.UUID, int] = {}
-    repeats: list[tuple[int, ResponseIn]] = []
-    unique: list[tuple[int, ResponseIn]] = []
-    for index, item in items:
-        if item.id in first_of:
-            repeats.append((index, item))
-        else:
-            first_of[item.id] = index
-            unique.append((index, item))
-
+    unique, repeats, first_of = _first_of_each_id(items)
     window = timedelta(seconds=settings.burst_seconds)
     burst_range = (
-        _burst_range((item for _, item in unique), window, now, settings)
+        compared_range((item for _, item in unique), window, now, settings)
         if submitter.device is not None and settings.burst_seconds
         else None
     )
     units, services, recent = await _read_for_validation(
         conn, dialect, [item for _, item in unique], submitter.device, burst_range
     )
-    rows: list[dict[str, Any]] = []
-    refused: dict[int, list[FieldProblem]] = {}
-    for index, item in unique:
-        rules = await versions.rules(conn, item.survey_version_id)
-        problems = _check_item(item, units, services, rules, now, settings, submitter.scope_path)
-        if problems:
-            refused[index] = problems
-            continue
-        unit = units[item.unit]
-        service = services[(unit.id, item.service)]
-        rows.append(_row(item, unit, service.id, digests[index], now, submitter))
-
+    rows, refused = await _checked_rows(
+        conn, unique, units, services, digests, versions, settings, now, submitter
+    )
     inserted: set[uuid.UUID] = set()
     if rows and burst_range is not None:
         flag_bursts(rows, recent, window)
     if rows:
         rows.sort(key=lambda r: r["id"])  # one lock order for concurrent batches
         inserted = await retrying(conn, lambda: _insert(conn, dialect, rows, now))
-
-    # Everything not inserted may be a retry of a stored response (even one that would no
-    # longer validate, such as an old collected_at): compare with what is stored.
-    unsettled = [(i, item) for i, item in unique if item.id not in inserted]
-    stored, elsewhere = await stored_in_scope(
-        conn, (item.id for _, item in unsettled), submitter.scope_path
-    )
-    rows_by_id = {r["id"]: r for r in rows}
-    for index, item in unique:
-        if item.id in inserted:
-            row = rows_by_id[item.id]
-            outcomes[index] = Outcome(
-                index, item.id, "created", response=response_out(row, item.unit, item.service)
-            )
-        elif item.id in stored:
-            outcomes[index] = _replayed(index, item.id, digests[index], stored[item.id])
-        elif item.id in elsewhere and index not in refused:
-            outcomes[index] = _id_taken(index, item.id)
-        else:
-            outcomes[index] = Outcome(
-                index, item.id, "invalid", problem=invalid(refused[index]).problem
-            )
-
-    for index, item in repeats:
-        first = outcomes[first_of[item.id]]
-        if digests[index] != digests[first_of[item.id]]:
-            outcomes[index] = Outcome(
-                index,
-                item.id,
-                "conflict",
-                problem=conflict(
-                    "id-conflict", "This id appears earlier in the batch with other content."
-                ).problem,
-            )
-        elif first.status in ("created", "duplicate"):
-            outcomes[index] = Outcome(index, item.id, "duplicate", response=first.response)
-        else:
-            outcomes[index] = Outcome(index, item.id, first.status, problem=first.problem)
+    outcomes = await _settled(conn, unique, rows, inserted, refused, digests, submitter.scope_path)
+    outcomes.update(_repeated(repeats, first_of, outcomes, digests))
     return [outcomes[index] for index, _ in items]

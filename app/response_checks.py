@@ -1,0 +1,208 @@
+"""The checks a submitted response must pass before it is stored: the unit and service it
+names exist, are in the submitter's scope and were active when it was collected; its
+collected_at is plausible; its answers fit its survey version. Pure, but for the statement
+that reads the units and services named (run by `app.ingest`)."""
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import cache
+from typing import Any
+
+from sqlalchemy import and_, select
+
+from app.config import Settings
+from app.errors import FieldProblem
+from app.method import ELEMENTS
+from app.models import Service, Unit
+from app.schemas import ResponseIn
+from app.statements import one_of
+from app.surveys import VersionRules
+
+
+@dataclass(frozen=True)
+class NamedUnit:
+    """A unit a submission names, as the checks need it."""
+
+    id: int
+    path: str
+    time_zone: str
+    deactivated_at: datetime | None
+
+
+@dataclass(frozen=True)
+class NamedService:
+    """A service a submission names, as the checks need it."""
+
+    id: int
+    deactivated_at: datetime | None
+
+
+@cache
+def references_query(dialect: str) -> Any:
+    """The units the submissions name, each with the named services it offers (one row per
+    unit and service; a unit offering none of them comes once, with no service)."""
+    return (
+        select(
+            Unit.id,
+            Unit.code,
+            Unit.path,
+            Unit.time_zone,
+            Unit.deactivated_at,
+            Service.id.label("service_id"),
+            Service.code.label("service_code"),
+            Service.deactivated_at.label("service_deactivated_at"),
+        )
+        .outerjoin(
+            Service,
+            and_(Service.unit_id == Unit.id, one_of(Service.code, "service_codes", dialect)),
+        )
+        .where(one_of(Unit.code, "unit_codes", dialect))
+    )
+
+
+def references_params(items: Iterable[ResponseIn]) -> dict[str, list[str]]:
+    unit_codes, service_codes = set(), set()
+    for item in items:
+        unit_codes.add(item.unit)
+        service_codes.add(item.service)
+    return {"unit_codes": sorted(unit_codes), "service_codes": sorted(service_codes)}
+
+
+def references_found(
+    rows: Iterable[Any],
+) -> tuple[dict[str, NamedUnit], dict[tuple[int, str], NamedService]]:
+    units: dict[str, NamedUnit] = {}
+    services: dict[tuple[int, str], NamedService] = {}
+    for row in rows:
+        units[row.code] = NamedUnit(row.id, row.path, row.time_zone, row.deactivated_at)
+        if row.service_id is not None:
+            services[(row.id, row.service_code)] = NamedService(
+                row.service_id, row.service_deactivated_at
+            )
+    return units, services
+
+
+def _check_version(
+    rules: VersionRules | None, unit: NamedUnit, item: ResponseIn
+) -> list[FieldProblem]:
+    if rules is None:
+        return [
+            FieldProblem(
+                pointer="/survey_version_id",
+                detail="no published survey version with this id",
+                code="unknown_survey_version",
+            )
+        ]
+    problems = []
+    ancestors = {int(p) for p in unit.path.strip("/").split("/")}
+    if rules.owner_unit_id is not None and rules.owner_unit_id not in ancestors:
+        problems.append(
+            FieldProblem(
+                pointer="/survey_version_id",
+                detail="this survey version belongs to another unit's variant",
+                code="survey_version_not_allowed",
+            )
+        )
+    answered = item.answers.model_dump(exclude_none=True)
+    # A paper form is transcribed as filled in: a blank stays blank (NULL, its own denominator).
+    if item.channel != "paper":
+        problems.extend(
+            FieldProblem(
+                pointer=f"/answers/{key}",
+                detail="required by this survey version",
+                code="missing",
+            )
+            for key in ELEMENTS
+            if key in rules.required_elements and key not in answered
+        )
+    if not answered:
+        problems.append(
+            FieldProblem(pointer="/answers", detail="no element was answered", code="no_answers")
+        )
+    extra = item.extra_answers or {}
+    for key, value in extra.items():
+        if key not in rules.extra_options:
+            problems.append(
+                FieldProblem(
+                    pointer=f"/extra_answers/{key}",
+                    detail="not a question of this survey version",
+                    code="unknown_question",
+                )
+            )
+        elif value not in rules.extra_options[key]:
+            problems.append(
+                FieldProblem(
+                    pointer=f"/extra_answers/{key}",
+                    detail="not an option of this question",
+                    code="unknown_option",
+                )
+            )
+    problems.extend(
+        FieldProblem(
+            pointer=f"/extra_answers/{key}",
+            detail="required by this survey version",
+            code="missing",
+        )
+        for key in rules.required_extra
+        if key not in extra
+    )
+    return problems
+
+
+def check_item(
+    item: ResponseIn,
+    units: dict[str, NamedUnit],
+    services: dict[tuple[int, str], NamedService],
+    rules: VersionRules | None,
+    now: datetime,
+    settings: Settings,
+    scope: str | None,
+) -> list[FieldProblem]:
+    problems: list[FieldProblem] = []
+    if item.collected_at > now + timedelta(seconds=settings.max_clock_skew_seconds):
+        problems.append(
+            FieldProblem(
+                pointer="/collected_at",
+                detail=f"in the future by more than {settings.max_clock_skew_seconds} s "
+                "(check the device clock)",
+                code="collected_in_future",
+            )
+        )
+    if item.collected_at < now - timedelta(days=settings.max_collected_age_days):
+        problems.append(
+            FieldProblem(
+                pointer="/collected_at",
+                detail=f"older than {settings.max_collected_age_days} days",
+                code="collected_too_old",
+            )
+        )
+    unit = units.get(item.unit)
+    if unit is None or (scope is not None and not unit.path.startswith(scope)):
+        problems.append(FieldProblem(pointer="/unit", detail="unknown unit", code="unknown_unit"))
+        return problems
+    if unit.deactivated_at is not None and item.collected_at >= unit.deactivated_at:
+        problems.append(
+            FieldProblem(
+                pointer="/unit", detail="the unit was deactivated before then", code="unit_inactive"
+            )
+        )
+    service = services.get((unit.id, item.service))
+    if service is None:
+        problems.append(
+            FieldProblem(
+                pointer="/service",
+                detail="the unit does not offer this service",
+                code="unknown_service",
+            )
+        )
+    elif service.deactivated_at is not None and item.collected_at >= service.deactivated_at:
+        problems.append(
+            FieldProblem(
+                pointer="/service",
+                detail="the service was deactivated before then",
+                code="service_inactive",
+            )
+        )
+    problems.extend(_check_version(rules, unit, item))
+    return problems
