@@ -8,25 +8,26 @@ rows of the period.
 
 Reports read on one Core connection in one snapshot (`app.db.ReadConnection`); the
 statements every report runs are built once and go through `app.statements.fetch_all`.
+The public figures, which follow rules of their own, are in `app.public_figures`.
+
+A little over 450 lines, kept whole: the four keyed reports share the scope, the subtree,
+the exact values and the method block, and each reads best beside them.
 """
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
 from fractions import Fraction
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Date, Integer, Select, String, bindparam, select
+from sqlalchemy import String, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.aggregates import (
-    AGGREGATE_COUNTERS,
     Scope,
     Sums,
     Totals,
     aggregate_totals,
-    raw_counter_columns,
     raw_sums,
 )
 from app.auth import Principal
@@ -63,8 +64,6 @@ from app.schemas import (
     IntervalOut,
     MethodOut,
     PeriodOut,
-    PublicElement,
-    PublicValue,
     RankedUnit,
     RankingOut,
     Rule,
@@ -480,126 +479,3 @@ async def ranking(conn: AsyncConnection, unit: Node, window: Span) -> RankingOut
         data_updated_at=totals.updated_at,
         method=method_out(scope, "pooled", totals, subtree),
     )
-
-
-# --- public figures ----------------------------------------------------------------------
-# What the keyless endpoints read (see app.disclosure and the README's "Public figures"):
-# a public unit's own responses only (never its children's), over one whole period, never
-# counting a response flagged at arrival (a later review would otherwise revise a figure).
-
-
-@dataclass(frozen=True)
-class PublicUnit:
-    id: int
-    code: str
-    name: str
-    time_zone: str
-
-
-_PUBLIC_UNIT = select(Unit.id, Unit.code, Unit.name, Unit.time_zone).where(
-    Unit.code == bindparam("code"), Unit.public.is_(True), Unit.deactivated_at.is_(None)
-)
-
-
-async def public_unit(conn: AsyncConnection, code: str) -> PublicUnit | None:
-    """The unit with this code if it publishes: opted in and not deactivated."""
-    for row in await fetch_all(conn, _PUBLIC_UNIT, {"code": code}):
-        return PublicUnit(row.id, row.code, row.name, row.time_zone)
-    return None
-
-
-@dataclass
-class PublicTotals:
-    """A public unit's own responses over a period: the total, per service, and what the
-    method block must say."""
-
-    total: Sums
-    services: dict[str, Sums]  # by service code
-    names: dict[str, str]  # service code → name
-    flagged: int  # left out: flagged at arrival, whatever their review
-    versions: list[int]
-
-
-@cache
-def _public_statement() -> Select[Any]:
-    keys = [
-        Service.code.label("service_code"),
-        Service.name.label("service_name"),
-        RESPONSES.c.survey_version_id,
-        RESPONSES.c.flag,
-    ]
-    return (
-        select(*keys, *raw_counter_columns())
-        .select_from(RESPONSES.join(Service, Service.id == RESPONSES.c.service_id))
-        .where(
-            RESPONSES.c.unit_id == bindparam("unit_id", type_=Integer),
-            RESPONSES.c.local_date.between(
-                bindparam("start", type_=Date), bindparam("end", type_=Date)
-            ),
-        )
-        .group_by(*keys)
-    )
-
-
-async def public_totals(conn: AsyncConnection, unit: PublicUnit, window: Span) -> PublicTotals:
-    """Sums straight from the unit's own response rows of the period (public traffic is
-    light; the aggregates cannot tell a never-flagged response from a cleared one)."""
-    params = {"unit_id": unit.id, "start": window.start, "end": window.end}
-    totals = PublicTotals(Sums(), {}, {}, 0, [])
-    versions: set[int] = set()
-    for row in await fetch_all(conn, _public_statement(), params):
-        sums = Sums({c: int(getattr(row, c) or 0) for c in AGGREGATE_COUNTERS})
-        if row.flag is not None:
-            totals.flagged += sums.responses
-            continue
-        versions.add(row.survey_version_id)
-        totals.total.add(sums)
-        totals.services.setdefault(row.service_code, Sums()).add(sums)
-        totals.names[row.service_code] = row.service_name
-    totals.versions = sorted(versions)
-    return totals
-
-
-def public_value(sums: Sums) -> PublicValue:
-    """The keyed value, rounded figures only: no sums, no per-element counts, no exact
-    fractions, no interval (a sum of squares), which would let published figures be
-    subtracted exactly."""
-    value = index_value(sums)
-    return PublicValue(
-        responses=value.responses,
-        ikm=value.ikm,
-        index=value.index,
-        grade=value.grade,
-        elements=[
-            PublicElement(key=e.key, unsur=e.unsur, nrr=e.nrr, ikm=e.ikm, grade=e.grade)
-            for e in value.elements
-        ],
-        weakest=value.weakest,
-        small_sample=value.small_sample,
-    )
-
-
-def public_method(unit: PublicUnit, totals: PublicTotals) -> MethodOut:
-    """The method block of a public answer: the keyed one, with the public rules."""
-    scope = Scope(Node(unit.id, unit.code, unit.name, ""), date.min, date.max)
-    keyed = method_out(
-        scope,
-        "pooled",
-        Totals({}, totals.flagged, totals.versions, None),
-        [_Zone(unit.time_zone)],
-    )
-    return keyed.model_copy(
-        update={
-            "rule": "public: the unit's own responses only (never its child units'), over "
-            "one whole period",
-            "excluded": f"{totals.flagged} response(s) flagged at arrival as a suspected "
-            "burst are not counted, whatever their review",
-            "confidence_interval": "not published",
-            "source": "sums and counts over the unit's own response rows of the period",
-        }
-    )
-
-
-@dataclass(frozen=True)
-class _Zone:
-    time_zone: str

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response, status
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from app import disclosure, indices, tickets
+from app import disclosure, indices, public_figures, tickets
 from app.auth import client_address
 from app.config import Settings, SettingsDep
 from app.db import DatabaseDep, ReadConnection, ReadSession, WriteSession
@@ -176,7 +176,9 @@ async def public_window(request: Request, period: PublicPeriodParam, settings: S
 PublicWindow = Annotated[Span, Depends(public_window)]
 
 
-def _final(window: Span, unit: indices.PublicUnit, settings: Settings, now: datetime) -> None:
+def _final(
+    window: Span, unit: public_figures.PublicUnit, settings: Settings, now: datetime
+) -> None:
     """Refuse a period that responses may still arrive into (422): it has not ended in the
     unit's time zone, or an offline backlog may still bring responses collected in it
     (SKM_MAX_COLLECTED_AGE_DAYS, plus a day for requests in flight). Its figures can then
@@ -191,9 +193,9 @@ def _final(window: Span, unit: indices.PublicUnit, settings: Settings, now: date
         )
 
 
-async def _public_unit(conn: AsyncConnection, code: str) -> indices.PublicUnit:
+async def _public_unit(conn: AsyncConnection, code: str) -> public_figures.PublicUnit:
     """A unit whose indices are public: opted in and not deactivated (404 otherwise)."""
-    unit = await indices.public_unit(conn, code)
+    unit = await public_figures.public_unit(conn, code)
     if unit is None:
         raise not_found("unit", code)
     return unit
@@ -218,15 +220,15 @@ async def public_index(
     to each element answered at all). Rounded figures only."""
     unit = await _public_unit(conn, code)
     _final(window, unit, settings, now)
-    totals = await indices.public_totals(conn, unit, window)
+    totals = await public_figures.public_totals(conn, unit, window)
     shown = disclosure.publishable(totals.total, settings.public_min_group)
     published = PublicIndex(
         unit=UnitRef(code=unit.code, name=unit.name),
         period=indices.period_out(window),
         suppressed=not shown,
         min_group=settings.public_min_group,
-        value=indices.public_value(totals.total) if shown else None,
-        method=indices.public_method(unit, totals),
+        value=public_figures.public_value(totals.total) if shown else None,
+        method=public_figures.public_method(unit, totals),
     )
     return cached_json(request, published, CACHE_CONTROL)
 
@@ -256,7 +258,7 @@ async def public_breakdown(
     the rest of the total each count SKM_PUBLIC_MIN_GROUP respondents or none."""
     unit = await _public_unit(conn, code)
     _final(window, unit, settings, now)
-    totals = await indices.public_totals(conn, unit, window)
+    totals = await public_figures.public_totals(conn, unit, window)
     shown = disclosure.published_groups(totals.total, totals.services, settings.public_min_group)
     published = PublicBreakdown(
         unit=UnitRef(code=unit.code, name=unit.name),
@@ -268,11 +270,11 @@ async def public_breakdown(
             PublicGroup(
                 key=key,
                 label=totals.names[key],
-                value=indices.public_value(totals.services[key]),
+                value=public_figures.public_value(totals.services[key]),
             )
             for key in sorted(shown)
         ],
         suppressed_groups=len(totals.services) - len(shown),
-        method=indices.public_method(unit, totals),
+        method=public_figures.public_method(unit, totals),
     )
     return cached_json(request, published, CACHE_CONTROL)
