@@ -10,6 +10,7 @@ from alembic import command
 from alembic.config import Config
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
+from sqlalchemy.exc import OperationalError
 
 from app.config import Settings, get_settings
 from app.db import Database
@@ -118,7 +119,13 @@ def main(argv: list[str] | None = None) -> None:
             print(refusal, file=sys.stderr)  # noqa: T201  (one line, no traceback)
             raise SystemExit(2)
     body = _key_body(parser, args) if args.command == "create-key" else None
-    migrate()
+    try:
+        migrate()
+    except OperationalError as error:
+        # A URL that parses but cannot be used: a missing directory, no server, refused.
+        reason = type(error.orig).__name__ if error.orig is not None else "OperationalError"
+        sys.stderr.write(f"skm: SKM_DATABASE_URL: cannot open the database ({reason})\n")
+        raise SystemExit(2) from None
     if body is not None:
         print(asyncio.run(_create_key(body)).token)  # noqa: T201  (the token, shown once)
         return

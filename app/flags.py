@@ -13,6 +13,7 @@ from app.errors import not_found
 from app.ingest import FLAGGED, RESPONSES, add_to_aggregates, response_out
 from app.models import Service, Unit
 from app.schemas import FlaggedOut
+from app.statements import retrying
 
 FlagState = Literal["suspected", "confirmed", "cleared"]
 
@@ -56,7 +57,20 @@ async def review(
     response_id: uuid.UUID,
     decision: Literal["confirm", "clear"],
 ) -> FlaggedOut:
-    """Set the review state, moving the response's counts in or out of the indices."""
+    """Set the review state, moving the response's counts in or out of the indices. A
+    deadlock or serialization failure (the aggregate rows are shared with submissions) is
+    undone to a savepoint and the review run again (`statements.retrying`)."""
+    conn = await session.connection()
+    return await retrying(conn, lambda: _review(session, dialect, caller, response_id, decision))
+
+
+async def _review(
+    session: AsyncSession,
+    dialect: str,
+    caller: Principal,
+    response_id: uuid.UUID,
+    decision: Literal["confirm", "clear"],
+) -> FlaggedOut:
     query = _query().add_columns(Unit.path).where(RESPONSES.c.id == response_id)
     row = (await session.execute(query.with_for_update(of=RESPONSES))).first()
     if row is None or not caller.covers(row.path):

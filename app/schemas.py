@@ -36,12 +36,17 @@ from app.models import CODE_LENGTH, INT32_MAX, KEY_NAME_LENGTH, NAME_LENGTH, ZON
 Id = Annotated[int, Field(ge=1, le=INT32_MAX, strict=True)]
 """An id or version number in a JSON body (a 32-bit `integer` column)."""
 
-_DIGITS = re.compile(r"[0-9]{1,20}")
+_DIGITS = re.compile(r"[0-9]+")
+_MOST_DIGITS = 20  # past any column's range (2^63 has 19); longer text is not parsed
 
 
 def _decimal_digits(value: object) -> object:
-    if isinstance(value, str) and not _DIGITS.fullmatch(value):
-        raise PydanticCustomError("int_parsing", "Input should be an integer in decimal digits")
+    if isinstance(value, str):
+        if not _DIGITS.fullmatch(value):
+            raise PydanticCustomError("int_parsing", "Input should be an integer in decimal digits")
+        if len(value.lstrip("0")) > _MOST_DIGITS:
+            raise PydanticCustomError("less_than_equal", "Input is out of range")
+        return value.lstrip("0") or "0"
     return value
 
 
@@ -762,7 +767,7 @@ class TicketsOut(BaseModel):
 
 
 class PublicResponseIn(ResponseIn):
-    ticket: str | None = Field(
+    ticket: Annotated[str, Clean] | None = Field(
         default=None, max_length=64, description="The one-time ticket, when the unit needs one"
     )
 
