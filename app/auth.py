@@ -16,7 +16,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Annotated, Literal, Protocol, TypeVar
+from typing import Annotated, Protocol, TypeVar
 
 from fastapi import BackgroundTasks, Depends, Request
 from sqlalchemy import bindparam, select, update
@@ -29,8 +29,7 @@ from app.models import ApiKey, Unit
 from app.ratelimit import RateLimiter, get_limiter
 from app.statements import fetch_all
 from app.units import get_unit
-
-Role = Literal["admin", "manager", "collector", "reader"]
+from app.vocabulary import Role
 
 
 class Placed(Protocol):

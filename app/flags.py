@@ -13,8 +13,7 @@ from app.errors import not_found
 from app.ingest import FLAGGED, RESPONSES, add_to_aggregates, response_out
 from app.models import Service, Unit
 from app.schemas import FlaggedOut
-
-FlagState = Literal["suspected", "confirmed", "cleared"]
+from app.vocabulary import FlagState
 
 
 def _flagged_out(row: Row[Any] | None) -> FlaggedOut:

@@ -9,22 +9,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
 from math import isqrt, lcm
-from typing import Final, Literal
+from typing import Final, Literal, get_args
 
 METHOD_ID: Final = "permenpan-rb-14-2017"
 
 # Stable keys in questionnaire (display) order; never rely on position in storage.
-ELEMENTS: Final = (
-    "persyaratan",
-    "prosedur",
-    "waktu",
-    "biaya",
-    "produk",
-    "kompetensi",
-    "perilaku",
-    "sarana",
-    "pengaduan",
-)
 ElementKey = Literal[
     "persyaratan",
     "prosedur",
@@ -36,6 +25,7 @@ ElementKey = Literal[
     "sarana",
     "pengaduan",
 ]
+ELEMENTS: Final[tuple[str, ...]] = get_args(ElementKey)
 # Unsur names as the regulation lists them.
 ELEMENT_NAMES: Final = {
     "persyaratan": "Persyaratan",

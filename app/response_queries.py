@@ -13,13 +13,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import Database
 from app.errors import FieldProblem, invalid, not_found
-from app.ingest import PROFILE_FIELDS, RESPONSES, response_out
+from app.ingest import RESPONSES, response_out
 from app.method import ELEMENTS
 from app.models import Service, Unit
 from app.pagination import decode_cursor, encode_cursor
 from app.periods import window_or_problem
-from app.schemas import Channel, ResponseOut, instant_in_range
+from app.schemas import ResponseOut, instant_in_range
 from app.units import get_service, get_unit, subtree_ids
+from app.vocabulary import PROFILE_FIELDS, Channel
 
 EXPORT_BATCH = 2000
 # A formula character (= + - @) that begins the text or follows a separator a spreadsheet

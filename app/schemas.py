@@ -23,8 +23,24 @@ from pydantic_core import PydanticCustomError
 
 from app.config import MAX_BATCH_ITEMS_CEILING
 from app.errors import Problem
-from app.method import ELEMENTS, ElementKey
+from app.method import ELEMENTS, ElementKey, Mutu
 from app.models import CODE_LENGTH, INT32_MAX, KEY_NAME_LENGTH, NAME_LENGTH, ZONE_LENGTH
+from app.vocabulary import (
+    AgeBand,
+    BreakdownBy,
+    Channel,
+    Education,
+    FlagDecision,
+    FlagState,
+    Gender,
+    Granularity,
+    Occupation,
+    ProfileField,
+    Role,
+    Rule,
+    SurveyStatus,
+    UnitKind,
+)
 
 # --- input types: what a field may hold is what its column can store ---------------------
 #
@@ -133,9 +149,6 @@ KeyName = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=KEY_NAME_LENGTH), Clean
 ]
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500), Clean]
-Channel = Literal["kiosk", "mobile", "web", "paper"]
-UnitKind = Literal["government", "service_mall", "agency", "service_unit", "other"]
-ProfileField = Literal["gender", "age_band", "education", "occupation"]
 Score = Annotated[int, Field(ge=1, le=4, strict=True)]
 
 MAX_SUGGESTION_LENGTH = 1000
@@ -263,7 +276,7 @@ class SurveyVersionCreate(Strict):
 class SurveyVersionSummary(BaseModel):
     id: int
     version: int
-    status: Literal["draft", "published"]
+    status: SurveyStatus
     created_at: datetime
     published_at: datetime | None
 
@@ -437,10 +450,10 @@ class Answers(Strict):
 class Profile(Strict):
     """Coarse respondent profile; every field optional."""
 
-    gender: Literal["L", "P"] | None = None
-    age_band: Literal["<20", "20-29", "30-39", "40-49", "50-59", "60+"] | None = None
-    education: Literal["SD", "SMP", "SMA", "D1-D3", "D4-S1", "S2", "S3"] | None = None
-    occupation: Literal["PNS", "TNI", "POLRI", "SWASTA", "WIRAUSAHA", "LAINNYA"] | None = None
+    gender: Gender | None = None
+    age_band: AgeBand | None = None
+    education: Education | None = None
+    occupation: Occupation | None = None
 
 
 Suggestion = Annotated[
@@ -498,9 +511,7 @@ class ResponseOut(BaseModel):
     extra_answers: dict[str, str] | None
     suggestion: str | None
     submitted_by_key: int | None = Field(description="The API key that posted it, if any")
-    flag: Literal["suspected", "confirmed", "cleared"] | None = Field(
-        description="Suspicious-burst review state; suspected and confirmed are not counted"
-    )
+    flag: FlagState | None
 
 
 class BatchItemResult(BaseModel):
@@ -523,15 +534,9 @@ class BatchOut(BaseModel):
 
 # --- indices ---------------------------------------------------------------------------
 
-Rule = Literal["pooled", "mean_of_children"]
-Granularity = Literal["month", "quarter", "semester", "year"]
-BreakdownBy = Literal[
-    "service", "child", "channel", "gender", "age_band", "education", "occupation"
-]
-
 
 class GradeOut(BaseModel):
-    mutu: Literal["A", "B", "C", "D"]
+    mutu: Mutu
     kinerja: str = Field(description="Kinerja unit pelayanan, as the regulation words it")
     kinerja_en: str
 
@@ -709,12 +714,10 @@ class PopulationOut(BaseModel):
 
 # --- access control ----------------------------------------------------------------------
 
-RoleName = Literal["admin", "manager", "collector", "reader"]
-
 
 class KeyCreate(Strict):
     name: KeyName = Field(description="What the key is for, e.g. 'Kiosk 2, MPP lantai 1'")
-    role: RoleName
+    role: Role
     scope: Code | None = Field(
         default=None, description="Unit code: the key reaches this unit's subtree only"
     )
@@ -725,7 +728,7 @@ class KeyCreate(Strict):
 class KeyOut(BaseModel):
     id: int
     name: str
-    role: RoleName
+    role: Role
     scope: str | None
     read_responses: bool
     prefix: str = Field(description="The first characters of the token, to recognise it")
@@ -768,12 +771,12 @@ class PublicResponseIn(ResponseIn):
 
 
 class FlagReview(Strict):
-    decision: Literal["confirm", "clear"]
+    decision: FlagDecision
 
 
 class FlaggedOut(BaseModel):
     response: ResponseOut
-    flag: Literal["suspected", "confirmed", "cleared"]
+    flag: FlagState
     reason: str | None
     reviewed_at: datetime | None
     reviewed_by: int | None

@@ -1,7 +1,7 @@
 """Operations: counter tickets for public submission, and the review of flagged responses."""
 
 import uuid
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 
@@ -12,6 +12,7 @@ from app.config import SettingsDep
 from app.db import DatabaseDep, ReadSession, WriteSession
 from app.errors import ProblemError, problem_responses
 from app.schemas import FlaggedOut, FlagReview, ParamInt, TicketRequest, TicketsOut
+from app.vocabulary import FlagState
 
 router = APIRouter(tags=["operations"])
 READ = problem_responses(401, 403, 404, 422, 429)
@@ -42,7 +43,7 @@ async def list_flagged(
     session: ReadSession,
     caller: Caller,
     unit: Annotated[str | None, Query(max_length=64)] = None,
-    state: Literal["suspected", "confirmed", "cleared"] | None = "suspected",
+    state: FlagState | None = "suspected",
     limit: Annotated[ParamInt, Query(ge=1, le=500)] = 100,
 ) -> list[FlaggedOut]:
     """Flagged responses to review (by default those still only suspected), oldest first."""
