@@ -478,23 +478,37 @@ class ResponseIn(Strict):
     suggestion: Suggestion | None = Field(default=None, description="Saran/masukan (free text)")
 
 
+def batch_items_schema(max_items: int) -> dict[str, Any]:
+    """The schema of a batch's items: responses (each validated on its own), at most
+    `max_items`."""
+    return {
+        "title": "Items",
+        "type": "array",
+        "minItems": 1,
+        "maxItems": max_items,
+        "items": {"$ref": "#/components/schemas/ResponseIn"},
+        "description": "At most SKM_MAX_BATCH_ITEMS responses",
+    }
+
+
 class BatchIn(Strict):
     """A backlog: each item is validated on its own (as a ResponseIn), so that one bad item
     is answered `invalid` while the others are stored."""
 
+    # The model holds the hard ceiling; the endpoint checks the configured bound
+    # (SKM_MAX_BATCH_ITEMS), which the app writes into its document (`document_batch_limit`).
     items: Annotated[
         list[Any],
         Field(min_length=1, max_length=MAX_BATCH_ITEMS_CEILING),
-        WithJsonSchema(
-            {
-                "type": "array",
-                "minItems": 1,
-                "maxItems": MAX_BATCH_ITEMS_CEILING,
-                "items": {"$ref": "#/components/schemas/ResponseIn"},
-                "description": "At most SKM_MAX_BATCH_ITEMS responses (500 by default)",
-            }
-        ),
+        WithJsonSchema(batch_items_schema(MAX_BATCH_ITEMS_CEILING)),
     ]
+
+
+def document_batch_limit(spec: dict[str, Any], max_items: int) -> dict[str, Any]:
+    """An OpenAPI document whose batch body says the configured bound: the schemas are
+    built from the models once, at import, before any settings are read."""
+    spec["components"]["schemas"]["BatchIn"]["properties"]["items"] = batch_items_schema(max_items)
+    return spec
 
 
 class ResponseOut(BaseModel):
