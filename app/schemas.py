@@ -176,24 +176,28 @@ TimeZone = Annotated[
 ]
 
 
-class Strict(BaseModel):
+class Closed(BaseModel):
+    """A request body that refuses fields it does not define (a name, a NIK): nothing
+    unknown is stored or silently dropped. Not Pydantic's strict mode: strict numbers and
+    booleans are asked for per field (`Id`, `Flag`, `Score`)."""
+
     model_config = ConfigDict(extra="forbid")
 
 
 # --- survey definitions --------------------------------------------------------------------
 
 
-class LocalizedText(Strict):
+class LocalizedText(Closed):
     id: Text = Field(description="Bahasa Indonesia: the text shown")
     en: Text | None = Field(default=None, description="English, alongside")
 
 
-class OptionDef(Strict):
+class OptionDef(Closed):
     score: Score
     label: LocalizedText
 
 
-class QuestionDef(Strict):
+class QuestionDef(Closed):
     element: ElementKey
     text: LocalizedText
     required: Flag = True
@@ -213,12 +217,12 @@ class QuestionDef(Strict):
         return self
 
 
-class ExtraOptionDef(Strict):
+class ExtraOptionDef(Closed):
     value: Code
     label: LocalizedText
 
 
-class ExtraQuestionDef(Strict):
+class ExtraQuestionDef(Closed):
     """A local question outside the nine elements; answered but never part of the index."""
 
     key: Code
@@ -233,7 +237,7 @@ class ExtraQuestionDef(Strict):
         return self
 
 
-class SurveyDefinition(Strict):
+class SurveyDefinition(Closed):
     title: LocalizedText
     intro: LocalizedText | None = None
     questions: list[QuestionDef] = Field(
@@ -261,7 +265,7 @@ class SurveyDefinition(Strict):
         return self
 
 
-class SurveyCreate(Strict):
+class SurveyCreate(Closed):
     code: Code
     title: Name
     owner_unit: Code = Field(
@@ -269,7 +273,7 @@ class SurveyCreate(Strict):
     )
 
 
-class SurveyVersionCreate(Strict):
+class SurveyVersionCreate(Closed):
     definition: SurveyDefinition
 
 
@@ -300,7 +304,7 @@ class SurveyVersionOut(SurveyVersionSummary):
 # --- units and services --------------------------------------------------------------------
 
 
-class UnitCreate(Strict):
+class UnitCreate(Closed):
     code: Code
     name: Name
     kind: UnitKind
@@ -319,7 +323,7 @@ class UnitCreate(Strict):
     )
 
 
-class UnitUpdate(Strict):
+class UnitUpdate(Closed):
     name: Name | None = None
     kind: UnitKind | None = None
     parent: Code | None = None
@@ -356,12 +360,12 @@ class UnitTree(BaseModel):
     children: list["UnitTree"]
 
 
-class ServiceCreate(Strict):
+class ServiceCreate(Closed):
     code: Code
     name: Name
 
 
-class ServiceUpdate(Strict):
+class ServiceUpdate(Closed):
     name: Name | None = None
     active: Flag | None = None
 
@@ -433,7 +437,7 @@ class FormOut(BaseModel):
 # --- responses -------------------------------------------------------------------------
 
 
-class Answers(Strict):
+class Answers(Closed):
     """Element key → score 1–4. An unanswered element is omitted or null, never a score."""
 
     persyaratan: Score | None = None
@@ -447,7 +451,7 @@ class Answers(Strict):
     pengaduan: Score | None = None
 
 
-class Profile(Strict):
+class Profile(Closed):
     """Coarse respondent profile; every field optional."""
 
     gender: Gender | None = None
@@ -461,7 +465,7 @@ Suggestion = Annotated[
 ]
 
 
-class ResponseIn(Strict):
+class ResponseIn(Closed):
     id: uuid.UUID = Field(description="Chosen by the client; a retry with the same id is safe")
     unit: Code
     service: Code
@@ -491,7 +495,7 @@ def batch_items_schema(max_items: int) -> dict[str, Any]:
     }
 
 
-class BatchIn(Strict):
+class BatchIn(Closed):
     """A backlog: each item is validated on its own (as a ResponseIn), so that one bad item
     is answered `invalid` while the others are stored."""
 
@@ -711,7 +715,7 @@ class RankingOut(BaseModel):
     method: MethodOut
 
 
-class PopulationIn(Strict):
+class PopulationIn(Closed):
     served: int = Field(
         ge=1, le=100_000_000, strict=True, description="People served in the period"
     )
@@ -729,7 +733,7 @@ class PopulationOut(BaseModel):
 # --- access control ----------------------------------------------------------------------
 
 
-class KeyCreate(Strict):
+class KeyCreate(Closed):
     name: KeyName = Field(description="What the key is for, e.g. 'Kiosk 2, MPP lantai 1'")
     role: Role
     scope: Code | None = Field(
@@ -768,7 +772,7 @@ class AuditOut(BaseModel):
     details: dict[str, object] | None
 
 
-class TicketRequest(Strict):
+class TicketRequest(Closed):
     count: int = Field(default=1, ge=1, le=200, strict=True)
 
 
@@ -784,7 +788,7 @@ class PublicResponseIn(ResponseIn):
     )
 
 
-class FlagReview(Strict):
+class FlagReview(Closed):
     decision: FlagDecision
 
 
