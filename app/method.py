@@ -1,4 +1,4 @@
-"""The SKM arithmetic of PermenPAN-RB 14/2017 (see shared skm-method.md). Pure: no I/O.
+"""The SKM arithmetic of PermenPAN-RB 14/2017, as docs/method.md describes it. Pure: no I/O.
 
 Everything is exact (`fractions.Fraction`) until presentation; rounding is half-up and
 happens only at the end.

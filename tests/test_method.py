@@ -1,4 +1,4 @@
-"""The SKM arithmetic against the test vectors of the method document (worked by hand)."""
+"""The SKM arithmetic against the checks of docs/method.md (worked by hand)."""
 
 from decimal import Decimal
 from fractions import Fraction
