@@ -16,6 +16,7 @@ from app.config import Settings, get_settings
 from app.db import Database
 from app.keys import create_key
 from app.schemas import KeyCreate, KeyCreated
+from app.vocabulary import ROLES
 
 CHECKOUT_INI = Path(__file__).resolve().parent.parent / "alembic.ini"
 
@@ -106,7 +107,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     key = sub.add_parser("create-key", help="create an API key and print its token (once)")
     key.add_argument("--name", required=True, help="what the key is for")
-    key.add_argument("--role", choices=["admin", "manager", "collector", "reader"], default="admin")
+    key.add_argument("--role", choices=ROLES, default="admin")
     key.add_argument("--scope", help="unit code: the key reaches that unit's subtree only")
     key.add_argument("--read-responses", action="store_true", help="readers: response rows too")
     args = parser.parse_args(argv)

@@ -12,10 +12,10 @@ from app.db import utcnow
 from app.errors import not_found
 from app.ingest import FLAGGED, RESPONSES, add_to_aggregates, response_out
 from app.models import Service, Unit
+from app.pagination import after, instant_cursor
 from app.schemas import FlaggedOut
 from app.statements import retrying
-
-FlagState = Literal["suspected", "confirmed", "cleared"]
+from app.vocabulary import FlagState
 
 
 def _flagged_out(row: Row[Any] | None) -> FlaggedOut:
@@ -40,14 +40,26 @@ def _query() -> Select[Any]:
 
 
 async def list_flagged(
-    session: AsyncSession, scope_path: str | None, state: FlagState | None, limit: int
-) -> list[FlaggedOut]:
-    query = _query().order_by(RESPONSES.c.collected_at, RESPONSES.c.id).limit(limit)
+    session: AsyncSession,
+    scope_path: str | None,
+    state: FlagState | None,
+    cursor: str | None,
+    limit: int,
+) -> tuple[list[FlaggedOut], str | None]:
+    """Ordered by (collected_at, id), paged like the list of responses."""
+    query = _query().order_by(RESPONSES.c.collected_at, RESPONSES.c.id).limit(limit + 1)
     if scope_path is not None:
         query = query.where(Unit.path.startswith(scope_path, autoescape=True))
     if state is not None:
         query = query.where(RESPONSES.c.flag == state)
-    return [_flagged_out(row) for row in await session.execute(query)]
+    if cursor is not None:
+        query = query.where(after(RESPONSES.c.collected_at, RESPONSES.c.id, cursor))
+    items = [_flagged_out(row) for row in await session.execute(query)]
+    following = None
+    if len(items) > limit:
+        last = items[limit - 1].response
+        following = instant_cursor(last.collected_at, last.id)
+    return items[:limit], following
 
 
 async def review(
