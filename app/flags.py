@@ -2,7 +2,7 @@
 or cleared (counted again). Nothing is ever deleted."""
 
 import uuid
-from typing import Any, Literal
+from typing import Any
 
 from sqlalchemy import Row, Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,7 +15,7 @@ from app.models import Service, Unit
 from app.pagination import after, instant_cursor
 from app.schemas import FlaggedOut
 from app.statements import retrying
-from app.vocabulary import FlagState
+from app.vocabulary import FlagDecision, FlagState
 
 
 def _flagged_out(row: Row[Any] | None) -> FlaggedOut:
@@ -67,7 +67,7 @@ async def review(
     dialect: str,
     caller: Principal,
     response_id: uuid.UUID,
-    decision: Literal["confirm", "clear"],
+    decision: FlagDecision,
 ) -> FlaggedOut:
     """Set the review state, moving the response's counts in or out of the indices. A
     deadlock or serialization failure (the aggregate rows are shared with submissions) is
@@ -81,7 +81,7 @@ async def _review(
     dialect: str,
     caller: Principal,
     response_id: uuid.UUID,
-    decision: Literal["confirm", "clear"],
+    decision: FlagDecision,
 ) -> FlaggedOut:
     query = _query().add_columns(Unit.path).where(RESPONSES.c.id == response_id)
     row = (await session.execute(query.with_for_update(of=RESPONSES))).first()
