@@ -51,14 +51,12 @@ from app.method import (
 from app.models import Population, Service, Unit
 from app.periods import Span, buckets
 from app.schemas import (
-    BreakdownBy,
     BreakdownGroup,
     BreakdownOut,
     ChildrenMean,
     ElementOut,
     GradeBand,
     GradeOut,
-    Granularity,
     IndexReport,
     IndexValue,
     IntervalOut,
@@ -66,7 +64,6 @@ from app.schemas import (
     PeriodOut,
     RankedUnit,
     RankingOut,
-    Rule,
     SampleOut,
     SeriesOut,
     SeriesPoint,
@@ -75,9 +72,7 @@ from app.schemas import (
 from app.standard_survey import PROFILE_OPTIONS
 from app.statements import fetch_all
 from app.stored_responses import RESPONSES
-
-PROFILE_FIELDS = ("gender", "age_band", "education", "occupation")
-CHANNEL_LABELS = {"kiosk": "Kiosk", "mobile": "Mobile app", "web": "Web", "paper": "Paper form"}
+from app.vocabulary import CHANNEL_LABELS, BreakdownBy, Granularity, Rule
 
 
 @dataclass(frozen=True)

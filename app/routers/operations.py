@@ -1,7 +1,7 @@
 """Operations: counter tickets for public submission, and the review of flagged responses."""
 
 import uuid
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 
@@ -11,7 +11,9 @@ from app.auth import Caller, unit_for
 from app.config import SettingsDep
 from app.db import DatabaseDep, ReadSession, WriteSession
 from app.errors import ProblemError, problem_responses
-from app.schemas import FlaggedOut, FlagReview, ParamInt, TicketRequest, TicketsOut
+from app.pagination import Cursor, Limit
+from app.schemas import FlaggedOut, FlagReview, Page, TicketRequest, TicketsOut
+from app.vocabulary import FlagState
 
 router = APIRouter(tags=["operations"])
 READ = problem_responses(401, 403, 404, 422, 429)
@@ -41,16 +43,18 @@ async def issue_tickets(
 async def list_flagged(
     session: ReadSession,
     caller: Caller,
+    limit: Limit,
     unit: Annotated[str | None, Query(max_length=64)] = None,
-    state: Literal["suspected", "confirmed", "cleared"] | None = "suspected",
-    limit: Annotated[ParamInt, Query(ge=1, le=500)] = 100,
-) -> list[FlaggedOut]:
+    cursor: Cursor = None,
+    state: FlagState | None = "suspected",
+) -> Page[FlaggedOut]:
     """Flagged responses to review (by default those still only suspected), oldest first."""
     caller.require("admin", "manager")
     scope = caller.scope_path
     if unit is not None:
         scope = (await unit_for(session, caller, unit)).path
-    return await flags.list_flagged(session, scope, state, limit)
+    items, following = await flags.list_flagged(session, scope, state, cursor, limit)
+    return Page(items=items, next_cursor=following)
 
 
 @router.post("/v1/responses/{response_id}/review", responses=WRITE)

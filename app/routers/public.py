@@ -9,7 +9,6 @@ from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app import disclosure, indices, public_figures, tickets
@@ -35,6 +34,7 @@ from app.schemas import (
     ResponseOut,
     UnitRef,
 )
+from app.units import find_unit
 
 router = APIRouter(prefix="/v1/public", tags=["public"])
 
@@ -54,7 +54,7 @@ Client = Annotated[str, Depends(public_client)]
 
 
 async def _open_unit(session: AsyncSession, code: str) -> Unit | None:
-    unit = await session.scalar(select(Unit).where(Unit.code == code))
+    unit = await find_unit(session, code)
     if unit is None or not unit.public or unit.deactivated_at is not None:
         return None
     return unit

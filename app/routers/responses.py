@@ -12,8 +12,9 @@ from app.db import DatabaseDep, ReadSession
 from app.errors import problem_responses
 from app.pagination import Cursor, Limit
 from app.periods import PERIOD_DESCRIPTION
-from app.schemas import Channel, Day, Page, ResponseOut
+from app.schemas import Day, Page, ResponseOut
 from app.stored_responses import ResponseFilter, export_csv, get_response, list_responses
+from app.vocabulary import Channel
 
 router = APIRouter(prefix="/v1/responses", tags=["responses"])
 
