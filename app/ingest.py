@@ -17,7 +17,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.config import Settings
-from app.errors import FieldProblem, Problem, conflict, invalid
+from app.db import utcnow
+from app.errors import FieldProblem, Problem, ProblemError, conflict, invalid
 from app.method import ELEMENTS
 from app.models import DailyAggregate, MonthlyAggregate, Response, Service, Unit
 from app.schemas import Answers, Profile, ResponseIn, ResponseOut
@@ -727,3 +728,20 @@ async def ingest(
         else:
             outcomes[index] = Outcome(index, item.id, first.status, problem=first.problem)
     return [outcomes[index] for index, _ in items]
+
+
+async def store_one(
+    conn: AsyncConnection,
+    versions: VersionCache,
+    settings: Settings,
+    body: ResponseIn,
+    submitter: Submitter,
+) -> Outcome:
+    """Ingest one response: the outcome when stored (created or duplicate), otherwise its
+    problem raised."""
+    [outcome] = await ingest(
+        conn, conn.dialect.name, [(0, body)], versions, settings, utcnow(), submitter
+    )
+    if outcome.problem is not None:
+        raise ProblemError.of(outcome.problem)
+    return outcome

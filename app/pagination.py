@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Query
 
-from app.config import SettingsDep
+from app.dependencies import SettingsDep
 from app.errors import FieldProblem, ProblemError, invalid
 from app.schemas import ParamInt
 

@@ -1,0 +1,50 @@
+"""Flagged responses (identical answers in a burst from one device): listed for review, then
+confirmed (left out of the indices) or cleared (counted again) by an administrator or a
+manager."""
+
+import uuid
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query
+
+from app import flags
+from app.audit import record
+from app.auth import unit_for
+from app.dependencies import Caller, DatabaseDep, ReadSession, WriteSession
+from app.errors import problem_responses
+from app.schemas import FlaggedOut, FlagReview, ParamInt
+
+router = APIRouter(tags=["flags"], responses=problem_responses(401, 403, 404, 422, 429))
+
+
+@router.get("/v1/flags")
+async def list_flagged(
+    session: ReadSession,
+    caller: Caller,
+    unit: Annotated[str | None, Query(max_length=64)] = None,
+    state: Literal["suspected", "confirmed", "cleared"] | None = "suspected",
+    limit: Annotated[ParamInt, Query(ge=1, le=500)] = 100,
+) -> list[FlaggedOut]:
+    """Flagged responses to review (by default those still only suspected), oldest first."""
+    caller.require("admin", "manager")
+    scope = caller.scope_path
+    if unit is not None:
+        scope = (await unit_for(session, caller, unit)).path
+    return await flags.list_flagged(session, scope, state, limit)
+
+
+@router.post("/v1/responses/{response_id}/review", responses=problem_responses(409))
+async def review_flag(
+    response_id: uuid.UUID,
+    body: FlagReview,
+    session: WriteSession,
+    database: DatabaseDep,
+    caller: Caller,
+) -> FlaggedOut:
+    """`confirm` keeps the response out of the indices; `clear` counts it again."""
+    caller.require("admin", "manager")
+    reviewed = await flags.review(session, database.dialect, caller, response_id, body.decision)
+    await record(
+        session, caller, f"flag.{body.decision}", f"response:{response_id}", {"flag": reviewed.flag}
+    )
+    return reviewed
