@@ -32,7 +32,7 @@ from app.surveys import VersionCache
 # --- the running app's parts -----------------------------------------------------------------
 
 
-class AppState(Protocol):
+class AppParts(Protocol):
     """The app's parts, as `main.create_app` and its lifespan set them on `app.state`."""
 
     settings: Settings
@@ -42,27 +42,27 @@ class AppState(Protocol):
     device_secret: bytes  # chosen at start-up; SKM_DEVICE_SECRET takes its place when set
 
 
-def app_state(request: Request) -> AppState:
+def app_parts(request: Request) -> AppParts:
     """The app's parts, read directly: by the providers below, and by the busiest endpoint
     (`routers.collection.submit_response`), where a dependency per part costs."""
-    state: AppState = request.app.state
-    return state
+    parts: AppParts = request.app.state
+    return parts
 
 
 async def current_settings(request: Request) -> Settings:
-    return app_state(request).settings
+    return app_parts(request).settings
 
 
 async def current_database(request: Request) -> Database:
-    return app_state(request).database
+    return app_parts(request).database
 
 
 async def current_versions(request: Request) -> VersionCache:
-    return app_state(request).versions
+    return app_parts(request).versions
 
 
 async def current_limiter(request: Request) -> RateLimiter:
-    return app_state(request).limiter
+    return app_parts(request).limiter
 
 
 SettingsDep = Annotated[Settings, Depends(current_settings)]
@@ -74,7 +74,7 @@ LimiterDep = Annotated[RateLimiter, Depends(current_limiter)]
 async def device_secret(request: Request, settings: SettingsDep) -> bytes:
     """The key of the hash that stands for a public client's address (SKM_DEVICE_SECRET, the
     same on every instance; otherwise one chosen at start-up)."""
-    return settings.device_secret.encode() or app_state(request).device_secret
+    return settings.device_secret.encode() or app_parts(request).device_secret
 
 
 DeviceSecret = Annotated[bytes, Depends(device_secret)]

@@ -19,7 +19,7 @@ from app.dependencies import (
     WriteConnection,
     WriteSession,
     WritingCaller,
-    app_state,
+    app_parts,
 )
 from app.errors import (
     FieldProblem,
@@ -77,8 +77,8 @@ async def submit_response(
     caller.require("admin", "manager", "collector")
     # The busiest endpoint: the app's parts are read directly rather than through one
     # dependency each, and the answer is serialized once (not validated again).
-    state = app_state(request)
-    stored = await store_one(conn, state.versions, state.settings, body, submitter_of(caller))
+    parts = app_parts(request)
+    stored = await store_one(conn, parts.versions, parts.settings, body, submitter_of(caller))
     assert stored.response is not None
     return Response(
         stored.response.model_dump_json(),
