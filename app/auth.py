@@ -19,7 +19,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
 from fastapi import BackgroundTasks, Request
 from sqlalchemy import bindparam, select, update
@@ -31,9 +31,8 @@ from app.errors import FieldProblem, ProblemError, invalid, not_found
 from app.models import ApiKey, Unit
 from app.ratelimit import RateLimiter
 from app.statements import fetch_all
-from app.units import get_unit
-
-Role = Literal["admin", "manager", "collector", "reader"]
+from app.units import find_unit, get_unit
+from app.vocabulary import Role
 
 
 class Placed(Protocol):
@@ -227,7 +226,7 @@ async def unit_for(session: AsyncSession, caller: Principal, code: str) -> Unit:
 
 async def body_unit(session: AsyncSession, caller: Principal, code: str, pointer: str) -> Unit:
     """A unit named in a request body: unknown or out of scope is the same invalid field."""
-    unit = await session.scalar(select(Unit).where(Unit.code == code))
+    unit = await find_unit(session, code)
     if unit is None or not caller.covers(unit.path):
         raise invalid([FieldProblem(pointer=pointer, detail="unknown unit", code="unknown_unit")])
     return unit

@@ -10,11 +10,13 @@ from alembic import command
 from alembic.config import Config
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
+from sqlalchemy.exc import OperationalError
 
 from app.config import Settings, get_settings
 from app.db import Database
 from app.keys import create_key
 from app.schemas import KeyCreate, KeyCreated
+from app.vocabulary import ROLES
 
 CHECKOUT_INI = Path(__file__).resolve().parent.parent / "alembic.ini"
 
@@ -105,7 +107,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     key = sub.add_parser("create-key", help="create an API key and print its token (once)")
     key.add_argument("--name", required=True, help="what the key is for")
-    key.add_argument("--role", choices=["admin", "manager", "collector", "reader"], default="admin")
+    key.add_argument("--role", choices=ROLES, default="admin")
     key.add_argument("--scope", help="unit code: the key reaches that unit's subtree only")
     key.add_argument("--read-responses", action="store_true", help="readers: response rows too")
     args = parser.parse_args(argv)
@@ -118,7 +120,13 @@ def main(argv: list[str] | None = None) -> None:
             print(refusal, file=sys.stderr)  # noqa: T201  (one line, no traceback)
             raise SystemExit(2)
     body = _key_body(parser, args) if args.command == "create-key" else None
-    migrate()
+    try:
+        migrate()
+    except OperationalError as error:
+        # A URL that parses but cannot be used: a missing directory, no server, refused.
+        reason = type(error.orig).__name__ if error.orig is not None else "OperationalError"
+        sys.stderr.write(f"skm: SKM_DATABASE_URL: cannot open the database ({reason})\n")
+        raise SystemExit(2) from None
     if body is not None:
         print(asyncio.run(_create_key(body)).token)  # noqa: T201  (the token, shown once)
         return

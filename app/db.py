@@ -158,6 +158,10 @@ _DEADLINES: dict["asyncio.Task[Any]", "Deadline"] = {}
 _RECHECK_SECONDS = 0.25
 
 
+# What a connection shut down by the deadline raises, through SQLAlchemy or on the raw path.
+_CUT_ERRORS = (sa_exc.SQLAlchemyError, psycopg.Error, OSError)
+
+
 class Deadline:
     """The client-side limit on the database time of one request (PostgreSQL).
 
@@ -195,7 +199,8 @@ class Deadline:
         self._timer.cancel()
         assert self._task is not None
         del _DEADLINES[self._task]
-        if self.expired and isinstance(error, Exception) and not isinstance(error, DatabaseTimeout):
+        # Only the database's errors: an answer the app chose (a 404, a 409) stands.
+        if self.expired and isinstance(error, _CUT_ERRORS):
             raise DatabaseTimeout(
                 f"no answer from the database within {self.seconds:g} s"
             ) from error

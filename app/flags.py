@@ -2,7 +2,7 @@
 or cleared (counted again). Nothing is ever deleted."""
 
 import uuid
-from typing import Any, Literal
+from typing import Any
 
 from sqlalchemy import Row, Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -12,9 +12,10 @@ from app.db import utcnow
 from app.errors import not_found
 from app.ingest import FLAGGED, RESPONSES, add_to_aggregates, response_out
 from app.models import Service, Unit
+from app.pagination import after, instant_cursor
 from app.schemas import FlaggedOut
-
-FlagState = Literal["suspected", "confirmed", "cleared"]
+from app.statements import retrying
+from app.vocabulary import FlagDecision, FlagState
 
 
 def _flagged_out(row: Row[Any] | None) -> FlaggedOut:
@@ -39,14 +40,26 @@ def _query() -> Select[Any]:
 
 
 async def list_flagged(
-    session: AsyncSession, scope_path: str | None, state: FlagState | None, limit: int
-) -> list[FlaggedOut]:
-    query = _query().order_by(RESPONSES.c.collected_at, RESPONSES.c.id).limit(limit)
+    session: AsyncSession,
+    scope_path: str | None,
+    state: FlagState | None,
+    cursor: str | None,
+    limit: int,
+) -> tuple[list[FlaggedOut], str | None]:
+    """Ordered by (collected_at, id), paged like the list of responses."""
+    query = _query().order_by(RESPONSES.c.collected_at, RESPONSES.c.id).limit(limit + 1)
     if scope_path is not None:
         query = query.where(Unit.path.startswith(scope_path, autoescape=True))
     if state is not None:
         query = query.where(RESPONSES.c.flag == state)
-    return [_flagged_out(row) for row in await session.execute(query)]
+    if cursor is not None:
+        query = query.where(after(RESPONSES.c.collected_at, RESPONSES.c.id, cursor))
+    items = [_flagged_out(row) for row in await session.execute(query)]
+    following = None
+    if len(items) > limit:
+        last = items[limit - 1].response
+        following = instant_cursor(last.collected_at, last.id)
+    return items[:limit], following
 
 
 async def review(
@@ -54,9 +67,22 @@ async def review(
     dialect: str,
     caller: Principal,
     response_id: uuid.UUID,
-    decision: Literal["confirm", "clear"],
+    decision: FlagDecision,
 ) -> FlaggedOut:
-    """Set the review state, moving the response's counts in or out of the indices."""
+    """Set the review state, moving the response's counts in or out of the indices. A
+    deadlock or serialization failure (the aggregate rows are shared with submissions) is
+    undone to a savepoint and the review run again (`statements.retrying`)."""
+    conn = await session.connection()
+    return await retrying(conn, lambda: _review(session, dialect, caller, response_id, decision))
+
+
+async def _review(
+    session: AsyncSession,
+    dialect: str,
+    caller: Principal,
+    response_id: uuid.UUID,
+    decision: FlagDecision,
+) -> FlaggedOut:
     query = _query().add_columns(Unit.path).where(RESPONSES.c.id == response_id)
     row = (await session.execute(query.with_for_update(of=RESPONSES))).first()
     if row is None or not caller.covers(row.path):

@@ -19,6 +19,7 @@ from app.schemas import (
 from app.standard_survey import PROFILE_LABELS, PROFILE_OPTIONS
 from app.surveys import effective_version_id, version_by_id
 from app.units import get_unit
+from app.vocabulary import CHANNELS
 
 
 async def unit_form(session: AsyncSession, code: str, settings: Settings) -> FormOut:
@@ -51,7 +52,7 @@ async def unit_form(session: AsyncSession, code: str, settings: Settings) -> For
             )
             for field in version.definition.profile_fields
         ],
-        channels=["kiosk", "mobile", "web", "paper"],
+        channels=list(CHANNELS),
         limits=FormLimits(
             max_batch_items=settings.max_batch_items,
             max_suggestion_length=MAX_SUGGESTION_LENGTH,

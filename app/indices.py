@@ -53,14 +53,12 @@ from app.method import (
 from app.models import Population, Service, Unit
 from app.periods import Span, buckets, split_months
 from app.schemas import (
-    BreakdownBy,
     BreakdownGroup,
     BreakdownOut,
     ChildrenMean,
     ElementOut,
     GradeBand,
     GradeOut,
-    Granularity,
     IndexReport,
     IndexValue,
     IntervalOut,
@@ -70,7 +68,6 @@ from app.schemas import (
     PublicValue,
     RankedUnit,
     RankingOut,
-    Rule,
     SampleOut,
     SeriesOut,
     SeriesPoint,
@@ -79,9 +76,7 @@ from app.schemas import (
 from app.standard_survey import PROFILE_OPTIONS
 from app.statements import fetch_all
 from app.units import subtree_ids
-
-PROFILE_FIELDS = ("gender", "age_band", "education", "occupation")
-CHANNEL_LABELS = {"kiosk": "Kiosk", "mobile": "Mobile app", "web": "Web", "paper": "Paper form"}
+from app.vocabulary import CHANNEL_LABELS, BreakdownBy, Granularity, Rule
 
 
 @dataclass

@@ -24,11 +24,11 @@ from app.models import DailyAggregate, MonthlyAggregate, Response, Service, Unit
 from app.schemas import Answers, Profile, ResponseIn, ResponseOut
 from app.statements import execute_many, fetch_all, one_of, retrying, transaction
 from app.surveys import VersionCache, VersionRules
+from app.vocabulary import PROFILE_FIELDS
 
 RESPONSES: Table = Response.__table__  # type: ignore[assignment]
 DAILY: Table = DailyAggregate.__table__  # type: ignore[assignment]
 MONTHLY: Table = MonthlyAggregate.__table__  # type: ignore[assignment]
-PROFILE_FIELDS = ("gender", "age_band", "education", "occupation")
 AGGREGATE_KEY = ("unit_id", "service_id", "survey_version_id", "flagged")
 FLAGGED = ("suspected", "confirmed")
 AGGREGATE_COUNTERS = (

@@ -38,6 +38,7 @@ from app.routers import (
     surveys,
     units,
 )
+from app.schemas import document_batch_limit
 from app.surveys import VersionCache
 
 DESCRIPTION = f"""
@@ -121,6 +122,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     routes=app.routes,
                 )
             )
+            document_batch_limit(app.openapi_schema, settings.max_batch_items)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

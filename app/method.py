@@ -1,4 +1,4 @@
-"""The SKM arithmetic of PermenPAN-RB 14/2017 (see shared skm-method.md). Pure: no I/O.
+"""The SKM arithmetic of PermenPAN-RB 14/2017, as docs/method.md describes it. Pure: no I/O.
 
 Everything is exact (`fractions.Fraction`) until presentation; rounding is half-up and
 happens only at the end.
@@ -9,22 +9,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
 from math import isqrt, lcm
-from typing import Final, Literal
+from typing import Final, Literal, get_args
 
 METHOD_ID: Final = "permenpan-rb-14-2017"
 
 # Stable keys in questionnaire (display) order; never rely on position in storage.
-ELEMENTS: Final = (
-    "persyaratan",
-    "prosedur",
-    "waktu",
-    "biaya",
-    "produk",
-    "kompetensi",
-    "perilaku",
-    "sarana",
-    "pengaduan",
-)
 ElementKey = Literal[
     "persyaratan",
     "prosedur",
@@ -36,6 +25,7 @@ ElementKey = Literal[
     "sarana",
     "pengaduan",
 ]
+ELEMENTS: Final[tuple[str, ...]] = get_args(ElementKey)
 # Unsur names as the regulation lists them.
 ELEMENT_NAMES: Final = {
     "persyaratan": "Persyaratan",

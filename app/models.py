@@ -22,6 +22,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, UTCDateTime, utcnow
 from app.method import ELEMENTS
+from app.vocabulary import CHANNELS, FLAG_STATES, ROLES, SURVEY_STATUSES
 
 # Sizes of the columns below, shared with the request schemas (app/schemas.py), so that what
 # the API accepts always fits where it is stored.
@@ -30,6 +31,12 @@ NAME_LENGTH = 200  # names and titles
 KEY_NAME_LENGTH = 100  # an API key's name (also copied into the audit log)
 ZONE_LENGTH = 64  # an IANA time zone name
 INT32_MAX = 2**31 - 1  # every id and version number is a 32-bit `integer` on PostgreSQL
+
+
+def _one_of(column: str, words: tuple[str, ...]) -> CheckConstraint:
+    """A column holds one word of its vocabulary (app/vocabulary.py), or NULL."""
+    listed = ", ".join(f"'{word}'" for word in words)
+    return CheckConstraint(f"{column} IN ({listed})", name=column)
 
 
 class Unit(Base):
@@ -94,7 +101,7 @@ class SurveyVersion(Base):
     __tablename__ = "survey_versions"
     __table_args__ = (
         UniqueConstraint("survey_id", "version"),
-        CheckConstraint("status IN ('draft', 'published')", name="status"),
+        _one_of("status", SURVEY_STATUSES),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -115,9 +122,9 @@ class Response(Base):
 
     __tablename__ = "responses"
     __table_args__ = (
-        CheckConstraint("channel IN ('kiosk', 'mobile', 'web', 'paper')", name="channel"),
+        _one_of("channel", CHANNELS),
         *_score_checks(),
-        CheckConstraint("flag IN ('suspected', 'confirmed', 'cleared')", name="flag"),
+        _one_of("flag", FLAG_STATES),
         Index("ix_responses_unit_day", "unit_id", "local_date"),
         Index("ix_responses_collected", "collected_at", "id"),
         Index("ix_responses_device", "device", "collected_at"),
@@ -252,9 +259,7 @@ class ApiKey(Base):
     """A bearer token with a role and a scope (a unit's subtree). Only its hash is stored."""
 
     __tablename__ = "api_keys"
-    __table_args__ = (
-        CheckConstraint("role IN ('admin', 'manager', 'collector', 'reader')", name="role"),
-    )
+    __table_args__ = (_one_of("role", ROLES),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(KEY_NAME_LENGTH))

@@ -2,13 +2,16 @@
 
 import base64
 import json
+import uuid
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, Query
+from sqlalchemy import ColumnElement
 
 from app.dependencies import SettingsDep
 from app.errors import FieldProblem, ProblemError, invalid
-from app.schemas import ParamInt
+from app.schemas import ParamInt, instant_in_range
 
 
 async def page_limit(
@@ -46,14 +49,42 @@ def decode_text_cursor(cursor: str) -> str:
     """A cursor holding one text key (a code)."""
     [key] = decode_cursor(cursor, 1)
     if not isinstance(key, str) or "\x00" in key:
-        raise _bad_cursor()
+        raise bad_cursor()
     return key
 
 
-def _bad_cursor() -> ProblemError:
+def bad_cursor() -> ProblemError:
+    """The answer to a cursor this list did not hand out (or that no longer decodes)."""
     return invalid(
         [FieldProblem(parameter="cursor", detail="not a cursor of this list", code="bad_cursor")]
     )
+
+
+def instant_cursor(at: datetime, last_id: uuid.UUID) -> str:
+    """The cursor after a row of a list ordered by an instant, then a UUID (responses)."""
+    return encode_cursor(at.isoformat(), str(last_id))
+
+
+def after(
+    instant: ColumnElement[datetime], row_id: ColumnElement[uuid.UUID], cursor: str
+) -> ColumnElement[bool]:
+    """The rows after an `instant_cursor` in the order (instant, row_id)."""
+    at, last_id = _decode_instant_cursor(cursor)
+    return (instant > at) | ((instant == at) & (row_id > last_id))
+
+
+def _decode_instant_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    at, last_id = decode_cursor(cursor, 2)
+    try:
+        if not isinstance(at, str) or not isinstance(last_id, str):
+            raise ValueError
+        instant = datetime.fromisoformat(at)
+        if instant.tzinfo is None:
+            raise ValueError
+        instant_in_range(instant)
+        return instant, uuid.UUID(last_id)
+    except ValueError:
+        raise bad_cursor() from None
 
 
 def decode_cursor(cursor: str, arity: int) -> list[Any]:
@@ -63,11 +94,5 @@ def decode_cursor(cursor: str, arity: int) -> list[Any]:
     except (ValueError, json.JSONDecodeError):
         key = None
     if not isinstance(key, list) or len(key) != arity:
-        raise invalid(
-            [
-                FieldProblem(
-                    parameter="cursor", detail="not a cursor of this list", code="bad_cursor"
-                )
-            ]
-        )
+        raise bad_cursor()
     return key

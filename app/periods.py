@@ -13,19 +13,22 @@ PERIOD_DESCRIPTION = "YYYY (year), YYYY-Sn (semester 1–2), YYYY-Qn (triwulan 1
 
 
 @dataclass(frozen=True)
-class Period:
+class Span:
+    """A closed range of local days, with its period label when it is one ('2026-Q1')."""
+
+    label: str | None
     start: date  # first local day, inclusive
     end: date  # last local day, inclusive
 
 
-def _months(year: int, first: int, count: int) -> Period:
+def _months(label: str, year: int, first: int, count: int) -> Span:
     last_month = first + count - 1
     following = date(year + 1, 1, 1) if last_month == 12 else date(year, last_month + 1, 1)
-    return Period(date(year, first, 1), following - timedelta(days=1))
+    return Span(label, date(year, first, 1), following - timedelta(days=1))
 
 
-def parse_period(text: str) -> Period:
-    """'2026', '2026-S1', '2026-Q3', '2026-03' → the local days it covers."""
+def parse_period(text: str) -> Span:
+    """'2026', '2026-S1', '2026-Q3', '2026-03' → the local days it covers, labelled so."""
     match = _PATTERN.fullmatch(text)  # not `$`: it would let a trailing newline through
     if not match:
         raise ValueError(f"period must be one of: {PERIOD_DESCRIPTION}")
@@ -33,17 +36,18 @@ def parse_period(text: str) -> Period:
     if year < 2000:
         raise ValueError("period year must be 2000 or later")
     if match["month"]:
-        return _months(year, int(match["month"]), 1)
+        return _months(text, year, int(match["month"]), 1)
     if match["quarter"]:
-        return _months(year, 3 * int(match["quarter"]) - 2, 3)
+        return _months(text, year, 3 * int(match["quarter"]) - 2, 3)
     if match["semester"]:
-        return _months(year, 6 * int(match["semester"]) - 5, 6)
-    return _months(year, 1, 12)
+        return _months(text, year, 6 * int(match["semester"]) - 5, 6)
+    return _months(text, year, 1, 12)
 
 
 @dataclass(frozen=True)
 class Window:
-    """What a request asked for: a named period, or a range of local days (either end open)."""
+    """What a request asked for: a named period, or a range of local days with either end
+    open (a `Span` once the request's bounds close it)."""
 
     label: str | None
     start: date | None
@@ -113,15 +117,6 @@ def split_months(start: date, end: date) -> Split:
 
 def _head(start: date, first_full: date) -> tuple[tuple[date, date], ...]:
     return ((start, first_full - timedelta(days=1)),) if start < first_full else ()
-
-
-@dataclass(frozen=True)
-class Span:
-    """A closed range of local days, with its period label when it is one."""
-
-    label: str | None
-    start: date
-    end: date
 
 
 def buckets(start: date, end: date, granularity: str) -> list[Span]:

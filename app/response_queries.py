@@ -6,20 +6,21 @@ import re
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import Database
 from app.errors import FieldProblem, invalid, not_found
-from app.ingest import PROFILE_FIELDS, RESPONSES, response_out
+from app.ingest import RESPONSES, response_out
 from app.method import ELEMENTS
 from app.models import Service, Unit
-from app.pagination import decode_cursor, encode_cursor
+from app.pagination import after, instant_cursor
 from app.periods import window_or_problem
-from app.schemas import Channel, ResponseOut, instant_in_range
+from app.schemas import ResponseOut
 from app.units import get_service, get_unit, subtree_ids
+from app.vocabulary import PROFILE_FIELDS, Channel
 
 EXPORT_BATCH = 2000
 # A formula character (= + - @) that begins the text or follows a separator a spreadsheet
@@ -82,37 +83,13 @@ async def _filtered(session: AsyncSession, f: ResponseFilter) -> Select[tuple[ob
     return query
 
 
-def _response_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    when, last_id = decode_cursor(cursor, 2)
-    try:
-        if not isinstance(when, str) or not isinstance(last_id, str):
-            raise ValueError
-        instant = datetime.fromisoformat(when)
-        if instant.tzinfo is None:
-            raise ValueError
-        instant_in_range(instant)
-        return instant, uuid.UUID(last_id)
-    except ValueError:
-        raise invalid(
-            [
-                FieldProblem(
-                    parameter="cursor", detail="not a cursor of this list", code="bad_cursor"
-                )
-            ]
-        ) from None
-
-
 async def list_responses(
     session: AsyncSession, f: ResponseFilter, cursor: str | None, limit: int
 ) -> tuple[list[ResponseOut], str | None]:
     """Ordered by (collected_at, id): stable while responses keep arriving."""
     query = await _filtered(session, f)
     if cursor is not None:
-        after = _response_cursor(cursor)
-        query = query.where(
-            (RESPONSES.c.collected_at > after[0])
-            | ((RESPONSES.c.collected_at == after[0]) & (RESPONSES.c.id > after[1]))
-        )
+        query = query.where(after(RESPONSES.c.collected_at, RESPONSES.c.id, cursor))
     rows = list(
         await session.execute(
             query.order_by(RESPONSES.c.collected_at, RESPONSES.c.id).limit(limit + 1)
@@ -121,8 +98,7 @@ async def list_responses(
     items = [response_out(r, r.unit_code, r.service_code) for r in rows[:limit]]
     following = None
     if len(rows) > limit:
-        last = items[-1]
-        following = encode_cursor(last.collected_at.isoformat(), str(last.id))
+        following = instant_cursor(items[-1].collected_at, items[-1].id)
     return items, following
 
 

@@ -23,8 +23,24 @@ from pydantic_core import PydanticCustomError
 
 from app.config import MAX_BATCH_ITEMS_CEILING
 from app.errors import Problem
-from app.method import ELEMENTS, ElementKey
+from app.method import ELEMENTS, ElementKey, Mutu
 from app.models import CODE_LENGTH, INT32_MAX, KEY_NAME_LENGTH, NAME_LENGTH, ZONE_LENGTH
+from app.vocabulary import (
+    AgeBand,
+    BreakdownBy,
+    Channel,
+    Education,
+    FlagDecision,
+    FlagState,
+    Gender,
+    Granularity,
+    Occupation,
+    ProfileField,
+    Role,
+    Rule,
+    SurveyStatus,
+    UnitKind,
+)
 
 # --- input types: what a field may hold is what its column can store ---------------------
 #
@@ -36,12 +52,17 @@ from app.models import CODE_LENGTH, INT32_MAX, KEY_NAME_LENGTH, NAME_LENGTH, ZON
 Id = Annotated[int, Field(ge=1, le=INT32_MAX, strict=True)]
 """An id or version number in a JSON body (a 32-bit `integer` column)."""
 
-_DIGITS = re.compile(r"[0-9]{1,20}")
+_DIGITS = re.compile(r"[0-9]+")
+_MOST_DIGITS = 20  # past any column's range (2^63 has 19); longer text is not parsed
 
 
 def _decimal_digits(value: object) -> object:
-    if isinstance(value, str) and not _DIGITS.fullmatch(value):
-        raise PydanticCustomError("int_parsing", "Input should be an integer in decimal digits")
+    if isinstance(value, str):
+        if not _DIGITS.fullmatch(value):
+            raise PydanticCustomError("int_parsing", "Input should be an integer in decimal digits")
+        if len(value.lstrip("0")) > _MOST_DIGITS:
+            raise PydanticCustomError("less_than_equal", "Input is out of range")
+        return value.lstrip("0") or "0"
     return value
 
 
@@ -133,9 +154,6 @@ KeyName = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=KEY_NAME_LENGTH), Clean
 ]
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500), Clean]
-Channel = Literal["kiosk", "mobile", "web", "paper"]
-UnitKind = Literal["government", "service_mall", "agency", "service_unit", "other"]
-ProfileField = Literal["gender", "age_band", "education", "occupation"]
 Score = Annotated[int, Field(ge=1, le=4, strict=True)]
 
 MAX_SUGGESTION_LENGTH = 1000
@@ -163,24 +181,28 @@ TimeZone = Annotated[
 ]
 
 
-class Strict(BaseModel):
+class Closed(BaseModel):
+    """A request body that refuses fields it does not define (a name, a NIK): nothing
+    unknown is stored or silently dropped. Not Pydantic's strict mode: strict numbers and
+    booleans are asked for per field (`Id`, `Flag`, `Score`)."""
+
     model_config = ConfigDict(extra="forbid")
 
 
 # --- survey definitions --------------------------------------------------------------------
 
 
-class LocalizedText(Strict):
+class LocalizedText(Closed):
     id: Text = Field(description="Bahasa Indonesia: the text shown")
     en: Text | None = Field(default=None, description="English, alongside")
 
 
-class OptionDef(Strict):
+class OptionDef(Closed):
     score: Score
     label: LocalizedText
 
 
-class QuestionDef(Strict):
+class QuestionDef(Closed):
     element: ElementKey
     text: LocalizedText
     required: Flag = True
@@ -200,12 +222,12 @@ class QuestionDef(Strict):
         return self
 
 
-class ExtraOptionDef(Strict):
+class ExtraOptionDef(Closed):
     value: Code
     label: LocalizedText
 
 
-class ExtraQuestionDef(Strict):
+class ExtraQuestionDef(Closed):
     """A local question outside the nine elements; answered but never part of the index."""
 
     key: Code
@@ -220,7 +242,7 @@ class ExtraQuestionDef(Strict):
         return self
 
 
-class SurveyDefinition(Strict):
+class SurveyDefinition(Closed):
     title: LocalizedText
     intro: LocalizedText | None = None
     questions: list[QuestionDef] = Field(
@@ -248,7 +270,7 @@ class SurveyDefinition(Strict):
         return self
 
 
-class SurveyCreate(Strict):
+class SurveyCreate(Closed):
     code: Code
     title: Name
     owner_unit: Code = Field(
@@ -256,14 +278,14 @@ class SurveyCreate(Strict):
     )
 
 
-class SurveyVersionCreate(Strict):
+class SurveyVersionCreate(Closed):
     definition: SurveyDefinition
 
 
 class SurveyVersionSummary(BaseModel):
     id: int
     version: int
-    status: Literal["draft", "published"]
+    status: SurveyStatus
     created_at: datetime
     published_at: datetime | None
 
@@ -287,7 +309,7 @@ class SurveyVersionOut(SurveyVersionSummary):
 # --- units and services --------------------------------------------------------------------
 
 
-class UnitCreate(Strict):
+class UnitCreate(Closed):
     code: Code
     name: Name
     kind: UnitKind
@@ -306,7 +328,7 @@ class UnitCreate(Strict):
     )
 
 
-class UnitUpdate(Strict):
+class UnitUpdate(Closed):
     name: Name | None = None
     kind: UnitKind | None = None
     parent: Code | None = None
@@ -343,12 +365,12 @@ class UnitTree(BaseModel):
     children: list["UnitTree"]
 
 
-class ServiceCreate(Strict):
+class ServiceCreate(Closed):
     code: Code
     name: Name
 
 
-class ServiceUpdate(Strict):
+class ServiceUpdate(Closed):
     name: Name | None = None
     active: Flag | None = None
 
@@ -420,7 +442,7 @@ class FormOut(BaseModel):
 # --- responses -------------------------------------------------------------------------
 
 
-class Answers(Strict):
+class Answers(Closed):
     """Element key → score 1–4. An unanswered element is omitted or null, never a score."""
 
     persyaratan: Score | None = None
@@ -434,13 +456,13 @@ class Answers(Strict):
     pengaduan: Score | None = None
 
 
-class Profile(Strict):
+class Profile(Closed):
     """Coarse respondent profile; every field optional."""
 
-    gender: Literal["L", "P"] | None = None
-    age_band: Literal["<20", "20-29", "30-39", "40-49", "50-59", "60+"] | None = None
-    education: Literal["SD", "SMP", "SMA", "D1-D3", "D4-S1", "S2", "S3"] | None = None
-    occupation: Literal["PNS", "TNI", "POLRI", "SWASTA", "WIRAUSAHA", "LAINNYA"] | None = None
+    gender: Gender | None = None
+    age_band: AgeBand | None = None
+    education: Education | None = None
+    occupation: Occupation | None = None
 
 
 Suggestion = Annotated[
@@ -448,7 +470,7 @@ Suggestion = Annotated[
 ]
 
 
-class ResponseIn(Strict):
+class ResponseIn(Closed):
     id: uuid.UUID = Field(description="Chosen by the client; a retry with the same id is safe")
     unit: Code
     service: Code
@@ -465,23 +487,37 @@ class ResponseIn(Strict):
     suggestion: Suggestion | None = Field(default=None, description="Saran/masukan (free text)")
 
 
-class BatchIn(Strict):
+def batch_items_schema(max_items: int) -> dict[str, Any]:
+    """The schema of a batch's items: responses (each validated on its own), at most
+    `max_items`."""
+    return {
+        "title": "Items",
+        "type": "array",
+        "minItems": 1,
+        "maxItems": max_items,
+        "items": {"$ref": "#/components/schemas/ResponseIn"},
+        "description": "At most SKM_MAX_BATCH_ITEMS responses",
+    }
+
+
+class BatchIn(Closed):
     """A backlog: each item is validated on its own (as a ResponseIn), so that one bad item
     is answered `invalid` while the others are stored."""
 
+    # The model holds the hard ceiling; the endpoint checks the configured bound
+    # (SKM_MAX_BATCH_ITEMS), which the app writes into its document (`document_batch_limit`).
     items: Annotated[
         list[Any],
         Field(min_length=1, max_length=MAX_BATCH_ITEMS_CEILING),
-        WithJsonSchema(
-            {
-                "type": "array",
-                "minItems": 1,
-                "maxItems": MAX_BATCH_ITEMS_CEILING,
-                "items": {"$ref": "#/components/schemas/ResponseIn"},
-                "description": "At most SKM_MAX_BATCH_ITEMS responses (500 by default)",
-            }
-        ),
+        WithJsonSchema(batch_items_schema(MAX_BATCH_ITEMS_CEILING)),
     ]
+
+
+def document_batch_limit(spec: dict[str, Any], max_items: int) -> dict[str, Any]:
+    """An OpenAPI document whose batch body says the configured bound: the schemas are
+    built from the models once, at import, before any settings are read."""
+    spec["components"]["schemas"]["BatchIn"]["properties"]["items"] = batch_items_schema(max_items)
+    return spec
 
 
 class ResponseOut(BaseModel):
@@ -498,9 +534,7 @@ class ResponseOut(BaseModel):
     extra_answers: dict[str, str] | None
     suggestion: str | None
     submitted_by_key: int | None = Field(description="The API key that posted it, if any")
-    flag: Literal["suspected", "confirmed", "cleared"] | None = Field(
-        description="Suspicious-burst review state; suspected and confirmed are not counted"
-    )
+    flag: FlagState | None
 
 
 class BatchItemResult(BaseModel):
@@ -523,15 +557,9 @@ class BatchOut(BaseModel):
 
 # --- indices ---------------------------------------------------------------------------
 
-Rule = Literal["pooled", "mean_of_children"]
-Granularity = Literal["month", "quarter", "semester", "year"]
-BreakdownBy = Literal[
-    "service", "child", "channel", "gender", "age_band", "education", "occupation"
-]
-
 
 class GradeOut(BaseModel):
-    mutu: Literal["A", "B", "C", "D"]
+    mutu: Mutu
     kinerja: str = Field(description="Kinerja unit pelayanan, as the regulation words it")
     kinerja_en: str
 
@@ -692,7 +720,7 @@ class RankingOut(BaseModel):
     method: MethodOut
 
 
-class PopulationIn(Strict):
+class PopulationIn(Closed):
     served: int = Field(
         ge=1, le=100_000_000, strict=True, description="People served in the period"
     )
@@ -709,12 +737,10 @@ class PopulationOut(BaseModel):
 
 # --- access control ----------------------------------------------------------------------
 
-RoleName = Literal["admin", "manager", "collector", "reader"]
 
-
-class KeyCreate(Strict):
+class KeyCreate(Closed):
     name: KeyName = Field(description="What the key is for, e.g. 'Kiosk 2, MPP lantai 1'")
-    role: RoleName
+    role: Role
     scope: Code | None = Field(
         default=None, description="Unit code: the key reaches this unit's subtree only"
     )
@@ -725,7 +751,7 @@ class KeyCreate(Strict):
 class KeyOut(BaseModel):
     id: int
     name: str
-    role: RoleName
+    role: Role
     scope: str | None
     read_responses: bool
     prefix: str = Field(description="The first characters of the token, to recognise it")
@@ -751,7 +777,7 @@ class AuditOut(BaseModel):
     details: dict[str, object] | None
 
 
-class TicketRequest(Strict):
+class TicketRequest(Closed):
     count: int = Field(default=1, ge=1, le=200, strict=True)
 
 
@@ -762,18 +788,18 @@ class TicketsOut(BaseModel):
 
 
 class PublicResponseIn(ResponseIn):
-    ticket: str | None = Field(
+    ticket: Annotated[str, Clean] | None = Field(
         default=None, max_length=64, description="The one-time ticket, when the unit needs one"
     )
 
 
-class FlagReview(Strict):
-    decision: Literal["confirm", "clear"]
+class FlagReview(Closed):
+    decision: FlagDecision
 
 
 class FlaggedOut(BaseModel):
     response: ResponseOut
-    flag: Literal["suspected", "confirmed", "cleared"]
+    flag: FlagState
     reason: str | None
     reviewed_at: datetime | None
     reviewed_by: int | None

@@ -7,6 +7,8 @@ a change to the standard would be a new version, in a new migration.
 
 from typing import Any, Final
 
+from app.vocabulary import PROFILE_FIELDS
+
 STANDARD_SURVEY_CODE: Final = "skm-permenpan-14-2017"
 STANDARD_SURVEY_TITLE: Final = "Survei Kepuasan Masyarakat (PermenPAN-RB 14/2017)"
 
@@ -131,7 +133,7 @@ STANDARD_DEFINITION: Final[dict[str, Any]] = {
         ),
     ],
     "extra_questions": [],
-    "profile_fields": ["gender", "age_band", "education", "occupation"],
+    "profile_fields": list(PROFILE_FIELDS),
     "suggestion_prompt": {
         "id": "Saran/masukan untuk perbaikan pelayanan (opsional)",
         "en": "Suggestions for improving the service (optional)",

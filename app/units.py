@@ -20,8 +20,13 @@ from app.surveys import check_assignable
 DEFAULT_TIME_ZONE = "Asia/Jakarta"
 
 
+async def find_unit(session: AsyncSession, code: str) -> Unit | None:
+    """The unit with this code, in any state and any scope: callers decide what they may see."""
+    return await session.scalar(select(Unit).where(Unit.code == code))
+
+
 async def get_unit(session: AsyncSession, code: str) -> Unit:
-    unit = await session.scalar(select(Unit).where(Unit.code == code))
+    unit = await find_unit(session, code)
     if unit is None:
         raise not_found("unit", code)
     return unit
@@ -65,7 +70,7 @@ async def unit_out(session: AsyncSession, unit: Unit, scope_path: str | None) ->
 
 
 async def _parent(session: AsyncSession, code: str) -> Unit:
-    parent = await session.scalar(select(Unit).where(Unit.code == code))
+    parent = await find_unit(session, code)
     if parent is None:
         raise invalid([FieldProblem(pointer="/parent", detail="unknown unit", code="unknown_unit")])
     return parent

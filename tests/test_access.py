@@ -1703,7 +1703,7 @@ def test_identical_answers_from_one_key_10_s_apart_are_flagged_and_left_out(
     first = post_at(units, kiosks[0], 0)
     second = post_at(units, kiosks[0], 10)
     assert (first["flag"], second["flag"]) == (None, "suspected")
-    flags = units.get("/v1/flags").json()
+    flags = units.get("/v1/flags").json()["items"]
     assert [(f["response"]["id"], f["flag"], f["reason"]) for f in flags] == [
         (
             second["id"],
@@ -1791,8 +1791,23 @@ def test_clearing_a_flag_counts_the_response_again(
     assert cleared.status_code == 200, cleared.text
     assert (cleared.json()["flag"], cleared.json()["response"]["id"]) == ("cleared", second)
     assert counted(units) == (2, 0, False, excluded(0))
-    assert units.get("/v1/flags").json() == []
-    assert [f["response"]["id"] for f in units.get("/v1/flags?state=cleared").json()] == [second]
+    assert units.get("/v1/flags").json() == {"items": [], "next_cursor": None}
+    cleared_list = units.get("/v1/flags?state=cleared").json()["items"]
+    assert [f["response"]["id"] for f in cleared_list] == [second]
+
+
+def test_flags_are_paged_with_cursors(units: TestClient, kiosks: tuple[str, str]) -> None:
+    """Three bursts 10 s apart: pages of two, oldest first, like every other list."""
+    stored = [post_at(units, kiosks[0], seconds)["id"] for seconds in (0, 10, 20, 30)]
+    first = units.get("/v1/flags", params={"limit": "2"}).json()
+    assert [f["response"]["id"] for f in first["items"]] == stored[1:3]
+    rest = units.get("/v1/flags", params={"limit": "2", "cursor": first["next_cursor"]}).json()
+    assert ([f["response"]["id"] for f in rest["items"]], rest["next_cursor"]) == (
+        stored[3:],
+        None,
+    )
+    refused = units.get("/v1/flags", params={"cursor": "not a cursor!"})
+    assert (refused.status_code, only_error(refused.json())) == (422, ("cursor", "bad_cursor"))
 
 
 def test_confirming_a_flag_keeps_the_response_out(

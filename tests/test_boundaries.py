@@ -65,6 +65,9 @@ PARAMETERS = [
     ("GET", f"/v1/surveys/{STANDARD}/versions/{INT32_PAST}", "version"),
     ("POST", f"/v1/surveys/{STANDARD}/versions/{INT32_PAST}/publish", "version"),
     ("GET", f"/v1/audit?cursor={cursor(INT64_PAST)}", "cursor"),
+    # past any column by many digits, however many zeros lead
+    ("GET", "/v1/keys/" + "9" * 400, "key_id"),
+    ("GET", "/v1/responses?limit=" + "0" * 30 + "1" + "0" * 25, "limit"),
     # integers written loosely
     ("GET", "/v1/keys/1.0", "key_id"),
     ("GET", "/v1/survey-versions/+1", "version_id"),
@@ -115,6 +118,8 @@ def test_a_nul_byte_is_refused_without_a_key(client: TestClient, url: str) -> No
 
 def test_the_widest_accepted_parameters_are_answered(mall: TestClient) -> None:
     """The edges inside the range are served (404 or 200), not refused and not a 500."""
+    assert mall.get("/v1/keys/" + "0" * 30 + "7").status_code == 404
+    assert mall.get("/v1/responses?limit=" + "0" * 30 + "5").status_code == 200
     assert mall.get(f"/v1/survey-versions/{INT32_PAST - 1}").status_code == 404
     assert mall.get(f"/v1/keys/{INT32_PAST - 1}").status_code == 404
     latest = "9999-12-30T23:59:59%2B14:00"
@@ -163,6 +168,13 @@ def test_a_nul_byte_in_a_response_is_refused(mall: TestClient, field: str, value
     item = response_item("disdukcapil", "ktp")
     item[field] = value
     assert names(mall.post("/v1/responses", json=item)) == [f"/{field}"]
+
+
+def test_a_nul_byte_in_a_public_ticket_is_refused(mall: TestClient) -> None:
+    assert mall.patch("/v1/units/disdukcapil", json={"public": True}).status_code == 200
+    item = {**response_item("disdukcapil", "ktp"), "channel": "web", "ticket": "a\u0000b"}
+    answer = mall.post("/v1/public/responses", json=item, headers={"Authorization": ""})
+    assert names(answer) == ["/ticket"]
 
 
 def test_a_nul_byte_in_a_name_is_refused(mall: TestClient) -> None:
@@ -409,6 +421,19 @@ def test_the_skm_command_says_which_setting_without_a_traceback(tmp_path: Path) 
     assert ran.stdout == ""
     assert ran.stderr.splitlines() == [
         "skm: SKM_DATABASE_URL: not a database URL (sqlite:///path or postgresql://…)"
+    ]
+
+
+@pytest.mark.usefixtures("clean_environment")
+def test_a_database_url_that_cannot_be_opened_stops_skm_with_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    monkeypatch.setenv("SKM_DATABASE_URL", f"sqlite:///{tmp_path}/no-such-directory/skm.db")
+    with pytest.raises(SystemExit) as stopped:
+        main(["migrate"])
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "skm: SKM_DATABASE_URL: cannot open the database (OperationalError)"
     ]
 
 

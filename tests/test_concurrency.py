@@ -14,7 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
-from app import ingest, statements
+from app import flags, ingest, statements
 from app.db import sync_url
 from tests.factories import all_answers, make_unit, response_item, scores
 
@@ -273,4 +273,41 @@ def test_a_deadlock_is_retried_and_never_seen_by_the_client(
         "raw": expected,
         "daily_aggregates": expected,
         "monthly_aggregates": expected,
+    }
+
+
+@pytest.mark.postgresql_only
+def test_a_deadlock_in_a_flag_review_is_retried(
+    unit: TestClient, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A review moves a response's counts between the flagged and unflagged aggregate rows,
+    which submissions write too: one deadlock there is undone to a savepoint and the review
+    run again, so the reviewer gets 200 and the counts move exactly once."""
+    moment = datetime.now(UTC) - timedelta(hours=1)
+    first = response_item("loket", "ktp", all_answers(2), moment)
+    burst = response_item("loket", "ktp", all_answers(2), moment + timedelta(seconds=10))
+    for item in (first, burst):
+        assert unit.post("/v1/responses", json=item).status_code == 201
+    assert raw_and_aggregated(database_url)["raw"] == {False: (1, 2), True: (1, 2)}
+
+    injected: list[str] = []
+    real = ingest.add_to_aggregates
+
+    async def deadlocking(conn: Any, *args: Any, **kwargs: Any) -> None:
+        await real(conn, *args, **kwargs)
+        if not injected:
+            injected.append("40P01")
+            driver = (await conn.get_raw_connection()).driver_connection
+            await driver.execute(RAISE_DEADLOCK)
+
+    monkeypatch.setattr(flags, "add_to_aggregates", deadlocking)
+    answer = unit.post(f"/v1/responses/{burst['id']}/review", json={"decision": "clear"})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["flag"] == "cleared"
+    assert injected == ["40P01"]
+    counted = {False: (2, 4)}
+    assert raw_and_aggregated(database_url) == {
+        "raw": counted,
+        "daily_aggregates": {**counted, True: (0, 0)},
+        "monthly_aggregates": {**counted, True: (0, 0)},
     }

@@ -1,4 +1,4 @@
-"""The SKM arithmetic against the test vectors of the method document (worked by hand)."""
+"""The SKM arithmetic against the checks of docs/method.md (worked by hand)."""
 
 from decimal import Decimal
 from fractions import Fraction
@@ -161,7 +161,7 @@ def test_t_critical_values() -> None:
 )
 def test_periods(text: str, start: str, end: str) -> None:
     period = parse_period(text)
-    assert (period.start.isoformat(), period.end.isoformat()) == (start, end)
+    assert (period.label, period.start.isoformat(), period.end.isoformat()) == (text, start, end)
 
 
 @pytest.mark.parametrize("text", ["2026-Q5", "2026-13", "26", "2026-S3", "1999", "2026-q1"])

@@ -3,6 +3,10 @@
 import json
 from pathlib import Path
 
+import pytest
+
+from app.config import Settings
+from app.main import create_app
 from app.openapi import document
 
 COMMITTED = Path(__file__).resolve().parent.parent / "openapi" / "openapi.json"
@@ -24,3 +28,11 @@ def test_every_operation_declares_its_problem_responses() -> None:
             for status, answer in operation["responses"].items():
                 if status.startswith(("4", "5")):
                     assert "application/problem+json" in answer["content"], (method, path, status)
+
+
+@pytest.mark.parametrize("max_items", [1, 20, 5000])
+def test_the_batch_schema_says_the_configured_bound(max_items: int) -> None:
+    spec = create_app(Settings(max_batch_items=max_items)).openapi()
+    items = spec["components"]["schemas"]["BatchIn"]["properties"]["items"]
+    assert (items["minItems"], items["maxItems"]) == (1, max_items)
+    assert items["items"] == {"$ref": "#/components/schemas/ResponseIn"}

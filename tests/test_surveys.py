@@ -23,7 +23,7 @@ from tests.factories import (
 
 STANDARD = "skm-permenpan-14-2017"
 
-# /work/shared/skm-method.md §1, copied by hand: key, question, labels for scores 1..4.
+# docs/method.md §1, copied by hand: key, question, labels for scores 1..4.
 STANDARD_QUESTIONS = [
     (
         "persyaratan",

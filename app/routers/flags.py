@@ -3,7 +3,7 @@ confirmed (left out of the indices) or cleared (counted again) by an administrat
 manager."""
 
 import uuid
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 
@@ -12,7 +12,9 @@ from app.audit import record
 from app.auth import unit_for
 from app.dependencies import Caller, DatabaseDep, ReadSession, WriteSession
 from app.errors import problem_responses
-from app.schemas import FlaggedOut, FlagReview, ParamInt
+from app.pagination import Cursor, Limit
+from app.schemas import FlaggedOut, FlagReview, Page
+from app.vocabulary import FlagState
 
 router = APIRouter(tags=["flags"], responses=problem_responses(401, 403, 404, 422, 429))
 
@@ -21,16 +23,18 @@ router = APIRouter(tags=["flags"], responses=problem_responses(401, 403, 404, 42
 async def list_flagged(
     session: ReadSession,
     caller: Caller,
+    limit: Limit,
     unit: Annotated[str | None, Query(max_length=64)] = None,
-    state: Literal["suspected", "confirmed", "cleared"] | None = "suspected",
-    limit: Annotated[ParamInt, Query(ge=1, le=500)] = 100,
-) -> list[FlaggedOut]:
+    cursor: Cursor = None,
+    state: FlagState | None = "suspected",
+) -> Page[FlaggedOut]:
     """Flagged responses to review (by default those still only suspected), oldest first."""
     caller.require("admin", "manager")
     scope = caller.scope_path
     if unit is not None:
         scope = (await unit_for(session, caller, unit)).path
-    return await flags.list_flagged(session, scope, state, limit)
+    items, following = await flags.list_flagged(session, scope, state, cursor, limit)
+    return Page(items=items, next_cursor=following)
 
 
 @router.post("/v1/responses/{response_id}/review", responses=problem_responses(409))

@@ -10,16 +10,8 @@ from app.dependencies import ReadConnection, ReadingCaller
 from app.errors import FieldProblem, invalid, problem_responses
 from app.http_cache import INDICES_CACHE_CONTROL, NOT_MODIFIED, cached_json
 from app.periods import PERIOD_DESCRIPTION, Span, window_or_problem
-from app.schemas import (
-    BreakdownBy,
-    BreakdownOut,
-    Day,
-    Granularity,
-    IndexReport,
-    RankingOut,
-    Rule,
-    SeriesOut,
-)
+from app.schemas import BreakdownOut, Day, IndexReport, RankingOut, SeriesOut
+from app.vocabulary import BreakdownBy, Granularity, Rule
 
 router = APIRouter(
     prefix="/v1/indices",

@@ -6,9 +6,9 @@ from fastapi import APIRouter, Query, Response, status
 
 from app import audit, keys
 from app.dependencies import Caller, ReadSession, WriteSession
-from app.errors import FieldProblem, invalid, problem_responses
+from app.errors import problem_responses
 from app.models import INT32_MAX
-from app.pagination import Cursor, Limit, decode_cursor, encode_cursor
+from app.pagination import Cursor, Limit, bad_cursor, decode_cursor, encode_cursor
 from app.schemas import AuditOut, Instant, KeyCreate, KeyCreated, KeyOut, Page, ParamId
 
 router = APIRouter(tags=["access"], responses=problem_responses(401, 403, 404, 422, 429))
@@ -72,12 +72,6 @@ async def audit_log(
     caller.require("admin")
     before = decode_cursor(cursor, 1)[0] if cursor else None
     if before is not None and not (isinstance(before, int) and 1 <= before <= INT32_MAX):
-        raise invalid(
-            [
-                FieldProblem(
-                    parameter="cursor", detail="not a cursor of this list", code="bad_cursor"
-                )
-            ]
-        )
+        raise bad_cursor()
     entries, last = await audit.list_entries(session, action, target, before, since, limit)
     return Page(items=entries, next_cursor=encode_cursor(last) if last is not None else None)

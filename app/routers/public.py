@@ -9,7 +9,6 @@ from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app import disclosure, indices, tickets
@@ -40,6 +39,7 @@ from app.schemas import (
     ResponseOut,
     UnitRef,
 )
+from app.units import find_unit
 
 # Every public request is counted against its client address's rate limit before anything
 # else is done for it (its session or connection depends on that count too).
@@ -52,7 +52,7 @@ router = APIRouter(
 
 
 async def _open_unit(session: AsyncSession, code: str) -> Unit | None:
-    unit = await session.scalar(select(Unit).where(Unit.code == code))
+    unit = await find_unit(session, code)
     if unit is None or not unit.public or unit.deactivated_at is not None:
         return None
     return unit

@@ -13,7 +13,8 @@ from app.errors import problem_responses
 from app.pagination import Cursor, Limit
 from app.periods import PERIOD_DESCRIPTION
 from app.response_queries import ResponseFilter, export_csv, get_response, list_responses
-from app.schemas import Channel, Day, Page, ResponseOut
+from app.schemas import Day, Page, ResponseOut
+from app.vocabulary import Channel
 
 router = APIRouter(
     prefix="/v1/responses",

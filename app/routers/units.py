@@ -17,11 +17,11 @@ from app.schemas import (
     ServiceOut,
     ServiceUpdate,
     UnitCreate,
-    UnitKind,
     UnitOut,
     UnitTree,
     UnitUpdate,
 )
+from app.vocabulary import UnitKind
 
 router = APIRouter(
     prefix="/v1/units", tags=["units"], responses=problem_responses(401, 404, 422, 429)
