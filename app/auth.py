@@ -10,23 +10,26 @@ Roles:
 
 A unit outside a key's scope answers as if it did not exist (404). A role that may not use
 an endpoint at all gets 403.
+
+Here: keys, and the admission of a request (`key_given`, `count_address`, `authenticate`);
+`app.dependencies` gives them to endpoints, before the request's session or connection.
 """
 
 import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Annotated, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
-from fastapi import BackgroundTasks, Depends, Request
+from fastapi import BackgroundTasks, Request
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from app.config import Settings, SettingsDep
-from app.db import Database, ReadConnection, WriteConnection, get_database, utcnow
+from app.config import Settings
+from app.db import Database, utcnow
 from app.errors import FieldProblem, ProblemError, invalid, not_found
 from app.models import ApiKey, Unit
-from app.ratelimit import RateLimiter, get_limiter
+from app.ratelimit import RateLimiter
 from app.statements import fetch_all
 from app.units import find_unit, get_unit
 from app.vocabulary import Role
@@ -177,110 +180,43 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-async def _authenticate(
-    request: Request,
-    database: Database,
-    limiter: RateLimiter,
-    settings: Settings,
-    background: BackgroundTasks,
-) -> Principal | None:
-    """The caller's key, rate-limited per key; without one, limited per client address."""
+async def count_address(request: Request, limiter: RateLimiter, settings: Settings) -> str:
+    """Count a request that comes without a valid key against its client address's public
+    allowance (429 once over it); the address."""
+    address = client_address(request)
+    await limiter.hit(settings.rate_limit_public, "address", address)
+    return address
+
+
+async def key_given(request: Request, limiter: RateLimiter, settings: Settings) -> str:
+    """The request's bearer token. Without one the request is counted against its address
+    and refused (401): it needs no database to say so."""
     token = bearer_token(request)
     if token is None:
-        await limiter.hit(settings.rate_limit_public, "address", client_address(request))
-        return None
-    return await _keyed(request, token, database, limiter, settings, background)
-
-
-async def _keyed(
-    request: Request,
-    token: str,
-    database: Database,
-    limiter: RateLimiter,
-    settings: Settings,
-    background: BackgroundTasks,
-    conn: AsyncConnection | None = None,
-) -> Principal:
-    """The key of a token given, rate-limited per key."""
-    try:
-        principal = await _lookup(database, token, conn, background)
-    except ProblemError:
-        # Guessing keys costs the guesser's address its public allowance.
-        await limiter.hit(settings.rate_limit_public, "address", client_address(request))
-        raise
-    await limiter.hit(settings.rate_limit_key, "key", str(principal.key_id))
-    return principal
-
-
-async def optional_key(
-    request: Request,
-    database: Annotated[Database, Depends(get_database)],
-    limiter: Annotated[RateLimiter, Depends(get_limiter)],
-    settings: SettingsDep,
-    background: BackgroundTasks,
-) -> Principal | None:
-    return await _authenticate(request, database, limiter, settings, background)
-
-
-async def require_key(
-    principal: Annotated[Principal | None, Depends(optional_key)],
-) -> Principal:
-    if principal is None:
-        raise _unauthorized(NEEDS_KEY)
-    return principal
-
-
-async def bearer_required(
-    request: Request,
-    limiter: Annotated[RateLimiter, Depends(get_limiter)],
-    settings: SettingsDep,
-) -> str:
-    """The request's bearer token. Without one the request is refused here, before the
-    endpoint's connection is taken: keyless traffic costs the pool nothing."""
-    token = bearer_token(request)
-    if token is None:
-        await limiter.hit(settings.rate_limit_public, "address", client_address(request))
+        await count_address(request, limiter, settings)
         raise _unauthorized(NEEDS_KEY)
     return token
 
 
-BearerToken = Annotated[str, Depends(bearer_required)]
-
-
-async def require_key_writing(
+async def authenticate(
     request: Request,
-    token: BearerToken,
-    conn: WriteConnection,
-    database: Annotated[Database, Depends(get_database)],
-    limiter: Annotated[RateLimiter, Depends(get_limiter)],
-    settings: SettingsDep,
+    token: str,
+    conn: AsyncConnection | None,
+    database: Database,
+    limiter: RateLimiter,
+    settings: Settings,
     background: BackgroundTasks,
 ) -> Principal:
-    """`require_key` for endpoints that write on a WriteConnection: the key is read on
-    the same connection, saving a checkout and a round trip on every submission. (Such an
-    endpoint names its caller before its connection.)"""
-    return await _keyed(request, token, database, limiter, settings, background, conn)
-
-
-async def require_key_reading(
-    request: Request,
-    token: BearerToken,
-    conn: ReadConnection,
-    database: Annotated[Database, Depends(get_database)],
-    limiter: Annotated[RateLimiter, Depends(get_limiter)],
-    settings: SettingsDep,
-    background: BackgroundTasks,
-) -> Principal:
-    """`require_key` for endpoints that read on a ReadConnection (the indices): the key is
-    read on it too, in the request's one transaction. (Such an endpoint names its caller
-    before its connection.)"""
-    return await _keyed(request, token, database, limiter, settings, background, conn)
-
-
-Caller = Annotated[Principal, Depends(require_key)]
-WritingCaller = Annotated[Principal, Depends(require_key_writing)]
-ReadingCaller = Annotated[Principal, Depends(require_key_reading)]
-MaybeCaller = Annotated[Principal | None, Depends(optional_key)]
+    """The key of a token, read on `conn` (the request's connection) when given, and
+    rate-limited per key."""
+    try:
+        principal = await _lookup(database, token, conn, background)
+    except ProblemError:
+        # Guessing keys costs the guesser's address its public allowance.
+        await count_address(request, limiter, settings)
+        raise
+    await limiter.hit(settings.rate_limit_key, "key", str(principal.key_id))
+    return principal
 
 
 async def unit_for(session: AsyncSession, caller: Principal, code: str) -> Unit:

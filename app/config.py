@@ -1,9 +1,8 @@
 """Settings from `SKM_`-prefixed environment variables (see README and .env.example)."""
 
 from functools import lru_cache
-from typing import Annotated, Literal
+from typing import Literal
 
-from fastapi import Depends, Request
 from limits import parse
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -118,12 +117,3 @@ class Settings(BaseSettings):
 def get_settings() -> Settings:
     """Settings from the environment (the command line and the default app use these)."""
     return Settings()
-
-
-async def current_settings(request: Request) -> Settings:
-    """The running app's settings (a dependency)."""
-    settings: Settings = request.app.state.settings
-    return settings
-
-
-SettingsDep = Annotated[Settings, Depends(current_settings)]

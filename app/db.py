@@ -1,18 +1,18 @@
-"""Database plumbing: declarative base, URL handling, engine and per-request sessions."""
+"""Database plumbing: declarative base, URL handling, engine, and the sessions and
+connections a request works in (given to endpoints by `app.dependencies`)."""
 
 import asyncio
 import os
 import socket
 import sqlite3
 from collections.abc import AsyncIterator
-from contextlib import AbstractAsyncContextManager, nullcontext
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Annotated, Any
+from typing import Any
 
 import psycopg
 import redis.exceptions
-from fastapi import Depends, Request
 from psycopg.pq import TransactionStatus
 from sqlalchemy import DateTime, MetaData, event
 from sqlalchemy import exc as sa_exc
@@ -346,60 +346,40 @@ class Database:
         is embedded (it cannot stall), and its waits for a lock end at busy_timeout."""
         return Deadline(self.timeout) if self.dialect == "postgresql" else nullcontext()
 
+    @asynccontextmanager
+    async def write_session(self) -> AsyncIterator[AsyncSession]:
+        """A request's ORM session: one transaction, committed when the block ends (for a
+        request, before the response is sent)."""
+        async with self.deadline(), self.write_turn(), self.writer() as session, session.begin():
+            yield session
+
+    @asynccontextmanager
+    async def write_connection(self) -> AsyncIterator[AsyncConnection]:
+        """The submission endpoints' Core connection (they need no ORM session).
+
+        On PostgreSQL it is in autocommit: each statement is atomic and durable by itself, and
+        writes of several statements are wrapped in `statements.transaction`. On SQLite its
+        transaction, begun lazily by the first statement (it holds the write lock from its
+        BEGIN), is committed when the block ends."""
+        if self.autocommit_engine is not None:
+            async with self.deadline(), self.autocommit_engine.connect() as conn:
+                yield conn
+            return
+        async with self.write_turn(), self.engine.connect() as conn:
+            yield conn
+            await conn.commit()
+
+    @asynccontextmanager
+    async def read_session(self) -> AsyncIterator[AsyncSession]:
+        async with self.deadline(), self.reader() as session, session.begin():
+            yield session
+
+    @asynccontextmanager
+    async def read_connection(self) -> AsyncIterator[AsyncConnection]:
+        """The index endpoints' Core connection: one read-only transaction, one snapshot (see
+        `snapshot_engine`), rolled back when the block ends."""
+        async with self.deadline(), self.snapshot_engine.connect() as conn:
+            yield conn
+
     async def dispose(self) -> None:
         await self.engine.dispose()
-
-
-async def get_database(request: Request) -> Database:
-    database: Database = request.app.state.database
-    return database
-
-
-async def _write_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """One transaction per request, committed before the response is sent."""
-    database = await get_database(request)
-    async with (
-        database.deadline(),
-        database.write_turn(),
-        database.writer() as session,
-        session.begin(),
-    ):
-        yield session
-
-
-async def _write_connection(request: Request) -> AsyncIterator[AsyncConnection]:
-    """The submission endpoints' Core connection (they need no ORM session).
-
-    On PostgreSQL it is in autocommit: each statement is atomic and durable by itself, and
-    writes of several statements are wrapped in `statements.transaction`. On SQLite its
-    transaction, begun lazily by the first statement (it holds the write lock from its
-    BEGIN), is committed before the response is sent."""
-    database = await get_database(request)
-    if database.autocommit_engine is not None:
-        async with database.deadline(), database.autocommit_engine.connect() as conn:
-            yield conn
-        return
-    async with database.write_turn(), database.engine.connect() as conn:
-        yield conn
-        await conn.commit()
-
-
-async def _read_session(request: Request) -> AsyncIterator[AsyncSession]:
-    database = await get_database(request)
-    async with database.deadline(), database.reader() as session, session.begin():
-        yield session
-
-
-async def _read_connection(request: Request) -> AsyncIterator[AsyncConnection]:
-    """The index endpoints' Core connection: one read-only transaction, one snapshot (see
-    `Database.snapshot_engine`), rolled back when the request is done."""
-    database = await get_database(request)
-    async with database.deadline(), database.snapshot_engine.connect() as conn:
-        yield conn
-
-
-WriteSession = Annotated[AsyncSession, Depends(_write_session, scope="function")]
-WriteConnection = Annotated[AsyncConnection, Depends(_write_connection, scope="function")]
-ReadSession = Annotated[AsyncSession, Depends(_read_session, scope="function")]
-ReadConnection = Annotated[AsyncConnection, Depends(_read_connection, scope="function")]
-DatabaseDep = Annotated[Database, Depends(get_database)]

@@ -63,6 +63,14 @@ class ProblemError(Exception):
             errors=list(errors) if errors else None,
         )
 
+    @classmethod
+    def of(cls, problem: Problem) -> "ProblemError":
+        """The error answering `problem` as it was built (e.g. a batch item's problem, raised
+        when the item came alone)."""
+        error = cls(problem.status, "", problem.title, problem.detail)
+        error.problem = problem
+        return error
+
 
 def not_found(what: str, key: object) -> ProblemError:
     return ProblemError(404, "not-found", "Not found", f"No {what} '{key}'.")

@@ -7,6 +7,9 @@ from typing import Any
 from fastapi import Request, Response, status
 from pydantic import BaseModel
 
+# The indices, keyed and public: a dashboard's cache keeps them 30 s, then revalidates (304).
+INDICES_CACHE_CONTROL = "private, max-age=30, must-revalidate"
+
 
 def cached_json(request: Request, model: BaseModel, cache_control: str) -> Response:
     body = model.model_dump_json(by_alias=True).encode()

@@ -28,7 +28,8 @@ from app.aggregates import (
 )
 from app.bursts import compared_range, flag_bursts, recent_alike, recent_by_device, recent_from_json
 from app.config import Settings
-from app.errors import FieldProblem, Problem, conflict, invalid
+from app.db import utcnow
+from app.errors import FieldProblem, Problem, ProblemError, conflict, invalid
 from app.response_checks import (
     NamedService,
     NamedUnit,
@@ -380,3 +381,20 @@ async def ingest(
     outcomes = await _settled(conn, unique, rows, inserted, refused, digests, submitter.scope_path)
     outcomes.update(_repeated(repeats, first_of, outcomes, digests))
     return [outcomes[index] for index, _ in items]
+
+
+async def store_one(
+    conn: AsyncConnection,
+    versions: VersionCache,
+    settings: Settings,
+    body: ResponseIn,
+    submitter: Submitter,
+) -> Outcome:
+    """Ingest one response: the outcome when stored (created or duplicate), otherwise its
+    problem raised."""
+    [outcome] = await ingest(
+        conn, conn.dialect.name, [(0, body)], versions, settings, utcnow(), submitter
+    )
+    if outcome.problem is not None:
+        raise ProblemError.of(outcome.problem)
+    return outcome

@@ -28,10 +28,10 @@ from app.method import METHOD_ID
 from app.ratelimit import RateLimiter
 from app.routers import (
     collection,
+    flags,
     health,
     indices,
     keys,
-    operations,
     populations,
     public,
     responses,
@@ -106,7 +106,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         populations.router,
         indices.router,
         keys.router,
-        operations.router,
+        flags.router,
         public.router,
         health.router,
     ):

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Query
 from sqlalchemy import ColumnElement
 
-from app.config import SettingsDep
+from app.dependencies import SettingsDep
 from app.errors import FieldProblem, ProblemError, invalid
 from app.schemas import ParamInt, instant_in_range
 

@@ -6,7 +6,6 @@ import time
 from typing import Any
 
 import redis.asyncio
-from fastapi import Request
 from limits import RateLimitItem, parse
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from limits.storage import storage_from_string
@@ -65,8 +64,3 @@ class RateLimiter:
         )
         error.headers = {"Retry-After": str(retry_after)}
         raise error
-
-
-async def get_limiter(request: Request) -> RateLimiter:
-    limiter: RateLimiter = request.app.state.limiter
-    return limiter

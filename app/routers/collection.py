@@ -1,15 +1,26 @@
-"""Collection: what kiosks and apps call — fetch a unit's form, post responses."""
+"""Collection: what kiosks and apps call — fetch a unit's form, post responses — and the
+counter tickets that admit citizens' own submissions."""
 
 import uuid
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request, Response, status
+from fastapi import APIRouter, Request, Response, status
 from pydantic import ValidationError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from app.auth import Caller, Principal, WritingCaller, unit_for
-from app.config import Settings, SettingsDep
-from app.db import Database, DatabaseDep, ReadSession, WriteConnection, utcnow
+from app import tickets
+from app.auth import Principal, unit_for
+from app.db import utcnow
+from app.dependencies import (
+    Caller,
+    DatabaseDep,
+    ReadSession,
+    SettingsDep,
+    VersionsDep,
+    WriteConnection,
+    WriteSession,
+    WritingCaller,
+    app_parts,
+)
 from app.errors import (
     FieldProblem,
     Problem,
@@ -21,25 +32,25 @@ from app.errors import (
 )
 from app.forms import unit_form
 from app.http_cache import NOT_MODIFIED, cached_json
-from app.ingest import Outcome, Submitter, ingest
-from app.schemas import BatchIn, BatchItemResult, BatchOut, FormOut, ResponseIn, ResponseOut
-from app.surveys import VersionCache
+from app.ingest import Outcome, Submitter, ingest, store_one
+from app.schemas import (
+    BatchIn,
+    BatchItemResult,
+    BatchOut,
+    FormOut,
+    ResponseIn,
+    ResponseOut,
+    TicketRequest,
+    TicketsOut,
+)
 
-router = APIRouter(tags=["collection"])
-
-
-async def get_versions(request: Request) -> VersionCache:
-    cache: VersionCache = request.app.state.versions
-    return cache
-
-
-VersionsDep = Annotated[VersionCache, Depends(get_versions)]
+router = APIRouter(tags=["collection"], responses=problem_responses(401, 422, 429))
 
 
 @router.get(
     "/v1/units/{code}/form",
     response_model=FormOut,
-    responses={**NOT_MODIFIED, **problem_responses(401, 404, 410, 429)},
+    responses={**NOT_MODIFIED, **problem_responses(404, 410)},
 )
 async def get_form(
     code: str, request: Request, session: ReadSession, settings: SettingsDep, caller: Caller
@@ -55,7 +66,7 @@ async def get_form(
     response_model=ResponseOut,
     responses={
         200: {"model": ResponseOut, "description": "A retry: the response as first stored"},
-        **problem_responses(400, 401, 403, 409, 413, 422, 429),
+        **problem_responses(403, 409),
     },
 )
 async def submit_response(
@@ -64,12 +75,10 @@ async def submit_response(
     """Store one response. Retrying with the same id and content answers 200 with the
     stored response; the same id with other content is a conflict (409)."""
     caller.require("admin", "manager", "collector")
-    # The busiest endpoint: the app's parts are taken from its state rather than through
-    # one dependency each, and the answer is serialized once (not validated again).
-    state = request.app.state
-    stored = await store_one(
-        conn, state.database, state.versions, state.settings, body, submitter_of(caller)
-    )
+    # The busiest endpoint: the app's parts are read directly rather than through one
+    # dependency each, and the answer is serialized once (not validated again).
+    parts = app_parts(request)
+    stored = await store_one(conn, parts.versions, parts.settings, body, submitter_of(caller))
     assert stored.response is not None
     return Response(
         stored.response.model_dump_json(),
@@ -81,31 +90,6 @@ async def submit_response(
 
 def submitter_of(caller: Principal) -> Submitter:
     return Submitter(caller.key_id, caller.device, caller.scope_path)
-
-
-async def store_one(
-    conn: AsyncConnection,
-    database: Database,
-    versions: VersionCache,
-    settings: Settings,
-    body: ResponseIn,
-    submitter: Submitter,
-) -> Outcome:
-    """Ingest one response: the outcome when stored (created or duplicate), otherwise its
-    problem raised."""
-    [outcome] = await ingest(
-        conn, database.dialect, [(0, body)], versions, settings, utcnow(), submitter
-    )
-    if outcome.problem is not None:
-        error = ProblemError(
-            outcome.problem.status,
-            outcome.problem.type.rsplit(":", 1)[-1],
-            outcome.problem.title,
-            outcome.problem.detail,
-            outcome.problem.errors,
-        )
-        raise error
-    return outcome
 
 
 def _prefixed(problem: Problem, index: int) -> Problem:
@@ -135,7 +119,7 @@ def _check_batch_size(items: list[Any], max_items: int) -> None:
 
 @router.post(
     "/v1/responses/batch",
-    responses=problem_responses(400, 401, 403, 413, 422, 429),
+    responses=problem_responses(403),
 )
 async def submit_batch(
     body: BatchIn,
@@ -195,3 +179,22 @@ def _uuid_or_none(text: str) -> uuid.UUID | None:
         return uuid.UUID(text)
     except ValueError:
         return None
+
+
+@router.post("/v1/units/{code}/tickets", responses=problem_responses(403, 404, 409))
+async def issue_tickets(
+    code: str,
+    body: TicketRequest,
+    session: WriteSession,
+    caller: Caller,
+    settings: SettingsDep,
+) -> TicketsOut:
+    """One-time codes for a unit's public submission (e.g. printed as a QR code on the queue
+    slip); each admits exactly one response, until it expires (SKM_TICKET_HOURS)."""
+    caller.require("admin", "manager", "collector")
+    unit = await unit_for(session, caller, code)
+    if not unit.public:
+        raise ProblemError(
+            409, "unit-not-public", "Conflict", "The unit is not open to the public."
+        )
+    return await tickets.issue(session, caller, unit, body.count, settings.ticket_hours)

@@ -6,19 +6,16 @@ restarted at once for nothing.
 """
 
 import asyncio
-from typing import Annotated, Literal
+from typing import Literal
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from pydantic import BaseModel
 from sqlalchemy import text
 
-from app.config import SettingsDep
-from app.db import DatabaseDep
+from app.dependencies import DatabaseDep, LimiterDep, SettingsDep
 from app.errors import ProblemError, problem_responses
-from app.ratelimit import RateLimiter, get_limiter
 
 router = APIRouter(tags=["health"])
-LimiterDep = Annotated[RateLimiter, Depends(get_limiter)]
 READY = "Readiness: the database (and Redis when configured) answer"
 
 

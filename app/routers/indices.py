@@ -6,18 +6,19 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from app import indices
-from app.auth import ReadingCaller
-from app.db import ReadConnection
+from app.dependencies import ReadConnection, ReadingCaller
 from app.errors import FieldProblem, invalid, problem_responses
-from app.http_cache import NOT_MODIFIED, cached_json
+from app.http_cache import INDICES_CACHE_CONTROL, NOT_MODIFIED, cached_json
 from app.periods import PERIOD_DESCRIPTION, Span, window_or_problem
 from app.schemas import BreakdownOut, Day, IndexReport, RankingOut, SeriesOut
 from app.vocabulary import BreakdownBy, Granularity, Rule
 
-router = APIRouter(prefix="/v1/indices", tags=["indices"])
-CACHE_CONTROL = "private, max-age=30, must-revalidate"
+router = APIRouter(
+    prefix="/v1/indices",
+    tags=["indices"],
+    responses={**NOT_MODIFIED, **problem_responses(401, 403, 404, 422, 429)},
+)
 MAX_RANGE = timedelta(days=3700)  # about ten years
-ANSWERS = {**NOT_MODIFIED, **problem_responses(401, 403, 404, 422, 429)}
 
 
 async def window(
@@ -52,7 +53,7 @@ ServiceParam = Annotated[
 ]
 
 
-@router.get("/{code}", response_model=IndexReport, responses=ANSWERS)
+@router.get("/{code}", response_model=IndexReport)
 async def unit_index(
     code: str,
     request: Request,
@@ -76,10 +77,10 @@ async def unit_index(
     report = await indices.index_report(
         conn, unit, period, service, rule, include_children_mean, include_flagged
     )
-    return cached_json(request, report, CACHE_CONTROL)
+    return cached_json(request, report, INDICES_CACHE_CONTROL)
 
 
-@router.get("/{code}/breakdown", response_model=BreakdownOut, responses=ANSWERS)
+@router.get("/{code}/breakdown", response_model=BreakdownOut)
 async def unit_breakdown(
     code: str,
     request: Request,
@@ -93,10 +94,12 @@ async def unit_breakdown(
     profile field blank."""
     caller.require("admin", "manager", "reader")
     unit = await indices.unit_in_scope(conn, caller, code)
-    return cached_json(request, await indices.breakdown(conn, unit, period, by), CACHE_CONTROL)
+    return cached_json(
+        request, await indices.breakdown(conn, unit, period, by), INDICES_CACHE_CONTROL
+    )
 
 
-@router.get("/{code}/series", response_model=SeriesOut, responses=ANSWERS)
+@router.get("/{code}/series", response_model=SeriesOut)
 async def unit_series(
     code: str,
     request: Request,
@@ -111,14 +114,14 @@ async def unit_series(
     caller.require("admin", "manager", "reader")
     unit = await indices.unit_in_scope(conn, caller, code)
     report = await indices.series(conn, unit, period, service, granularity)
-    return cached_json(request, report, CACHE_CONTROL)
+    return cached_json(request, report, INDICES_CACHE_CONTROL)
 
 
-@router.get("/{code}/ranking", response_model=RankingOut, responses=ANSWERS)
+@router.get("/{code}/ranking", response_model=RankingOut)
 async def unit_ranking(
     code: str, request: Request, caller: ReadingCaller, conn: ReadConnection, period: WindowDep
 ) -> Response:
     """The unit's children by IKM (each pooled over its subtree), highest first."""
     caller.require("admin", "manager", "reader")
     unit = await indices.unit_in_scope(conn, caller, code)
-    return cached_json(request, await indices.ranking(conn, unit, period), CACHE_CONTROL)
+    return cached_json(request, await indices.ranking(conn, unit, period), INDICES_CACHE_CONTROL)

@@ -5,19 +5,16 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 
 from app import audit, keys
-from app.auth import Caller
-from app.db import ReadSession, WriteSession
+from app.dependencies import Caller, ReadSession, WriteSession
 from app.errors import problem_responses
 from app.models import INT32_MAX
 from app.pagination import Cursor, Limit, bad_cursor, decode_cursor, encode_cursor
 from app.schemas import AuditOut, Instant, KeyCreate, KeyCreated, KeyOut, Page, ParamId
 
-router = APIRouter(tags=["access"])
-READ = problem_responses(401, 403, 404, 422, 429)
-WRITE = problem_responses(400, 401, 403, 404, 413, 422, 429)
+router = APIRouter(tags=["access"], responses=problem_responses(401, 403, 404, 422, 429))
 
 
-@router.post("/v1/keys", status_code=status.HTTP_201_CREATED, responses=WRITE)
+@router.post("/v1/keys", status_code=status.HTTP_201_CREATED, responses=problem_responses(400, 413))
 async def create_key(
     body: KeyCreate, session: WriteSession, caller: Caller, response: Response
 ) -> KeyCreated:
@@ -36,7 +33,7 @@ async def create_key(
     return created
 
 
-@router.get("/v1/keys", responses=READ)
+@router.get("/v1/keys")
 async def list_keys(session: ReadSession, caller: Caller) -> list[KeyOut]:
     """Keys this caller may manage, with when each was last used: all of them for an
     administrator, the collector and reader keys of its scope for a manager. Tokens are
@@ -45,13 +42,13 @@ async def list_keys(session: ReadSession, caller: Caller) -> list[KeyOut]:
     return await keys.list_keys(session, caller)
 
 
-@router.get("/v1/keys/{key_id}", responses=READ)
+@router.get("/v1/keys/{key_id}")
 async def get_key(key_id: ParamId, session: ReadSession, caller: Caller) -> KeyOut:
     caller.require("admin", "manager")
     return await keys.get_key(session, caller, key_id)
 
 
-@router.post("/v1/keys/{key_id}/revoke", responses=problem_responses(401, 403, 404, 409, 422, 429))
+@router.post("/v1/keys/{key_id}/revoke", responses=problem_responses(409))
 async def revoke_key(key_id: ParamId, session: WriteSession, caller: Caller) -> KeyOut:
     """Effective immediately, on every instance. Administrators revoke any key but the last
     active administrator key (409); managers the collector and reader keys of their scope."""
@@ -61,7 +58,7 @@ async def revoke_key(key_id: ParamId, session: WriteSession, caller: Caller) -> 
     return revoked
 
 
-@router.get("/v1/audit", responses=READ)
+@router.get("/v1/audit")
 async def audit_log(
     session: ReadSession,
     caller: Caller,

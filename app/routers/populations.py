@@ -5,14 +5,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import populations
 from app.audit import record
-from app.auth import Caller, Principal, unit_for
-from app.db import ReadSession, WriteSession
+from app.auth import Principal, unit_for
+from app.dependencies import Caller, ReadSession, WriteSession
 from app.errors import problem_responses
 from app.schemas import PopulationIn, PopulationOut
 
-router = APIRouter(prefix="/v1/units/{code}", tags=["populations"])
-WRITE = problem_responses(400, 401, 403, 404, 413, 422, 429)
-READ = problem_responses(401, 403, 404, 422, 429)
+router = APIRouter(
+    prefix="/v1/units/{code}",
+    tags=["populations"],
+    responses=problem_responses(401, 403, 404, 422, 429),
+)
+WRITE = problem_responses(400, 413)  # besides the router's
 
 
 async def _allowed(session: AsyncSession, caller: Principal, code: str, write: bool) -> None:
@@ -23,7 +26,7 @@ async def _allowed(session: AsyncSession, caller: Principal, code: str, write: b
     await unit_for(session, caller, code)
 
 
-@router.get("/populations", responses=READ)
+@router.get("/populations")
 async def list_populations(code: str, session: ReadSession, caller: Caller) -> list[PopulationOut]:
     await _allowed(session, caller, code, write=False)
     return await populations.list_populations(session, code)
@@ -40,7 +43,7 @@ async def set_unit_population(
     return stored
 
 
-@router.get("/populations/{period}", responses=READ)
+@router.get("/populations/{period}")
 async def get_unit_population(
     code: str, period: str, session: ReadSession, caller: Caller
 ) -> PopulationOut:
@@ -48,7 +51,7 @@ async def get_unit_population(
     return await populations.get_population(session, code, None, period)
 
 
-@router.delete("/populations/{period}", status_code=status.HTTP_204_NO_CONTENT, responses=READ)
+@router.delete("/populations/{period}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_unit_population(
     code: str, period: str, session: WriteSession, caller: Caller
 ) -> None:
@@ -69,7 +72,7 @@ async def set_service_population(
     return stored
 
 
-@router.get("/services/{service}/populations/{period}", responses=READ)
+@router.get("/services/{service}/populations/{period}")
 async def get_service_population(
     code: str, service: str, period: str, session: ReadSession, caller: Caller
 ) -> PopulationOut:
@@ -80,7 +83,6 @@ async def get_service_population(
 @router.delete(
     "/services/{service}/populations/{period}",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=READ,
 )
 async def delete_service_population(
     code: str, service: str, period: str, session: WriteSession, caller: Caller

@@ -12,18 +12,23 @@ from fastapi import APIRouter, Depends, Query, Request, Response, status
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app import disclosure, indices, public_figures, tickets
-from app.auth import client_address
-from app.config import Settings, SettingsDep
-from app.db import DatabaseDep, ReadConnection, ReadSession, WriteSession
+from app.config import Settings
+from app.dependencies import (
+    Client,
+    DeviceSecret,
+    PublicReadConnection,
+    PublicReadSession,
+    PublicWriteSession,
+    SettingsDep,
+    VersionsDep,
+    public_client,
+)
 from app.errors import FieldProblem, invalid, not_found, problem_responses
 from app.forms import unit_form
-from app.http_cache import NOT_MODIFIED, cached_json
-from app.ingest import Submitter
+from app.http_cache import INDICES_CACHE_CONTROL, NOT_MODIFIED, cached_json
+from app.ingest import Submitter, store_one
 from app.models import Unit
 from app.periods import Span, parse_period
-from app.ratelimit import RateLimiter, get_limiter
-from app.routers.collection import VersionsDep, store_one
-from app.routers.indices import CACHE_CONTROL
 from app.schemas import (
     FormOut,
     PublicBreakdown,
@@ -36,21 +41,14 @@ from app.schemas import (
 )
 from app.units import find_unit
 
-router = APIRouter(prefix="/v1/public", tags=["public"])
-
-
-async def public_client(
-    request: Request,
-    limiter: Annotated[RateLimiter, Depends(get_limiter)],
-    settings: SettingsDep,
-) -> str:
-    """The client's address, counted against the public rate limit."""
-    address = client_address(request)
-    await limiter.hit(settings.rate_limit_public, "address", address)
-    return address
-
-
-Client = Annotated[str, Depends(public_client)]
+# Every public request is counted against its client address's rate limit before anything
+# else is done for it (its session or connection depends on that count too).
+router = APIRouter(
+    prefix="/v1/public",
+    tags=["public"],
+    dependencies=[Depends(public_client)],
+    responses=problem_responses(422, 429),
+)
 
 
 async def _open_unit(session: AsyncSession, code: str) -> Unit | None:
@@ -60,19 +58,18 @@ async def _open_unit(session: AsyncSession, code: str) -> Unit | None:
     return unit
 
 
-def _device(address: str, settings: Settings, request: Request) -> str:
+def _device(address: str, secret: bytes) -> str:
     """A keyed hash of the address: lets bursts be spotted without storing the address."""
-    secret = settings.device_secret.encode() or request.app.state.device_secret
     return "ip:" + hmac.new(secret, address.encode(), hashlib.sha256).hexdigest()[:24]
 
 
 @router.get(
     "/units/{code}/form",
     response_model=FormOut,
-    responses={**NOT_MODIFIED, **problem_responses(404, 429)},
+    responses={**NOT_MODIFIED, **problem_responses(404)},
 )
 async def public_form(
-    code: str, request: Request, session: ReadSession, settings: SettingsDep, _client: Client
+    code: str, request: Request, session: PublicReadSession, settings: SettingsDep
 ) -> Response:
     if await _open_unit(session, code) is None:
         raise not_found("unit", code)
@@ -84,18 +81,17 @@ async def public_form(
     status_code=status.HTTP_201_CREATED,
     responses={
         200: {"model": ResponseOut, "description": "A retry: the response as first stored"},
-        **problem_responses(400, 409, 413, 422, 429),
+        **problem_responses(409),
     },
 )
 async def public_submit(
     body: PublicResponseIn,
-    request: Request,
     response: Response,
-    session: WriteSession,
-    database: DatabaseDep,
+    session: PublicWriteSession,
     versions: VersionsDep,
     settings: SettingsDep,
     client: Client,
+    secret: DeviceSecret,
 ) -> ResponseOut:
     """One response from a citizen's app or the web (channel mobile or web). Units that
     require it take a one-time ticket: used once, a retry of the same response still answers
@@ -111,10 +107,8 @@ async def public_submit(
         await tickets.claim(session, unit, body.ticket, body.id) if unit.requires_ticket else None
     )
     item = ResponseIn.model_validate(body.model_dump(exclude={"ticket"}))
-    submitter = Submitter(None, _device(client, settings, request), unit.path)
-    stored = await store_one(
-        await session.connection(), database, versions, settings, item, submitter
-    )
+    submitter = Submitter(None, _device(client, secret), unit.path)
+    stored = await store_one(await session.connection(), versions, settings, item, submitter)
     if ticket is not None:
         tickets.mark_used(ticket, body.id)
     if stored.status == "duplicate":
@@ -204,14 +198,13 @@ async def _public_unit(conn: AsyncConnection, code: str) -> public_figures.Publi
 @router.get(
     "/indices/{code}",
     response_model=PublicIndex,
-    responses={**NOT_MODIFIED, **problem_responses(404, 422, 429)},
+    responses={**NOT_MODIFIED, **problem_responses(404)},
 )
 async def public_index(
     code: str,
     request: Request,
-    _client: Client,  # counted before a connection is taken
     window: PublicWindow,
-    conn: ReadConnection,
+    conn: PublicReadConnection,
     settings: SettingsDep,
     now: Now,
 ) -> Response:
@@ -230,20 +223,19 @@ async def public_index(
         value=public_figures.public_value(totals.total) if shown else None,
         method=public_figures.public_method(unit, totals),
     )
-    return cached_json(request, published, CACHE_CONTROL)
+    return cached_json(request, published, INDICES_CACHE_CONTROL)
 
 
 @router.get(
     "/indices/{code}/breakdown",
     response_model=PublicBreakdown,
-    responses={**NOT_MODIFIED, **problem_responses(404, 422, 429)},
+    responses={**NOT_MODIFIED, **problem_responses(404)},
 )
 async def public_breakdown(
     code: str,
     request: Request,
-    _client: Client,  # counted before a connection is taken
     window: PublicWindow,
-    conn: ReadConnection,
+    conn: PublicReadConnection,
     by: Annotated[
         Literal["service"],
         Query(
@@ -277,4 +269,4 @@ async def public_breakdown(
         suppressed_groups=len(totals.services) - len(shown),
         method=public_figures.public_method(unit, totals),
     )
-    return cached_json(request, published, CACHE_CONTROL)
+    return cached_json(request, published, INDICES_CACHE_CONTROL)

@@ -7,8 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 
-from app.auth import Caller, Principal, unit_for
-from app.db import DatabaseDep, ReadSession
+from app.auth import Principal, unit_for
+from app.dependencies import Caller, DatabaseDep, ReadSession
 from app.errors import problem_responses
 from app.pagination import Cursor, Limit
 from app.periods import PERIOD_DESCRIPTION
@@ -16,7 +16,11 @@ from app.schemas import Day, Page, ResponseOut
 from app.stored_responses import ResponseFilter, export_csv, get_response, list_responses
 from app.vocabulary import Channel
 
-router = APIRouter(prefix="/v1/responses", tags=["responses"])
+router = APIRouter(
+    prefix="/v1/responses",
+    tags=["responses"],
+    responses=problem_responses(401, 403, 404, 422, 429),
+)
 
 
 async def response_filter(
@@ -39,7 +43,6 @@ async def response_filter(
 
 
 FilterDep = Annotated[ResponseFilter, Depends(response_filter)]
-READ = problem_responses(401, 403, 404, 422, 429)
 
 
 async def _scoped(
@@ -55,7 +58,7 @@ async def _scoped(
     return filters
 
 
-@router.get("", responses=READ)
+@router.get("")
 async def list_(
     session: ReadSession,
     caller: Caller,
@@ -74,7 +77,6 @@ async def list_(
     response_class=StreamingResponse,
     responses={
         200: {"content": {"text/csv": {}}, "description": "CSV, one row per response"},
-        **READ,
     },
 )
 async def export(
@@ -96,7 +98,7 @@ async def export(
     )
 
 
-@router.get("/{response_id}", responses=READ)
+@router.get("/{response_id}")
 async def get_one(response_id: uuid.UUID, session: ReadSession, caller: Caller) -> ResponseOut:
     caller.require_responses()
     return await get_response(session, response_id, caller.scope_path)

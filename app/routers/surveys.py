@@ -8,15 +8,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import surveys
 from app.audit import record
-from app.auth import Caller, Principal, body_unit, forbidden
-from app.db import ReadSession, WriteSession
+from app.auth import Principal, body_unit, forbidden
+from app.dependencies import Caller, ReadSession, WriteSession
 from app.errors import problem_responses
 from app.models import Unit
 from app.schemas import ParamId, SurveyCreate, SurveyOut, SurveyVersionCreate, SurveyVersionOut
 
-router = APIRouter(tags=["surveys"])
-READ = problem_responses(401, 404, 422, 429)
-WRITE = problem_responses(400, 401, 403, 404, 409, 413, 422, 429)
+router = APIRouter(tags=["surveys"], responses=problem_responses(401, 404, 422, 429))
+WRITE = problem_responses(400, 403, 409, 413)  # besides the router's
 
 
 async def _owned(session: AsyncSession, caller: Principal, code: str) -> None:
@@ -29,7 +28,7 @@ async def _owned(session: AsyncSession, caller: Principal, code: str) -> None:
             raise forbidden("Only the owner's managers change a survey.")
 
 
-@router.get("/v1/surveys", responses=READ)
+@router.get("/v1/surveys")
 async def list_surveys(
     session: ReadSession,
     caller: Caller,
@@ -55,7 +54,7 @@ async def create_survey(
     return created
 
 
-@router.get("/v1/surveys/{code}", responses=READ)
+@router.get("/v1/surveys/{code}")
 async def get_survey(code: str, session: ReadSession, caller: Caller) -> SurveyOut:
     return await surveys.read_survey(session, code, caller.scope_path)
 
@@ -81,7 +80,7 @@ async def create_version(
     return created
 
 
-@router.get("/v1/surveys/{code}/versions/{version}", responses=READ)
+@router.get("/v1/surveys/{code}/versions/{version}")
 async def get_version(
     code: str, version: ParamId, session: ReadSession, caller: Caller
 ) -> SurveyVersionOut:
@@ -113,7 +112,7 @@ async def publish_version(
     return published
 
 
-@router.get("/v1/survey-versions/{version_id}", responses=READ)
+@router.get("/v1/survey-versions/{version_id}")
 async def get_version_by_id(
     version_id: ParamId, session: ReadSession, caller: Caller
 ) -> SurveyVersionOut:

@@ -6,8 +6,8 @@ from fastapi import APIRouter, Query, Response, status
 
 from app import units
 from app.audit import record
-from app.auth import Caller, Principal, body_unit, forbidden, unit_for
-from app.db import ReadSession, WriteSession
+from app.auth import Principal, body_unit, forbidden, unit_for
+from app.dependencies import Caller, ReadSession, WriteSession
 from app.errors import problem_responses
 from app.models import Unit
 from app.pagination import Cursor, Limit, decode_text_cursor, encode_cursor
@@ -23,9 +23,10 @@ from app.schemas import (
 )
 from app.vocabulary import UnitKind
 
-router = APIRouter(prefix="/v1/units", tags=["units"])
-READ = problem_responses(401, 404, 422, 429)
-WRITE = problem_responses(400, 401, 403, 404, 409, 413, 422, 429)
+router = APIRouter(
+    prefix="/v1/units", tags=["units"], responses=problem_responses(401, 404, 422, 429)
+)
+WRITE = problem_responses(400, 403, 409, 413)  # besides the router's
 
 
 def _not_scope_root(caller: Principal, unit: Unit, what: str) -> None:
@@ -49,7 +50,7 @@ async def create_unit(
     return created
 
 
-@router.get("", responses=READ)
+@router.get("")
 async def list_units(
     session: ReadSession,
     caller: Caller,
@@ -69,7 +70,7 @@ async def list_units(
     return Page(items=items, next_cursor=encode_cursor(last) if last else None)
 
 
-@router.get("/{code}", responses=READ)
+@router.get("/{code}")
 async def get_unit(code: str, session: ReadSession, caller: Caller) -> UnitOut:
     return await units.unit_out(session, await unit_for(session, caller, code), caller.scope_path)
 
@@ -104,7 +105,7 @@ async def delete_unit(code: str, session: WriteSession, caller: Caller) -> None:
     await record(session, caller, "unit.delete", f"unit:{code}")
 
 
-@router.get("/{code}/tree", responses=READ)
+@router.get("/{code}/tree")
 async def unit_tree(code: str, session: ReadSession, caller: Caller) -> UnitTree:
     await unit_for(session, caller, code)
     return await units.unit_tree(session, code)
@@ -124,7 +125,7 @@ async def create_service(
     return created
 
 
-@router.get("/{code}/services", responses=READ)
+@router.get("/{code}/services")
 async def list_services(
     code: str, session: ReadSession, caller: Caller, active: bool | None = None
 ) -> list[ServiceOut]:
@@ -132,7 +133,7 @@ async def list_services(
     return await units.list_services(session, code, active)
 
 
-@router.get("/{code}/services/{service}", responses=READ)
+@router.get("/{code}/services/{service}")
 async def get_service(code: str, service: str, session: ReadSession, caller: Caller) -> ServiceOut:
     unit = await unit_for(session, caller, code)
     return units.service_out(await units.get_service(session, unit, service), unit.code)

@@ -1,0 +1,182 @@
+"""What an endpoint is given (FastAPI dependencies, as `Annotated` aliases): the running app's
+parts, the caller, and the database session or connection the request works in.
+
+A session or connection is given only to an admitted request, and admission needs no
+database: on a keyed endpoint the request must show a key (without one it is refused, 401,
+before it takes a pooled connection or SQLite's write turn); on a public endpoint the client
+is counted against its address's rate limit first (429). Each session and connection
+depends on that admission, so the dependency graph keeps the order whatever the order of an
+endpoint's parameters. On an ORM session the caller's key is read before the session starts
+(a session connects lazily); on a Core connection it is read on that connection, saving a
+checkout and a round trip (`WritingCaller`, `ReadingCaller`). Either way a request holds one
+pooled connection at a time.
+
+Dependencies that parse a request's parameters (pages, filters, periods) stay beside what
+they parse.
+"""
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
+from typing import Annotated, Protocol, TypeVar
+
+from fastapi import BackgroundTasks, Depends, Request
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+from app import auth
+from app.auth import Principal
+from app.config import Settings
+from app.db import Database
+from app.ratelimit import RateLimiter
+from app.surveys import VersionCache
+
+# --- the running app's parts -----------------------------------------------------------------
+
+
+class AppParts(Protocol):
+    """The app's parts, as `main.create_app` and its lifespan set them on `app.state`."""
+
+    settings: Settings
+    database: Database
+    versions: VersionCache
+    limiter: RateLimiter
+    device_secret: bytes  # chosen at start-up; SKM_DEVICE_SECRET takes its place when set
+
+
+def app_parts(request: Request) -> AppParts:
+    """The app's parts, read directly: by the providers below, and by the busiest endpoint
+    (`routers.collection.submit_response`), where a dependency per part costs."""
+    parts: AppParts = request.app.state
+    return parts
+
+
+async def current_settings(request: Request) -> Settings:
+    return app_parts(request).settings
+
+
+async def current_database(request: Request) -> Database:
+    return app_parts(request).database
+
+
+async def current_versions(request: Request) -> VersionCache:
+    return app_parts(request).versions
+
+
+async def current_limiter(request: Request) -> RateLimiter:
+    return app_parts(request).limiter
+
+
+SettingsDep = Annotated[Settings, Depends(current_settings)]
+DatabaseDep = Annotated[Database, Depends(current_database)]
+VersionsDep = Annotated[VersionCache, Depends(current_versions)]
+LimiterDep = Annotated[RateLimiter, Depends(current_limiter)]
+
+
+async def device_secret(request: Request, settings: SettingsDep) -> bytes:
+    """The key of the hash that stands for a public client's address (SKM_DEVICE_SECRET, the
+    same on every instance; otherwise one chosen at start-up)."""
+    return settings.device_secret.encode() or app_parts(request).device_secret
+
+
+DeviceSecret = Annotated[bytes, Depends(device_secret)]
+
+
+# --- admission: the caller -------------------------------------------------------------------
+
+
+async def bearer_key(request: Request, limiter: LimiterDep, settings: SettingsDep) -> str:
+    """A keyed endpoint's bearer token; a request without one is refused here."""
+    return await auth.key_given(request, limiter, settings)
+
+
+async def public_client(request: Request, limiter: LimiterDep, settings: SettingsDep) -> str:
+    """A public endpoint's client address, counted against its public rate limit."""
+    return await auth.count_address(request, limiter, settings)
+
+
+BearerKey = Annotated[str, Depends(bearer_key)]
+Client = Annotated[str, Depends(public_client)]
+
+
+async def caller(
+    request: Request,
+    token: BearerKey,
+    database: DatabaseDep,
+    limiter: LimiterDep,
+    settings: SettingsDep,
+    background: BackgroundTasks,
+) -> Principal:
+    """The caller's key, read on a short connection of its own, given back before the
+    request's session connects."""
+    return await auth.authenticate(request, token, None, database, limiter, settings, background)
+
+
+Caller = Annotated[Principal, Depends(caller)]
+
+
+# --- the request's session or connection, once admitted --------------------------------------
+
+Opened = TypeVar("Opened", AsyncSession, AsyncConnection)
+
+
+def _admitted(
+    admission: Callable[..., Awaitable[object]],
+    opening: Callable[[Database], AbstractAsyncContextManager[Opened]],
+) -> object:
+    """A dependency giving what `opening` opens on the app's database (see `Database`) once
+    `admission`, its own dependency, has admitted the request; closed before the response is
+    sent (a write is committed before the client sees success)."""
+
+    async def opened(
+        _admission: Annotated[object, Depends(admission)], database: DatabaseDep
+    ) -> AsyncIterator[Opened]:
+        async with opening(database) as session_or_connection:
+            yield session_or_connection
+
+    return Depends(opened, scope="function")
+
+
+# Keyed endpoints. A session waits for the caller's key (read first, on its own connection);
+# a Core connection only for the token, the key being read on it.
+WriteSession = Annotated[AsyncSession, _admitted(caller, Database.write_session)]
+ReadSession = Annotated[AsyncSession, _admitted(caller, Database.read_session)]
+WriteConnection = Annotated[AsyncConnection, _admitted(bearer_key, Database.write_connection)]
+ReadConnection = Annotated[AsyncConnection, _admitted(bearer_key, Database.read_connection)]
+
+# Public endpoints: the client is counted first.
+PublicWriteSession = Annotated[AsyncSession, _admitted(public_client, Database.write_session)]
+PublicReadSession = Annotated[AsyncSession, _admitted(public_client, Database.read_session)]
+PublicReadConnection = Annotated[
+    AsyncConnection, _admitted(public_client, Database.read_connection)
+]
+
+
+async def writing_caller(
+    request: Request,
+    token: BearerKey,
+    conn: WriteConnection,
+    database: DatabaseDep,
+    limiter: LimiterDep,
+    settings: SettingsDep,
+    background: BackgroundTasks,
+) -> Principal:
+    """The caller's key, read on the request's write connection (the submission endpoints:
+    a checkout and a round trip saved on every submission)."""
+    return await auth.authenticate(request, token, conn, database, limiter, settings, background)
+
+
+async def reading_caller(
+    request: Request,
+    token: BearerKey,
+    conn: ReadConnection,
+    database: DatabaseDep,
+    limiter: LimiterDep,
+    settings: SettingsDep,
+    background: BackgroundTasks,
+) -> Principal:
+    """The caller's key, read on the request's read connection, in its one transaction (the
+    indices)."""
+    return await auth.authenticate(request, token, conn, database, limiter, settings, background)
+
+
+WritingCaller = Annotated[Principal, Depends(writing_caller)]
+ReadingCaller = Annotated[Principal, Depends(reading_caller)]
