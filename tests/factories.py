@@ -34,11 +34,13 @@ def make_unit(
 
 
 def make_mall(client: TestClient) -> None:
-    """kota (WITA) → mpp → {disdukcapil (ktp, kk), dpmptsp (izin-usaha)}."""
+    """kota (WITA) → mpp → {disdukcapil (ktp, kk), dpmptsp (izin-usaha)}; papua (WIT, ktp),
+    a separate root in another time zone."""
     make_unit(client, "kota", kind="government", time_zone="Asia/Makassar")
     make_unit(client, "mpp", parent="kota", kind="service_mall")
     make_unit(client, "disdukcapil", parent="mpp", kind="agency", services=("ktp", "kk"))
     make_unit(client, "dpmptsp", parent="mpp", kind="agency", services=("izin-usaha",))
+    make_unit(client, "papua", kind="government", time_zone="Asia/Jayapura", services=("ktp",))
 
 
 def scores(*values: int | None) -> dict[str, int | None]:
