@@ -38,7 +38,7 @@ from app.db import Base, sync_url, utcnow
 from app.main import create_app
 from app.models import ApiKey
 from app.surveys import VersionCache
-from tests.factories import make_mall
+from tests.factories import create_key, hierarchy, make_mall
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "SKM_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -277,3 +277,27 @@ def history(client: TestClient, database_url: str) -> Iterator[TestClient]:
     settings = app_settings(database_url, max_collected_age_days=100_000)
     with TestClient(create_app(settings), headers=dict(client.headers)) as historical:
         yield historical
+
+
+@pytest.fixture
+def units(client: TestClient) -> TestClient:
+    """The hierarchy only, the client calling as the administrator."""
+    hierarchy(client)
+    return client
+
+
+@pytest.fixture
+def lenient(client: TestClient, database_url: str, admin_token: str) -> Iterator[TestClient]:
+    """The app answering an unexpected error with its 500 problem instead of raising it."""
+    app = create_app(app_settings(database_url))
+    with TestClient(app, headers=bearer(admin_token), raise_server_exceptions=False) as c:
+        yield c
+
+
+@pytest.fixture
+def kiosks(units: TestClient) -> tuple[str, str]:
+    """Two collector keys on capil: two devices."""
+    return (
+        create_key(units, "Kiosk 1", "collector", "capil")["token"],
+        create_key(units, "Kiosk 2", "collector", "capil")["token"],
+    )
