@@ -149,3 +149,28 @@ def test_no_unit_outside_a_scoped_keys_scope_is_named_to_it(
     # The same answer to the administrator names them (where it names ancestors at all).
     if path.startswith("/v1/units/loket"):
         assert {"kota", "mpp"} <= strings_in(units.get(path, params=params).json())
+
+
+def test_a_scoped_keys_survey_list_holds_only_surveys_its_units_may_use_naming_no_unit_above(
+    units: TestClient,
+) -> None:
+    for owner in ("kota", "capil", "perizinan"):
+        variant = {"code": f"survei-{owner}", "title": f"Survei {owner}", "owner_unit": owner}
+        assert units.post("/v1/surveys", json=variant).status_code == 201
+    scoped = (("manager", False), ("collector", False), ("reader", False), ("reader", True))
+    for role, rows in scoped:
+        key = create_key(units, f"{role} capil", role, "capil", read_responses=rows)
+        as_key = bearer(key["token"])
+        listed = units.get("/v1/surveys", headers=as_key)
+        assert listed.status_code == 200, listed.text
+        owners = {s["code"]: s["owner_unit"] for s in listed.json()}
+        assert owners == {
+            "skm-permenpan-14-2017": None,
+            "survei-capil": "capil",
+            "survei-kota": None,  # an ancestor's variant (capil may use it), owner not named
+        }
+        above = units.get("/v1/surveys", params={"owner_unit": "kota"}, headers=as_key)
+        assert above.json() == []
+        shown = units.get("/v1/surveys/survei-kota", headers=as_key)
+        assert shown.status_code == 200, shown.text
+        assert (shown.json()["owner_unit"], shown.json()["builtin"]) == (None, False)
