@@ -169,14 +169,6 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-@pytest.fixture(scope="session")
-def app_client(database_url: str, admin_token: str) -> Iterator[TestClient]:
-    """The app, calling as an administrator unless a request says otherwise."""
-    app = create_app(app_settings(database_url))
-    with TestClient(app, headers=bearer(admin_token)) as client:
-        yield client
-
-
 Row = dict[str, object]
 
 
@@ -215,6 +207,15 @@ class Seed:
 def seed(reset_engine: Engine, admin_token: str) -> Seed:
     with reset_engine.connect() as conn:
         return Seed({table.name: table_rows(conn, table) for table in Base.metadata.sorted_tables})
+
+
+@pytest.fixture(scope="session")
+def app_client(database_url: str, admin_token: str, seed: Seed) -> Iterator[TestClient]:
+    """The app, calling as an administrator unless a request says otherwise (the seed is
+    taken before it serves anything)."""
+    app = create_app(app_settings(database_url))
+    with TestClient(app, headers=bearer(admin_token)) as client:
+        yield client
 
 
 def reset_database(engine: Engine, seed: Seed) -> None:
