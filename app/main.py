@@ -2,6 +2,7 @@
 
 import gc
 import logging
+import re
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -10,6 +11,7 @@ from typing import Any
 from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
 from starlette.datastructures import Headers
 from starlette.responses import Response
 
@@ -85,6 +87,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         lifespan=lifespan,
         dependencies=[Depends(refuse_nul)],
+        generate_unique_id_function=operation_id,
     )
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
@@ -114,12 +117,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = problem_openapi(
-                get_openapi(
-                    title=app.title,
-                    version=app.version,
-                    description=app.description,
-                    routes=app.routes,
+            app.openapi_schema = security_openapi(
+                problem_openapi(
+                    get_openapi(
+                        title=app.title,
+                        version=app.version,
+                        description=app.description,
+                        routes=app.routes,
+                    )
                 )
             )
             document_batch_limit(app.openapi_schema, settings.max_batch_items)
@@ -192,4 +197,101 @@ def problem_openapi(spec: dict[str, Any]) -> dict[str, Any]:
     schemas = spec["components"]["schemas"]
     for unused in ("HTTPValidationError", "ValidationError"):
         schemas.pop(unused, None)
+    return spec
+
+
+# The operation ids of the OpenAPI document, by method and path: the names of a generated
+# client's methods (a kiosk's `submitResponse`, a dashboard's `getUnitIndex`). Written out
+# rather than derived from the endpoint functions, so that renaming a function in the code
+# does not rename a method in every client; a test checks that every route has one.
+OPERATION_IDS: dict[tuple[str, str], str] = {
+    ("GET", "/health"): "getHealth",
+    ("GET", "/health/live"): "getLiveness",
+    ("GET", "/health/ready"): "getReadiness",
+    ("GET", "/v1/audit"): "listAuditEvents",
+    ("GET", "/v1/flags"): "listFlaggedResponses",
+    ("GET", "/v1/indices/{code}"): "getUnitIndex",
+    ("GET", "/v1/indices/{code}/breakdown"): "getUnitBreakdown",
+    ("GET", "/v1/indices/{code}/ranking"): "getUnitRanking",
+    ("GET", "/v1/indices/{code}/series"): "getUnitSeries",
+    ("GET", "/v1/keys"): "listKeys",
+    ("POST", "/v1/keys"): "createKey",
+    ("GET", "/v1/keys/{key_id}"): "getKey",
+    ("POST", "/v1/keys/{key_id}/revoke"): "revokeKey",
+    ("GET", "/v1/public/indices/{code}"): "getPublicIndex",
+    ("GET", "/v1/public/indices/{code}/breakdown"): "getPublicBreakdown",
+    ("POST", "/v1/public/responses"): "submitPublicResponse",
+    ("GET", "/v1/public/units/{code}/form"): "getPublicForm",
+    ("GET", "/v1/responses"): "listResponses",
+    ("POST", "/v1/responses"): "submitResponse",
+    ("POST", "/v1/responses/batch"): "submitBatch",
+    ("GET", "/v1/responses/export.csv"): "exportResponsesCsv",
+    ("GET", "/v1/responses/{response_id}"): "getResponse",
+    ("POST", "/v1/responses/{response_id}/review"): "reviewResponse",
+    ("GET", "/v1/survey-versions/{version_id}"): "getSurveyVersionById",
+    ("GET", "/v1/surveys"): "listSurveys",
+    ("POST", "/v1/surveys"): "createSurvey",
+    ("GET", "/v1/surveys/{code}"): "getSurvey",
+    ("POST", "/v1/surveys/{code}/versions"): "createSurveyVersion",
+    ("GET", "/v1/surveys/{code}/versions/{version}"): "getSurveyVersion",
+    ("PUT", "/v1/surveys/{code}/versions/{version}"): "updateSurveyDraft",
+    ("POST", "/v1/surveys/{code}/versions/{version}/publish"): "publishSurveyVersion",
+    ("GET", "/v1/units"): "listUnits",
+    ("POST", "/v1/units"): "createUnit",
+    ("GET", "/v1/units/{code}"): "getUnit",
+    ("PATCH", "/v1/units/{code}"): "updateUnit",
+    ("DELETE", "/v1/units/{code}"): "deleteUnit",
+    ("GET", "/v1/units/{code}/form"): "getUnitForm",
+    ("GET", "/v1/units/{code}/populations"): "listPopulations",
+    ("GET", "/v1/units/{code}/populations/{period}"): "getUnitPopulation",
+    ("PUT", "/v1/units/{code}/populations/{period}"): "setUnitPopulation",
+    ("DELETE", "/v1/units/{code}/populations/{period}"): "deleteUnitPopulation",
+    ("GET", "/v1/units/{code}/services"): "listServices",
+    ("POST", "/v1/units/{code}/services"): "createService",
+    ("GET", "/v1/units/{code}/services/{service}"): "getService",
+    ("PATCH", "/v1/units/{code}/services/{service}"): "updateService",
+    ("DELETE", "/v1/units/{code}/services/{service}"): "deleteService",
+    ("GET", "/v1/units/{code}/services/{service}/populations/{period}"): "getServicePopulation",
+    ("PUT", "/v1/units/{code}/services/{service}/populations/{period}"): "setServicePopulation",
+    (
+        "DELETE",
+        "/v1/units/{code}/services/{service}/populations/{period}",
+    ): "deleteServicePopulation",
+    ("POST", "/v1/units/{code}/tickets"): "issueTickets",
+    ("GET", "/v1/units/{code}/tree"): "getUnitTree",
+}
+
+
+def operation_id(route: APIRoute) -> str:
+    """The route's operation id from `OPERATION_IDS`; a route not listed there falls back
+    on its endpoint function's name in camelCase (`list_units` → `listUnits`), and the
+    OpenAPI test names it so that it gets a name of its own."""
+    for method in sorted(route.methods or ()):
+        named = OPERATION_IDS.get((method, route.path_format))
+        if named is not None:
+            return named
+    head, *rest = route.name.strip("_").split("_")
+    return head + "".join(word.capitalize() for word in rest)
+
+
+# The operations that take no key: health probes, and what a citizen's phone calls.
+KEYLESS_PATHS = re.compile(r"^/(health|v1/public/)")
+BEARER_SCHEME = "apiKey"
+
+
+def security_openapi(spec: dict[str, Any]) -> dict[str, Any]:
+    """Declare the API key (`Authorization: Bearer …`) as the document's one security
+    scheme, required by every operation but the keyless ones, so that `/docs` can send a
+    key and a generated client knows which calls carry it."""
+    spec["components"]["securitySchemes"] = {
+        BEARER_SCHEME: {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "An API key, created by `skm create-key` or `POST /v1/keys`.",
+        }
+    }
+    for path, path_item in spec["paths"].items():
+        keyless = KEYLESS_PATHS.match(path) is not None
+        for operation in path_item.values():
+            operation["security"] = [] if keyless else [{BEARER_SCHEME: []}]
     return spec

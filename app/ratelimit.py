@@ -39,6 +39,10 @@ class RateLimiter:
         except Exception:
             return False
 
+    async def reset(self) -> None:
+        """Forget every count (a test starts from none, whatever the tests before it sent)."""
+        await self._limiter.storage.reset()
+
     async def close(self) -> None:
         if self._pool is not None:
             await self._pool.aclose()

@@ -3,27 +3,42 @@
 The PostgreSQL half needs a server at SKM_TEST_POSTGRES_URL (default: postgres@127.0.0.1:5432,
 no password). Without one it is skipped, and the summary says so; with
 SKM_TEST_REQUIRE_POSTGRES=1 (as in CI) a missing server fails the run instead.
-The schema is built by the real Alembic migrations; each test starts from empty tables.
+The schema is built by the real Alembic migrations; each test starts from empty tables (but
+for the standard questionnaire and the administrator key) and a fresh app state.
 """
 
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
 import pytest
 from alembic import command
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, insert, text
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    Table,
+    create_engine,
+    delete,
+    insert,
+    select,
+    true,
+    tuple_,
+    update,
+)
 from sqlalchemy.engine import make_url
 
 from app.auth import new_token, token_hash
 from app.cli import alembic_config
 from app.config import Settings
-from app.db import sync_url, utcnow
+from app.db import Base, sync_url, utcnow
 from app.main import create_app
 from app.models import ApiKey
 from app.surveys import VersionCache
+from tests.factories import create_key, hierarchy, make_mall
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "SKM_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -154,43 +169,136 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-@pytest.fixture(scope="session")
-def app_client(database_url: str, admin_token: str) -> Iterator[TestClient]:
-    """The app, calling as an administrator unless a request says otherwise."""
-    app = create_app(app_settings(database_url))
-    with TestClient(app, headers=bearer(admin_token)) as client:
-        yield client
-
-
-RESET = [
-    "DELETE FROM tickets",
-    "DELETE FROM audit_log",
-    "UPDATE units SET survey_version_id = NULL",
-    "DELETE FROM daily_aggregates",
-    "DELETE FROM monthly_aggregates",
-    "DELETE FROM populations",
-    "DELETE FROM responses",
-    "DELETE FROM survey_versions WHERE survey_id IN "
-    "(SELECT id FROM surveys WHERE owner_unit_id IS NOT NULL)",
-    "DELETE FROM surveys WHERE owner_unit_id IS NOT NULL",
-    "DELETE FROM services",
-    "DELETE FROM api_keys WHERE token_hash <> :admin",
-    "DELETE FROM units",
-]
+Row = dict[str, object]
 
 
 @pytest.fixture(scope="session")
-def _reset_engine(database_url: str) -> Iterator[object]:
+def reset_engine(database_url: str) -> Iterator[Engine]:
     engine = create_engine(sync_url(database_url))
     yield engine
     engine.dispose()
 
 
+def table_rows(conn: Connection, table: Table) -> list[Row]:
+    """Every row of `table`, whole, in primary-key order."""
+    rows = conn.execute(select(table).order_by(*table.primary_key.columns)).mappings()
+    return [dict(row) for row in rows]
+
+
+@dataclass(frozen=True)
+class Seed:
+    """The rows of a test database before any test: what the migrations put in place (the
+    standard questionnaire) and the session's administrator key, by table name."""
+
+    rows: dict[str, list[Row]]
+
+    def not_kept(self, table: Table) -> ColumnElement[bool]:
+        """The rows of `table` that are not seed rows."""
+        columns = list(table.primary_key.columns)
+        kept = [tuple(row[column.name] for column in columns) for row in self.rows[table.name]]
+        if not kept:
+            return true()
+        if len(columns) == 1:
+            return columns[0].not_in([key for (key,) in kept])
+        return tuple_(*columns).not_in(kept)
+
+
+@pytest.fixture(scope="session")
+def seed(reset_engine: Engine, admin_token: str) -> Seed:
+    with reset_engine.connect() as conn:
+        return Seed({table.name: table_rows(conn, table) for table in Base.metadata.sorted_tables})
+
+
+@pytest.fixture(scope="session")
+def app_client(database_url: str, admin_token: str, seed: Seed) -> Iterator[TestClient]:
+    """The app, calling as an administrator unless a request says otherwise (the seed is
+    taken before it serves anything)."""
+    app = create_app(app_settings(database_url))
+    with TestClient(app, headers=bearer(admin_token)) as client:
+        yield client
+
+
+def reset_database(engine: Engine, seed: Seed) -> None:
+    """Every table as `seed` holds it, derived from the models' metadata so that no table is
+    forgotten: the references left out of the tables' order (`use_alter`, a cycle) are
+    cleared first, then each table's other rows are deleted, dependents first, and the seed
+    rows are written back as they were (a test may have used or revoked the key)."""
+    tables = Base.metadata.sorted_tables
+    with engine.begin() as conn:
+        for table in tables:
+            cycle = [
+                key.parent.name
+                for key in table.foreign_keys
+                if key.constraint is not None and key.constraint.use_alter
+            ]
+            if cycle:
+                cleared = dict.fromkeys(cycle)
+                conn.execute(update(table).where(seed.not_kept(table)).values(cleared))
+        for table in reversed(tables):
+            conn.execute(delete(table).where(seed.not_kept(table)))
+        for table in tables:
+            for row in seed.rows[table.name]:
+                key = [column == row[column.name] for column in table.primary_key.columns]
+                conn.execute(update(table).where(*key).values(row))
+
+
+def reset_app_state(client: TestClient) -> None:
+    """The app's state between requests as a fresh app has it: no survey version rules
+    cached, no request counted against a rate limit."""
+    state = client.app.state  # type: ignore[attr-defined]
+    state.versions = VersionCache()
+    client.portal.call(state.limiter.reset)  # type: ignore[union-attr]
+
+
+def reset(client: TestClient, engine: Engine, seed: Seed) -> None:
+    reset_database(engine, seed)
+    reset_app_state(client)
+
+
 @pytest.fixture
-def client(app_client: TestClient, _reset_engine: object, admin_token: str) -> Iterator[TestClient]:
+def client(app_client: TestClient, reset_engine: Engine, seed: Seed) -> Iterator[TestClient]:
     """The app on an empty database (the standard questionnaire and the administrator key)."""
     yield app_client
-    with _reset_engine.begin() as conn:  # type: ignore[attr-defined]
-        for statement in RESET:
-            conn.execute(text(statement), {"admin": token_hash(admin_token)})
-    app_client.app.state.versions = VersionCache()  # type: ignore[attr-defined]
+    reset(app_client, reset_engine, seed)
+
+
+@pytest.fixture
+def mall(client: TestClient) -> TestClient:
+    """`client` with kota (WITA) → mpp → {disdukcapil (ktp, kk), dpmptsp (izin-usaha)} and
+    papua (WIT, ktp)."""
+    make_mall(client)
+    return client
+
+
+@pytest.fixture
+def history(client: TestClient, database_url: str) -> Iterator[TestClient]:
+    """An app accepting responses collected long ago (the default is 90 days), for fixed
+    historical dates, on the same database as `client` (which empties it afterwards) and
+    calling as `client` does."""
+    settings = app_settings(database_url, max_collected_age_days=100_000)
+    with TestClient(create_app(settings), headers=dict(client.headers)) as historical:
+        yield historical
+
+
+@pytest.fixture
+def units(client: TestClient) -> TestClient:
+    """The hierarchy only, the client calling as the administrator."""
+    hierarchy(client)
+    return client
+
+
+@pytest.fixture
+def lenient(client: TestClient, database_url: str, admin_token: str) -> Iterator[TestClient]:
+    """The app answering an unexpected error with its 500 problem instead of raising it."""
+    app = create_app(app_settings(database_url))
+    with TestClient(app, headers=bearer(admin_token), raise_server_exceptions=False) as c:
+        yield c
+
+
+@pytest.fixture
+def kiosks(units: TestClient) -> tuple[str, str]:
+    """Two collector keys on capil: two devices."""
+    return (
+        create_key(units, "Kiosk 1", "collector", "capil")["token"],
+        create_key(units, "Kiosk 2", "collector", "capil")["token"],
+    )

@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 
 from app.cli import main
 from app.config import get_settings
-from tests.factories import PROBLEM, make_mall, response_item
+from tests.factories import PROBLEM, response_item
 
 INT32_PAST = 2**31  # one past PostgreSQL's integer
 INT64_PAST = 2**63  # one past SQLite's integer
@@ -26,12 +26,6 @@ LATE = "9999-12-31T23:59:59-12:00"  # 10000-01-01 in UTC
 EARLY = "0001-01-01T00:00:00+14:00"  # year 0 in UTC
 STANDARD = "skm-permenpan-14-2017"
 RECENT_UNIX_TIME = int(time.time()) - 600  # ten minutes ago, as a number: not an instant
-
-
-@pytest.fixture
-def mall(client: TestClient) -> TestClient:
-    make_mall(client)
-    return client
 
 
 def cursor(*key: Any) -> str:

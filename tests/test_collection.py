@@ -7,15 +7,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.factories import all_answers, make_mall, make_unit, response_item, scores
+from tests.factories import all_answers, make_unit, response_item, scores
 
 PROBLEM = "application/problem+json"
-
-
-@pytest.fixture
-def mall(client: TestClient) -> TestClient:
-    make_mall(client)
-    return client
 
 
 def count(client: TestClient, **params: str) -> int:

@@ -3,13 +3,11 @@ options, limits; revalidated cheaply with an ETag."""
 
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
 
 from tests.factories import (
     PROBLEM,
     STANDARD_VERSION_ID,
-    make_mall,
     make_unit,
     make_variant,
     response_item,
@@ -22,14 +20,6 @@ PROFILE_CODES = {
     "education": ["SD", "SMP", "SMA", "D1-D3", "D4-S1", "S2", "S3"],
     "occupation": ["PNS", "TNI", "POLRI", "SWASTA", "WIRAUSAHA", "LAINNYA"],
 }
-
-
-@pytest.fixture
-def mall(client: TestClient) -> TestClient:
-    """kota (WITA) → mpp → {disdukcapil (ktp, kk), dpmptsp (izin-usaha)}; papua (WIT)."""
-    make_mall(client)
-    make_unit(client, "papua", kind="government", time_zone="Asia/Jayapura", services=("ktp",))
-    return client
 
 
 def form(client: TestClient, code: str) -> dict[str, Any]:

@@ -21,7 +21,6 @@ import re
 import traceback
 import uuid
 import zlib
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,7 +43,6 @@ from schemathesis.specs.openapi.checks import (
 )
 from sqlalchemy import Engine, text
 
-from app.auth import token_hash
 from app.standard_survey import STANDARD_SURVEY_CODE
 from tests.conftest import insert_key
 from tests.factories import STANDARD_VERSION_ID, response_item, store, variant_definition
@@ -262,23 +260,16 @@ def modes(operation: Operation) -> tuple[GenerationMode, ...]:
 
 
 @pytest.fixture
-def fuzzed(
-    client: TestClient, admin_token: str, database_url: str, _reset_engine: Engine
-) -> Iterator[tuple[World, str]]:
+def fuzzed(client: TestClient, database_url: str, reset_engine: Engine) -> tuple[World, str]:
     """The world and a key of the run's own administrator. The administrator keys are kept
-    out of the revoking examples; afterwards the suite's administrator key is made active
-    again all the same (and the `client` fixture empties the tables)."""
+    out of the revoking examples (the `client` fixture empties the tables afterwards and
+    puts the suite's administrator key back as it was)."""
     token = insert_key(database_url, name="fuzz administrator")
     world = build_world(client)
-    with _reset_engine.connect() as conn:
+    with reset_engine.connect() as conn:
         admins = conn.execute(text("SELECT id FROM api_keys WHERE role = 'admin'")).scalars()
         world.protected_key_ids = set(admins)
-    yield world, token
-    with _reset_engine.begin() as conn:
-        conn.execute(
-            text("UPDATE api_keys SET revoked_at = NULL WHERE token_hash = :admin"),
-            {"admin": token_hash(admin_token)},
-        )
+    return world, token
 
 
 @pytest.mark.parametrize("operation", OPERATIONS, ids=[op.label for op in OPERATIONS])

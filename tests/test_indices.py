@@ -2,7 +2,6 @@
 
 import asyncio
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -28,14 +27,6 @@ FIVE = [
     "3 2 2 4 3 3 3 3 2",
     "4 3 3 4 3 4 4 3 3",
 ]
-
-
-@pytest.fixture
-def history(client: TestClient, database_url: str, admin_token: str) -> Iterator[TestClient]:
-    """The app accepting collected_at far in the past, for fixed historical dates."""
-    app = create_app(app_settings(database_url, max_collected_age_days=100_000))
-    with TestClient(app, headers=bearer(admin_token)) as c:
-        yield c
 
 
 def row(text: str) -> dict[str, int | None]:

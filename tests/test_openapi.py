@@ -1,12 +1,15 @@
-"""The committed OpenAPI document is the one the app generates (`make openapi`)."""
+"""The committed OpenAPI document is the one the app generates (`make openapi`), and what it
+tells a generated client (operation ids, which calls carry a key) is true of the app."""
 
 import json
+import re
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 
 from app.config import Settings
-from app.main import create_app
+from app.main import OPERATION_IDS, create_app
 from app.openapi import document
 
 COMMITTED = Path(__file__).resolve().parent.parent / "openapi" / "openapi.json"
@@ -36,3 +39,51 @@ def test_the_batch_schema_says_the_configured_bound(max_items: int) -> None:
     items = spec["components"]["schemas"]["BatchIn"]["properties"]["items"]
     assert (items["minItems"], items["maxItems"]) == (1, max_items)
     assert items["items"] == {"$ref": "#/components/schemas/ResponseIn"}
+
+
+OPERATION_ID = re.compile(r"^[a-z][A-Za-z]+$")
+
+
+def test_every_operation_has_a_named_operation_id() -> None:
+    """Short, readable, unique ids, each written in `OPERATION_IDS` (none falls back on its
+    function's name, which a rename in the code would change in every generated client)."""
+    spec = json.loads(document())
+    documented = {
+        (method.upper(), path): operation["operationId"]
+        for path, operations in spec["paths"].items()
+        for method, operation in operations.items()
+    }
+    assert documented == OPERATION_IDS, "name each new operation in app.main.OPERATION_IDS"
+    ids = list(documented.values())
+    assert len(ids) == len(set(ids))
+    assert [name for name in ids if not OPERATION_ID.match(name)] == []
+
+
+def test_operations_say_whether_they_need_a_key(client: TestClient) -> None:
+    """The document's security requirement is what the app does: every operation that
+    requires the bearer key answers 401 without one, and no other does."""
+    spec = json.loads(document())
+    assert spec["components"]["securitySchemes"]["apiKey"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "An API key, created by `skm create-key` or `POST /v1/keys`.",
+    }
+    keyless = []
+    for path, operations in spec["paths"].items():
+        url = re.sub(r"\{[^}]+\}", "1", path)
+        for method, operation in operations.items():
+            answer = client.request(method, url, json={}, headers={"Authorization": ""})
+            needs_key = operation["security"] == [{"apiKey": []}]
+            assert needs_key == (answer.status_code == 401), (method, path, answer.status_code)
+            if not needs_key:
+                assert operation["security"] == []
+                keyless.append(path)
+    assert sorted(set(keyless)) == [
+        "/health",
+        "/health/live",
+        "/health/ready",
+        "/v1/public/indices/{code}",
+        "/v1/public/indices/{code}/breakdown",
+        "/v1/public/responses",
+        "/v1/public/units/{code}/form",
+    ]

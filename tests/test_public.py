@@ -18,14 +18,11 @@ from zoneinfo import ZoneInfo
 import httpx2
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import text
 
-from app.auth import token_hash
 from app.main import create_app
 from app.method import ELEMENTS
 from app.routers.public import utc_now
-from app.surveys import VersionCache
-from tests.conftest import RESET, app_settings, bearer
+from tests.conftest import Seed, app_settings, bearer, reset
 from tests.factories import make_unit, response_item, scores
 
 MIN = 3  # SKM_PUBLIC_MIN_GROUP in these tests
@@ -41,13 +38,6 @@ class Clock:
 
     def __call__(self) -> datetime:
         return self.now if self.now is not None else datetime.now(UTC)
-
-
-def _reset(client: TestClient, engine: Any, admin_token: str) -> None:
-    with engine.begin() as conn:
-        for statement in RESET:
-            conn.execute(text(statement), {"admin": token_hash(admin_token)})
-    client.app.state.versions = VersionCache()  # type: ignore[attr-defined]
 
 
 def _app_client(
@@ -71,18 +61,20 @@ def _far_app(database_url: str, admin_token: str) -> Iterator[TestClient]:
 
 
 @pytest.fixture
-def far(_far_app: TestClient, _reset_engine: Any, admin_token: str) -> Iterator[TestClient]:
+def far(_far_app: TestClient, reset_engine: Any, seed: Seed) -> Iterator[TestClient]:
     """The far-ahead app on an empty database, calling as an administrator."""
     yield _far_app
-    _reset(_far_app, _reset_engine, admin_token)
+    reset(_far_app, reset_engine, seed)
 
 
 @pytest.fixture
-def real(database_url: str, admin_token: str, _reset_engine: Any) -> Iterator[TestClient]:
+def real(
+    database_url: str, admin_token: str, reset_engine: Any, seed: Seed
+) -> Iterator[TestClient]:
     """An app on the real clock and the default 90-day window for late arrivals."""
     for client in _app_client(database_url, admin_token, Clock(None)):
         yield client
-        _reset(client, _reset_engine, admin_token)
+        reset(client, reset_engine, seed)
 
 
 def keyless(client: TestClient, url: str, **params: str) -> httpx2.Response:
@@ -493,13 +485,13 @@ def test_a_revision_minus_its_original_by_late_arrival(real: TestClient) -> None
 
 @pytest.fixture
 def clocked(
-    database_url: str, admin_token: str, _reset_engine: Any
+    database_url: str, admin_token: str, reset_engine: Any, seed: Seed
 ) -> Iterator[tuple[TestClient, Clock]]:
     """An app with the default 90-day window and a public clock the test sets."""
     clock = Clock(None)
     for client in _app_client(database_url, admin_token, clock):
         yield client, clock
-        _reset(client, _reset_engine, admin_token)
+        reset(client, reset_engine, seed)
 
 
 def test_a_period_is_served_from_the_day_no_arrival_can_reach_it(

@@ -7,7 +7,6 @@ import io
 import json
 import re
 import uuid
-from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -20,7 +19,6 @@ from tests.factories import (
     PROBLEM,
     all_answers,
     make_mall,
-    make_unit,
     only_error,
     response_item,
     scores,
@@ -71,23 +69,14 @@ ALL = [DEC, JAN, PAPUA, MAR, APR, JUL]  # by collected_at, then id (PAPUA and MA
 
 
 @pytest.fixture
-def history(client: TestClient, database_url: str) -> Iterator[TestClient]:
-    """The app accepting responses collected up to ten years ago (the default is 90 days),
-    on the same database as `client`, which empties it afterwards; called as `client` is."""
-    settings = app_settings(database_url, max_collected_age_days=3650)
-    with TestClient(create_app(settings), headers=dict(client.headers)) as historical:
-        make_unit(historical, "kota", kind="government", time_zone="Asia/Makassar")
-        make_unit(historical, "mpp", parent="kota", kind="service_mall")
-        make_unit(historical, "disdukcapil", parent="mpp", kind="agency", services=("ktp", "kk"))
-        make_unit(historical, "dpmptsp", parent="mpp", kind="agency", services=("izin-usaha",))
-        make_unit(
-            historical, "papua", kind="government", time_zone="Asia/Jayapura", services=("ktp",)
-        )
-        yield historical
+def archive(history: TestClient) -> TestClient:
+    """`mall` on the app that accepts responses collected long ago."""
+    make_mall(history)
+    return history
 
 
 @pytest.fixture
-def stored(history: TestClient) -> dict[str, dict[str, Any]]:
+def stored(archive: TestClient) -> dict[str, dict[str, Any]]:
     """Six responses, posted out of order; id → the response as it reads back."""
     items = [
         response_item(
@@ -148,8 +137,8 @@ def stored(history: TestClient) -> dict[str, dict[str, Any]]:
         ),
     ]
     for item in items:
-        store(history, item)
-    return {item["id"]: history.get(f"/v1/responses/{item['id']}").json() for item in items}
+        store(archive, item)
+    return {item["id"]: archive.get(f"/v1/responses/{item['id']}").json() for item in items}
 
 
 def listed(client: TestClient, **params: str) -> list[str]:
@@ -174,7 +163,7 @@ def csv_rows(client: TestClient, **params: str) -> list[list[str]]:
 
 
 def test_local_date_is_the_day_in_the_units_zone(
-    history: TestClient, stored: dict[str, dict[str, Any]]
+    archive: TestClient, stored: dict[str, dict[str, Any]]
 ) -> None:
     assert {i: r["local_date"] for i, r in stored.items()} == {
         DEC: "2025-12-31",
@@ -184,7 +173,7 @@ def test_local_date_is_the_day_in_the_units_zone(
         APR: "2026-04-01",
         JUL: "2026-07-01",
     }
-    assert history.get(f"/v1/responses/{MAR}").json()["collected_at"] == "2026-03-31T15:30:00Z"
+    assert archive.get(f"/v1/responses/{MAR}").json()["collected_at"] == "2026-03-31T15:30:00Z"
 
 
 @pytest.mark.parametrize(
@@ -206,9 +195,9 @@ def test_local_date_is_the_day_in_the_units_zone(
     ],
 )
 def test_period_is_cut_by_local_date(
-    history: TestClient, stored: dict[str, dict[str, Any]], period: str, expected: list[str]
+    archive: TestClient, stored: dict[str, dict[str, Any]], period: str, expected: list[str]
 ) -> None:
-    assert listed(history, period=period) == expected
+    assert listed(archive, period=period) == expected
 
 
 @pytest.mark.parametrize(
@@ -222,12 +211,12 @@ def test_period_is_cut_by_local_date(
     ],
 )
 def test_from_and_to_are_inclusive_local_days(
-    history: TestClient,
+    archive: TestClient,
     stored: dict[str, dict[str, Any]],
     params: dict[str, str],
     expected: list[str],
 ) -> None:
-    assert listed(history, **params) == expected
+    assert listed(archive, **params) == expected
 
 
 # --- filters -------------------------------------------------------------------------------
@@ -255,18 +244,18 @@ def test_from_and_to_are_inclusive_local_days(
     ],
 )
 def test_responses_are_filtered(
-    history: TestClient,
+    archive: TestClient,
     stored: dict[str, dict[str, Any]],
     params: dict[str, str],
     expected: list[str],
 ) -> None:
-    assert listed(history, **params) == expected
+    assert listed(archive, **params) == expected
 
 
 def test_listed_responses_are_the_stored_ones(
-    history: TestClient, stored: dict[str, dict[str, Any]]
+    archive: TestClient, stored: dict[str, dict[str, Any]]
 ) -> None:
-    page = history.get("/v1/responses").json()
+    page = archive.get("/v1/responses").json()
     assert page["items"] == [stored[i] for i in ALL]
     assert stored[JAN]["profile"] == {
         "gender": "P",
@@ -298,14 +287,14 @@ def test_listed_responses_are_the_stored_ones(
     ],
 )
 def test_bad_filters_are_refused_naming_the_parameter(
-    history: TestClient,
+    archive: TestClient,
     stored: dict[str, dict[str, Any]],
     params: dict[str, str],
     parameter: str,
     code: str,
 ) -> None:
     for path in ("/v1/responses", "/v1/responses/export.csv"):
-        refused = history.get(path, params=params)
+        refused = archive.get(path, params=params)
         assert refused.status_code == 422, (path, refused.text)
         assert refused.headers["content-type"] == PROBLEM
         assert only_error(refused.json()) == (parameter, code)
@@ -315,11 +304,11 @@ def test_bad_filters_are_refused_naming_the_parameter(
     ("limit", "code"),
     [("0", "greater_than_equal"), ("501", "less_than_equal"), ("x", "int_parsing")],
 )
-def test_page_size_out_of_bounds_is_refused(history: TestClient, limit: str, code: str) -> None:
-    refused = history.get("/v1/responses", params={"limit": limit})
+def test_page_size_out_of_bounds_is_refused(archive: TestClient, limit: str, code: str) -> None:
+    refused = archive.get("/v1/responses", params={"limit": limit})
     assert refused.status_code == 422
     assert only_error(refused.json()) == ("limit", code)
-    assert history.get("/v1/responses", params={"limit": "500"}).status_code == 200
+    assert archive.get("/v1/responses", params={"limit": "500"}).status_code == 200
 
 
 @pytest.mark.parametrize(
@@ -330,10 +319,10 @@ def test_page_size_out_of_bounds_is_refused(history: TestClient, limit: str, cod
     ],
 )
 def test_unknown_unit_or_service_filter_is_404(
-    history: TestClient, params: dict[str, str], detail: str
+    archive: TestClient, params: dict[str, str], detail: str
 ) -> None:
     for path in ("/v1/responses", "/v1/responses/export.csv"):
-        missing = history.get(path, params=params)
+        missing = archive.get(path, params=params)
         assert missing.status_code == 404
         assert missing.headers["content-type"] == PROBLEM
         assert missing.json()["detail"] == detail
@@ -343,7 +332,7 @@ def test_unknown_unit_or_service_filter_is_404(
 
 
 def test_paging_returns_every_response_once_in_collected_at_then_id_order(
-    history: TestClient,
+    archive: TestClient,
 ) -> None:
     # 23 responses on three distinct instants (four of the six spellings are 02:00 UTC),
     # written with different offsets.
@@ -359,7 +348,7 @@ def test_paging_returns_every_response_once_in_collected_at_then_id_order(
         response_item("disdukcapil", "ktp", collected_at=instants[n % len(instants)])
         for n in range(23)
     ]
-    batch = history.post("/v1/responses/batch", json={"items": items})
+    batch = archive.post("/v1/responses/batch", json={"items": items})
     assert batch.json()["created"] == 23, batch.text
     expected = [
         item["id"]
@@ -372,7 +361,7 @@ def test_paging_returns_every_response_once_in_collected_at_then_id_order(
     cursor: str | None = None
     while True:
         params = {"limit": "5", **({"cursor": cursor} if cursor else {})}
-        page = history.get("/v1/responses", params=params)
+        page = archive.get("/v1/responses", params=params)
         assert page.status_code == 200, page.text
         sizes.append(len(page.json()["items"]))
         seen += [r["id"] for r in page.json()["items"]]
@@ -385,38 +374,38 @@ def test_paging_returns_every_response_once_in_collected_at_then_id_order(
 
 
 def test_paging_through_a_filter_keeps_the_filter(
-    history: TestClient, stored: dict[str, dict[str, Any]]
+    archive: TestClient, stored: dict[str, dict[str, Any]]
 ) -> None:
-    first = history.get("/v1/responses", params={"unit": "kota", "limit": "2"}).json()
+    first = archive.get("/v1/responses", params={"unit": "kota", "limit": "2"}).json()
     assert [r["id"] for r in first["items"]] == [DEC, JAN]
-    second = history.get(
+    second = archive.get(
         "/v1/responses", params={"unit": "kota", "limit": "2", "cursor": first["next_cursor"]}
     ).json()
     assert [r["id"] for r in second["items"]] == [MAR, APR]
-    third = history.get(
+    third = archive.get(
         "/v1/responses", params={"unit": "kota", "limit": "2", "cursor": second["next_cursor"]}
     ).json()
     assert ([r["id"] for r in third["items"]], third["next_cursor"]) == ([JUL], None)
 
 
 def test_cursor_between_two_responses_of_the_same_instant(
-    history: TestClient, stored: dict[str, dict[str, Any]]
+    archive: TestClient, stored: dict[str, dict[str, Any]]
 ) -> None:
-    first = history.get("/v1/responses", params={"limit": "3"}).json()
+    first = archive.get("/v1/responses", params={"limit": "3"}).json()
     assert [r["id"] for r in first["items"]] == [DEC, JAN, PAPUA]
-    rest = history.get("/v1/responses", params={"cursor": first["next_cursor"]}).json()
+    rest = archive.get("/v1/responses", params={"cursor": first["next_cursor"]}).json()
     assert [r["id"] for r in rest["items"]] == [MAR, APR, JUL]
 
 
 def test_cursor_stays_valid_while_responses_arrive(
-    history: TestClient, stored: dict[str, dict[str, Any]]
+    archive: TestClient, stored: dict[str, dict[str, Any]]
 ) -> None:
-    first = history.get("/v1/responses", params={"limit": "3"}).json()
+    first = archive.get("/v1/responses", params={"limit": "3"}).json()
     late_early = response_item("disdukcapil", "ktp", collected_at="2026-02-01T10:00:00+08:00")
     late_later = response_item("disdukcapil", "ktp", collected_at="2026-05-01T10:00:00+08:00")
-    store(history, late_early)
-    store(history, late_later)
-    rest = history.get("/v1/responses", params={"cursor": first["next_cursor"]}).json()
+    store(archive, late_early)
+    store(archive, late_later)
+    rest = archive.get("/v1/responses", params={"cursor": first["next_cursor"]}).json()
     # The one collected before the cursor is not served again out of order; the later one is.
     assert [r["id"] for r in rest["items"]] == [MAR, APR, late_later["id"], JUL]
 
@@ -440,8 +429,8 @@ def test_cursor_stays_valid_while_responses_arrive(
         "too-long",
     ],
 )
-def test_bad_cursor_is_refused(history: TestClient, cursor: str) -> None:
-    refused = history.get("/v1/responses", params={"cursor": cursor})
+def test_bad_cursor_is_refused(archive: TestClient, cursor: str) -> None:
+    refused = archive.get("/v1/responses", params={"cursor": cursor})
     assert refused.status_code == 422
     assert refused.headers["content-type"] == PROBLEM
     [error] = refused.json()["errors"]
@@ -457,9 +446,9 @@ def test_bad_cursor_is_refused(history: TestClient, cursor: str) -> None:
     ids=["instant-without-offset", "numeric-id"],
 )
 def test_cursor_without_offset_or_with_a_numeric_id_is_refused(
-    history: TestClient, cursor: str
+    archive: TestClient, cursor: str
 ) -> None:
-    refused = history.get("/v1/responses", params={"cursor": cursor})
+    refused = archive.get("/v1/responses", params={"cursor": cursor})
     assert refused.status_code == 422
     assert only_error(refused.json()) == ("cursor", "bad_cursor")
 
@@ -477,8 +466,8 @@ def test_page_size_is_bounded_by_the_max_page_size_setting(
 # --- one response --------------------------------------------------------------------------
 
 
-def test_one_response_by_id(history: TestClient, stored: dict[str, dict[str, Any]]) -> None:
-    got = history.get(f"/v1/responses/{JAN}")
+def test_one_response_by_id(archive: TestClient, stored: dict[str, dict[str, Any]]) -> None:
+    got = archive.get(f"/v1/responses/{JAN}")
     assert got.status_code == 200
     expected: dict[str, Any] = {
         "id": JAN,
@@ -503,16 +492,16 @@ def test_one_response_by_id(history: TestClient, stored: dict[str, dict[str, Any
 
 
 def test_created_response_body_equals_what_reads_back_for_an_offset_instant(
-    history: TestClient,
+    archive: TestClient,
 ) -> None:
     item = response_item("disdukcapil", "ktp", collected_at="2026-03-31T23:30:00+08:00")
-    created = store(history, item)
-    assert history.get(f"/v1/responses/{item['id']}").json() == created
+    created = store(archive, item)
+    assert archive.get(f"/v1/responses/{item['id']}").json() == created
 
 
-def test_unknown_response_is_404(history: TestClient) -> None:
+def test_unknown_response_is_404(archive: TestClient) -> None:
     unknown = str(uuid.uuid4())
-    missing = history.get(f"/v1/responses/{unknown}")
+    missing = archive.get(f"/v1/responses/{unknown}")
     assert missing.status_code == 404
     assert missing.headers["content-type"] == PROBLEM
     assert missing.json() == {
@@ -521,7 +510,7 @@ def test_unknown_response_is_404(history: TestClient) -> None:
         "status": 404,
         "detail": f"No response '{unknown}'.",
     }
-    malformed = history.get("/v1/responses/not-a-uuid")
+    malformed = archive.get("/v1/responses/not-a-uuid")
     assert malformed.status_code == 422
     assert only_error(malformed.json()) == ("response_id", "uuid_parsing")
 
@@ -530,13 +519,13 @@ def test_unknown_response_is_404(history: TestClient) -> None:
 
 
 def test_csv_has_a_header_and_one_row_per_response_in_order(
-    history: TestClient, stored: dict[str, dict[str, Any]]
+    archive: TestClient, stored: dict[str, dict[str, Any]]
 ) -> None:
-    exported = history.get("/v1/responses/export.csv")
+    exported = archive.get("/v1/responses/export.csv")
     assert exported.status_code == 200
     assert exported.headers["content-disposition"] == 'attachment; filename="skm-responses.csv"'
     assert exported.text.startswith(QUOTED_HEADER)
-    rows = csv_rows(history)
+    rows = csv_rows(archive)
     assert rows[0] == CSV_HEADER
     assert [r[0] for r in rows[1:]] == ALL
     by_id = {r[0]: dict(zip(CSV_HEADER, r, strict=True)) for r in rows[1:]}
@@ -572,20 +561,20 @@ def test_csv_has_a_header_and_one_row_per_response_in_order(
 
 
 def test_csv_leaves_suggestions_out_unless_asked(
-    history: TestClient, stored: dict[str, dict[str, Any]]
+    archive: TestClient, stored: dict[str, dict[str, Any]]
 ) -> None:
     for params in ({}, {"suggestions": "false"}):
-        exported = history.get("/v1/responses/export.csv", params=params)
+        exported = archive.get("/v1/responses/export.csv", params=params)
         assert "suggestion" not in exported.text
         assert "HYPERLINK" not in exported.text
         assert "Antrian" not in exported.text
-        assert all(len(r) == len(CSV_HEADER) for r in csv_rows(history, **params))
+        assert all(len(r) == len(CSV_HEADER) for r in csv_rows(archive, **params))
 
 
 def test_csv_suggestions_column_neutralises_formulas(
-    history: TestClient, stored: dict[str, dict[str, Any]]
+    archive: TestClient, stored: dict[str, dict[str, Any]]
 ) -> None:
-    rows = csv_rows(history, suggestions="true")
+    rows = csv_rows(archive, suggestions="true")
     assert rows[0] == [*CSV_HEADER, "suggestion"]
     assert {r[0]: r[-1] for r in rows[1:]} == {
         DEC: "'-lambat",
@@ -610,12 +599,12 @@ def test_csv_suggestions_column_neutralises_formulas(
     ],
 )
 def test_csv_applies_the_filters(
-    history: TestClient,
+    archive: TestClient,
     stored: dict[str, dict[str, Any]],
     params: dict[str, str],
     expected: list[str],
 ) -> None:
-    rows = csv_rows(history, **params)
+    rows = csv_rows(archive, **params)
     assert rows[0] == CSV_HEADER
     assert [r[0] for r in rows[1:]] == expected
 

@@ -13,7 +13,6 @@ from tests.factories import (
     STANDARD_VERSION_ID,
     all_answers,
     extra_question,
-    make_unit,
     make_variant,
     only_error,
     response_item,
@@ -84,17 +83,6 @@ STANDARD_QUESTIONS = [
         ],
     ),
 ]
-
-
-@pytest.fixture
-def mall(client: TestClient) -> TestClient:
-    """kota → mpp → {disdukcapil (ktp), dpmptsp (izin-usaha)}; papua, a separate root (ktp)."""
-    make_unit(client, "kota", kind="government", time_zone="Asia/Makassar")
-    make_unit(client, "mpp", parent="kota", kind="service_mall")
-    make_unit(client, "disdukcapil", parent="mpp", kind="agency", services=("ktp",))
-    make_unit(client, "dpmptsp", parent="mpp", kind="agency", services=("izin-usaha",))
-    make_unit(client, "papua", kind="government", time_zone="Asia/Jayapura", services=("ktp",))
-    return client
 
 
 def problem(answer: Any, status: int, kind: str) -> None:

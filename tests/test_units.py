@@ -10,20 +10,12 @@ from fastapi.testclient import TestClient
 
 from tests.factories import (
     PROBLEM,
-    make_mall,
     make_unit,
     make_variant,
     only_error,
     response_item,
     store,
 )
-
-
-@pytest.fixture
-def mall(client: TestClient) -> TestClient:
-    """kota (WITA) → mpp → {disdukcapil (ktp, kk), dpmptsp (izin-usaha)}."""
-    make_mall(client)
-    return client
 
 
 def unit(client: TestClient, code: str) -> dict[str, Any]:
@@ -204,15 +196,15 @@ def test_units_are_listed_by_code_and_paged_with_a_cursor(mall: TestClient) -> N
         if cursor is None:
             break
         assert len(page.json()["items"]) == 2
-    assert seen == ["arsip", "bapenda", "disdukcapil", "dpmptsp", "kota", "mpp"]
-    assert pages == 3
+    assert seen == ["arsip", "bapenda", "disdukcapil", "dpmptsp", "kota", "mpp", "papua"]
+    assert pages == 4
     whole = mall.get("/v1/units").json()
     assert (codes(whole), whole["next_cursor"]) == (seen, None)
 
 
 def test_a_page_that_ends_exactly_at_the_last_unit_has_no_next_cursor(mall: TestClient) -> None:
-    page = mall.get("/v1/units", params={"limit": "4"}).json()
-    assert codes(page) == ["disdukcapil", "dpmptsp", "kota", "mpp"]
+    page = mall.get("/v1/units", params={"limit": "5"}).json()
+    assert codes(page) == ["disdukcapil", "dpmptsp", "kota", "mpp", "papua"]
     assert page["next_cursor"] is None
 
 
@@ -231,7 +223,7 @@ def test_units_are_filtered_by_parent_kind_and_active(mall: TestClient) -> None:
     assert listed(kind="agency") == ["disdukcapil", "dpmptsp"]
     assert listed(kind="service_unit") == ["loket"]
     assert listed(active="false") == ["dpmptsp"]
-    assert listed(active="true") == ["disdukcapil", "kota", "loket", "mpp"]
+    assert listed(active="true") == ["disdukcapil", "kota", "loket", "mpp", "papua"]
     assert listed(parent="mpp", active="true") == ["disdukcapil"]
     assert listed(kind="agency", active="false", parent="mpp") == ["dpmptsp"]
 
@@ -410,7 +402,6 @@ def test_patch_without_time_zone_leaves_inheritance_alone(mall: TestClient) -> N
 
 
 def test_moving_a_unit_carries_its_subtree_and_inherited_zone(mall: TestClient) -> None:
-    make_unit(mall, "papua", kind="government", time_zone="Asia/Jayapura")
     make_unit(mall, "loket", parent="disdukcapil")
     make_unit(mall, "loket-wib", parent="disdukcapil", time_zone="Asia/Jakarta")
     moved = mall.patch("/v1/units/disdukcapil", json={"parent": "papua"})
@@ -432,7 +423,6 @@ def test_moving_a_unit_carries_its_subtree_and_inherited_zone(mall: TestClient) 
 
 
 def test_moving_a_unit_with_its_own_zone_keeps_the_zone(mall: TestClient) -> None:
-    make_unit(mall, "papua", kind="government", time_zone="Asia/Jayapura")
     assert mall.patch("/v1/units/dpmptsp", json={"time_zone": "Asia/Jakarta"}).status_code == 200
     assert mall.patch("/v1/units/dpmptsp", json={"parent": "papua"}).status_code == 200
     assert zones(mall, "dpmptsp") == {"dpmptsp": ("Asia/Jakarta", False)}
@@ -502,7 +492,6 @@ def test_zone_change_is_refused_once_the_subtree_has_responses(mall: TestClient)
 
 
 def test_move_that_would_change_the_zone_of_responses_is_refused(mall: TestClient) -> None:
-    make_unit(mall, "papua", kind="government", time_zone="Asia/Jayapura")
     store(mall, response_item("disdukcapil", "ktp"))
     refused = mall.patch("/v1/units/disdukcapil", json={"parent": "papua"})
     assert refused.status_code == 409

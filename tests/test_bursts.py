@@ -1,0 +1,165 @@
+"""Suspicious bursts: identical answers from one device closer than SKM_BURST_SECONDS are
+flagged and left out of the indices until a manager reviews them.
+"""
+
+from datetime import timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.conftest import (
+    bearer,
+)
+from tests.factories import (
+    BURST_START,
+    all_answers,
+    create_key,
+    only_error,
+    post_at,
+    refusal,
+    response_item,
+    review_second,
+)
+
+BURST_PERIOD = BURST_START.strftime("%Y-%m")
+
+
+def excluded(flagged: int) -> str:
+    """The index's method.excluded when flagged responses are left out."""
+    return f"{flagged} flagged response(s) (suspected or confirmed bursts) are not counted"
+
+
+def counted(client: TestClient, **params: str) -> tuple[int, int, bool, str]:
+    """(responses counted, flagged_responses, flagged_counted, excluded) of capil's index."""
+    report = client.get("/v1/indices/capil", params={"period": BURST_PERIOD, **params})
+    assert report.status_code == 200, report.text
+    body = report.json()
+    method = body["method"]
+    return (
+        body["pooled"]["responses"],
+        method["flagged_responses"],
+        method["flagged_counted"],
+        method["excluded"],
+    )
+
+
+def test_identical_answers_from_one_key_10_s_apart_are_flagged_and_left_out(
+    units: TestClient, kiosks: tuple[str, str]
+) -> None:
+    first = post_at(units, kiosks[0], 0)
+    second = post_at(units, kiosks[0], 10)
+    assert (first["flag"], second["flag"]) == (None, "suspected")
+    flags = units.get("/v1/flags").json()["items"]
+    assert [(f["response"]["id"], f["flag"], f["reason"]) for f in flags] == [
+        (
+            second["id"],
+            "suspected",
+            "identical answers from the same device 10 s after another response",
+        )
+    ]
+    assert counted(units) == (1, 1, False, excluded(1))
+    assert counted(units, include_flagged="true") == (
+        2,
+        1,
+        True,
+        "none: 1 flagged response(s) are counted as asked",
+    )
+    # Kept, never deleted.
+    assert units.get(f"/v1/responses/{second['id']}").json()["flag"] == "suspected"
+
+
+@pytest.mark.parametrize(("gap", "flag"), [(29, "suspected"), (30, None), (31, None)])
+def test_only_gaps_shorter_than_burst_seconds_are_flagged(
+    units: TestClient, kiosks: tuple[str, str], gap: int, flag: str | None
+) -> None:
+    post_at(units, kiosks[0], 0)
+    assert post_at(units, kiosks[0], gap)["flag"] == flag
+
+
+def test_paper_entries_are_never_flagged(units: TestClient, kiosks: tuple[str, str]) -> None:
+    flags = [post_at(units, kiosks[0], s, channel="paper")["flag"] for s in (0, 10, 20)]
+    assert flags == [None, None, None]
+    assert counted(units) == (3, 0, False, excluded(0))
+
+
+def test_identical_answers_from_different_keys_are_never_flagged_together(
+    units: TestClient, kiosks: tuple[str, str]
+) -> None:
+    flags = [post_at(units, kiosks[i % 2], 5 * i)["flag"] for i in range(2)]
+    assert flags == [None, None]
+    assert counted(units) == (2, 0, False, excluded(0))
+
+
+def test_answers_differing_in_one_element_are_not_a_burst(
+    units: TestClient, kiosks: tuple[str, str]
+) -> None:
+    post_at(units, kiosks[0], 0)
+    when = BURST_START + timedelta(seconds=10)
+    item = response_item("capil", "ktp", {**all_answers(3), "waktu": 2}, collected_at=when)
+    posted = units.post("/v1/responses", json=item, headers=bearer(kiosks[0]))
+    assert (posted.status_code, posted.json()["flag"]) == (201, None)
+
+
+def test_a_batch_is_checked_against_stored_responses_and_itself(
+    units: TestClient, kiosks: tuple[str, str]
+) -> None:
+    post_at(units, kiosks[0], 0)
+    items = [
+        # 10 s after the stored one: a burst.
+        response_item("capil", "ktp", all_answers(3), BURST_START + timedelta(seconds=10)),
+        # Other answers, 100 s later, then again 5 s after: the second is a burst.
+        response_item("capil", "ktp", all_answers(4), BURST_START + timedelta(seconds=100)),
+        response_item("capil", "ktp", all_answers(4), BURST_START + timedelta(seconds=105)),
+        # Other answers, alone: not a burst.
+        response_item("capil", "ktp", all_answers(2), BURST_START + timedelta(seconds=110)),
+    ]
+    answer = units.post("/v1/responses/batch", json={"items": items}, headers=bearer(kiosks[0]))
+    assert answer.status_code == 200, answer.text
+    flags = [result["response"]["flag"] for result in answer.json()["items"]]
+    assert flags == ["suspected", None, "suspected", None]
+
+
+def test_clearing_a_flag_counts_the_response_again(
+    units: TestClient, kiosks: tuple[str, str]
+) -> None:
+    second, cleared = review_second(units, kiosks[0], "clear")
+    assert cleared.status_code == 200, cleared.text
+    assert (cleared.json()["flag"], cleared.json()["response"]["id"]) == ("cleared", second)
+    assert counted(units) == (2, 0, False, excluded(0))
+    assert units.get("/v1/flags").json() == {"items": [], "next_cursor": None}
+    cleared_list = units.get("/v1/flags?state=cleared").json()["items"]
+    assert [f["response"]["id"] for f in cleared_list] == [second]
+
+
+def test_flags_are_paged_with_cursors(units: TestClient, kiosks: tuple[str, str]) -> None:
+    """Three bursts 10 s apart: pages of two, oldest first, like every other list."""
+    stored = [post_at(units, kiosks[0], seconds)["id"] for seconds in (0, 10, 20, 30)]
+    first = units.get("/v1/flags", params={"limit": "2"}).json()
+    assert [f["response"]["id"] for f in first["items"]] == stored[1:3]
+    rest = units.get("/v1/flags", params={"limit": "2", "cursor": first["next_cursor"]}).json()
+    assert ([f["response"]["id"] for f in rest["items"]], rest["next_cursor"]) == (
+        stored[3:],
+        None,
+    )
+    refused = units.get("/v1/flags", params={"cursor": "not a cursor!"})
+    assert (refused.status_code, only_error(refused.json())) == (422, ("cursor", "bad_cursor"))
+
+
+def test_confirming_a_flag_keeps_the_response_out(
+    units: TestClient, kiosks: tuple[str, str]
+) -> None:
+    second, confirmed = review_second(units, kiosks[0], "confirm")
+    assert (confirmed.status_code, confirmed.json()["flag"]) == (200, "confirmed")
+    assert counted(units) == (1, 1, False, excluded(1))
+    assert units.get(f"/v1/responses/{second}").json()["flag"] == "confirmed"
+
+
+@pytest.mark.parametrize("role", ["collector", "reader"])
+def test_collectors_and_readers_cannot_review_flags(
+    units: TestClient, kiosks: tuple[str, str], role: str
+) -> None:
+    token = create_key(units, f"Kunci {role}", role, "capil")["token"]
+    second, refused = review_second(units, kiosks[0], "clear", headers=bearer(token))
+    assert refusal(refused)[:2] == (403, "urn:skm:problem:forbidden")
+    assert units.get(f"/v1/responses/{second}").json()["flag"] == "suspected"
+    assert counted(units) == (1, 1, False, excluded(1))
