@@ -110,7 +110,6 @@ def _upsert(dialect: str, table: Table, bucket: str) -> Any:
 
 async def add_to_aggregates(
     conn: AsyncConnection,
-    dialect: str,
     rows: list[dict[str, Any]],
     now: datetime,
     removed: Iterable[dict[str, Any]] = (),
@@ -131,7 +130,7 @@ async def add_to_aggregates(
                 counters[name] = -counters[name]
             counted.append(counters)
         counted.sort(key=lambda c: tuple(c[k] for k in (*AGGREGATE_KEY, bucket)))
-        await execute_many(conn, _upsert(dialect, table, bucket), counted)
+        await execute_many(conn, _upsert(conn.dialect.name, table, bucket), counted)
 
 
 # --- reading them ----------------------------------------------------------------------------

@@ -60,7 +60,6 @@ async def list_flagged(
 
 async def review(
     session: AsyncSession,
-    dialect: str,
     caller: Principal,
     response_id: uuid.UUID,
     decision: FlagDecision,
@@ -69,12 +68,11 @@ async def review(
     deadlock or serialization failure (the aggregate rows are shared with submissions) is
     undone to a savepoint and the review run again (`statements.retrying`)."""
     conn = await session.connection()
-    return await retrying(conn, lambda: _review(session, dialect, caller, response_id, decision))
+    return await retrying(conn, lambda: _review(session, caller, response_id, decision))
 
 
 async def _review(
     session: AsyncSession,
-    dialect: str,
     caller: Principal,
     response_id: uuid.UUID,
     decision: FlagDecision,
@@ -88,7 +86,7 @@ async def _review(
     conn = await session.connection()
     if (row.flag in FLAGGED) != (new_flag in FLAGGED):
         old = dict(row._mapping)
-        await add_to_aggregates(conn, dialect, [{**old, "flag": new_flag}], now, removed=[old])
+        await add_to_aggregates(conn, [{**old, "flag": new_flag}], now, removed=[old])
     await conn.execute(
         RESPONSES.update()
         .where(RESPONSES.c.id == response_id)

@@ -197,13 +197,13 @@ def _references_with_recent(alike: bool) -> Any:
 
 async def _read_for_validation(
     conn: AsyncConnection,
-    dialect: str,
     items: list[ResponseIn],
     device: str | None,
     burst_range: tuple[datetime, datetime] | None,
 ) -> tuple[dict[str, NamedUnit], dict[tuple[int, str], NamedService], list[Any]]:
     """The units and services the items name, and the device's stored responses that burst
     detection compares them with (none when it is not done)."""
+    dialect = conn.dialect.name
     references = references_params(items)
     if burst_range is None:
         found = await fetch_all(conn, references_query(dialect), references)
@@ -223,10 +223,11 @@ async def _read_for_validation(
 
 
 async def _insert(
-    conn: AsyncConnection, dialect: str, rows: list[dict[str, Any]], now: datetime
+    conn: AsyncConnection, rows: list[dict[str, Any]], now: datetime
 ) -> set[uuid.UUID]:
     """Insert the rows not stored yet and count them in the aggregates, atomically; their
     ids."""
+    dialect = conn.dialect.name
     if dialect == "postgresql" and len(rows) == 1:
         [row] = rows
         [counted] = aggregate_rows(rows, "month", month_of, now)
@@ -236,7 +237,7 @@ async def _insert(
         inserted = {row.id for row in result}
         new_rows = [r for r in rows if r["id"] in inserted]
         if new_rows:
-            await add_to_aggregates(conn, dialect, new_rows, now)
+            await add_to_aggregates(conn, new_rows, now)
     return inserted
 
 
@@ -345,7 +346,6 @@ def _repeated(
 
 async def ingest(
     conn: AsyncConnection,
-    dialect: str,
     items: Sequence[tuple[int, ResponseIn]],
     versions: VersionCache,
     settings: Settings,
@@ -367,7 +367,7 @@ async def ingest(
         else None
     )
     units, services, recent = await _read_for_validation(
-        conn, dialect, [item for _, item in unique], submitter.device, burst_range
+        conn, [item for _, item in unique], submitter.device, burst_range
     )
     rows, refused = await _checked_rows(
         conn, unique, units, services, digests, versions, settings, now, submitter
@@ -377,7 +377,7 @@ async def ingest(
         flag_bursts(rows, recent, window)
     if rows:
         rows.sort(key=lambda r: r["id"])  # one lock order for concurrent batches
-        inserted = await retrying(conn, lambda: _insert(conn, dialect, rows, now))
+        inserted = await retrying(conn, lambda: _insert(conn, rows, now))
     outcomes = await _settled(conn, unique, rows, inserted, refused, digests, submitter.scope_path)
     outcomes.update(_repeated(repeats, first_of, outcomes, digests))
     return [outcomes[index] for index, _ in items]
@@ -392,9 +392,7 @@ async def store_one(
 ) -> Outcome:
     """Ingest one response: the outcome when stored (created or duplicate), otherwise its
     problem raised."""
-    [outcome] = await ingest(
-        conn, conn.dialect.name, [(0, body)], versions, settings, utcnow(), submitter
-    )
+    [outcome] = await ingest(conn, [(0, body)], versions, settings, utcnow(), submitter)
     if outcome.problem is not None:
         raise ProblemError.of(outcome.problem)
     return outcome

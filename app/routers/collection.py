@@ -12,7 +12,6 @@ from app.auth import Principal, unit_for
 from app.db import utcnow
 from app.dependencies import (
     Caller,
-    DatabaseDep,
     ReadSession,
     SettingsDep,
     VersionsDep,
@@ -125,7 +124,6 @@ async def submit_batch(
     body: BatchIn,
     caller: WritingCaller,
     conn: WriteConnection,
-    database: DatabaseDep,
     versions: VersionsDep,
     settings: SettingsDep,
 ) -> BatchOut:
@@ -151,9 +149,7 @@ async def submit_batch(
                 problem=validation_problem(error, ("items", index)),
             )
     if valid:
-        outcomes = await ingest(
-            conn, database.dialect, valid, versions, settings, utcnow(), submitter_of(caller)
-        )
+        outcomes = await ingest(conn, valid, versions, settings, utcnow(), submitter_of(caller))
         for outcome in outcomes:
             if outcome.problem is not None:
                 outcome.problem = _prefixed(outcome.problem, outcome.index)

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query
 from app import flags
 from app.audit import record
 from app.auth import unit_for
-from app.dependencies import Caller, DatabaseDep, ReadSession, WriteSession
+from app.dependencies import Caller, ReadSession, WriteSession
 from app.errors import problem_responses
 from app.pagination import Cursor, Limit
 from app.schemas import FlaggedOut, FlagReview, Page
@@ -42,12 +42,11 @@ async def review_flag(
     response_id: uuid.UUID,
     body: FlagReview,
     session: WriteSession,
-    database: DatabaseDep,
     caller: Caller,
 ) -> FlaggedOut:
     """`confirm` keeps the response out of the indices; `clear` counts it again."""
     caller.require("admin", "manager")
-    reviewed = await flags.review(session, database.dialect, caller, response_id, body.decision)
+    reviewed = await flags.review(session, caller, response_id, body.decision)
     await record(
         session, caller, f"flag.{body.decision}", f"response:{response_id}", {"flag": reviewed.flag}
     )
