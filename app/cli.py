@@ -14,6 +14,7 @@ from sqlalchemy.exc import OperationalError
 
 from app.config import Settings, get_settings
 from app.db import Database
+from app.errors import ProblemError
 from app.keys import create_key
 from app.schemas import KeyCreate, KeyCreated
 from app.vocabulary import ROLES
@@ -128,7 +129,11 @@ def main(argv: list[str] | None = None) -> None:
         sys.stderr.write(f"skm: SKM_DATABASE_URL: cannot open the database ({reason})\n")
         raise SystemExit(2) from None
     if body is not None:
-        print(asyncio.run(_create_key(body)).token)  # noqa: T201  (the token, shown once)
+        try:
+            created = asyncio.run(_create_key(body))
+        except ProblemError as error:  # e.g. a scope naming no unit
+            parser.error(error.problem.detail or error.problem.title)
+        print(created.token)  # noqa: T201  (the token, shown once)
         return
     if args.command == "serve":
         import uvicorn

@@ -439,3 +439,14 @@ def test_skm_create_key_refuses_a_name_longer_than_its_column(
         main(["create-key", "--name", "k" * 101])
     assert stopped.value.code == 2
     assert "--name: String should have at most 100 characters" in capsys.readouterr().err
+
+
+@pytest.mark.usefixtures("clean_environment")
+def test_skm_create_key_refuses_a_scope_naming_no_unit(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    monkeypatch.setenv("SKM_DATABASE_URL", f"sqlite:///{tmp_path}/skm.db")
+    with pytest.raises(SystemExit) as stopped:
+        main(["create-key", "--name", "Kiosk", "--role", "collector", "--scope", "nowhere"])
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == "skm: error: No unit 'nowhere'."
