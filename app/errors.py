@@ -198,6 +198,19 @@ async def refuse_nul(request: Request) -> None:
 RETRY_AFTER_SECONDS = 5
 
 
+def service_unavailable(reason: str) -> ProblemError:
+    """503 with Retry-After: what the service needs (the database, Redis) cannot serve now;
+    the same request may be sent again (submissions are idempotent by id)."""
+    error = ProblemError(
+        503,
+        "unavailable",
+        "Service Unavailable",
+        f"{reason} Retry after {RETRY_AFTER_SECONDS} s.",
+    )
+    error.headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+    return error
+
+
 async def _unavailable_handler(_request: Request, exc: Exception) -> JSONResponse:
     """503 with Retry-After when the database (or Redis) could not serve the request: the
     client should try again, the same request (submissions are idempotent by id). Any
@@ -207,15 +220,8 @@ async def _unavailable_handler(_request: Request, exc: Exception) -> JSONRespons
         raise exc
     # The error's class only: a driver's message may quote the statement's data.
     logger.warning("503: %s (%s)", reason, type(exc.__cause__ or exc).__name__)
-    return problem_response(
-        Problem(
-            type=PROBLEM_BASE + "unavailable",
-            title="Service Unavailable",
-            status=503,
-            detail=f"{reason} Retry after {RETRY_AFTER_SECONDS} s.",
-        ),
-        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
-    )
+    error = service_unavailable(reason)
+    return problem_response(error.problem, headers=error.headers)
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -11,6 +11,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -47,17 +48,24 @@ REQUIRE_POSTGRES = os.environ.get("SKM_TEST_REQUIRE_POSTGRES") == "1"
 BACKENDS = ["sqlite", "postgresql"]
 
 
-def _admin_connection() -> psycopg.Connection[tuple[object, ...]]:
-    admin = make_url(POSTGRES_ADMIN_URL)
+def connect(
+    url: str, autocommit: bool = True, connect_timeout: int = 3
+) -> psycopg.Connection[tuple[Any, ...]]:
+    """A psycopg connection to the database of a SQLAlchemy-style URL (any driver suffix)."""
+    parts = make_url(url)
     return psycopg.connect(
-        host=admin.host,
-        port=admin.port or 5432,
-        user=admin.username,
-        password=admin.password,
-        dbname=admin.database,
-        connect_timeout=3,
-        autocommit=True,
+        host=parts.host,
+        port=parts.port or 5432,
+        user=parts.username,
+        password=parts.password,
+        dbname=parts.database,
+        connect_timeout=connect_timeout,
+        autocommit=autocommit,
     )
+
+
+def _admin_connection() -> psycopg.Connection[tuple[Any, ...]]:
+    return connect(POSTGRES_ADMIN_URL)
 
 
 def postgres_database(name: str) -> str:

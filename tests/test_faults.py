@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx2
-import psycopg
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
@@ -29,6 +28,7 @@ from app.main import create_app
 from tests.conftest import (
     app_settings,
     bearer,
+    connect,
     drop_postgres_database,
     insert_key,
     migrated,
@@ -275,15 +275,7 @@ def test_a_database_locked_by_another_process_answers_503(tmp_path: Path) -> Non
 def _terminate_backends(admin_url: str, database: str, stop: threading.Event) -> int:
     """Terminate the backends of `database` (and only those) every 50 ms until `stop`."""
     killed = 0
-    target = make_url(admin_url)
-    with psycopg.connect(
-        host=target.host,
-        port=target.port,
-        user=target.username,
-        dbname=target.database,
-        password=target.password,
-        autocommit=True,
-    ) as conn:
+    with connect(admin_url) as conn:
         while not stop.wait(0.05):
             row = conn.execute(
                 "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"

@@ -14,7 +14,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx2
-import psycopg
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, select, update
@@ -27,6 +26,7 @@ from app.models import ApiKey
 from tests.conftest import (
     app_settings,
     bearer,
+    connect,
     drop_postgres_database,
     insert_key,
     migrated,
@@ -45,6 +45,18 @@ from tests.factories import (
     response_item,
     unauthorized,
 )
+
+
+def expire_now(database_url: str, key_id: int) -> None:
+    """Make a key's expiry a second ago, straight in the database (as time passing would)."""
+    engine = create_engine(sync_url(database_url))
+    with engine.begin() as conn:
+        conn.execute(
+            update(ApiKey)
+            .where(ApiKey.id == key_id)
+            .values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+        )
+    engine.dispose()
 
 
 def key_row(client: TestClient, key_id: int) -> dict[str, Any]:
@@ -87,14 +99,7 @@ def test_an_expired_key_is_refused_with_401_as_soon_as_it_expires(
     tomorrow = (datetime.now(UTC) + timedelta(days=1)).isoformat()
     key = create_key(units, "Kiosk sementara", "collector", "capil", expires_at=tomorrow)
     assert units.get("/v1/units/capil", headers=bearer(key["token"])).status_code == 200
-    engine = create_engine(sync_url(database_url))
-    with engine.begin() as conn:
-        conn.execute(
-            update(ApiKey)
-            .where(ApiKey.id == key["id"])
-            .values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
-        )
-    engine.dispose()
+    expire_now(database_url, key["id"])
     refused = units.get("/v1/units/capil", headers=bearer(key["token"]))
     assert refusal(refused) == unauthorized("This key has expired.")
     assert refused.headers["www-authenticate"] == WWW_AUTHENTICATE
@@ -287,14 +292,7 @@ def test_the_last_active_administrator_key_is_never_revoked(
         None,
         expires_at=(datetime.now(UTC) + timedelta(days=1)).isoformat(),
     )
-    engine = create_engine(sync_url(database_url))
-    with engine.begin() as conn:
-        conn.execute(
-            update(ApiKey)
-            .where(ApiKey.id == expiring["id"])
-            .values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
-        )
-    engine.dispose()
+    expire_now(database_url, expiring["id"])
     # Another active administrator remains: a key may revoke itself.
     itself = admin_kept.post(f"/v1/keys/{second['id']}/revoke", headers=bearer(second["token"]))
     assert (itself.status_code, itself.json()["active"]) == (200, False)
@@ -325,18 +323,6 @@ def two_admins(backend: str) -> Iterator[tuple[str, str, str]]:
         yield url, insert_key(url, name="admin satu"), insert_key(url, name="admin dua")
     finally:
         drop_postgres_database(name)
-
-
-def connect(url: str, autocommit: bool = False) -> psycopg.Connection[tuple[object, ...]]:
-    parts = make_url(url)
-    return psycopg.connect(
-        host=parts.host,
-        port=parts.port or 5432,
-        user=parts.username,
-        password=parts.password,
-        dbname=parts.database,
-        autocommit=autocommit,
-    )
 
 
 def waiting_on_locks(url: str) -> int:
@@ -370,7 +356,7 @@ def test_two_administrators_revoking_each_other_at_once_leave_one_active(
         def revoke(token: str, key_id: int) -> None:
             answers.append(app.post(f"/v1/keys/{key_id}/revoke", headers=bearer(token)))
 
-        with connect(url) as lock:
+        with connect(url, autocommit=False) as lock:
             lock.execute("SELECT id FROM api_keys WHERE role = 'admin' FOR UPDATE")
             threads = [threading.Thread(target=revoke, args=target) for target in targets]
             for thread in threads:

@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from sqlalchemy import text
 
 from app.dependencies import DatabaseDep, LimiterDep, SettingsDep
-from app.errors import ProblemError, problem_responses
+from app.errors import problem_responses, service_unavailable
 
 router = APIRouter(tags=["health"])
 READY = "Readiness: the database (and Redis when configured) answer"
@@ -45,14 +45,7 @@ async def _ready(database: DatabaseDep, limiter: LimiterDep, settings: SettingsD
         except TimeoutError:
             healthy = False
         if not healthy:
-            error = ProblemError(
-                503,
-                "unavailable",
-                "Service Unavailable",
-                "The rate-limit store (Redis) cannot be reached.",
-            )
-            error.headers = {"Retry-After": "5"}
-            raise error
+            raise service_unavailable("The rate-limit store (Redis) cannot be reached.")
         redis = "ok"
     return Health(status="ok", database=database.dialect, redis=redis)
 
