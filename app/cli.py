@@ -2,8 +2,11 @@
 
 import argparse
 import asyncio
+import os
 import re
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 from alembic import command
@@ -16,6 +19,7 @@ from app.config import Settings, get_settings
 from app.db import Database
 from app.errors import ProblemError
 from app.keys import create_key
+from app.observability import configure_logging
 from app.schemas import KeyCreate, KeyCreated
 from app.vocabulary import ROLES
 
@@ -96,6 +100,28 @@ def workers_refusal(workers: int, settings: Settings) -> str | None:
     )
 
 
+METRICS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def metrics_directory(workers: int) -> str | None:
+    """With several workers, the directory where each keeps its metrics (prometheus_client's
+    multiprocess mode), so that a scrape of any worker reports them all: the operator's
+    PROMETHEUS_MULTIPROC_DIR, emptied of a previous run's files, else a new temporary
+    directory, removed when serving ends (the path is returned). Set in the environment
+    before the workers start, as prometheus_client reads it when a worker imports it."""
+    if workers <= 1:
+        return None
+    given = os.environ.get(METRICS_DIR_VARIABLE)
+    if given:
+        Path(given).mkdir(parents=True, exist_ok=True)
+        for stale in Path(given).glob("*.db"):
+            stale.unlink()
+        return None
+    created = tempfile.mkdtemp(prefix="skm-metrics-")
+    os.environ[METRICS_DIR_VARIABLE] = created
+    return created
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="skm", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -138,14 +164,24 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "serve":
         import uvicorn
 
-        uvicorn.run(
-            "app.main:create_app",
-            factory=True,
-            host=args.host,
-            port=args.port,
-            workers=args.workers,
-            proxy_headers=True,
-        )
+        configure_logging(settings.log_level, settings.log_format)
+        made = metrics_directory(args.workers)
+        try:
+            uvicorn.run(
+                "app.main:create_app",
+                factory=True,
+                host=args.host,
+                port=args.port,
+                workers=args.workers,
+                proxy_headers=True,
+                # The app's logging (configure_logging) takes uvicorn's loggers too: one
+                # format, with the request id, on every line.
+                log_config=None,
+                log_level=settings.log_level.lower(),
+            )
+        finally:
+            if made is not None:
+                shutil.rmtree(made, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,18 @@ class Settings(BaseSettings):
         default="sqlite:///./skm.db",
         description="sqlite:///path or postgresql://user:pass@host:port/db",
     )
-    db_pool_size: int = Field(default=20, ge=1, le=200)
+    db_pool_size: int = Field(
+        default=20,
+        ge=1,
+        le=200,
+        description="PostgreSQL connections each worker keeps (no overflow): instances × "
+        "workers × this must stay under the server's max_connections",
+    )
+    db_prepare: bool = Field(
+        default=True,
+        description="Let the driver prepare frequent statements on the server; false behind "
+        "a pooler in transaction mode (PgBouncer before 1.21 cannot keep them)",
+    )
     db_connect_timeout_seconds: float = Field(
         default=5, ge=1, le=300, description="Longest wait for a new PostgreSQL connection"
     )
@@ -46,6 +57,13 @@ class Settings(BaseSettings):
     )
     max_page_size: int = Field(default=500, ge=1, le=10000)
     log_level: Literal["CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"] = "INFO"
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="Log lines as text, or as one JSON object per line"
+    )
+    metrics_token: str = Field(
+        default="",
+        description="Bearer token that reads /metrics (Prometheus); unset: /metrics is off",
+    )
     redis_url: str | None = Field(
         default=None,
         description="redis://host:6379/0 shares rate limits between instances; unset: memory",
@@ -89,6 +107,11 @@ class Settings(BaseSettings):
             raise ValueError(f"unsupported database '{backend}': use sqlite or postgresql")
         return url
 
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower_case_format(cls, log_format: object) -> object:
+        return log_format.lower() if isinstance(log_format, str) else log_format
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper_case_level(cls, level: object) -> object:
@@ -102,6 +125,13 @@ class Settings(BaseSettings):
         if url.partition("://")[0] not in REDIS_SCHEMES:
             raise ValueError("not a Redis URL (redis://host:6379/0)")
         return url
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _long_enough(cls, token: str) -> str:
+        if token and len(token) < 16:
+            raise ValueError("at least 16 characters (it guards the service's volumes)")
+        return token
 
     @field_validator("rate_limit_key", "rate_limit_public")
     @classmethod

@@ -25,8 +25,10 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase
-from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.pool import AsyncAdaptedQueuePool, ConnectionPoolEntry
 from sqlalchemy.types import TypeDecorator
+
+from app.observability import POOL_IN_USE, POOL_SIZE, POOL_WAITING
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -124,28 +126,71 @@ def configure_sqlite(sync_engine: Any, busy_timeout_seconds: float = 30) -> None
         conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
+class CountingPool(AsyncAdaptedQueuePool):
+    """SQLAlchemy's asyncio queue pool, counting the requests that wait for a connection (a
+    free one, or one being opened) in `skm_db_pool_waiting`."""
+
+    def _do_get(self) -> ConnectionPoolEntry:
+        POOL_WAITING.inc()
+        try:
+            return super()._do_get()
+        finally:
+            POOL_WAITING.dec()
+
+
 def create_engine(
-    url: str, pool_size: int = 10, connect_timeout: float = 5, timeout: float = 10
+    url: str,
+    pool_size: int = 10,
+    connect_timeout: float = 5,
+    timeout: float = 10,
+    prepare: bool = True,
+    application_name: str = "skm",
 ) -> AsyncEngine:
-    """The service's engine. On PostgreSQL, a new connection is given `connect_timeout`
-    seconds and waiting for a free one `timeout` seconds (a stale pooled connection is
-    replaced at checkout: `Database` adds `watch_connections`). On SQLite, `timeout` is the
-    wait for another process's write lock."""
+    """The service's engine. On PostgreSQL, a pool that keeps `pool_size` connections and
+    never opens more (no overflow: a connection opened above the pool's size was closed
+    again when given back, so a busy worker opened and closed sessions continuously and
+    could reach the server's limit); a request waits at most `timeout` seconds for a free
+    one, a new connection `connect_timeout` seconds (a stale pooled connection is replaced
+    at checkout: `Database` adds `watch_connections`). Without `prepare`, the driver never
+    prepares statements on the server (behind PgBouncer in transaction mode a statement
+    prepared on one server connection is not there on the next). On SQLite, `timeout` is
+    the wait for another process's write lock."""
     target = async_url(url)
     if target.get_backend_name() == "sqlite":
         engine = create_async_engine(target, hide_parameters=True)
         configure_sqlite(engine.sync_engine, timeout)
         return engine
+    connect_args: dict[str, Any] = {
+        # libpq counts whole seconds, at least 2.
+        "connect_timeout": max(2, round(connect_timeout)),
+        "application_name": application_name,  # the service's sessions in pg_stat_activity
+    }
+    if not prepare:
+        connect_args["prepare_threshold"] = None
     return create_async_engine(
         target,
+        poolclass=CountingPool,
         pool_size=pool_size,
-        max_overflow=pool_size,
+        max_overflow=0,
         pool_recycle=1800,
         pool_timeout=timeout,
-        # libpq counts whole seconds, at least 2.
-        connect_args={"connect_timeout": max(2, round(connect_timeout))},
+        connect_args=connect_args,
         hide_parameters=True,  # parameters (free text) stay out of logs and error messages
     )
+
+
+def count_connections(sync_engine: Any) -> None:
+    """`skm_db_pool_in_use` follows checkouts and checkins. Registered after
+    `watch_connections`, whose refusal of a lost connection makes the pool open another
+    before this counts it."""
+
+    @event.listens_for(sync_engine, "checkout")
+    def _checkout(_dbapi: Any, _record: ConnectionPoolEntry, _proxy: Any) -> None:
+        POOL_IN_USE.inc()
+
+    @event.listens_for(sync_engine, "checkin")
+    def _checkin(_dbapi: Any, _record: ConnectionPoolEntry) -> None:
+        POOL_IN_USE.dec()
 
 
 class DatabaseTimeout(Exception):
@@ -275,30 +320,53 @@ def watch_connections(sync_engine: Any) -> None:
 # resources (too many connections), operator intervention (shutdown, query cancelled),
 # transaction rollback (deadlock, serialization failure: retrying later succeeds).
 _UNAVAILABLE_CLASSES = ("08", "40", "53", "57")
+TOO_MANY_CONNECTIONS = "53300"
+
+# Why a request could not be served, by the reason's label in `skm_unavailable_total`.
+UNAVAILABLE_REASONS = {
+    "db_timeout": "The database did not answer in time.",
+    "pool_timeout": "No database connection became free in time.",
+    "db_refused": "The database refused a new connection (too many connections).",
+    "connection_lost": "The connection to the database was lost.",
+    "db_unavailable": "The database is unavailable.",
+    "db_busy": "The database is busy.",
+    "redis": "The rate-limit store (Redis) cannot be reached.",
+}
+
+
+def _too_many_connections(error: psycopg.OperationalError) -> bool:
+    """A refused connection: its SQLSTATE when the driver has it, else the server's message
+    (a failed connection attempt has no result to carry a SQLSTATE)."""
+    if error.sqlstate is not None:
+        return error.sqlstate == TOO_MANY_CONNECTIONS
+    message = str(error)
+    return "too many connections" in message or "too many clients" in message
 
 
 def unavailable(error: BaseException) -> str | None:
-    """Why a request could not be served for want of its database (or of Redis), or None
-    when `error` is something else. Such a request is answered 503 with Retry-After."""
+    """Why a request could not be served for want of its database (or of Redis), as a key
+    of `UNAVAILABLE_REASONS`, or None when `error` is something else. Such a request is
+    answered 503 with Retry-After."""
     if isinstance(error, DatabaseTimeout):
-        return "The database did not answer in time."
+        return "db_timeout"
     if isinstance(error, sa_exc.TimeoutError):
-        return "No database connection became free in time."
+        return "pool_timeout"
     if isinstance(error, redis.exceptions.ConnectionError | redis.exceptions.TimeoutError):
-        return "The rate-limit store (Redis) cannot be reached."
+        return "redis"
     cause: BaseException | None = error
     if isinstance(error, sa_exc.DBAPIError):
         if error.connection_invalidated:
-            return "The connection to the database was lost."
+            return "connection_lost"
         cause = error.orig
-    if isinstance(cause, psycopg.OperationalError) and (
-        cause.sqlstate is None or cause.sqlstate[:2] in _UNAVAILABLE_CLASSES
-    ):
-        return "The database is unavailable."
+    if isinstance(cause, psycopg.OperationalError):
+        if _too_many_connections(cause):
+            return "db_refused"
+        if cause.sqlstate is None or cause.sqlstate[:2] in _UNAVAILABLE_CLASSES:
+            return "db_unavailable"
     if isinstance(cause, sqlite3.OperationalError) and (
         "locked" in str(cause) or "busy" in str(cause)
     ):
-        return "The database is busy."
+        return "db_busy"
     return None
 
 
@@ -306,13 +374,25 @@ class Database:
     """The engine and the two session factories of one running app."""
 
     def __init__(
-        self, url: str, pool_size: int = 10, connect_timeout: float = 5, timeout: float = 10
+        self,
+        url: str,
+        pool_size: int = 10,
+        connect_timeout: float = 5,
+        timeout: float = 10,
+        prepare: bool = True,
+        application_name: str = "skm",
     ) -> None:
-        self.engine = create_engine(url, pool_size, connect_timeout, timeout)
+        self.engine = create_engine(
+            url, pool_size, connect_timeout, timeout, prepare, application_name
+        )
         self.dialect = self.engine.dialect.name
         self.timeout = timeout
+        self._counted_pool = 0
         if self.dialect == "postgresql":
             watch_connections(self.engine.sync_engine)
+            count_connections(self.engine.sync_engine)
+            self._counted_pool = pool_size
+            POOL_SIZE.inc(pool_size)
         self._write_lock = asyncio.Lock() if self.dialect == "sqlite" else None
         self.read_only_engine = self.engine.execution_options(**{READ_ONLY: True})
         # PostgreSQL in autocommit: no BEGIN and COMMIT round trips around a statement that
@@ -383,3 +463,5 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        POOL_SIZE.dec(self._counted_pool)
+        self._counted_pool = 0

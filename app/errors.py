@@ -15,7 +15,8 @@ from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.db import DatabaseTimeout, unavailable
+from app.db import UNAVAILABLE_REASONS, DatabaseTimeout, unavailable
+from app.observability import count_unavailable, request_id
 
 logger = logging.getLogger(__name__)
 
@@ -94,8 +95,14 @@ def invalid(errors: Sequence[FieldProblem], detail: str | None = None) -> Proble
 
 
 def problem_response(problem: Problem, headers: dict[str, str] | None = None) -> JSONResponse:
+    """The problem as an answer, with the request's id (also in the X-Request-ID header) for
+    the client to quote to an operator, who finds it on every log line of the request."""
+    body = problem.model_dump(exclude_none=True)
+    rid = request_id()
+    if rid is not None:
+        body["request_id"] = rid
     return JSONResponse(
-        problem.model_dump(exclude_none=True),
+        body,
         status_code=problem.status,
         media_type=PROBLEM_MEDIA_TYPE,
         headers=headers,
@@ -200,12 +207,14 @@ RETRY_AFTER_SECONDS = 5
 
 def service_unavailable(reason: str) -> ProblemError:
     """503 with Retry-After: what the service needs (the database, Redis) cannot serve now;
-    the same request may be sent again (submissions are idempotent by id)."""
+    the same request may be sent again (submissions are idempotent by id). `reason` is a key
+    of `db.UNAVAILABLE_REASONS`, counted in `skm_unavailable_total`."""
+    count_unavailable(reason)
     error = ProblemError(
         503,
         "unavailable",
         "Service Unavailable",
-        f"{reason} Retry after {RETRY_AFTER_SECONDS} s.",
+        f"{UNAVAILABLE_REASONS[reason]} Retry after {RETRY_AFTER_SECONDS} s.",
     )
     error.headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
     return error
@@ -219,7 +228,7 @@ async def _unavailable_handler(_request: Request, exc: Exception) -> JSONRespons
     if reason is None:
         raise exc
     # The error's class only: a driver's message may quote the statement's data.
-    logger.warning("503: %s (%s)", reason, type(exc.__cause__ or exc).__name__)
+    logger.warning("503: %s (%s)", UNAVAILABLE_REASONS[reason], type(exc.__cause__ or exc).__name__)
     error = service_unavailable(reason)
     return problem_response(error.problem, headers=error.headers)
 

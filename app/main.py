@@ -14,6 +14,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 from starlette.datastructures import Headers
 from starlette.responses import Response
+from starlette.types import ASGIApp
 
 from app.config import Settings, get_settings
 from app.db import Database
@@ -27,6 +28,7 @@ from app.errors import (
     refuse_nul,
 )
 from app.method import METHOD_ID
+from app.observability import Observe, configure_logging, worker_started, worker_stopped
 from app.ratelimit import RateLimiter
 from app.routers import (
     collection,
@@ -34,6 +36,7 @@ from app.routers import (
     health,
     indices,
     keys,
+    metrics,
     populations,
     public,
     responses,
@@ -57,6 +60,14 @@ invalid field (a JSON Pointer into the body, or a parameter) and the reason.
 """
 
 
+class ObservedApp(FastAPI):
+    """FastAPI with `Observe` outside everything, Starlette's error handler included, so that
+    a 500 carries the request id and is counted like any other answer."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return Observe(super().build_middleware_stack())
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
 
@@ -68,20 +79,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings.db_pool_size,
             settings.db_connect_timeout_seconds,
             settings.db_timeout_seconds,
+            settings.db_prepare,
         )
         app.state.versions = VersionCache()
         app.state.limiter = RateLimiter(settings.redis_url)
         app.state.device_secret = secrets.token_bytes(32)
+        worker_started()
         try:
             yield
         finally:
             await app.state.limiter.close()
             await app.state.database.dispose()
+            worker_stopped()
 
-    logging.getLogger("app").setLevel(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     # aiosqlite logs every statement with its parameters (free text) at DEBUG.
     logging.getLogger("aiosqlite").setLevel(logging.WARNING)
-    app = FastAPI(
+    app = ObservedApp(
         title="SKM service",
         version="1.0.0",
         description=DESCRIPTION,
@@ -112,6 +126,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         flags.router,
         public.router,
         health.router,
+        metrics.router,
     ):
         app.include_router(router)
 
@@ -197,6 +212,14 @@ def problem_openapi(spec: dict[str, Any]) -> dict[str, Any]:
     schemas = spec["components"]["schemas"]
     for unused in ("HTTPValidationError", "ValidationError"):
         schemas.pop(unused, None)
+    # Added to every problem answer by `errors.problem_response` (not to a batch item's).
+    schemas["Problem"]["properties"]["request_id"] = {
+        "type": "string",
+        "title": "Request Id",
+        "description": "The request's id, as in the X-Request-ID header of every answer: "
+        "the client's own when it sent a plain one (1-128 of A-Z a-z 0-9 . _ : -), else "
+        "the service's. Quote it to the operator: every log line of the request carries it.",
+    }
     return spec
 
 
@@ -208,6 +231,7 @@ OPERATION_IDS: dict[tuple[str, str], str] = {
     ("GET", "/health"): "getHealth",
     ("GET", "/health/live"): "getLiveness",
     ("GET", "/health/ready"): "getReadiness",
+    ("GET", "/metrics"): "getMetrics",
     ("GET", "/v1/audit"): "listAuditEvents",
     ("GET", "/v1/flags"): "listFlaggedResponses",
     ("GET", "/v1/indices/{code}"): "getUnitIndex",
@@ -277,6 +301,7 @@ def operation_id(route: APIRoute) -> str:
 # The operations that take no key: health probes, and what a citizen's phone calls.
 KEYLESS_PATHS = re.compile(r"^/(health|v1/public/)")
 BEARER_SCHEME = "apiKey"
+METRICS_SCHEME = "metricsToken"
 
 
 def security_openapi(spec: dict[str, Any]) -> dict[str, Any]:
@@ -288,10 +313,16 @@ def security_openapi(spec: dict[str, Any]) -> dict[str, Any]:
             "type": "http",
             "scheme": "bearer",
             "description": "An API key, created by `skm create-key` or `POST /v1/keys`.",
-        }
+        },
+        METRICS_SCHEME: {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "The metrics token (SKM_METRICS_TOKEN): /metrics only.",
+        },
     }
     for path, path_item in spec["paths"].items():
         keyless = KEYLESS_PATHS.match(path) is not None
+        scheme = METRICS_SCHEME if path == "/metrics" else BEARER_SCHEME
         for operation in path_item.values():
-            operation["security"] = [] if keyless else [{BEARER_SCHEME: []}]
+            operation["security"] = [] if keyless else [{scheme: []}]
     return spec

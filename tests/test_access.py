@@ -482,6 +482,9 @@ ROWS: dict[str, Row] = {
     "GET /health": Row(health, everyone(200, out=200), targeted=False),
     "GET /health/live": Row(get("/health/live"), everyone(200, out=200), targeted=False),
     "GET /health/ready": Row(get("/health/ready"), everyone(200, out=200), targeted=False),
+    # Off without SKM_METRICS_TOKEN (as here), whatever the key; with it, only that token
+    # opens it and no API key does (tests/test_observability.py).
+    "GET /metrics": Row(get("/metrics"), everyone(404, out=404), targeted=False),
 }
 
 

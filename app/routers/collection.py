@@ -32,6 +32,7 @@ from app.errors import (
 from app.forms import unit_form
 from app.http_cache import NOT_MODIFIED, cached_json
 from app.ingest import Outcome, Submitter, ingest, store_one
+from app.observability import BATCH_ITEMS, count_refused, count_submissions
 from app.schemas import (
     BatchIn,
     BatchItemResult,
@@ -77,8 +78,14 @@ async def submit_response(
     # The busiest endpoint: the app's parts are read directly rather than through one
     # dependency each, and the answer is serialized once (not validated again).
     parts = app_parts(request)
-    stored = await store_one(conn, parts.versions, parts.settings, body, submitter_of(caller))
+    try:
+        stored = await store_one(conn, parts.versions, parts.settings, body, submitter_of(caller))
+    except ProblemError as error:
+        count_refused(body.channel, error.problem.status)
+        raise
     assert stored.response is not None
+    flagged = stored.status == "created" and stored.response.flag is not None
+    count_submissions([(body.channel, stored.status, flagged)])
     return Response(
         stored.response.model_dump_json(),
         status.HTTP_200_OK if stored.status == "duplicate" else status.HTTP_201_CREATED,
@@ -155,6 +162,15 @@ async def submit_batch(
                 outcome.problem = _prefixed(outcome.problem, outcome.index)
             results[outcome.index] = outcome
     ordered = [results[i] for i in range(len(raw_items))]
+    BATCH_ITEMS.observe(len(raw_items))
+    count_submissions(
+        (
+            o.response.channel if o.response is not None else _raw_channel(raw_items[o.index]),
+            o.status,
+            o.status == "created" and o.response is not None and o.response.flag is not None,
+        )
+        for o in ordered
+    )
     counts = {
         s: sum(1 for o in ordered if o.status == s)
         for s in ("created", "duplicate", "conflict", "invalid")
@@ -168,6 +184,10 @@ async def submit_batch(
             for o in ordered
         ],
     )
+
+
+def _raw_channel(raw_item: Any) -> object:
+    return raw_item.get("channel") if isinstance(raw_item, dict) else None
 
 
 def _uuid_or_none(text: str) -> uuid.UUID | None:

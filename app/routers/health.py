@@ -45,7 +45,7 @@ async def _ready(database: DatabaseDep, limiter: LimiterDep, settings: SettingsD
         except TimeoutError:
             healthy = False
         if not healthy:
-            raise service_unavailable("The rate-limit store (Redis) cannot be reached.")
+            raise service_unavailable("redis")
         redis = "ok"
     return Health(status="ok", database=database.dialect, redis=redis)
 

@@ -23,11 +23,12 @@ from app.dependencies import (
     VersionsDep,
     public_client,
 )
-from app.errors import FieldProblem, invalid, not_found, problem_responses
+from app.errors import FieldProblem, ProblemError, invalid, not_found, problem_responses
 from app.forms import unit_form
 from app.http_cache import INDICES_CACHE_CONTROL, NOT_MODIFIED, cached_json
 from app.ingest import Submitter, store_one
 from app.models import Unit
+from app.observability import count_refused, count_submissions
 from app.periods import Span, parse_period
 from app.schemas import (
     FormOut,
@@ -108,7 +109,14 @@ async def public_submit(
     )
     item = ResponseIn.model_validate(body.model_dump(exclude={"ticket"}))
     submitter = Submitter(None, _device(client, secret), unit.path)
-    stored = await store_one(await session.connection(), versions, settings, item, submitter)
+    try:
+        stored = await store_one(await session.connection(), versions, settings, item, submitter)
+    except ProblemError as error:
+        count_refused(body.channel, error.problem.status)
+        raise
+    assert stored.response is not None
+    flagged = stored.status == "created" and stored.response.flag is not None
+    count_submissions([(body.channel, stored.status, flagged)])
     if ticket is not None:
         tickets.mark_used(ticket, body.id)
     if stored.status == "duplicate":
