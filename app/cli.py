@@ -32,9 +32,14 @@ def alembic_config() -> Config:
     return Config(str(ini))
 
 
-def migrate() -> None:
-    """Bring the schema (and the built-in standard questionnaire) to the latest revision."""
-    command.upgrade(alembic_config(), "head")
+def migrate(own_logging: bool = False) -> None:
+    """Bring the schema (and the built-in standard questionnaire) to the latest revision.
+    With `own_logging` (`skm serve`), Alembic's lines go through the service's logging
+    instead of the handlers of alembic.ini."""
+    config = alembic_config()
+    if own_logging:
+        config.attributes["configure_logging"] = False
+    command.upgrade(config, "head")
 
 
 async def _create_key(body: KeyCreate) -> KeyCreated:
@@ -147,8 +152,10 @@ def main(argv: list[str] | None = None) -> None:
             print(refusal, file=sys.stderr)  # noqa: T201  (one line, no traceback)
             raise SystemExit(2)
     body = _key_body(parser, args) if args.command == "create-key" else None
+    if args.command == "serve":
+        configure_logging(settings.log_level, settings.log_format)
     try:
-        migrate()
+        migrate(own_logging=args.command == "serve")
     except OperationalError as error:
         # A URL that parses but cannot be used: a missing directory, no server, refused.
         reason = type(error.orig).__name__ if error.orig is not None else "OperationalError"
@@ -164,7 +171,6 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "serve":
         import uvicorn
 
-        configure_logging(settings.log_level, settings.log_format)
         made = metrics_directory(args.workers)
         try:
             uvicorn.run(
@@ -178,6 +184,10 @@ def main(argv: list[str] | None = None) -> None:
                 # format, with the request id, on every line.
                 log_config=None,
                 log_level=settings.log_level.lower(),
+                # A worker answers the supervisor's health checks once it has imported the
+                # app: on a busy small host that took over uvicorn's 5 s, and the worker was
+                # killed and started again, in a loop.
+                timeout_worker_healthcheck=30,
             )
         finally:
             if made is not None:

@@ -272,6 +272,7 @@ def configure_logging(level: str, log_format: str) -> None:
         root.removeHandler(old)
     root.addHandler(handler)
     logging.getLogger("app").setLevel(level)
+    logging.getLogger("alembic").setLevel(level)  # `skm serve`'s migrations at start-up
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         server_logger = logging.getLogger(name)
         server_logger.handlers.clear()
