@@ -261,6 +261,14 @@ def test_several_workers_report_every_workers_counts(tmp_path: Path, backend: st
     time per live worker."""
     if backend != "sqlite":
         pytest.skip("one run is enough: the workers' database is their own SQLite file")
+    try:
+        with socket.create_connection(("127.0.0.1", 6379), timeout=2):
+            pass
+    except OSError:
+        message = "several workers need Redis at 127.0.0.1:6379 (shared rate limits)"
+        if os.environ.get("SKM_TEST_REQUIRE_REDIS") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SKM_", "PROMETHEUS_"))}
     env |= {
