@@ -601,6 +601,10 @@ class IndexValue(BaseModel):
     elements: list[ElementOut]
     weakest: list[str] = Field(description="Element(s) with the lowest NRR, ties together")
     confidence_interval: IntervalOut | None
+    confidence_interval_reason: str | None = Field(
+        description="Why `confidence_interval` is null (fewer than 2 responses answered all "
+        "nine elements); null when there is one"
+    )
     small_sample: bool = Field(description="Fewer than 30 responses")
 
 
@@ -619,6 +623,10 @@ class ChildrenMean(BaseModel):
 
 class SampleOut(BaseModel):
     population: int | None = Field(description="People served in the period, if recorded")
+    population_periods: list[str] = Field(
+        description="The recorded periods it comes from: the period itself, or (when that is "
+        "not recorded) all of its months, else quarters, else semesters, summed"
+    )
     minimum: int | None = Field(description="Krejcie–Morgan minimum sample for the population")
     adequate: bool | None = Field(description="responses ≥ minimum; null without a population")
 
@@ -667,7 +675,7 @@ class UnitRef(BaseModel):
 
 class IndexReport(BaseModel):
     unit: UnitRef
-    service: str | None
+    service: str | None = Field(description="Only this service (`unit/service`)")
     period: PeriodOut
     rule: Rule = Field(description="Which roll-up produced `ikm` and `grade`")
     ikm: float | None
@@ -692,6 +700,7 @@ class BreakdownGroup(BaseModel):
 
 class BreakdownOut(BaseModel):
     unit: UnitRef
+    service: str | None = Field(description="Only this service (`unit/service`)")
     period: PeriodOut
     by: BreakdownBy
     groups: list[BreakdownGroup]
@@ -706,7 +715,7 @@ class SeriesPoint(BaseModel):
 
 class SeriesOut(BaseModel):
     unit: UnitRef
-    service: str | None
+    service: str | None = Field(description="Only this service (`unit/service`)")
     granularity: Granularity
     points: list[SeriesPoint]
     data_updated_at: datetime | None
@@ -721,6 +730,7 @@ class RankedUnit(BaseModel):
 
 class RankingOut(BaseModel):
     unit: UnitRef
+    service: str | None = Field(description="Only this service (`unit/service`)")
     period: PeriodOut
     items: list[RankedUnit]
     data_updated_at: datetime | None
