@@ -44,6 +44,15 @@ def parse_period(text: str) -> Span:
     return _months(text, year, 1, 12)
 
 
+def period_length(label: str) -> str:
+    """The length of a period label that parse_period accepted."""
+    if "-Q" in label:
+        return "quarter"
+    if "-S" in label:
+        return "semester"
+    return "month" if "-" in label else "year"
+
+
 def period_label(start: date, end: date) -> str | None:
     """The period (year, semester, quarter or month) whose local days are exactly
     start..end (inclusive), if there is one: a range of days then counts as that period."""

@@ -5,7 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from app import indices
+from app import indices, publications
 from app.dependencies import ReadConnection, ReadingCaller
 from app.errors import FieldProblem, invalid, problem_responses
 from app.http_cache import INDICES_CACHE_CONTROL, NOT_MODIFIED, cached_json
@@ -80,7 +80,7 @@ async def unit_index(
     is recorded, and the method that produced it."""
     caller.require("admin", "manager", "reader")
     unit = await indices.unit_in_scope(conn, caller, code)
-    report = await indices.index_report(
+    report = await publications.live_index(
         conn, unit, period, service, rule, include_children_mean, include_flagged
     )
     return cached_json(request, report, INDICES_CACHE_CONTROL)
