@@ -2,6 +2,7 @@
 arrivals move only the live index (which says how it differs), a revision is a new record,
 and the public sees published records only, under the suppression rule. Numbers by hand."""
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -22,7 +23,7 @@ FIVE = [
 Q1 = "2026-Q1"
 
 
-def post(client: TestClient, rows: list[tuple[int, ...]], when: str, **fields: Any) -> None:
+def post(client: TestClient, rows: Sequence[tuple[int, ...]], when: str, **fields: Any) -> None:
     """Rows collected a minute apart from `when`."""
     start = datetime.fromisoformat(when)
     items = [
