@@ -134,6 +134,9 @@ def test_a_publication_is_fixed_and_a_late_arrival_changes_only_the_live_index(
         False,
         [],
     )
+    # Another roll-up of the same figures does not differ from the record (its pooled IKM).
+    mean = history.get("/v1/indices/capil", params={"period": Q1, "rule": "mean_of_children"})
+    assert mean.json()["publication"]["differs"] is False
     # The parent's live index has no record of its own for the period.
     assert live(history, "kota", Q1)["publication"] is None
 
