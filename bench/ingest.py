@@ -37,7 +37,7 @@ aiosqlite) that makes the same writes per request as the service — the INSERT 
 `responses` with every column and the upserts into `daily_aggregates` and
 `monthly_aggregates`, in one transaction — with nothing but json.loads: the floor the
 service's authentication, validation, framework and burst detection are held to. It writes
-the columns it knows (the service's `answers_key` and aggregate `slot` keep their defaults,
+the columns it knows (the service's `answers_signature` and aggregate `slot` keep their defaults,
 and the baseline database gets the unique index on the aggregate key without the slot that
 its ON CONFLICT names).
 
@@ -105,7 +105,7 @@ SPREAD: tuple[Target, ...] = tuple(
 APPS = {"service": "app.main:create_app", "baseline": "bench.baseline_app:create_app"}
 DATABASE_NAMES = {"service": "skm_bench", "baseline": "skm_bench_baseline"}
 # Columns of the service's schema that the baseline leaves at their defaults.
-BASELINE_DEFAULTED = {"responses": {"answers_key"}, "aggregates": {"slot"}}
+BASELINE_DEFAULTED = {"responses": {"answers_signature"}, "aggregates": {"slot"}}
 
 # Targets: service ÷ baseline, at 8 connections (the figures).
 TARGETS = {
