@@ -91,9 +91,6 @@ def sync_url(url: str) -> URL:
 
 
 READ_ONLY = "skm_read_only"
-# Connection.info key (SQLite's submission connection): the lock its write transaction waits
-# its turn on (`Database.write_turn`), taken by `statements.transaction`.
-WRITE_TURN = "skm_write_turn"
 
 # WAL with synchronous=FULL: a commit is on disk (the WAL synced) before it returns, so a
 # response answered 201 survives a power loss as well as a killed process. NORMAL syncs
@@ -361,22 +358,16 @@ class Database:
         """The submission endpoints' Core connection (they need no ORM session).
 
         On PostgreSQL it is in autocommit: each statement is atomic and durable by itself, and
-        writes of several statements are wrapped in `statements.transaction`. On SQLite it
-        reads (the key, the units named, recent responses) in a deferred transaction, without
-        the write turn, and its writes take the turn in `statements.transaction` (BEGIN
-        IMMEDIATE … COMMIT): the one writer's turn lasts the writes alone, not the request's
-        reads and Python work. What is left is committed when the block ends."""
+        writes of several statements are wrapped in `statements.transaction`. On SQLite its
+        transaction, begun lazily by the first statement (it holds the write lock from its
+        BEGIN), is committed when the block ends."""
         if self.autocommit_engine is not None:
             async with self.deadline(), self.autocommit_engine.connect() as conn:
                 yield conn
             return
-        async with self.read_only_engine.connect() as conn:
-            conn.info[WRITE_TURN] = self.write_turn()
-            try:
-                yield conn
-                await conn.commit()
-            finally:
-                conn.info.pop(WRITE_TURN, None)
+        async with self.write_turn(), self.engine.connect() as conn:
+            yield conn
+            await conn.commit()
 
     @asynccontextmanager
     async def read_session(self) -> AsyncIterator[AsyncSession]:

@@ -36,8 +36,6 @@ from sqlalchemy.sql import ClauseElement, ColumnElement
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import Executable
 
-from app.db import READ_ONLY, WRITE_TURN
-
 Params = Mapping[str, Any]
 T = TypeVar("T")
 logger = logging.getLogger(__name__)
@@ -144,34 +142,13 @@ async def fetch_all(conn: AsyncConnection, statement: Executable, params: Params
 
 
 def transaction(conn: AsyncConnection) -> AbstractAsyncContextManager[Any]:
-    """A transaction around several writes on a submission's connection: PostgreSQL's in
-    autocommit, or SQLite's, which reads without the write turn and writes in its turn
-    (`Database.write_connection`); nothing to add on a connection already writing in a
-    transaction (a session's)."""
+    """A transaction around several writes on a connection in autocommit (PostgreSQL's
+    write connection); nothing to add on a connection already in a transaction."""
     if conn.dialect.name == "postgresql":
         driver = _driver(conn)
         if driver is not None and driver.autocommit:
             return driver.transaction()
-        return nullcontext()
-    turn = conn.info.get(WRITE_TURN)
-    return nullcontext() if turn is None else _sqlite_writes(conn, turn)
-
-
-@asynccontextmanager
-async def _sqlite_writes(
-    conn: AsyncConnection, turn: AbstractAsyncContextManager[object]
-) -> AsyncIterator[None]:
-    """SQLite: end the reads' transaction, wait for the process's write turn, then write in
-    one BEGIN IMMEDIATE transaction, committed (synced) before the turn passes on."""
-    if conn.in_transaction():
-        await conn.commit()
-    async with turn:
-        await conn.execution_options(**{READ_ONLY: False})
-        try:
-            async with conn.begin():
-                yield
-        finally:
-            await conn.execution_options(**{READ_ONLY: True})
+    return nullcontext()
 
 
 async def execute_many(
