@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Integer, bindparam, select
 
 from app.config import Settings
 from app.method import ELEMENTS
@@ -40,13 +40,23 @@ def stored_signature(channel: str, scores: Mapping[str, int | None]) -> int | No
 
 
 @cache
-def recent_alike(dialect: str) -> Any:
-    """The device's stored responses with one of the given signatures, collected in the
-    given range: what the submissions are compared with (one index range per signature)."""
+def recent_alike(dialect: str, one: bool) -> Any:
+    """The device's stored responses with the given signature (`one`: bound as `signature`)
+    or one of the given signatures (`signatures`), collected in the given range: what the
+    submissions are compared with.
+
+    One signature is an equality, so the index is searched on the device, the signature and
+    the range: only identical answers are read. Several are `= ANY(…)` on PostgreSQL, which
+    its planner (15) applies as a filter on the device's range rather than in the index: a
+    batch reads every response its device stored in the batch's window, as before
+    signatures; SQLite searches the index once per value of an IN list."""
     columns = ("unit_id", "service_id", "collected_at", "answers_signature")
+    signature = RESPONSES.c.answers_signature
     return select(*(RESPONSES.c[c] for c in columns)).where(
         RESPONSES.c.device == bindparam("device"),
-        one_of(RESPONSES.c.answers_signature, "signatures", dialect),
+        signature == bindparam("signature", type_=Integer)
+        if one
+        else one_of(signature, "signatures", dialect),
         RESPONSES.c.collected_at.between(bindparam("first"), bindparam("last")),
     )
 
@@ -54,14 +64,14 @@ def recent_alike(dialect: str) -> Any:
 def recent_params(
     items: Iterable[ResponseIn], device: str | None, compared: tuple[datetime, datetime]
 ) -> dict[str, Any]:
-    """The parameters of `recent_alike` for these items."""
+    """The parameters of `recent_alike` for these items (`one` when there is one signature)."""
     signatures = {answers_signature(i.answers.model_dump()) for i in items if i.channel != "paper"}
-    return {
-        "device": device,
-        "signatures": sorted(signatures),
-        "first": compared[0],
-        "last": compared[1],
-    }
+    found: dict[str, Any] = {"device": device, "first": compared[0], "last": compared[1]}
+    if len(signatures) == 1:
+        [found["signature"]] = signatures
+    else:
+        found["signatures"] = sorted(signatures)
+    return found
 
 
 def recent_from_json(found: list[Any] | None) -> list[tuple[Any, ...]]:

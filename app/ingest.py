@@ -196,11 +196,11 @@ def _replayed(index: int, item_id: uuid.UUID, digest: str, stored: Any) -> Outco
 
 
 @cache
-def _references_with_recent() -> Any:
+def _references_with_recent(one: bool) -> Any:
     """PostgreSQL: the references, each row also carrying the device's recent responses
     with the same answers (`recent_alike`) as one JSON array, `recent`: one statement and
     one round trip where there would be two."""
-    recent = recent_alike("postgresql").subquery()
+    recent = recent_alike("postgresql", one).subquery()
     as_json = select(func.json_agg(func.json_build_array(*recent.c))).scalar_subquery()
     return references_query("postgresql").add_columns(as_json.label("recent"))
 
@@ -220,11 +220,12 @@ async def _read_for_validation(
         return (*references_found(found), [])
     # Only the stored responses with the same answers can make one a burst.
     alike = recent_params(items, device, burst_range)
+    one = "signature" in alike
     if dialect == "postgresql":
-        found = await fetch_all(conn, _references_with_recent(), references | alike)
+        found = await fetch_all(conn, _references_with_recent(one), references | alike)
         return (*references_found(found), recent_from_json(found[0].recent if found else None))
     found = await fetch_all(conn, references_query(dialect), references)
-    recent = await fetch_all(conn, recent_alike(dialect), alike)
+    recent = await fetch_all(conn, recent_alike(dialect, one), alike)
     return (*references_found(found), recent)
 
 
