@@ -1,8 +1,16 @@
 """The daily and monthly aggregate tables: their counters, the upserts that keep them with
 every insert (and with every review that moves a response in or out of the indices), and the
 sums read back from them for a scope of responses.
+
+A key's counts (unit, service, survey version, flagged, day or month) are spread over
+AGGREGATE_SLOTS rows, a response's counts going to the slot of its id (`slot_of`): the
+kiosks of one busy unit and service then share 8 rows, not one whose lock every submission
+would wait for until the one before it commits. Each slot row counts exactly the responses
+of its slot (a review moves a response's counts within its slot), and every reader sums the
+slots: what it reads is the same as with one row.
 """
 
+import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -36,6 +44,7 @@ DAILY: Table = DailyAggregate.__table__  # type: ignore[assignment]
 MONTHLY: Table = MonthlyAggregate.__table__  # type: ignore[assignment]
 AGGREGATE_KEY = ("unit_id", "service_id", "survey_version_id", "flagged")
 FLAGGED = ("suspected", "confirmed")  # the flags that keep a response out of the indices
+AGGREGATE_SLOTS = 8  # rows per key; readers sum them
 AGGREGATE_COUNTERS = (
     "responses",
     "complete",
@@ -48,10 +57,16 @@ AGGREGATE_COUNTERS = (
 # --- keeping them ----------------------------------------------------------------------------
 
 
+def slot_of(response_id: uuid.UUID) -> int:
+    """The slot a response is counted in: from its id's last bits (random in a uuid4)."""
+    return response_id.int % AGGREGATE_SLOTS
+
+
 def aggregate_rows(
     rows: Iterable[dict[str, Any]], bucket: str, bucket_of: Callable[[date], date], now: datetime
 ) -> list[dict[str, Any]]:
-    """Sum response rows into one counter row per key and time bucket, in key order."""
+    """Sum response rows into one counter row per key, time bucket and slot, in that order
+    (the order writers lock them in)."""
     totals: dict[tuple[Any, ...], list[int]] = defaultdict(lambda: [0] * len(AGGREGATE_COUNTERS))
     for row in rows:
         flagged = row["flag"] in FLAGGED
@@ -61,6 +76,7 @@ def aggregate_rows(
             row["survey_version_id"],
             flagged,
             bucket_of(row["local_date"]),
+            slot_of(row["id"]),
         )
         counters = totals[key]
         counters[0] += 1
@@ -78,7 +94,7 @@ def aggregate_rows(
                 counters[6 + 3 * position] += score * score
     return [
         {
-            **dict(zip((*AGGREGATE_KEY, bucket), key, strict=True)),
+            **dict(zip((*AGGREGATE_KEY, bucket, "slot"), key, strict=True)),
             **dict(zip(AGGREGATE_COUNTERS, counters, strict=True)),
             "updated_at": now,
         }
@@ -93,7 +109,7 @@ def month_of(day: date) -> date:
 def adding(insert: Any, table: Table, bucket: str) -> Any:
     """The insert, adding to every counter of the row already under its key."""
     return insert.on_conflict_do_update(
-        index_elements=[*AGGREGATE_KEY, bucket],
+        index_elements=[*AGGREGATE_KEY, bucket, "slot"],
         set_={
             **{c: table.c[c] + insert.excluded[c] for c in AGGREGATE_COUNTERS},
             "updated_at": insert.excluded.updated_at,
@@ -129,7 +145,7 @@ async def add_to_aggregates(
             for name in AGGREGATE_COUNTERS:
                 counters[name] = -counters[name]
             counted.append(counters)
-        counted.sort(key=lambda c: tuple(c[k] for k in (*AGGREGATE_KEY, bucket)))
+        counted.sort(key=lambda c: tuple(c[k] for k in (*AGGREGATE_KEY, bucket, "slot")))
         await execute_many(conn, _upsert(conn.dialect.name, table, bucket), counted)
 
 

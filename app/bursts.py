@@ -1,51 +1,85 @@
 """Burst detection: a new response is flagged as suspected when the same device gave
 identical answers (same unit and service) less than SKM_BURST_SECONDS before or after it.
-Flagged responses are stored, and left out of the indices until reviewed (`app.flags`)."""
+Flagged responses are stored, and left out of the indices until reviewed (`app.flags`).
+
+Every response not on paper stores its nine scores as one integer, its answers' signature
+(`answers_signature`), indexed with the device and collected_at: a submission reads only
+the device's stored responses with the same scores in its window, whatever the device's
+rate (the index on the device and time alone read every response it stored in the window).
+"""
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
-from sqlalchemy import SmallInteger, bindparam, select
+from sqlalchemy import Integer, bindparam, select
 
 from app.config import Settings
 from app.method import ELEMENTS
 from app.schemas import ResponseIn
+from app.statements import one_of
 from app.stored_responses import RESPONSES
 
+SCORE_BASE = 5  # a score is 1–4, a blank counts 0: one base-5 digit per element
 
-def _signature(row: dict[str, Any]) -> tuple[Any, ...]:
-    return (row["unit_id"], row["service_id"], *(row[e] for e in ELEMENTS))
+
+def answers_signature(scores: Mapping[str, int | None]) -> int:
+    """The nine scores as one integer (base 5, the first element the lowest digit; a blank
+    is 0): equal exactly when the scores are (0 … 5⁹ − 1, an `integer` column)."""
+    signature = 0
+    for element in reversed(ELEMENTS):
+        signature = signature * SCORE_BASE + (scores[element] or 0)
+    return signature
+
+
+def stored_signature(channel: str, scores: Mapping[str, int | None]) -> int | None:
+    """What a response row stores: the signature, or NULL on paper (never compared)."""
+    return None if channel == "paper" else answers_signature(scores)
 
 
 @cache
-def recent_by_device() -> Any:
-    columns = ("unit_id", "service_id", "channel", "collected_at", *ELEMENTS)
+def recent_alike(dialect: str, one: bool) -> Any:
+    """The device's stored responses with the given signature (`one`: bound as `signature`)
+    or one of the given signatures (`signatures`), collected in the given range: what the
+    submissions are compared with.
+
+    One signature is an equality, so the index is searched on the device, the signature and
+    the range: only identical answers are read. Several are `= ANY(…)` on PostgreSQL, which
+    its planner (15) applies as a filter on the device's range rather than in the index: a
+    batch reads every response its device stored in the batch's window, as before
+    signatures; SQLite searches the index once per value of an IN list."""
+    columns = ("unit_id", "service_id", "collected_at", "answers_signature")
+    signature = RESPONSES.c.answers_signature
     return select(*(RESPONSES.c[c] for c in columns)).where(
         RESPONSES.c.device == bindparam("device"),
+        signature == bindparam("signature", type_=Integer)
+        if one
+        else one_of(signature, "signatures", dialect),
         RESPONSES.c.collected_at.between(bindparam("first"), bindparam("last")),
     )
 
 
-@cache
-def recent_alike() -> Any:
-    """`recent_by_device` narrowed to responses (not on paper) with the given answers: the
-    read of a single submission, where a busy kiosk would otherwise fetch its every recent
-    response."""
-    return recent_by_device().where(
-        RESPONSES.c.channel != "paper",
-        *(RESPONSES.c[e].is_not_distinct_from(bindparam(e, type_=SmallInteger)) for e in ELEMENTS),
-    )
+def recent_params(
+    items: Iterable[ResponseIn], device: str | None, compared: tuple[datetime, datetime]
+) -> dict[str, Any]:
+    """The parameters of `recent_alike` for these items (`one` when there is one signature)."""
+    signatures = {answers_signature(i.answers.model_dump()) for i in items if i.channel != "paper"}
+    found: dict[str, Any] = {"device": device, "first": compared[0], "last": compared[1]}
+    if len(signatures) == 1:
+        [found["signature"]] = signatures
+    else:
+        found["signatures"] = sorted(signatures)
+    return found
 
 
 def recent_from_json(found: list[Any] | None) -> list[tuple[Any, ...]]:
-    """The JSON arrays of `app.ingest`'s one-statement read as the rows `recent_by_device`
+    """The JSON arrays of `app.ingest`'s one-statement read as the rows `recent_alike`
     gives."""
     return [
-        (unit_id, service_id, channel, datetime.fromisoformat(collected_at), *scores)
-        for unit_id, service_id, channel, collected_at, *scores in found or ()
+        (unit_id, service_id, datetime.fromisoformat(collected_at), signature)
+        for unit_id, service_id, collected_at, signature in found or ()
     ]
 
 
@@ -63,19 +97,22 @@ def compared_range(
     return min(times) - window, max(times) + window
 
 
+def _key(unit_id: int, service_id: int, signature: int) -> tuple[int, int, int]:
+    return (unit_id, service_id, signature)
+
+
 def flag_bursts(rows: list[dict[str, Any]], recent: Iterable[Any], window: timedelta) -> None:
     """Flag a new response as suspected when the same device gave identical answers (same
     unit and service) less than `window` apart — among `recent` (the device's stored
-    responses around them, as `recent_by_device` gives them: unit id, service id, channel,
-    collected_at, the nine scores), or earlier in this batch. Paper forms are transcribed
-    in bulk and are never flagged this way."""
-    seen: dict[tuple[Any, ...], list[datetime]] = defaultdict(list)
-    for unit_id, service_id, channel, collected_at, *scores in recent:
-        if channel != "paper":
-            seen[(unit_id, service_id, *scores)].append(collected_at)
-    candidates = [r for r in rows if r["channel"] != "paper"]
+    responses around them with the same signatures, as `recent_alike` gives them: unit id,
+    service id, collected_at, signature), or earlier in this batch. Paper forms are
+    transcribed in bulk and are never flagged this way (their rows have no signature)."""
+    seen: dict[tuple[int, int, int], list[datetime]] = defaultdict(list)
+    for unit_id, service_id, collected_at, signature in recent:
+        seen[_key(unit_id, service_id, signature)].append(collected_at)
+    candidates = [r for r in rows if r["answers_signature"] is not None]
     for row in sorted(candidates, key=lambda r: r["collected_at"]):
-        times = seen[_signature(row)]
+        times = seen[_key(row["unit_id"], row["service_id"], row["answers_signature"])]
         close = [t for t in times if abs(t - row["collected_at"]) < window]
         if close:
             gap = min(abs(t - row["collected_at"]) for t in close).total_seconds()

@@ -26,7 +26,14 @@ from app.aggregates import (
     aggregate_rows,
     month_of,
 )
-from app.bursts import compared_range, flag_bursts, recent_alike, recent_by_device, recent_from_json
+from app.bursts import (
+    compared_range,
+    flag_bursts,
+    recent_alike,
+    recent_from_json,
+    recent_params,
+    stored_signature,
+)
 from app.config import Settings
 from app.db import utcnow
 from app.errors import FieldProblem, Problem, ProblemError, conflict, invalid
@@ -92,6 +99,7 @@ def _row(
     submitter: Submitter,
 ) -> dict[str, Any]:
     local_date = item.collected_at.astimezone(ZoneInfo(unit.time_zone)).date()
+    answers = item.answers.model_dump()
     return {
         "id": item.id,
         "unit_id": unit.id,
@@ -101,11 +109,12 @@ def _row(
         "collected_at": item.collected_at.astimezone(UTC),
         "received_at": now,
         "local_date": local_date,
-        **item.answers.model_dump(),
+        **answers,
         **item.profile.model_dump(),
         "extra_answers": item.extra_answers or None,
         "suggestion": item.suggestion or None,
         "content_hash": digest,
+        "answers_signature": stored_signature(item.channel, answers),
         "api_key_id": submitter.api_key_id,
         "device": submitter.device,
         "flag": None,
@@ -126,7 +135,7 @@ def _insert_one_counted() -> Any:
     """PostgreSQL, one response: the insert and, only if it inserted, its counters added to
     the daily and monthly aggregates — one statement (data-modifying WITH), so one round
     trip. Takes the response row's parameters and the counters of `aggregate_rows` for it
-    (`flagged`, `month`, the counters and `updated_at`); gives the id when inserted.
+    (`flagged`, `month`, `slot`, the counters and `updated_at`); gives the id when inserted.
 
     The parts of a WITH run in no promised order, but a part that reads another's RETURNING
     runs after it: the month's row is added from the day's RETURNING, so the day's row is
@@ -147,10 +156,11 @@ def _insert_one_counted() -> Any:
             *(source.c[c] for c in AGGREGATE_KEY[:-1]),
             bindparam("flagged", type_=table.c.flagged.type),
             bucket_value,
+            bindparam("slot", type_=table.c.slot.type),
             *(bindparam(c, type_=table.c[c].type) for c in AGGREGATE_COUNTERS),
             bindparam("updated_at", type_=table.c.updated_at.type),
         )
-        names = [*AGGREGATE_KEY, bucket, *AGGREGATE_COUNTERS, "updated_at"]
+        names = [*AGGREGATE_KEY, bucket, "slot", *AGGREGATE_COUNTERS, "updated_at"]
         insert = postgresql.insert(table).from_select(names, values)
         returning = adding(insert, table, bucket).returning(
             *(table.c[c] for c in AGGREGATE_KEY[:-1])
@@ -186,11 +196,11 @@ def _replayed(index: int, item_id: uuid.UUID, digest: str, stored: Any) -> Outco
 
 
 @cache
-def _references_with_recent(alike: bool) -> Any:
+def _references_with_recent(one: bool) -> Any:
     """PostgreSQL: the references, each row also carrying the device's recent responses
-    (`recent_alike` or `recent_by_device`) as one JSON array, `recent`: one statement and
+    with the same answers (`recent_alike`) as one JSON array, `recent`: one statement and
     one round trip where there would be two."""
-    recent = (recent_alike() if alike else recent_by_device()).subquery()
+    recent = recent_alike("postgresql", one).subquery()
     as_json = select(func.json_agg(func.json_build_array(*recent.c))).scalar_subquery()
     return references_query("postgresql").add_columns(as_json.label("recent"))
 
@@ -208,17 +218,14 @@ async def _read_for_validation(
     if burst_range is None:
         found = await fetch_all(conn, references_query(dialect), references)
         return (*references_found(found), [])
-    since, until = burst_range
-    recent_params: dict[str, Any] = {"device": device, "first": since, "last": until}
-    # One response: only the stored ones with its answers can make it a burst.
-    alike = len(items) == 1
-    if alike:
-        recent_params.update(items[0].answers.model_dump())
+    # Only the stored responses with the same answers can make one a burst.
+    alike = recent_params(items, device, burst_range)
+    one = "signature" in alike
     if dialect == "postgresql":
-        found = await fetch_all(conn, _references_with_recent(alike), references | recent_params)
+        found = await fetch_all(conn, _references_with_recent(one), references | alike)
         return (*references_found(found), recent_from_json(found[0].recent if found else None))
     found = await fetch_all(conn, references_query(dialect), references)
-    recent = await fetch_all(conn, recent_alike() if alike else recent_by_device(), recent_params)
+    recent = await fetch_all(conn, recent_alike(dialect, one), alike)
     return (*references_found(found), recent)
 
 

@@ -127,7 +127,8 @@ class Response(Base):
         _one_of("flag", FLAG_STATES),
         Index("ix_responses_unit_day", "unit_id", "local_date"),
         Index("ix_responses_collected", "collected_at", "id"),
-        Index("ix_responses_device", "device", "collected_at"),
+        # Burst detection's read: a device's responses with the same answers, by time.
+        Index("ix_responses_device_answers", "device", "answers_signature", "collected_at"),
         Index("ix_responses_flag", "flag"),
     )
 
@@ -162,6 +163,9 @@ class Response(Base):
     # Who submitted, for burst detection: 'key:<id>', or 'ip:<keyed hash>' for public
     # submissions (the address itself is never stored).
     device: Mapped[str | None] = mapped_column(String(40))
+    # The nine scores as one integer (app.bursts.answers_signature); NULL on paper, which
+    # burst detection never compares.
+    answers_signature: Mapped[int | None]
     # Suspicious bursts are flagged, never deleted: suspected → confirmed or cleared.
     flag: Mapped[str | None] = mapped_column(String(16))
     flag_reason: Mapped[str | None] = mapped_column(String(200))
@@ -184,6 +188,11 @@ class AggregateCounters:
     # Flagged (suspected or confirmed) responses are summed apart: indices leave them out
     # unless asked, and a review moves a response's counts between the two.
     flagged: Mapped[bool]
+    # A key's counts are spread over AGGREGATE_SLOTS rows (app.aggregates.slot_of: by the
+    # response's id), so that concurrent submissions to one unit and service do not all
+    # wait for one row's lock; readers sum the slots. 0 is also where counts written
+    # before slots existed are.
+    slot: Mapped[int] = mapped_column(SmallInteger, server_default="0")
     responses: Mapped[int]
     complete: Mapped[int]
     complete_total: Mapped[int]
@@ -223,7 +232,9 @@ class DailyAggregate(AggregateCounters, Base):
 
     __tablename__ = "daily_aggregates"
     __table_args__ = (
-        PrimaryKeyConstraint("unit_id", "local_date", "service_id", "survey_version_id", "flagged"),
+        PrimaryKeyConstraint(
+            "unit_id", "local_date", "service_id", "survey_version_id", "flagged", "slot"
+        ),
     )
 
     local_date: Mapped[date] = mapped_column(Date)
@@ -234,7 +245,11 @@ class MonthlyAggregate(AggregateCounters, Base):
     semesters and years read a few rows per unit and service, whatever the volume."""
 
     __tablename__ = "monthly_aggregates"
-    __table_args__ = (PrimaryKeyConstraint("unit_id", "month", "service_id", "survey_version_id"),)
+    __table_args__ = (
+        PrimaryKeyConstraint(
+            "unit_id", "month", "service_id", "survey_version_id", "flagged", "slot"
+        ),
+    )
 
     month: Mapped[date] = mapped_column(Date)
 

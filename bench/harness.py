@@ -35,7 +35,8 @@ SERVICE_ENV = {
     "SKM_RATE_LIMIT_KEY": "1000000/minute",
     "SKM_RATE_LIMIT_PUBLIC": "1000000/minute",
 }
-START_TIMEOUT = 30.0  # seconds for the service to answer /health
+# Seconds for the service to answer /health: a loaded machine took 22 s to import it.
+START_TIMEOUT = 90.0
 MB = 1_000_000
 
 

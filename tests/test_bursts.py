@@ -7,6 +7,8 @@ from datetime import timedelta
 import pytest
 from fastapi.testclient import TestClient
 
+from app.bursts import answers_signature
+from app.method import ELEMENTS
 from tests.conftest import (
     bearer,
 )
@@ -19,6 +21,7 @@ from tests.factories import (
     refusal,
     response_item,
     review_second,
+    scores,
 )
 
 BURST_PERIOD = BURST_START.strftime("%Y-%m")
@@ -163,3 +166,52 @@ def test_collectors_and_readers_cannot_review_flags(
     assert refusal(refused)[:2] == (403, "urn:skm:problem:forbidden")
     assert units.get(f"/v1/responses/{second}").json()["flag"] == "suspected"
     assert counted(units) == (1, 1, False, excluded(1))
+
+
+def test_the_answers_signature_is_the_scores_in_base_5() -> None:
+    # Computed by hand: digit i (from the lowest) is element i's score, a blank is 0.
+    assert answers_signature(all_answers(1)) == (5**9 - 1) // 4  # 1 in every digit: 488281
+    assert answers_signature(all_answers(4)) == 5**9 - 1
+    assert answers_signature(scores(2, None, None, None, None, None, None, None, 3)) == (
+        2 + 3 * 5**8
+    )
+    assert answers_signature(dict.fromkeys(ELEMENTS)) == 0
+
+
+def test_stored_responses_alike_are_found_among_many_others_and_only_they_count(
+    units: TestClient, kiosks: tuple[str, str]
+) -> None:
+    # One key stores 12 responses 1 s apart: the same total score, the scores moved from
+    # one element to another (4,3,3,… then 3,4,3,…), so only the whole signature tells
+    # them apart; then the 12 again, 20 s later, in a batch with one of them changed.
+    def moved(i: int) -> dict[str, int | None]:
+        first, second = ELEMENTS[i % 9], ELEMENTS[(i + 1 + i // 9) % 9]
+        return {**all_answers(3), first: 4, second: 2}
+
+    variants = [moved(i) for i in range(12)]
+    assert len({tuple(v.values()) for v in variants}) == 12  # all different, by hand above
+    for i, answers in enumerate(variants):
+        item = response_item("capil", "ktp", answers, BURST_START + timedelta(seconds=i))
+        posted = units.post("/v1/responses", json=item, headers=bearer(kiosks[0]))
+        assert (posted.status_code, posted.json()["flag"]) == (201, None), posted.text
+    again = [
+        response_item(
+            "capil",
+            "ktp",
+            {**answers, "pengaduan": 1} if i == 5 else answers,
+            BURST_START + timedelta(seconds=20 + i),
+        )
+        for i, answers in enumerate(variants)
+    ]
+    answer = units.post("/v1/responses/batch", json={"items": again}, headers=bearer(kiosks[0]))
+    assert answer.status_code == 200, answer.text
+    flags = [r["response"]["flag"] for r in answer.json()["items"]]
+    assert flags == ["suspected"] * 5 + [None] + ["suspected"] * 6
+    reasons = {f["reason"] for f in units.get("/v1/flags", params={"limit": 100}).json()["items"]}
+    assert reasons == {"identical answers from the same device 20 s after another response"}
+    # The same answers for another service of the same key's unit are not alike either.
+    made = units.post("/v1/units/capil/services", json={"code": "kk", "name": "KK"})
+    assert made.status_code == 201, made.text
+    other = response_item("capil", "kk", variants[0], BURST_START + timedelta(seconds=21))
+    posted = units.post("/v1/responses", json=other, headers=bearer(kiosks[0]))
+    assert (posted.status_code, posted.json()["flag"]) == (201, None), posted.text

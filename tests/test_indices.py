@@ -11,10 +11,11 @@ import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from app import aggregates, indices
-from app.db import Database
+from app.db import Database, sync_url
 from app.main import create_app
 from app.method import ELEMENTS
 from tests.conftest import app_settings, bearer
@@ -447,6 +448,7 @@ submission = st.fixed_dictionaries(
 )
 def test_aggregates_equal_a_direct_sum_of_the_answers(
     history: TestClient,
+    database_url: str,
     batches: list[list[dict[str, Any]]],
     replays: list[int | None],
     singly: list[bool],
@@ -514,6 +516,36 @@ def test_aggregates_equal_a_direct_sum_of_the_answers(
         got = {e["key"]: (e["answers"], e["total"]) for e in pooled["elements"]}
         want = {k: (expected_n[k], expected_sum[k]) for k in ELEMENTS if expected_n[k]}
         assert got == want
+    # Each slot row holds exactly the responses of its slot (the id's last 3 bits), so that
+    # any order of reads and reviews keeps every row a true partial sum.
+    per_slot: dict[int, tuple[int, int]] = {}
+    for item in stored.values():
+        slot = uuid.UUID(item["id"]).int % 8
+        answered = [v for v in item["answers"].values() if v is not None]
+        count, total = per_slot.get(slot, (0, 0))
+        per_slot[slot] = (count + 1, total + sum(answered))
+    assert slot_sums(database_url, units) == {"daily": per_slot, "monthly": per_slot}
+
+
+def slot_sums(database_url: str, units: list[str]) -> dict[str, dict[int, tuple[int, int]]]:
+    """Per aggregate table and slot: the responses counted and the sum of every score, for
+    the given units."""
+    every_sum = " + ".join(f"{e}_sum" for e in ELEMENTS)
+    engine = create_engine(sync_url(database_url))
+    found = {}
+    with engine.connect() as conn:
+        for name in ("daily", "monthly"):
+            rows = conn.execute(
+                text(
+                    f"SELECT slot, sum(responses), sum({every_sum}) FROM {name}_aggregates "
+                    "WHERE unit_id IN (SELECT id FROM units WHERE code IN (:a, :b)) "
+                    "GROUP BY slot"
+                ),
+                {"a": units[0], "b": units[1]},
+            )
+            found[name] = {int(slot): (int(n), int(total)) for slot, n, total in rows if n}
+    engine.dispose()
+    return found
 
 
 def test_a_report_reads_one_snapshot(city: TestClient, database_url: str) -> None:

@@ -125,6 +125,7 @@ def _check_batch_size(items: list[Any], max_items: int) -> None:
 
 @router.post(
     "/v1/responses/batch",
+    response_model=BatchOut,
     responses=problem_responses(403),
 )
 async def submit_batch(
@@ -133,7 +134,7 @@ async def submit_batch(
     conn: WriteConnection,
     versions: VersionsDep,
     settings: SettingsDep,
-) -> BatchOut:
+) -> Response:
     """Store a backlog from an offline kiosk (at most `SKM_MAX_BATCH_ITEMS`, 500 by default).
 
     Answers item by item — created, duplicate, conflict or invalid with its problem — and
@@ -175,7 +176,7 @@ async def submit_batch(
         s: sum(1 for o in ordered if o.status == s)
         for s in ("created", "duplicate", "conflict", "invalid")
     }
-    return BatchOut(
+    answer = BatchOut(
         **counts,
         items=[
             BatchItemResult(
@@ -184,6 +185,8 @@ async def submit_batch(
             for o in ordered
         ],
     )
+    # Serialized once, straight to JSON (not validated again, dumped to dicts, then encoded).
+    return Response(answer.model_dump_json(), media_type="application/json")
 
 
 def _raw_channel(raw_item: Any) -> object:
