@@ -1,7 +1,7 @@
 """publications: a unit's result for a period, frozen when published
 
 Revision ID: 0005
-Revises: 0003
+Revises: 0004
 Create Date: 2026-11-30 15:00:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 from app.db import UTCDateTime
 
 revision: str = "0005"
-down_revision: str | None = "0003"
+down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
