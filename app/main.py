@@ -30,6 +30,7 @@ from app.method import METHOD_ID
 from app.ratelimit import RateLimiter
 from app.routers import (
     collection,
+    documents,
     flags,
     health,
     indices,
@@ -110,6 +111,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         indices.router,
         keys.router,
         flags.router,
+        documents.router,
         public.router,
         health.router,
     ):
@@ -258,6 +260,11 @@ OPERATION_IDS: dict[tuple[str, str], str] = {
         "/v1/units/{code}/services/{service}/populations/{period}",
     ): "deleteServicePopulation",
     ("POST", "/v1/units/{code}/tickets"): "issueTickets",
+    ("GET", "/v1/units/{code}/report-settings"): "getReportSettings",
+    ("PUT", "/v1/units/{code}/report-settings"): "setReportSettings",
+    ("GET", "/v1/units/{code}/documents/report.pdf"): "getReportPdf",
+    ("GET", "/v1/units/{code}/documents/poster.pdf"): "getPosterPdf",
+    ("GET", "/v1/units/{code}/documents/poster.png"): "getPosterPng",
     ("GET", "/v1/units/{code}/tree"): "getUnitTree",
 }
 

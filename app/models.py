@@ -10,6 +10,7 @@ from sqlalchemy import (
     Date,
     ForeignKey,
     Index,
+    LargeBinary,
     PrimaryKeyConstraint,
     SmallInteger,
     String,
@@ -305,3 +306,29 @@ class AuditEntry(Base):
     action: Mapped[str] = mapped_column(String(64))
     target: Mapped[str] = mapped_column(String(200))
     details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+# Bounds of a unit's report settings (app/documents/settings.py checks them on input).
+FOREWORD_LENGTH = 6000  # a Kata Pengantar: about two pages
+LOGO_BYTES = 256 * 1024  # a PNG or JPEG logo, at most this large
+
+
+class ReportSettings(Base):
+    """A unit's own texts for its Laporan SKM: Kata Pengantar, who ran the survey, where,
+    who signs, and a logo. A NULL field means the document's default text."""
+
+    __tablename__ = "report_settings"
+    __table_args__ = (
+        CheckConstraint("logo_type IN ('image/png', 'image/jpeg')", name="logo_type"),
+    )
+
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), primary_key=True)
+    foreword: Mapped[str | None] = mapped_column(Text)
+    foreword_en: Mapped[str | None] = mapped_column(Text)
+    surveyor: Mapped[str | None] = mapped_column(String(NAME_LENGTH))
+    place: Mapped[str | None] = mapped_column(String(NAME_LENGTH))
+    signatory_name: Mapped[str | None] = mapped_column(String(NAME_LENGTH))
+    signatory_title: Mapped[str | None] = mapped_column(String(NAME_LENGTH))
+    logo: Mapped[bytes | None] = mapped_column(LargeBinary)
+    logo_type: Mapped[str | None] = mapped_column(String(16))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

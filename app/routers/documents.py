@@ -1,0 +1,190 @@
+"""Documents: a unit's report settings, the Laporan SKM (PDF) and the poster (PDF, PNG)."""
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from app import indices
+from app.audit import record
+from app.auth import unit_for
+from app.dependencies import (
+    Caller,
+    ReadConnection,
+    ReadingCaller,
+    ReadSession,
+    SettingsDep,
+    WriteSession,
+)
+from app.documents import settings as report_settings
+from app.documents.figures import figures
+from app.documents.poster import poster_pdf, poster_png
+from app.documents.report import laporan_pdf
+from app.documents.texts import Lang
+from app.errors import FieldProblem, invalid, problem_responses
+from app.periods import PERIOD_DESCRIPTION, Span, parse_period
+
+router = APIRouter(
+    prefix="/v1/units/{code}",
+    tags=["documents"],
+    responses=problem_responses(401, 403, 404, 422, 429),
+)
+WRITE = problem_responses(400, 413)  # besides the router's
+
+
+def _binary(media_type: str, what: str) -> dict[int | str, dict[str, Any]]:
+    return {
+        200: {
+            "description": what,
+            "content": {media_type: {"schema": {"type": "string", "format": "binary"}}},
+        }
+    }
+
+
+PDF = "application/pdf"
+PNG = "image/png"
+PeriodParam = Annotated[str, Query(max_length=10, description=PERIOD_DESCRIPTION)]
+LangParam = Annotated[Lang, Query(description="id (Bahasa Indonesia, the default) or en")]
+
+
+def named_period(period: str) -> Span:
+    try:
+        return parse_period(period)
+    except ValueError as error:
+        raise invalid(
+            [FieldProblem(parameter="period", detail=str(error), code="bad_period")]
+        ) from None
+
+
+def document(body: bytes, media_type: str, filename: str) -> Response:
+    return Response(
+        body,
+        media_type=media_type,
+        headers={
+            "Content-Disposition": f'attachment; filename="{filename}"',
+            "Cache-Control": "private, no-cache",
+        },
+    )
+
+
+def public_result_url(base: str, code: str, period: str) -> str:
+    """Where a poster's QR code leads: the unit's public result for the period."""
+    return f"{base.rstrip('/')}/v1/public/indices/{code}?period={period}"
+
+
+# --- report settings -------------------------------------------------------------------------
+
+
+@router.get("/report-settings")
+async def get_report_settings(
+    code: str, session: ReadSession, caller: Caller
+) -> report_settings.ReportSettingsOut:
+    """The unit's texts and logo for its Laporan SKM (null: the default text is used)."""
+    caller.require("admin", "manager", "reader")
+    unit = await unit_for(session, caller, code)
+    return await report_settings.get_settings_out(session, unit.id, unit.code)
+
+
+@router.put("/report-settings", responses=WRITE)
+async def put_report_settings(
+    code: str, body: report_settings.ReportSettingsIn, session: WriteSession, caller: Caller
+) -> report_settings.ReportSettingsOut:
+    """Replace the unit's report settings (a field left out goes back to its default)."""
+    caller.require("admin", "manager")
+    unit = await unit_for(session, caller, code)
+    stored = await report_settings.put_settings(session, unit.id, unit.code, body)
+    # Which fields are set, never their text (a foreword is free text).
+    changed = {
+        name: getattr(body, name) is not None
+        for name in report_settings.ReportSettingsIn.model_fields
+    }
+    await record(session, caller, "report_settings.set", f"unit:{code}", changed)
+    return stored
+
+
+# --- the documents ---------------------------------------------------------------------------
+
+
+@router.get(
+    "/documents/report.pdf",
+    response_class=Response,
+    responses=_binary(PDF, "The Laporan Hasil SKM of the unit (its subtree) and period"),
+)
+async def get_report_pdf(
+    code: str,
+    caller: ReadingCaller,
+    conn: ReadConnection,
+    period: PeriodParam,
+    lang: LangParam = "id",
+) -> Response:
+    """The Laporan SKM: cover, Kata Pengantar, Bab I–V and annexes, from the live index
+    (the footer and metadata say "live, not published")."""
+    caller.require("admin", "manager", "reader")
+    window = named_period(period)
+    unit = await indices.unit_in_scope(conn, caller, code)
+    data = await figures(conn, unit, window)
+    body = await run_in_threadpool(laporan_pdf, data, lang)
+    return document(body, PDF, f"laporan-skm-{unit.code}-{period}-{lang}.pdf")
+
+
+async def _poster(
+    request: Request,
+    code: str,
+    caller: ReadingCaller,
+    conn: ReadConnection,
+    settings: SettingsDep,
+    period: str,
+    lang: Lang,
+    form: Literal["pdf", "png"],
+) -> Response:
+    caller.require("admin", "manager", "reader")
+    window = named_period(period)
+    unit = await indices.unit_in_scope(conn, caller, code)
+    data = await figures(conn, unit, window, full=False)
+    url = None
+    if unit.public:
+        url = public_result_url(
+            settings.public_base_url or str(request.base_url), unit.code, period
+        )
+    pdf = await run_in_threadpool(poster_pdf, data, lang, url)
+    name = f"poster-skm-{unit.code}-{period}-{lang}"
+    if form == "pdf":
+        return document(pdf, PDF, f"{name}.pdf")
+    return document(await run_in_threadpool(poster_png, pdf), PNG, f"{name}.png")
+
+
+@router.get(
+    "/documents/poster.pdf",
+    response_class=Response,
+    responses=_binary(PDF, "The poster (Infografis SKM): one A4 page"),
+)
+async def get_poster_pdf(
+    request: Request,
+    code: str,
+    caller: ReadingCaller,
+    conn: ReadConnection,
+    settings: SettingsDep,
+    period: PeriodParam,
+    lang: LangParam = "id",
+) -> Response:
+    """The poster to print: IKM, grade, the nine elements, respondents; a QR code to the
+    unit's public result when the unit is public."""
+    return await _poster(request, code, caller, conn, settings, period, lang, "pdf")
+
+
+@router.get(
+    "/documents/poster.png",
+    response_class=Response,
+    responses=_binary(PNG, "The poster rendered for screens (150 dpi)"),
+)
+async def get_poster_png(
+    request: Request,
+    code: str,
+    caller: ReadingCaller,
+    conn: ReadConnection,
+    settings: SettingsDep,
+    period: PeriodParam,
+    lang: LangParam = "id",
+) -> Response:
+    """The poster as a PNG image (A4 at 150 dpi)."""
+    return await _poster(request, code, caller, conn, settings, period, lang, "png")

@@ -1,0 +1,46 @@
+"""report settings: a unit's own texts and logo for its Laporan SKM
+
+Revision ID: 0006
+Revises: 0003
+Create Date: 2026-11-30 14:45:00
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+from app.db import UTCDateTime
+
+revision: str = "0006"
+down_revision: str | None = "0003"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "report_settings",
+        sa.Column("unit_id", sa.Integer(), nullable=False),
+        sa.Column("foreword", sa.Text(), nullable=True),
+        sa.Column("foreword_en", sa.Text(), nullable=True),
+        sa.Column("surveyor", sa.String(length=200), nullable=True),
+        sa.Column("place", sa.String(length=200), nullable=True),
+        sa.Column("signatory_name", sa.String(length=200), nullable=True),
+        sa.Column("signatory_title", sa.String(length=200), nullable=True),
+        sa.Column("logo", sa.LargeBinary(), nullable=True),
+        sa.Column("logo_type", sa.String(length=16), nullable=True),
+        sa.Column("updated_at", UTCDateTime(timezone=True), nullable=False),
+        sa.CheckConstraint(
+            "logo_type IN ('image/png', 'image/jpeg')",
+            name=op.f("ck_report_settings_logo_type"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["unit_id"], ["units.id"], name=op.f("fk_report_settings_unit_id_units")
+        ),
+        sa.PrimaryKeyConstraint("unit_id", name=op.f("pk_report_settings")),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("report_settings")
