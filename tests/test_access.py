@@ -349,6 +349,11 @@ def put_population(service: bool) -> Call:
     return call
 
 
+def put_report_settings(w: World, role: Role, where: Where) -> httpx2.Response:
+    url = f"/v1/units/{UNITS[where]}/report-settings"
+    return w.send(role, "PUT", url, json={"surveyor": "Tim SKM"})
+
+
 def delete_population(service: bool) -> Call:
     def call(w: World, role: Role, where: Where) -> httpx2.Response:
         return w.send(role, "DELETE", fresh_population(w, where, service))
@@ -458,6 +463,19 @@ ROWS: dict[str, Row] = {
     ),
     "GET /v1/indices/{code}/ranking": Row(
         get("/v1/indices/{code}/ranking", period=YEAR), index_readers(200)
+    ),
+    "GET /v1/units/{code}/report-settings": Row(
+        get("/v1/units/{code}/report-settings"), index_readers(200)
+    ),
+    "PUT /v1/units/{code}/report-settings": Row(put_report_settings, admin_and_manager(200)),
+    "GET /v1/units/{code}/documents/report.pdf": Row(
+        get("/v1/units/{code}/documents/report.pdf", period=YEAR), index_readers(200)
+    ),
+    "GET /v1/units/{code}/documents/poster.pdf": Row(
+        get("/v1/units/{code}/documents/poster.pdf", period=YEAR), index_readers(200)
+    ),
+    "GET /v1/units/{code}/documents/poster.png": Row(
+        get("/v1/units/{code}/documents/poster.png", period=YEAR), index_readers(200)
     ),
     "GET /v1/keys": Row(list_keys, admin_and_manager(200, out=200), targeted=False),
     "POST /v1/keys": Row(create_key_in, admin_and_manager(201)),

@@ -160,7 +160,7 @@ def poster_pdf(figures: Figures, lang: Lang = "id", public_url: str | None = Non
             canvas.setFillColor(MUTED)
             canvas.drawRightString(
                 x + cell_w - 0.45 * cm,
-                yb + 0.65 * cm,
+                yb + 1.5 * cm,
                 f"NRR {words.number(element.nrr, 3)} · {element.grade.mutu}",
             )
 
