@@ -97,8 +97,11 @@ def test_the_report_carries_the_apis_figures_in_indonesian(capil: TestClient) ->
     assert answer.headers["content-type"] == "application/pdf"
     save("report-id.pdf", answer.content)
     text = pdf_text(answer.content)
-    assert "82,22" in text and "82.22" not in text
-    assert "Baik" in text and "KATA PENGANTAR" in text and "BAB V" in text
+    assert "82,22" in text
+    assert "82.22" not in text
+    assert "Baik" in text
+    assert "KATA PENGANTAR" in text
+    assert "BAB V" in text
     assert "Triwulan III Tahun 2026" in text
     # Every NRR (3 dp) and element value (2 dp), the Indonesian way, in the element table.
     for nrr in NRR_ID:
@@ -107,15 +110,18 @@ def test_the_report_carries_the_apis_figures_in_indonesian(capil: TestClient) ->
         assert value in text
     # n, the respondents: five here, and the weakest elements by name.
     assert "Jumlah responden" in text
-    assert "Waktu Penyelesaian" in text and "Penanganan Pengaduan" in text
+    assert "Waktu Penyelesaian" in text
+    assert "Penanganan Pengaduan" in text
     # 1 July – 30 September 2026, the Indonesian way.
-    assert "1 Juli 2026" in text and "30 September 2026" in text
+    assert "1 Juli 2026" in text
+    assert "30 September 2026" in text
     # The trend: 2026-Q2 (one response, all 4: 100,00) before this quarter.
     assert "100,00" in text
     # One suggestion counted; its text never printed.
     assert "Antrean" not in text
     # The source and the method, in the footer and the metadata.
-    assert "permenpan-rb-14-2017" in text and "belum dipublikasikan" in text
+    assert "permenpan-rb-14-2017" in text
+    assert "belum dipublikasikan" in text
     info = PdfReader(io.BytesIO(answer.content)).metadata
     assert info is not None
     assert "live, not published" in (info.subject or "")
@@ -126,11 +132,14 @@ def test_the_report_in_english(capil: TestClient) -> None:
     answer = get(capil, "/v1/units/capil/documents/report.pdf", lang="en")
     save("report-en.pdf", answer.content)
     text = pdf_text(answer.content)
-    assert "82.22" in text and "82,22" not in text
+    assert "82.22" in text
+    assert "82,22" not in text
     for nrr in NRR_EN:
         assert nrr in text
-    assert "Quarter 3, 2026" in text and "FOREWORD" in text
-    assert "July 1, 2026" in text and "September 30, 2026" in text
+    assert "Quarter 3, 2026" in text
+    assert "FOREWORD" in text
+    assert "July 1, 2026" in text
+    assert "September 30, 2026" in text
     assert "live, not published" in text
 
 
@@ -151,7 +160,9 @@ def test_the_poster_renders_as_pdf_and_png(capil: TestClient) -> None:
     box = reader.pages[0].mediabox
     assert (round(float(box.width)), round(float(box.height))) == (595, 842)  # A4
     text = pdf_text(pdf)
-    assert "82,22" in text and "Baik" in text and "5 responden" in text
+    assert "82,22" in text
+    assert "Baik" in text
+    assert "5 responden" in text
     for value in ELEMENT_IKM_ID:
         assert value in text
     png = get(capil, "/v1/units/capil/documents/poster.png").content
@@ -160,13 +171,13 @@ def test_the_poster_renders_as_pdf_and_png(capil: TestClient) -> None:
     assert image.format == "PNG"
     assert image.size == (1241, 1754)  # A4 (595.3 × 841.9 pt) at 150 dpi, rounded up
     english = pdf_text(get(capil, "/v1/units/capil/documents/poster.pdf", lang="en").content)
-    assert "82.22" in english and "Good" in english and "5 respondents" in english
+    assert "82.22" in english
+    assert "Good" in english
+    assert "5 respondents" in english
 
 
 def test_an_empty_period_still_gives_documents(capil: TestClient) -> None:
-    text = pdf_text(
-        get(capil, "/v1/units/capil/documents/report.pdf", period="2025-Q1").content
-    )
+    text = pdf_text(get(capil, "/v1/units/capil/documents/report.pdf", period="2025-Q1").content)
     assert "Belum ada jawaban" in text
     assert get(capil, "/v1/units/capil/documents/poster.png", period="2025-Q1").content
 
@@ -180,7 +191,8 @@ def _logo(size: tuple[int, int] = (120, 60), kind: str = "PNG") -> str:
 def test_report_settings_shape_the_report(capil: TestClient) -> None:
     empty = capil.get("/v1/units/capil/report-settings")
     assert empty.status_code == 200
-    assert empty.json()["foreword"] is None and empty.json()["updated_at"] is None
+    assert empty.json()["foreword"] is None
+    assert empty.json()["updated_at"] is None
     body = {
         "foreword": "Kata pengantar kami sendiri.\n\nParagraf kedua <b>tanpa</b> markup.",
         "surveyor": "Bagian Organisasi",
@@ -192,13 +204,16 @@ def test_report_settings_shape_the_report(capil: TestClient) -> None:
     put = capil.put("/v1/units/capil/report-settings", json=body)
     assert put.status_code == 200, put.text
     stored = put.json()
-    assert stored["logo"]["width"] == 120 and stored["logo"]["height"] == 60
+    assert stored["logo"]["width"] == 120
+    assert stored["logo"]["height"] == 60
     assert capil.get("/v1/units/capil/report-settings").json() == stored
     report = get(capil, "/v1/units/capil/documents/report.pdf").content
     save("report-settings.pdf", report)
     text = pdf_text(report)
-    assert "Kata pengantar kami sendiri." in text and "<b>tanpa</b>" in text
-    assert "Bagian Organisasi" in text and "Dr. Siti Aminah" in text
+    assert "Kata pengantar kami sendiri." in text
+    assert "<b>tanpa</b>" in text
+    assert "Bagian Organisasi" in text
+    assert "Dr. Siti Aminah" in text
     assert "Balikpapan" in text
     page = PdfReader(io.BytesIO(report)).pages[0]
     assert len(page.images) == 1  # the logo on the cover
@@ -231,4 +246,7 @@ def test_bad_document_parameters(capil: TestClient) -> None:
         )
         assert answer.status_code == 422
         assert answer.json()["errors"][0]["parameter"] == parameter
-    assert capil.get("/v1/units/nowhere/documents/poster.pdf", params={"period": PERIOD}).status_code == 404
+    assert (
+        capil.get("/v1/units/nowhere/documents/poster.pdf", params={"period": PERIOD}).status_code
+        == 404
+    )

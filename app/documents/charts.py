@@ -3,12 +3,21 @@ bands, the trend line, and profile distributions. Figures are drawn as given (al
 rounded by the method); a chart never computes an index."""
 
 from reportlab.graphics.shapes import Circle, Drawing, Line, PolyLine, Rect, String
+from reportlab.lib.colors import Color
 
 from app.documents.pdf import BOLD, GRADE_COLOURS, GRADE_TINTS, INK, MUTED, RULE, SANS, grade_bands
 from app.documents.texts import Words
 from app.schemas import IndexValue, SeriesOut
 
 LABEL_WIDTH = 170.0
+
+
+def _rect(x: float, y: float, width: float, height: float, fill: Color) -> Rect:
+    """A filled rectangle without an outline."""
+    rect = Rect(x, y, width, height)
+    rect.fillColor = fill
+    rect.strokeColor = None
+    return rect
 
 
 def element_bars(value: IndexValue, words: Words, width: float) -> Drawing:
@@ -26,13 +35,12 @@ def element_bars(value: IndexValue, words: Words, width: float) -> Drawing:
     plot_top = height - top_pad
     for mutu, lower, upper in grade_bands():
         drawing.add(
-            Rect(
+            _rect(
                 x(float(lower)),
                 bottom_pad,
                 x(float(upper)) - x(float(lower)),
                 plot_top - bottom_pad,
-                fillColor=GRADE_TINTS[mutu],
-                strokeColor=None,
+                GRADE_TINTS[mutu],
             )
         )
         drawing.add(
@@ -69,16 +77,7 @@ def element_bars(value: IndexValue, words: Words, width: float) -> Drawing:
                 x0 - 6, y + 3, name, fontName=SANS, fontSize=7.5, fillColor=INK, textAnchor="end"
             )
         )
-        drawing.add(
-            Rect(
-                x0,
-                y,
-                x(element.nrr) - x0,
-                row - 7,
-                fillColor=GRADE_COLOURS[element.grade.mutu],
-                strokeColor=None,
-            )
-        )
+        drawing.add(_rect(x0, y, x(element.nrr) - x0, row - 7, GRADE_COLOURS[element.grade.mutu]))
         drawing.add(
             String(
                 x(element.nrr) + 4,
@@ -112,16 +111,7 @@ def trend_line(series: SeriesOut, words: Words, width: float) -> Drawing:
     for mutu, lower, upper in grade_bands():
         lo, hi = max(float(lower) * 25, low), min(float(upper) * 25, high)
         if hi > lo:
-            drawing.add(
-                Rect(
-                    left,
-                    y(lo),
-                    width - left - right,
-                    y(hi) - y(lo),
-                    fillColor=GRADE_TINTS[mutu],
-                    strokeColor=None,
-                )
-            )
+            drawing.add(_rect(left, y(lo), width - left - right, y(hi) - y(lo), GRADE_TINTS[mutu]))
     tick = low
     while tick <= high:
         drawing.add(Line(left, y(tick), width - right, y(tick), strokeColor=RULE, strokeWidth=0.4))
@@ -187,16 +177,7 @@ def distribution(rows: list[tuple[str, int]], words: Words, width: float) -> Dra
                 textAnchor="end",
             )
         )
-        drawing.add(
-            Rect(
-                x0,
-                y + 1,
-                span * count / biggest,
-                row - 4,
-                fillColor=GRADE_COLOURS["B"],
-                strokeColor=None,
-            )
-        )
+        drawing.add(_rect(x0, y + 1, span * count / biggest, row - 4, GRADE_COLOURS["B"]))
         drawing.add(
             String(
                 x0 + span * count / biggest + 3,

@@ -130,13 +130,15 @@ def set_metadata(canvas: Canvas, figures: Figures, words: Words, title: str) -> 
         f"{figures.window.label or ''} · method {figures.method_id} · {figures.source.metadata()}"
     )
     canvas.setKeywords(
-        [
-            f"method:{figures.method_id}",
-            f"source:{figures.source.metadata()}",
-            f"unit:{figures.unit.code}",
-            f"period:{figures.window.label or f'{figures.window.start}..{figures.window.end}'}",
-            f"lang:{words.lang}",
-        ]
+        ", ".join(
+            [
+                f"method:{figures.method_id}",
+                f"source:{figures.source.metadata()}",
+                f"unit:{figures.unit.code}",
+                f"period:{figures.window.label or f'{figures.window.start}..{figures.window.end}'}",
+                f"lang:{words.lang}",
+            ]
+        )
     )
 
 
@@ -144,9 +146,11 @@ def footer(canvas: Canvas, figures: Figures, words: Words, page: int | None, wid
     canvas.saveState()
     canvas.setFont(SANS, 7)
     canvas.setFillColor(MUTED)
+    window = figures.window
+    period = words.period(window.label, window.start, window.end)
     left = (
-        f"{figures.unit.name} · {words.period(figures.window.label, figures.window.start, figures.window.end)}"
-        f" · {words('method')}: {figures.method_id} · {source_line(figures, words)}"
+        f"{figures.unit.name} · {period} · {words('method')}: {figures.method_id}"
+        f" · {source_line(figures, words)}"
     )
     canvas.drawString(56, 28, left)
     if page is not None:

@@ -6,6 +6,7 @@ import io
 from collections.abc import Callable
 from datetime import date
 from fractions import Fraction
+from typing import Any
 
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
@@ -53,9 +54,9 @@ CONTENT = WIDTH - 2 * MARGIN
 LOGO_BOX = 3.2 * cm  # the logo is scaled to fit this square
 
 
-def _table(rows: list[list[object]], widths: list[float], header: bool = True) -> Table:
+def _table(rows: list[list[Any]], widths: list[float], header: bool = True) -> Table:
     table = Table(rows, colWidths=widths, repeatRows=1 if header else 0)
-    style = [
+    style: list[Any] = [
         ("FONT", (0, 0), (-1, -1), SANS, 8.5),
         ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
         ("LINEBELOW", (0, 0), (-1, -1), 0.3, RULE),
@@ -69,6 +70,11 @@ def _table(rows: list[list[object]], widths: list[float], header: bool = True) -
         ]
     table.setStyle(TableStyle(style))
     return table
+
+
+def _items(paragraphs: list[Paragraph]) -> list[Any]:
+    """Numbered list items."""
+    return [ListItem(p) for p in paragraphs]
 
 
 class Report:
@@ -169,7 +175,7 @@ class Report:
             self.p(self.w("background_text", unit=unit)),
             self.p(f"1.2 {self.w('legal_basis')}", "h2"),
             ListFlowable(
-                [ListItem(self.p(self.w(k))) for k in ("legal_1", "legal_2", "legal_3")],
+                _items([self.p(self.w(k)) for k in ("legal_1", "legal_2", "legal_3")]),
                 bulletType="1",
                 bulletFontName=SANS,
                 bulletFontSize=9,
@@ -228,7 +234,7 @@ class Report:
         total = self.value.responses
         for field, breakdown in self.f.profile.items():
             counts = [(w.profile_option(field, g.key), g.value.responses) for g in breakdown.groups]
-            rows: list[list[object]] = [[w.profile_field(field), w("count"), w("share")]]
+            rows: list[list[Any]] = [[w.profile_field(field), w("count"), w("share")]]
             rows += [[label, w.count(n), w.percent(n, total)] for label, n in counts]
             table = _table(rows, [CONTENT * 0.3, CONTENT * 0.1, CONTENT * 0.12])
             table.setStyle(TableStyle([("ALIGN", (1, 0), (-1, -1), "RIGHT")]))
@@ -280,7 +286,7 @@ class Report:
 
     def element_table(self) -> Table:
         w = self.w
-        rows: list[list[object]] = [
+        rows: list[list[Any]] = [
             [w("no_"), w("element"), w("answers"), w("nrr"), w("nrr_x25"), w("grade")]
         ]
         for i, e in enumerate(self.value.elements, start=1):
@@ -347,7 +353,7 @@ class Report:
 
     def service_table(self, services: BreakdownOut) -> Table:
         w = self.w
-        rows: list[list[object]] = [[w("service"), w("respondents_short"), w("ikm"), w("grade")]]
+        rows: list[list[Any]] = [[w("service"), w("respondents_short"), w("ikm"), w("grade")]]
         for g in services.groups:
             rows.append(
                 [
@@ -376,7 +382,7 @@ class Report:
         trend = self.f.trend
         story.append(self.p(f"4.3 {w('trend')}", "h2"))
         if trend is not None and trend.points:
-            rows: list[list[object]] = [[w("period"), w("respondents_short"), w("ikm"), w("grade")]]
+            rows: list[list[Any]] = [[w("period"), w("respondents_short"), w("ikm"), w("grade")]]
             for point in trend.points:
                 v = point.value
                 rows.append(
@@ -439,7 +445,7 @@ class Report:
             )
         story.append(
             ListFlowable(
-                [ListItem(self.p(item)) for item in items],
+                _items([self.p(item) for item in items]),
                 bulletType="1",
                 bulletFontName=SANS,
                 bulletFontSize=9,
@@ -464,7 +470,7 @@ class Report:
                     "body",
                 )
             )
-            rows: list[list[object]] = [
+            rows: list[list[Any]] = [
                 [w("no_"), w("element"), "1", "2", "3", "4"],
             ]
             for i, question in enumerate(definition.get("questions", []), start=1):
@@ -494,7 +500,7 @@ class Report:
         story: list[Flowable] = [PageBreak(), self.p(w("annex_b"), "h2")]
         if value.weight is not None:
             weight = Fraction(value.weight)
-            rows: list[list[object]] = [
+            rows: list[list[Any]] = [
                 [w("element"), w("total"), w("answers"), w("nrr"), w("weighted")]
             ]
             for e in value.elements:
@@ -528,7 +534,7 @@ class Report:
                 Spacer(1, 0.2 * cm),
                 self.p(w("processing_note", k=k, exact=value.index_exact), "small"),
             ]
-        grade_rows: list[list[object]] = [[w("grade"), w("ikm_range"), w("performance")]]
+        grade_rows: list[list[Any]] = [[w("grade"), w("ikm_range"), w("performance")]]
         upper = "100,00" if w.lang == "id" else "100.00"
         for (lower, grade), (mutu, _, _) in zip(GRADES, reversed(grade_bands()), strict=True):
             assert grade.mutu == mutu
