@@ -14,6 +14,8 @@ from fastapi.testclient import TestClient
 from PIL import Image
 from pypdf import PdfReader
 
+from app.cli import main
+from app.config import get_settings
 from tests.factories import make_unit, response_item, scores
 
 # Five complete responses (docs/method.md §2): element totals 18 15 13 20 16 18 19 16 13,
@@ -250,3 +252,43 @@ def test_bad_document_parameters(capil: TestClient) -> None:
         capil.get("/v1/units/nowhere/documents/poster.pdf", params={"period": PERIOD}).status_code
         == 404
     )
+
+
+def test_the_command_line_makes_the_same_documents(
+    capil: TestClient,
+    database_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("SKM_DATABASE_URL", database_url)
+    get_settings.cache_clear()
+    try:
+        laporan = tmp_path / "laporan.pdf"
+        main(["report", "laporan", "--unit", "capil", "--period", PERIOD, "-o", str(laporan)])
+        poster = tmp_path / "poster.png"
+        main(
+            [
+                "report",
+                "poster",
+                "--unit",
+                "capil",
+                "--period",
+                PERIOD,
+                "--format",
+                "png",
+                "-o",
+                str(poster),
+            ]
+        )
+    finally:
+        get_settings.cache_clear()
+    assert laporan.read_bytes() == get(capil, "/v1/units/capil/documents/report.pdf").content
+    with Image.open(poster) as image:
+        assert image.format == "PNG"
+    progress = capsys.readouterr().err
+    assert "reading the figures of capil for 2026-Q3" in progress
+    assert f"wrote {laporan}" in progress
+    with pytest.raises(SystemExit) as refused:
+        main(["report", "poster", "--unit", "capil", "--period", "2026-Q9"])
+    assert refused.value.code == 2
