@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app import indices
 from app.db import Database
@@ -83,18 +84,18 @@ async def run(url: str) -> None:
     try:
         (mall, mall_n), (unit, unit_n) = await _targets(database)
 
-        async def laporan(conn, unit):  # type: ignore[no-untyped-def]
+        async def laporan(conn: AsyncConnection, unit: indices.Node) -> bytes:
             data = await figures(conn, unit, window)
             return laporan_pdf(data, "id")
 
-        async def poster(conn, unit):  # type: ignore[no-untyped-def]
+        async def poster(conn: AsyncConnection, unit: indices.Node) -> bytes:
             data = await figures(conn, unit, window, full=False)
             return poster_pdf(data, "id", "https://skm.example.go.id/v1/public/indices/x")
 
-        async def poster_image(conn, unit):  # type: ignore[no-untyped-def]
+        async def poster_image(conn: AsyncConnection, unit: indices.Node) -> bytes:
             return poster_png(await poster(conn, unit))
 
-        async def headline(conn, unit):  # type: ignore[no-untyped-def]
+        async def headline(conn: AsyncConnection, unit: indices.Node) -> bytes:
             data = await figures(conn, unit, window, full=False)
             return data.report.model_dump_json().encode()
 
