@@ -110,7 +110,8 @@ class Progress:
 
 
 async def _document(args: argparse.Namespace, settings: Settings, progress: Progress) -> bytes:
-    """The Laporan or the poster of a unit and period, from the live index."""
+    """The Laporan or the poster of a unit and period: from the newest record published for
+    the period when there is one (unless --live), the live index otherwise."""
     from app import indices
     from app.documents.figures import figures
     from app.documents.poster import poster_pdf, poster_png
@@ -126,7 +127,10 @@ async def _document(args: argparse.Namespace, settings: Settings, progress: Prog
             if unit is None:
                 raise ProblemError(404, "not_found", "Not found", f"no unit {args.unit!r}")
             progress.step(f"reading the figures of {unit.code} for {args.period}")
-            data = await figures(conn, unit, window, full=args.document == "laporan")
+            data = await figures(
+                conn, unit, window, full=args.document == "laporan", live=args.live
+            )
+            progress.step(f"figures: {data.source.metadata()}")
     finally:
         await database.dispose()
     progress.step("figures read; laying out the document")
@@ -182,6 +186,11 @@ def add_report_commands(sub: "argparse._SubParsersAction[argparse.ArgumentParser
             "--period", required=True, type=_period_argument, help="2026, 2026-S1, 2026-Q3, 2026-03"
         )
         parser.add_argument("--lang", choices=("id", "en"), default="id")
+        parser.add_argument(
+            "--live",
+            action="store_true",
+            help="the live index even when the period was published (default: its newest record)",
+        )
         parser.add_argument("--output", "-o", help="file to write (default: a name of its own)")
 
 

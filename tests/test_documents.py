@@ -292,3 +292,56 @@ def test_the_command_line_makes_the_same_documents(
     with pytest.raises(SystemExit) as refused:
         main(["report", "poster", "--unit", "capil", "--period", "2026-Q9"])
     assert refused.value.code == 2
+
+
+def test_the_respondent_counts_are_the_breakdowns(capil: TestClient) -> None:
+    """The Laporan counts respondents by profile and channel in one pass over the rows; the
+    counts are the API's breakdowns' (by hand: genders L L P P and a blank; three by kiosk,
+    two on paper)."""
+    for by, expected in (
+        ("gender", [("L", 2), ("P", 2), (None, 1)]),
+        ("channel", [("kiosk", 3), ("paper", 2)]),
+    ):
+        api = capil.get("/v1/indices/capil/breakdown", params={"period": PERIOD, "by": by})
+        assert api.status_code == 200, api.text
+        assert [(g["key"], g["value"]["responses"]) for g in api.json()["groups"]] == expected
+    text = pdf_text(get(capil, "/v1/units/capil/documents/report.pdf").content)
+    assert "Kios (layar sentuh) (3); Kuesioner kertas (2)" in text
+    # The profile table: count and share of the five.
+    assert "Laki-laki\n2\n40,0 %\nPerempuan\n2\n40,0 %\nTidak diisi\n1\n20,0 %" in text
+
+
+def test_a_published_period_keeps_its_figures_after_a_late_arrival(capil: TestClient) -> None:
+    """The documents of a published period come from its record: a late arrival moves the
+    live index (and `live=true` documents), never the published ones."""
+    answer = capil.post("/v1/units/capil/publications", json={"period": PERIOD})
+    assert answer.status_code == 201, answer.text
+    record = answer.json()
+    late = response_item(
+        "capil",
+        "ktp",
+        _scores("1 1 1 1 1 1 1 1 1"),
+        collected_at=datetime.fromisoformat("2026-09-10T09:00:00+08:00"),
+        channel="paper",
+    )
+    posted = capil.post("/v1/responses/batch", json={"items": [late]})
+    assert posted.status_code == 200, posted.text
+    # By hand: element totals 148 + 9 = 157 over 6 × 9 answers → 157/54 × 25 = 72.685… → 72.69.
+    assert capil.get("/v1/indices/capil", params={"period": PERIOD}).json()["ikm"] == 72.69
+    published = get(capil, "/v1/units/capil/documents/report.pdf").content
+    text = pdf_text(published)
+    assert "82,22" in text
+    assert "72,69" not in text
+    assert f"publikasi no. {record['id']}" in text
+    assert "belum dipublikasikan" not in text
+    info = PdfReader(io.BytesIO(published)).metadata
+    assert info is not None
+    assert f"source:publication {record['id']} of " in str(info.get("/Keywords"))
+    poster = pdf_text(get(capil, "/v1/units/capil/documents/poster.pdf").content)
+    assert "82,22" in poster
+    assert f"publikasi no. {record['id']}" in poster
+    live = pdf_text(get(capil, "/v1/units/capil/documents/report.pdf", live="true").content)
+    assert "72,69" in live
+    assert "belum dipublikasikan" in live
+    live_poster = get(capil, "/v1/units/capil/documents/poster.pdf", live="true").content
+    assert "72,69" in pdf_text(live_poster)

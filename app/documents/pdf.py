@@ -117,7 +117,9 @@ def source_line(figures: Figures, words: Words) -> str:
     source = figures.source
     if source.publication_id is None:
         return words("source_live")
-    return words("source_published", id=source.publication_id)
+    published = source.published_at
+    day = words.day(published.date()) if published is not None else ""
+    return words("source_published", id=source.publication_id, date=day)
 
 
 def set_metadata(canvas: Canvas, figures: Figures, words: Words, title: str) -> None:

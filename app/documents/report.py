@@ -11,6 +11,7 @@ from typing import Any
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.units import cm
+from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import (
     Flowable,
@@ -41,6 +42,7 @@ from app.documents.pdf import (
     footer,
     grade_bands,
     set_metadata,
+    source_line,
     styles,
     text,
 )
@@ -51,13 +53,15 @@ from app.schemas import BreakdownOut, IndexValue
 WIDTH, HEIGHT = A4
 MARGIN = 2.2 * cm
 CONTENT = WIDTH - 2 * MARGIN
+CELL_SIZE = 8.5  # the tables' font size (points)
+CELL_PADDING = 6  # ReportLab's default left and right padding of a table cell
 LOGO_BOX = 3.2 * cm  # the logo is scaled to fit this square
 
 
 def _table(rows: list[list[Any]], widths: list[float], header: bool = True) -> Table:
     table = Table(rows, colWidths=widths, repeatRows=1 if header else 0)
     style: list[Any] = [
-        ("FONT", (0, 0), (-1, -1), SANS, 8.5),
+        ("FONT", (0, 0), (-1, -1), SANS, CELL_SIZE),
         ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
         ("LINEBELOW", (0, 0), (-1, -1), 0.3, RULE),
         ("TOPPADDING", (0, 0), (-1, -1), 2.5),
@@ -65,7 +69,7 @@ def _table(rows: list[list[Any]], widths: list[float], header: bool = True) -> T
     ]
     if header:
         style += [
-            ("FONT", (0, 0), (-1, 0), BOLD, 8.5),
+            ("FONT", (0, 0), (-1, 0), BOLD, CELL_SIZE),
             ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#eef2f6")),
         ]
     table.setStyle(TableStyle(style))
@@ -92,6 +96,13 @@ class Report:
 
     def p(self, body: str, style: str = "body") -> Paragraph:
         return Paragraph(body, getattr(self.s, style))
+
+    def cell(self, value: str, width: float) -> Paragraph | str:
+        """A table cell's text: a plain string when it fits on one line (far cheaper to lay
+        out than a Paragraph, which a long table has hundreds of), wrapped otherwise."""
+        if stringWidth(value, SANS, CELL_SIZE) <= width - 2 * CELL_PADDING:
+            return value
+        return self.p(text(value), "cell")
 
     def heading(self, chapter: str, title: str) -> list[Flowable]:
         return [PageBreak(), self.p(f"{self.w('chapter')} {chapter}<br/>{self.w(title)}", "h1")]
@@ -136,7 +147,9 @@ class Report:
             self.p(f"<b>{text(self.f.unit.name)}</b>", "centre"),
             Spacer(1, 0.3 * cm),
             self.p(f"{self.w('period')}: {self.period}", "centre"),
-            Spacer(1, 6 * cm),
+            Spacer(1, 0.3 * cm),
+            self.p(f"{self.w('source')}: {source_line(self.f, self.w)}", "centre"),
+            Spacer(1, 5.4 * cm),
             self.p(text(self.place()), "centre"),
             self.p(str(self.f.window.end.year), "centre"),
             NextPageTemplate("body"),
@@ -186,11 +199,9 @@ class Report:
 
     def channel_text(self) -> str:
         channels = self.f.channels
-        if channels is None or not channels.groups:
+        if not channels:
             return self.w("no_data")
-        return "; ".join(
-            f"{self.w.channel(g.key)} ({self.w.count(g.value.responses)})" for g in channels.groups
-        )
+        return "; ".join(f"{self.w.channel(key)} ({self.w.count(n)})" for key, n in channels)
 
     def chapter_2(self) -> list[Flowable]:
         sample = self.report.sample
@@ -232,8 +243,8 @@ class Report:
         w = self.w
         story: list[Flowable] = [self.p(f"3.1 {w('profile')}", "h2")]
         total = self.value.responses
-        for field, breakdown in self.f.profile.items():
-            counts = [(w.profile_option(field, g.key), g.value.responses) for g in breakdown.groups]
+        for field, options in self.f.profile.items():
+            counts = [(w.profile_option(field, key), n) for key, n in options]
             rows: list[list[Any]] = [[w.profile_field(field), w("count"), w("share")]]
             rows += [[label, w.count(n), w.percent(n, total)] for label, n in counts]
             table = _table(rows, [CONTENT * 0.3, CONTENT * 0.1, CONTENT * 0.12])
@@ -351,13 +362,23 @@ class Report:
             )
         return story
 
+    def service_name(self, key: str | None, label: str | None) -> str:
+        """A service's name, with the unit it belongs to when that is a unit below this one
+        (a mall's tenants offer services of the same name): its code, less this unit's."""
+        unit_code, _, _code = (key or "").rpartition("/")
+        name = label or key or ""
+        if not unit_code or unit_code == self.f.unit.code:
+            return name
+        prefix = self.f.unit.code + "-"
+        return f"{name} ({unit_code.removeprefix(prefix)})"
+
     def service_table(self, services: BreakdownOut) -> Table:
         w = self.w
         rows: list[list[Any]] = [[w("service"), w("respondents_short"), w("ikm"), w("grade")]]
         for g in services.groups:
             rows.append(
                 [
-                    self.p(text(g.label or g.key or ""), "cell"),
+                    self.cell(self.service_name(g.key, g.label), CONTENT * 0.52),
                     w.count(g.value.responses),
                     w.number(g.value.ikm, 2),
                     g.value.grade.mutu if g.value.grade else "–",

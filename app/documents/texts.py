@@ -5,10 +5,12 @@ Indonesian, `88.31` and `November 30, 2026` in English — never string replacem
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from functools import cache
 from typing import Final, Literal
 
+from babel.core import Locale
 from babel.dates import format_date
-from babel.numbers import format_decimal
+from babel.numbers import NumberPattern, parse_pattern
 
 from app.method import ELEMENT_NAMES
 from app.standard_survey import PROFILE_LABELS, PROFILE_OPTIONS
@@ -228,7 +230,11 @@ WORDS: Final[dict[str, dict[Lang, str]]] = {
         "en": "{n} responses flagged as suspected bursts are not counted.",
     },
     "source_live": {"id": "data langsung, belum dipublikasikan", "en": "live, not published"},
-    "source_published": {"id": "publikasi no. {id}", "en": "publication no. {id}"},
+    "source_published": {
+        "id": "publikasi no. {id} ({date})",
+        "en": "publication no. {id} ({date})",
+    },
+    "source": {"id": "Sumber angka", "en": "Figures"},
     "method": {"id": "Metode", "en": "Method"},
     "page": {"id": "Halaman", "en": "Page"},
     "signed": {"id": "{place}, {date}", "en": "{place}, {date}"},
@@ -261,6 +267,18 @@ GRADE_LABELS: Final[dict[str, dict[Lang, str]]] = {
 }
 
 
+@cache
+def _locale(name: str) -> Locale:
+    return Locale.parse(name)
+
+
+@cache
+def _pattern(places: int) -> NumberPattern:
+    """Babel's number pattern with a group separator and exactly `places` decimals, parsed
+    once (what `format_decimal` parses again on every call)."""
+    return parse_pattern("#,##0" + ("." + "0" * places if places else ""))
+
+
 @dataclass(frozen=True)
 class Words:
     """One language's words and its way of writing numbers and dates."""
@@ -280,12 +298,10 @@ class Words:
         decimals: the value is never rounded again here."""
         if value is None:
             return "–"
-        exact = Decimal(str(value))
-        pattern = "#,##0" + ("." + "0" * places if places else "")
-        return format_decimal(exact, format=pattern, locale=self.locale)
+        return str(_pattern(places).apply(Decimal(str(value)), _locale(self.locale)))
 
     def count(self, value: int) -> str:
-        return format_decimal(value, format="#,##0", locale=self.locale)
+        return str(_pattern(0).apply(value, _locale(self.locale)))
 
     def percent(self, part: int, whole: int) -> str:
         if whole == 0:

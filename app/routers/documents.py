@@ -45,6 +45,13 @@ PDF = "application/pdf"
 PNG = "image/png"
 PeriodParam = Annotated[str, Query(max_length=10, description=PERIOD_DESCRIPTION)]
 LangParam = Annotated[Lang, Query(description="id (Bahasa Indonesia, the default) or en")]
+LiveParam = Annotated[
+    bool,
+    Query(
+        description="true: the live index even when the period was published (by default a "
+        "published period's document is made from its newest record)"
+    ),
+]
 
 
 def named_period(period: str) -> Span:
@@ -116,13 +123,16 @@ async def get_report_pdf(
     conn: ReadConnection,
     period: PeriodParam,
     lang: LangParam = "id",
+    live: LiveParam = False,
 ) -> Response:
-    """The Laporan SKM: cover, Kata Pengantar, Bab I–V and annexes, from the live index
-    (the footer and metadata say "live, not published")."""
+    """The Laporan SKM: cover, Kata Pengantar, Bab I–V and annexes, from the newest record
+    published for exactly this period when there is one, the live index otherwise; the
+    cover, footer and metadata say which (the publication's id and date, or "live, not
+    published")."""
     caller.require("admin", "manager", "reader")
     window = named_period(period)
     unit = await indices.unit_in_scope(conn, caller, code)
-    data = await figures(conn, unit, window)
+    data = await figures(conn, unit, window, live=live)
     body = await run_in_threadpool(laporan_pdf, data, lang)
     return document(body, PDF, f"laporan-skm-{unit.code}-{period}-{lang}.pdf")
 
@@ -135,12 +145,13 @@ async def _poster(
     settings: SettingsDep,
     period: str,
     lang: Lang,
+    live: bool,
     form: Literal["pdf", "png"],
 ) -> Response:
     caller.require("admin", "manager", "reader")
     window = named_period(period)
     unit = await indices.unit_in_scope(conn, caller, code)
-    data = await figures(conn, unit, window, full=False)
+    data = await figures(conn, unit, window, full=False, live=live)
     url = None
     if unit.public:
         url = public_result_url(
@@ -166,10 +177,11 @@ async def get_poster_pdf(
     settings: SettingsDep,
     period: PeriodParam,
     lang: LangParam = "id",
+    live: LiveParam = False,
 ) -> Response:
     """The poster to print: IKM, grade, the nine elements, respondents; a QR code to the
     unit's public result when the unit is public."""
-    return await _poster(request, code, caller, conn, settings, period, lang, "pdf")
+    return await _poster(request, code, caller, conn, settings, period, lang, live, "pdf")
 
 
 @router.get(
@@ -185,6 +197,7 @@ async def get_poster_png(
     settings: SettingsDep,
     period: PeriodParam,
     lang: LangParam = "id",
+    live: LiveParam = False,
 ) -> Response:
     """The poster as a PNG image (A4 at 150 dpi)."""
-    return await _poster(request, code, caller, conn, settings, period, lang, "png")
+    return await _poster(request, code, caller, conn, settings, period, lang, live, "png")
