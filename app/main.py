@@ -114,6 +114,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         keys.router,
         flags.router,
         documents.router,
+        documents.public_router,
         public.router,
         health.router,
     ):
@@ -272,6 +273,8 @@ OPERATION_IDS: dict[tuple[str, str], str] = {
     ("GET", "/v1/units/{code}/documents/report.pdf"): "getReportPdf",
     ("GET", "/v1/units/{code}/documents/poster.pdf"): "getPosterPdf",
     ("GET", "/v1/units/{code}/documents/poster.png"): "getPosterPng",
+    ("GET", "/v1/public/units/{code}/documents/poster.pdf"): "getPublicPosterPdf",
+    ("GET", "/v1/public/units/{code}/documents/poster.png"): "getPublicPosterPng",
     ("GET", "/v1/units/{code}/tree"): "getUnitTree",
 }
 

@@ -2,7 +2,7 @@
 unit-year of about 10,000 respondents and a mall-year of about 200,000 (its ~30 tenants),
 on PostgreSQL. Prints figures, asserts nothing (target: ≤ 3 s each, issue 11).
 
-    .venv/bin/python -m bench.documents [--db postgresql|sqlite] [--responses 480000]
+    .venv/bin/python -m bench.documents [--db postgresql|sqlite] [--responses 630000]
 
 Loads the bench data set (`bench.dataset`: 2025-01-01..2026-12-31) into a fresh database,
 then picks, for 2026, the service mall with the most respondents and the service unit whose
@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m bench.documents", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("--db", choices=["postgresql", "sqlite"], default="postgresql")
-    parser.add_argument("--responses", type=int, default=480_000)
+    parser.add_argument("--responses", type=int, default=630_000)
     args = parser.parse_args(argv)
     try:
         with tempfile.TemporaryDirectory(prefix="skm-bench-") as tmp:

@@ -497,6 +497,16 @@ ROWS: dict[str, Row] = {
         everyone(200),
         public=True,
     ),
+    "GET /v1/public/units/{code}/documents/poster.pdf": Row(
+        public_get("/v1/public/units/{code}/documents/poster.pdf", period=PUBLIC_QUARTER),
+        everyone(200),
+        public=True,
+    ),
+    "GET /v1/public/units/{code}/documents/poster.png": Row(
+        public_get("/v1/public/units/{code}/documents/poster.png", period=PUBLIC_QUARTER),
+        everyone(200),
+        public=True,
+    ),
     "GET /health": Row(health, everyone(200, out=200), targeted=False),
     "GET /health/live": Row(get("/health/live"), everyone(200, out=200), targeted=False),
     "GET /health/ready": Row(get("/health/ready"), everyone(200, out=200), targeted=False),

@@ -16,7 +16,7 @@ from pypdf import PdfReader
 
 from app.cli import main
 from app.config import get_settings
-from tests.factories import make_unit, response_item, scores
+from tests.factories import keyless, make_unit, response_item, scores
 
 # Five complete responses (docs/method.md §2): element totals 18 15 13 20 16 18 19 16 13,
 # NRR 3.6 3.0 2.6 4.0 3.2 3.6 3.8 3.2 2.6 → index 29.6/9 → IKM 82.22, B (Baik);
@@ -345,3 +345,61 @@ def test_a_published_period_keeps_its_figures_after_a_late_arrival(capil: TestCl
     assert "belum dipublikasikan" in live
     live_poster = get(capil, "/v1/units/capil/documents/poster.pdf", live="true").content
     assert "72,69" in pdf_text(live_poster)
+
+
+def _post_q3(client: TestClient, unit: str, rows: list[str], day: str) -> None:
+    start = datetime.fromisoformat(f"{day}T09:00:00+08:00")
+    items = [
+        response_item(unit, "ktp", _scores(row), collected_at=start + timedelta(minutes=i))
+        for i, row in enumerate(rows)
+    ]
+    answer = client.post("/v1/responses/batch", json={"items": items})
+    assert answer.status_code == 200, answer.text
+
+
+def test_the_public_poster_comes_from_public_records_only(capil: TestClient) -> None:
+    """Without a key: 404 for a unit that is not public and for a period with no public
+    record, 409 when the record's public figures are suppressed (capil: 5 respondents, fewer
+    than SKM_PUBLIC_MIN_GROUP = 10); a revision withheld from the public (one late arrival)
+    is not used."""
+    url = "/v1/public/units/{}/documents/poster.pdf"
+    params = {"period": PERIOD}
+    assert keyless(capil, "GET", url.format("capil"), params=params).status_code == 404
+    assert capil.patch("/v1/units/capil", json={"public": True}).status_code == 200
+    refused = keyless(capil, "GET", url.format("capil"), params=params)
+    assert refused.status_code == 404
+    assert refused.json()["type"] == "urn:skm:problem:not-published"
+    assert capil.post("/v1/units/capil/publications", json={"period": PERIOD}).status_code == 201
+    suppressed = keyless(capil, "GET", url.format("capil"), params=params)
+    assert suppressed.status_code == 409
+    assert suppressed.json()["type"] == "urn:skm:problem:suppressed"
+
+    make_unit(capil, "loket", parent="kota", kind="agency", services=("ktp",))
+    assert capil.patch("/v1/units/loket", json={"public": True}).status_code == 200
+    _post_q3(capil, "loket", ["4 4 4 4 4 4 4 4 4"] * 5 + ["3 3 3 3 3 3 3 3 3"] * 5, "2026-07-06")
+    first = capil.post("/v1/units/loket/publications", json={"period": PERIOD}).json()
+    _post_q3(capil, "loket", ["1 1 1 1 1 1 1 1 1"], "2026-08-06")
+    revision = capil.post(
+        "/v1/units/loket/publications", json={"period": PERIOD, "revises": first["id"]}
+    ).json()
+    assert revision["public"] is False  # one respondent away: withheld from the public
+    answer = keyless(capil, "GET", url.format("loket"), params=params)
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["content-type"] == "application/pdf"
+    text = pdf_text(answer.content)
+    # By hand: 5 × 4 and 5 × 3 → 3.5 per element → 87,50 (B); each element 87,50, NRR 3,500.
+    assert "87,50" in text
+    assert "NRR 3,500" in text
+    assert f"publikasi no. {first['id']}" in text
+    assert "81,82" not in text
+    # The revision (11 respondents: 36/11 per element → 81,82) is for readers in scope.
+    inside = pdf_text(get(capil, "/v1/units/loket/documents/poster.pdf").content)
+    assert "81,82" in inside
+    assert f"publikasi no. {revision['id']}" in inside
+    png = keyless(capil, "GET", url.format("loket").replace(".pdf", ".png"), params=params)
+    assert png.status_code == 200
+    with Image.open(io.BytesIO(png.content)) as image:
+        assert image.format == "PNG"
+    # Only whole periods of the public length.
+    month = keyless(capil, "GET", url.format("loket"), params={"period": "2026-08"})
+    assert month.status_code == 422

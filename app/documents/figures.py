@@ -20,7 +20,14 @@ from app.method import METHOD_ID
 from app.models import Survey, SurveyVersion
 from app.periods import Span, parse_period
 from app.publications import current_publication
-from app.schemas import BreakdownOut, FrozenReport, IndexReport, SeriesOut
+from app.schemas import (
+    BreakdownOut,
+    FrozenReport,
+    IndexReport,
+    IndexValue,
+    PublicValue,
+    SeriesOut,
+)
 from app.stored_responses import RESPONSES
 from app.units import subtree_ids
 
@@ -77,6 +84,14 @@ class Figures:
     trend: SeriesOut | None = None
     suggestions: int | None = None
     questionnaires: tuple[Questionnaire, ...] = ()
+    # A public document (the poster only): the record's public figures — the unit's own
+    # responses under the suppression rule — which are all it shows.
+    public_value: PublicValue | None = None
+
+    @property
+    def headline(self) -> IndexValue | PublicValue:
+        """What a poster shows: the public figures of a public document, else the index."""
+        return self.public_value if self.public_value is not None else self.report.pooled
 
     @property
     def method_id(self) -> str:

@@ -30,6 +30,7 @@ from app.documents.pdf import (
     set_metadata,
 )
 from app.documents.texts import Lang, Words
+from app.schemas import ElementOut, PublicElement
 
 WIDTH, HEIGHT = A4
 PNG_DPI = 150
@@ -61,7 +62,7 @@ def poster_pdf(figures: Figures, lang: Lang = "id", public_url: str | None = Non
     give it only for a public unit."""
     register_fonts()
     words = Words(lang)
-    value = figures.report.pooled
+    value = figures.headline
     period = words.period(figures.window.label, figures.window.start, figures.window.end)
     buffer = io.BytesIO()
     canvas = Canvas(buffer, pagesize=A4, invariant=1)
@@ -139,7 +140,8 @@ def poster_pdf(figures: Figures, lang: Lang = "id", public_url: str | None = Non
         grid_top = top - 8.7 * cm
         canvas.drawCentredString(WIDTH / 2, grid_top, words("poster_elements"))
         cell_w, cell_h = (WIDTH - 4 * cm) / 3, 3.0 * cm
-        for i, element in enumerate(value.elements):
+        elements: list[ElementOut | PublicElement] = [*value.elements]
+        for i, element in enumerate(elements):
             col, row = i % 3, i // 3
             x = 2 * cm + col * cell_w
             yb = grid_top - 0.5 * cm - (row + 1) * cell_h

@@ -2,27 +2,35 @@
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.concurrency import run_in_threadpool
 
-from app import indices
+from app import indices, publications
 from app.audit import record
 from app.auth import unit_for
+from app.config import Settings
 from app.dependencies import (
     Caller,
+    PublicReadConnection,
     ReadConnection,
     ReadingCaller,
     ReadSession,
     SettingsDep,
     WriteSession,
+    public_client,
 )
 from app.documents import settings as report_settings
-from app.documents.figures import figures
+from app.documents.figures import Figures, Source, figures
 from app.documents.poster import poster_pdf, poster_png
 from app.documents.report import laporan_pdf
 from app.documents.texts import Lang
-from app.errors import FieldProblem, invalid, problem_responses
+from app.errors import FieldProblem, ProblemError, invalid, problem_responses
+from app.models import Publication
 from app.periods import PERIOD_DESCRIPTION, Span, parse_period
+from app.routers.public import PublicWindow
+from app.schemas import FrozenReport
 
 router = APIRouter(
     prefix="/v1/units/{code}",
@@ -63,13 +71,14 @@ def named_period(period: str) -> Span:
         ) from None
 
 
-def document(body: bytes, media_type: str, filename: str) -> Response:
+def document(body: bytes, media_type: str, filename: str, public: bool = False) -> Response:
     return Response(
         body,
         media_type=media_type,
         headers={
             "Content-Disposition": f'attachment; filename="{filename}"',
-            "Cache-Control": "private, no-cache",
+            # A public record never changes; a new revision is a new record.
+            "Cache-Control": "public, max-age=300" if public else "private, no-cache",
         },
     )
 
@@ -201,3 +210,102 @@ async def get_poster_png(
 ) -> Response:
     """The poster as a PNG image (A4 at 150 dpi)."""
     return await _poster(request, code, caller, conn, settings, period, lang, live, "png")
+
+
+# --- public variants ---------------------------------------------------------------------------
+
+# Without a key, for public units only, and only from the period's newest public record: its
+# public figures (the unit's own responses under the suppression rule), never free text.
+public_router = APIRouter(
+    prefix="/v1/public/units/{code}/documents",
+    tags=["public"],
+    dependencies=[Depends(public_client)],
+    responses=problem_responses(404, 409, 422, 429),
+)
+
+
+async def _public_figures(conn: AsyncConnection, code: str, window: Span) -> Figures:
+    public = await publications.public_period_figures(conn, code, str(window.label))
+    index = public.index
+    if index.suppressed or index.value is None or index.publication_id is None:
+        raise ProblemError(
+            409,
+            "suppressed",
+            "Suppressed",
+            f"The public figures of {window.label} are withheld: fewer than "
+            f"{index.min_group} respondents back them, so there is no public document.",
+        )
+    unit = await indices.find_unit(conn, code)
+    assert unit is not None  # public_period_figures answered 404 otherwise
+    row = (
+        await conn.execute(
+            select(Publication.published_at, Publication.report).where(
+                Publication.id == index.publication_id
+            )
+        )
+    ).one()
+    return Figures(
+        unit,
+        window,
+        FrozenReport.model_validate(row.report).index,  # not shown: the poster reads headline
+        Source(index.publication_id, row.published_at),
+        await report_settings.read_settings(conn, unit.id),
+        public_value=index.value,
+    )
+
+
+async def _public_poster(
+    request: Request,
+    code: str,
+    window: Span,
+    conn: AsyncConnection,
+    settings: Settings,
+    lang: Lang,
+    form: Literal["pdf", "png"],
+) -> Response:
+    data = await _public_figures(conn, code, window)
+    url = public_result_url(
+        settings.public_base_url or str(request.base_url), code, str(window.label)
+    )
+    pdf = await run_in_threadpool(poster_pdf, data, lang, url)
+    name = f"poster-skm-{code}-{window.label}-{lang}"
+    if form == "pdf":
+        return document(pdf, PDF, f"{name}.pdf", public=True)
+    return document(await run_in_threadpool(poster_png, pdf), PNG, f"{name}.png", public=True)
+
+
+@public_router.get(
+    "/poster.pdf",
+    response_class=Response,
+    responses=_binary(PDF, "The poster of the period's newest public record (one A4 page)"),
+)
+async def get_public_poster_pdf(
+    request: Request,
+    code: str,
+    window: PublicWindow,
+    conn: PublicReadConnection,
+    settings: SettingsDep,
+    lang: LangParam = "id",
+) -> Response:
+    """The poster of a public unit, from the period's newest public record: its public
+    figures only (the unit's own responses under the suppression rule). 404 when the unit is
+    not public or the period has no public record (`not-published`); 409 `suppressed` when
+    the record's public figures are withheld (too few respondents)."""
+    return await _public_poster(request, code, window, conn, settings, lang, "pdf")
+
+
+@public_router.get(
+    "/poster.png",
+    response_class=Response,
+    responses=_binary(PNG, "The public poster rendered for screens (150 dpi)"),
+)
+async def get_public_poster_png(
+    request: Request,
+    code: str,
+    window: PublicWindow,
+    conn: PublicReadConnection,
+    settings: SettingsDep,
+    lang: LangParam = "id",
+) -> Response:
+    """The public poster as a PNG image (A4 at 150 dpi); 404 and 409 as for the PDF."""
+    return await _public_poster(request, code, window, conn, settings, lang, "png")
