@@ -133,7 +133,8 @@ def changes(before: dict[str, Any], after: dict[str, Any]) -> list[FigureChange]
 
     def figures(report: dict[str, Any]) -> dict[str, float | None]:
         pooled = report["pooled"]
-        found: dict[str, float | None] = {"responses": pooled["responses"], "ikm": report["ikm"]}
+        # The pooled IKM (what is published), whatever roll-up the live request asked for.
+        found: dict[str, float | None] = {"responses": pooled["responses"], "ikm": pooled["ikm"]}
         for element in pooled["elements"]:
             found[f"{element['key']}.answers"] = element["answers"]
             found[f"{element['key']}.total"] = element["total"]

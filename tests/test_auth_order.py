@@ -29,6 +29,7 @@ PATH_VALUES = {
     "version": "2",
     "version_id": "3",
     "period": "2026-01",
+    "publication_id": "5",
 }
 
 

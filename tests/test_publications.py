@@ -2,6 +2,7 @@
 arrivals move only the live index (which says how it differs), a revision is a new record,
 and the public sees published records only, under the suppression rule. Numbers by hand."""
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -22,7 +23,7 @@ FIVE = [
 Q1 = "2026-Q1"
 
 
-def post(client: TestClient, rows: list[tuple[int, ...]], when: str, **fields: Any) -> None:
+def post(client: TestClient, rows: Sequence[tuple[int, ...]], when: str, **fields: Any) -> None:
     """Rows collected a minute apart from `when`."""
     start = datetime.fromisoformat(when)
     items = [
@@ -133,6 +134,9 @@ def test_a_publication_is_fixed_and_a_late_arrival_changes_only_the_live_index(
         False,
         [],
     )
+    # Another roll-up of the same figures does not differ from the record (its pooled IKM).
+    mean = history.get("/v1/indices/capil", params={"period": Q1, "rule": "mean_of_children"})
+    assert mean.json()["publication"]["differs"] is False
     # The parent's live index has no record of its own for the period.
     assert live(history, "kota", Q1)["publication"] is None
 
