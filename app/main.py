@@ -273,6 +273,7 @@ OPERATION_IDS: dict[tuple[str, str], str] = {
     ("GET", "/v1/units/{code}/documents/report.pdf"): "getReportPdf",
     ("GET", "/v1/units/{code}/documents/poster.pdf"): "getPosterPdf",
     ("GET", "/v1/units/{code}/documents/poster.png"): "getPosterPng",
+    ("GET", "/v1/public/units/{code}/documents/report.pdf"): "getPublicReportPdf",
     ("GET", "/v1/public/units/{code}/documents/poster.pdf"): "getPublicPosterPdf",
     ("GET", "/v1/public/units/{code}/documents/poster.png"): "getPublicPosterPng",
     ("GET", "/v1/units/{code}/tree"): "getUnitTree",

@@ -530,6 +530,11 @@ ROWS: dict[str, Row] = {
         everyone(200),
         public=True,
     ),
+    "GET /v1/public/units/{code}/documents/report.pdf": Row(
+        public_get("/v1/public/units/{code}/documents/report.pdf", period=PUBLIC_QUARTER),
+        everyone(409),
+        public=True,
+    ),
     "GET /v1/public/units/{code}/documents/poster.pdf": Row(
         public_get("/v1/public/units/{code}/documents/poster.pdf", period=PUBLIC_QUARTER),
         # The world's public record has too few respondents: its figures are suppressed, so

@@ -403,3 +403,37 @@ def test_the_public_poster_comes_from_public_records_only(capil: TestClient) -> 
     # Only whole periods of the public length.
     month = keyless(capil, "GET", url.format("loket"), params={"period": "2026-08"})
     assert month.status_code == 422
+
+
+def test_the_public_report_shows_the_public_figures_only(capil: TestClient) -> None:
+    """The keyless Laporan of loket's public record (5 × all 4, 5 × all 3: each element NRR
+    3,500 → 87,50, B): the record's public figures, nothing the public figures withhold;
+    capil's record (5 respondents) is suppressed: 409."""
+    url = "/v1/public/units/{}/documents/report.pdf"
+    params = {"period": PERIOD}
+    make_unit(capil, "loket", parent="kota", kind="agency", services=("ktp",))
+    for unit in ("capil", "loket"):
+        assert capil.patch(f"/v1/units/{unit}", json={"public": True}).status_code == 200
+    _post_q3(capil, "loket", ["4 4 4 4 4 4 4 4 4"] * 5 + ["3 3 3 3 3 3 3 3 3"] * 5, "2026-07-06")
+    records = {}
+    for unit in ("capil", "loket"):
+        answer = capil.post(f"/v1/units/{unit}/publications", json={"period": PERIOD})
+        assert answer.status_code == 201, answer.text
+        records[unit] = answer.json()["id"]
+    assert keyless(capil, "GET", url.format("capil"), params=params).status_code == 409
+    answer = keyless(capil, "GET", url.format("loket"), params=params)
+    assert answer.status_code == 200, answer.text
+    save("report-public.pdf", answer.content)
+    text = pdf_text(answer.content)
+    assert "87,50" in text
+    assert "3,500" in text
+    assert "Baik" in text
+    assert f"publikasi no. {records['loket']}" in text
+    assert "Versi publik" in text
+    assert "BAB V" in text
+    # Nothing the public figures withhold: no profile, channel, interval or suggestions.
+    assert "Profil Responden" not in text
+    assert "Kios" not in text
+    assert "Saran dan masukan" not in text
+    english = keyless(capil, "GET", url.format("loket"), params={**params, "lang": "en"})
+    assert "87.50" in pdf_text(english.content)

@@ -7,7 +7,7 @@ from reportlab.lib.colors import Color
 
 from app.documents.pdf import BOLD, GRADE_COLOURS, GRADE_TINTS, INK, MUTED, RULE, SANS, grade_bands
 from app.documents.texts import Words
-from app.schemas import IndexValue, SeriesOut
+from app.schemas import ElementOut, IndexValue, PublicElement, PublicValue, SeriesOut
 
 LABEL_WIDTH = 170.0
 
@@ -20,7 +20,7 @@ def _rect(x: float, y: float, width: float, height: float, fill: Color) -> Rect:
     return rect
 
 
-def element_bars(value: IndexValue, words: Words, width: float) -> Drawing:
+def element_bars(value: IndexValue | PublicValue, words: Words, width: float) -> Drawing:
     """One bar per answered element on the 1–4 scale, over the grade bands D, C, B, A."""
     row = 18.0
     top_pad, bottom_pad = 16.0, 22.0
@@ -67,7 +67,8 @@ def element_bars(value: IndexValue, words: Words, width: float) -> Drawing:
                 textAnchor="middle",
             )
         )
-    for i, element in enumerate(value.elements):
+    elements: list[ElementOut | PublicElement] = [*value.elements]
+    for i, element in enumerate(elements):
         y = plot_top - (i + 1) * row + 4
         name = words.element(element.key)
         if len(name) > 34:

@@ -25,6 +25,8 @@ from app.schemas import (
     FrozenReport,
     IndexReport,
     IndexValue,
+    PublicBreakdown,
+    PublicIndex,
     PublicValue,
     SeriesOut,
 )
@@ -84,14 +86,17 @@ class Figures:
     trend: SeriesOut | None = None
     suggestions: int | None = None
     questionnaires: tuple[Questionnaire, ...] = ()
-    # A public document (the poster only): the record's public figures — the unit's own
-    # responses under the suppression rule — which are all it shows.
-    public_value: PublicValue | None = None
+    # A public document: the record's public figures — the unit's own responses under the
+    # suppression rule — which are all it shows (PublicReport, the poster's headline).
+    public_index: PublicIndex | None = None
+    public_services: PublicBreakdown | None = None
 
     @property
     def headline(self) -> IndexValue | PublicValue:
         """What a poster shows: the public figures of a public document, else the index."""
-        return self.public_value if self.public_value is not None else self.report.pooled
+        if self.public_index is not None and self.public_index.value is not None:
+            return self.public_index.value
+        return self.report.pooled
 
     @property
     def method_id(self) -> str:

@@ -48,7 +48,7 @@ from app.documents.pdf import (
 )
 from app.documents.texts import Lang, Words
 from app.method import GRADES, round_half_up
-from app.schemas import BreakdownOut, IndexValue
+from app.schemas import BreakdownOut, IndexValue, PublicIndex, PublicValue
 
 WIDTH, HEIGHT = A4
 MARGIN = 2.2 * cm
@@ -264,8 +264,9 @@ class Report:
             )
         return story
 
-    def headline(self) -> Flowable:
-        w, value = self.w, self.value
+    def headline(self, shown: IndexValue | PublicValue | None = None) -> Flowable:
+        w = self.w
+        value = shown if shown is not None else self.value
         if value.ikm is None or value.grade is None:
             return self.p(w("conclusion_empty"))
         mutu = value.grade.mutu
@@ -583,9 +584,164 @@ class Report:
         ]
 
 
+class PublicReport(Report):
+    """The Laporan of a public record, without a key: made from the record's public figures
+    alone (the unit's own responses, suppression applied) — no profile, channel, interval,
+    per-element counts, trend or suggestion count, which the public figures do not carry."""
+
+    def __init__(self, figures: Figures, lang: Lang, public: PublicIndex) -> None:
+        super().__init__(figures, lang)
+        assert public.value is not None
+        assert public.publication_id is not None
+        self.public = public
+        self.shown: PublicValue = public.value
+
+    def public_note(self) -> Paragraph:
+        return self.p(
+            self.w("public_note", id=self.public.publication_id, min=self.public.min_group),
+            "small",
+        )
+
+    def chapter_2(self) -> list[Flowable]:
+        w, settings = self.w, self.f.settings
+        rows = [
+            [w("surveyor"), settings.surveyor or w("default_surveyor", unit=self.f.unit.name)],
+            [w("place"), self.place()],
+            [
+                w("dates"),
+                w("period_range", a=w.day(self.f.window.start), b=w.day(self.f.window.end)),
+            ],
+            [w("respondents"), w.count(self.shown.responses)],
+        ]
+        cells = [[self.p(text(a), "cell_bold"), self.p(text(b), "cell")] for a, b in rows]
+        return [
+            *self.heading("II", "ch2"),
+            self.p(w("collection_text")),
+            Spacer(1, 0.3 * cm),
+            _table(cells, [CONTENT * 0.38, CONTENT * 0.62], header=False),
+            Spacer(1, 0.2 * cm),
+            self.public_note(),
+        ]
+
+    def chapter_3(self) -> list[Flowable]:
+        w, value = self.w, self.shown
+        story: list[Flowable] = [*self.heading("III", "ch3")]
+        story += [self.p(f"3.1 {w('ikm_heading')}", "h2"), self.headline(value)]
+        story += [
+            Spacer(1, 0.3 * cm),
+            self.p(f"{w('respondents')}: <b>{w.count(value.responses)}</b>"),
+        ]
+        rows: list[list[Any]] = [[w("no_"), w("element"), w("nrr"), w("nrr_x25"), w("grade")]]
+        for i, e in enumerate(value.elements, start=1):
+            rows.append(
+                [
+                    str(i),
+                    self.cell(w.element(e.key), CONTENT * 0.5),
+                    w.number(e.nrr, 3),
+                    w.number(e.ikm, 2),
+                    e.grade.mutu,
+                ]
+            )
+        table = _table(
+            rows, [CONTENT * 0.06, CONTENT * 0.5, CONTENT * 0.14, CONTENT * 0.16, CONTENT * 0.14]
+        )
+        table.setStyle(TableStyle([("ALIGN", (2, 0), (-1, -1), "RIGHT")]))
+        story += [
+            self.p(f"3.2 {w('element_table')}", "h2"),
+            table,
+            Spacer(1, 0.4 * cm),
+            KeepTogether(
+                [charts.element_bars(value, w, CONTENT), self.p(w("chart_elements"), "caption")]
+            ),
+        ]
+        return story
+
+    def strongest_public(self) -> list[str]:
+        highest = max(e.nrr for e in self.shown.elements)
+        return [e.key for e in self.shown.elements if e.nrr == highest]
+
+    def chapter_4(self) -> list[Flowable]:
+        w, value = self.w, self.shown
+        story: list[Flowable] = [*self.heading("IV", "ch4")]
+        if value.elements:
+            story += [
+                self.p(f"4.1 {w('strongest')}", "h2"),
+                self.p(self.element_names(self.strongest_public())),
+                self.p(f"4.2 {w('weakest')}", "h2"),
+                self.p(self.element_names(value.weakest)),
+            ]
+        story.append(self.p(f"4.3 {w('by_service')}", "h2"))
+        breakdown = self.f.public_services
+        if breakdown is not None and breakdown.groups:
+            rows: list[list[Any]] = [[w("service"), w("respondents_short"), w("ikm"), w("grade")]]
+            for g in breakdown.groups:
+                rows.append(
+                    [
+                        self.cell(g.label or g.key, CONTENT * 0.52),
+                        w.count(g.value.responses),
+                        w.number(g.value.ikm, 2),
+                        g.value.grade.mutu if g.value.grade else "–",
+                    ]
+                )
+            table = _table(rows, [CONTENT * 0.52, CONTENT * 0.16, CONTENT * 0.16, CONTENT * 0.16])
+            table.setStyle(TableStyle([("ALIGN", (1, 0), (-1, -1), "RIGHT")]))
+            story.append(table)
+        else:
+            story.append(self.p(w("no_data")))
+        if breakdown is not None and breakdown.suppressed_groups:
+            story.append(self.p(w("groups_hidden", n=breakdown.suppressed_groups), "small"))
+        return story
+
+    def chapter_5(self) -> list[Flowable]:
+        w, value = self.w, self.shown
+        story: list[Flowable] = [*self.heading("V", "ch5")]
+        if value.ikm is None or value.grade is None:
+            return [*story, self.p(w("conclusion_empty"))]
+        kinerja = value.grade.kinerja if w.lang == "id" else value.grade.kinerja_en
+        items = [
+            w(
+                "conclusion_text",
+                n=w.count(value.responses),
+                unit=text(self.f.unit.name),
+                period=self.period,
+                ikm=w.number(value.ikm, 2),
+                mutu=value.grade.mutu,
+                kinerja=kinerja,
+            ),
+            w("conclusion_strongest", names=self.element_names(self.strongest_public())),
+            w("conclusion_weakest", names=self.element_names(value.weakest)),
+        ]
+        story.append(
+            ListFlowable(
+                _items([self.p(item) for item in items]),
+                bulletType="1",
+                bulletFontName=SANS,
+                bulletFontSize=9,
+            )
+        )
+        return story
+
+    def story(self) -> list[Flowable]:
+        return [
+            *self.cover(),
+            *self.foreword(),
+            *self.chapter_1(),
+            *self.chapter_2(),
+            *self.chapter_3(),
+            *self.chapter_4(),
+            *self.chapter_5(),
+            *self.annex_questionnaire(),
+        ]
+
+
 def laporan_pdf(figures: Figures, lang: Lang = "id") -> bytes:
-    """The Laporan SKM as PDF bytes (the same figures give the same bytes)."""
-    report = Report(figures, lang)
+    """The Laporan SKM as PDF bytes (the same figures give the same bytes); the public
+    Laporan when `figures` are a public record's."""
+    report = (
+        PublicReport(figures, lang, figures.public_index)
+        if figures.public_index is not None
+        else Report(figures, lang)
+    )
     words = report.w
     buffer = io.BytesIO()
     frame = Frame(MARGIN, MARGIN + 0.4 * cm, CONTENT, HEIGHT - 2 * MARGIN, id="main")

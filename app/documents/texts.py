@@ -176,6 +176,16 @@ WORDS: Final[dict[str, dict[Lang, str]]] = {
     },
     "trend": {"id": "Tren", "en": "Trend"},
     "no_data": {"id": "tidak ada data", "en": "no data"},
+    "public_note": {
+        "id": "Versi publik: angka dari publikasi no. {id}, hanya responden unit ini sendiri; "
+        "kelompok dengan kurang dari {min} responden tidak ditampilkan.",
+        "en": "Public version: figures of publication no. {id}, this unit's own respondents "
+        "only; groups of fewer than {min} respondents are not shown.",
+    },
+    "groups_hidden": {
+        "id": "{n} jenis layanan tidak ditampilkan (terlalu sedikit responden).",
+        "en": "{n} service(s) not shown (too few respondents).",
+    },
     "by_service": {"id": "Per Jenis Layanan", "en": "By Service"},
     "service": {"id": "Jenis layanan", "en": "Service"},
     "suggestions": {"id": "Saran dan masukan", "en": "Suggestions"},

@@ -22,7 +22,7 @@ from app.dependencies import (
     public_client,
 )
 from app.documents import settings as report_settings
-from app.documents.figures import Figures, Source, figures
+from app.documents.figures import Figures, Source, figures, questionnaires
 from app.documents.poster import poster_pdf, poster_png
 from app.documents.report import laporan_pdf
 from app.documents.texts import Lang
@@ -250,7 +250,9 @@ async def _public_figures(conn: AsyncConnection, code: str, window: Span) -> Fig
         FrozenReport.model_validate(row.report).index,  # not shown: the poster reads headline
         Source(index.publication_id, row.published_at),
         await report_settings.read_settings(conn, unit.id),
-        public_value=index.value,
+        questionnaires=await questionnaires(conn, list(index.method.survey_versions)),
+        public_index=index,
+        public_services=public.breakdown,
     )
 
 
@@ -272,6 +274,26 @@ async def _public_poster(
     if form == "pdf":
         return document(pdf, PDF, f"{name}.pdf", public=True)
     return document(await run_in_threadpool(poster_png, pdf), PNG, f"{name}.png", public=True)
+
+
+@public_router.get(
+    "/report.pdf",
+    response_class=Response,
+    responses=_binary(PDF, "The Laporan of the period's newest public record"),
+)
+async def get_public_report_pdf(
+    code: str,
+    window: PublicWindow,
+    conn: PublicReadConnection,
+    lang: LangParam = "id",
+) -> Response:
+    """The Laporan SKM of a public unit from the period's newest public record: its public
+    figures only (the unit's own responses, suppression applied; no profile, channel,
+    interval, trend or suggestion count). 404 when the unit is not public or the period has
+    no public record (`not-published`); 409 `suppressed` when its figures are withheld."""
+    data = await _public_figures(conn, code, window)
+    body = await run_in_threadpool(laporan_pdf, data, lang)
+    return document(body, PDF, f"laporan-skm-{code}-{window.label}-{lang}.pdf", public=True)
 
 
 @public_router.get(
