@@ -9,7 +9,12 @@ then picks, for 2026, the service mall with the most respondents and the service
 count is nearest 10,000, and makes each document in this process through the functions the
 API calls (`figures`, `laporan_pdf`, `poster_pdf`, `poster_png`), three times each (the
 best and the worst are printed). Peak memory is the process's maximum resident size
-(ru_maxrss) before and after.
+(ru_maxrss) before and after; "cpu s" is this process's CPU time for the best run (the
+rest of a wall time is the database's work, or waiting for a busy machine's cores), and
+"laporan figures" is the reading part of the Laporan alone. 630,000 responses give a
+mall-year of about 200,000 and a unit-year of about 10,000. On a database already loaded
+(`python -m bench.dataset --responses 630000 --name NAME`):
+`python -c "from bench.documents import run_on; run_on(URL)"`.
 """
 
 import argparse
@@ -64,18 +69,21 @@ async def _targets(database: Database) -> tuple[tuple[str, int], tuple[str, int]
 
 async def _measure(
     database: Database, code: str, make: Callable[..., Awaitable[bytes]]
-) -> tuple[list[float], int]:
-    times = []
+) -> tuple[list[float], list[float], int]:
+    """Wall times and this process's CPU times (the machine may be busy: the CPU time is
+    what the document itself costs here, the database's work aside)."""
+    times, cpu = [], []
     size = 0
     for _ in range(RUNS):
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         async with database.read_connection() as conn:
             unit = await indices.find_unit(conn, code)
             assert unit is not None
             body = await make(conn, unit)
         times.append(time.perf_counter() - started)
+        cpu.append(time.process_time() - cpu_started)
         size = len(body)
-    return times, size
+    return times, cpu, size
 
 
 async def run(url: str) -> None:
@@ -99,9 +107,13 @@ async def run(url: str) -> None:
             data = await figures(conn, unit, window, full=False)
             return data.report.model_dump_json().encode()
 
+        async def laporan_figures(conn: AsyncConnection, unit: indices.Node) -> bytes:
+            data = await figures(conn, unit, window)
+            return repr(data.profile).encode()
+
         print(
-            f"{'target':<34} {'document':<12} {'best s':>7} {'worst s':>8} {'bytes':>9} "
-            f"{'peak MB':>8}"
+            f"{'target':<34} {'document':<16} {'best s':>7} {'worst s':>8} {'cpu s':>6} "
+            f"{'bytes':>9} {'peak MB':>8}"
         )
         for label, code in (
             (f"unit-year {unit} n={unit_n:,}", unit),
@@ -109,18 +121,24 @@ async def run(url: str) -> None:
         ):
             for name, make in (
                 ("figures", headline),
+                ("laporan figures", laporan_figures),
                 ("laporan", laporan),
                 ("poster.pdf", poster),
                 ("poster.png", poster_image),
             ):
-                times, size = await _measure(database, code, make)
+                times, cpu, size = await _measure(database, code, make)
                 print(
-                    f"{label:<34} {name:<12} {min(times):7.2f} {max(times):8.2f} {size:9,} "
-                    f"{peak_mb():8.1f}",
+                    f"{label:<34} {name:<16} {min(times):7.2f} {max(times):8.2f} "
+                    f"{min(cpu):6.2f} {size:9,} {peak_mb():8.1f}",
                     flush=True,
                 )
     finally:
         await database.dispose()
+
+
+def run_on(url: str) -> None:
+    """The measurements alone, on a database already loaded (`python -m bench.dataset`)."""
+    asyncio.run(run(url))
 
 
 def main(argv: list[str] | None = None) -> int:
