@@ -1,4 +1,4 @@
-"""`skm` command: migrate the database, serve the API."""
+"""`skm` command: migrate the database, serve the API, make documents."""
 
 import argparse
 import asyncio
@@ -7,6 +7,7 @@ import re
 import shutil
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from alembic import command
@@ -127,6 +128,103 @@ def metrics_directory(workers: int) -> str | None:
     return created
 
 
+class Progress:
+    """One line per step of a long generation on stderr, with the time it took."""
+
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
+
+    def step(self, what: str) -> None:
+        elapsed = time.perf_counter() - self.started
+        sys.stderr.write(f"skm report: {elapsed:6.2f} s  {what}\n")
+        sys.stderr.flush()
+
+
+async def _document(args: argparse.Namespace, settings: Settings, progress: Progress) -> bytes:
+    """The Laporan or the poster of a unit and period: from the newest record published for
+    the period when there is one (unless --live), the live index otherwise."""
+    from app import indices
+    from app.documents.figures import figures
+    from app.documents.poster import poster_pdf, poster_png
+    from app.documents.report import laporan_pdf
+    from app.periods import parse_period
+
+    window = parse_period(args.period)
+    # An officer's command on the server: no request deadline, a connection or two.
+    database = Database(settings.database_url, pool_size=2, timeout=3600)
+    try:
+        async with database.read_connection() as conn:
+            unit = await indices.find_unit(conn, args.unit)
+            if unit is None:
+                raise ProblemError(404, "not_found", "Not found", f"no unit {args.unit!r}")
+            progress.step(f"reading the figures of {unit.code} for {args.period}")
+            data = await figures(
+                conn, unit, window, full=args.document == "laporan", live=args.live
+            )
+            progress.step(f"figures: {data.source.metadata()}")
+    finally:
+        await database.dispose()
+    progress.step("figures read; laying out the document")
+    if args.document == "laporan":
+        return laporan_pdf(data, args.lang)
+    url = None
+    if unit.public and settings.public_base_url:
+        base = settings.public_base_url.rstrip("/")
+        url = f"{base}/v1/public/indices/{unit.code}?period={args.period}"
+    elif unit.public:
+        progress.step("no QR code: SKM_PUBLIC_BASE_URL is not set")
+    pdf = poster_pdf(data, args.lang, url)
+    if args.format == "png":
+        progress.step("rendering the PNG")
+        return poster_png(pdf)
+    return pdf
+
+
+def report_command(args: argparse.Namespace, settings: Settings) -> None:
+    progress = Progress()
+    try:
+        body = asyncio.run(_document(args, settings, progress))
+    except ProblemError as error:
+        sys.stderr.write(f"skm report: {error.problem.detail or error.problem.title}\n")
+        raise SystemExit(1) from None
+    extension = "pdf" if args.document == "laporan" else args.format
+    default = f"{args.document}-skm-{args.unit}-{args.period}-{args.lang}.{extension}"
+    output = Path(args.output or default)
+    output.write_bytes(body)
+    progress.step(f"wrote {output} ({len(body)} bytes)")
+
+
+def _period_argument(text: str) -> str:
+    from app.periods import parse_period
+
+    try:
+        parse_period(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return text
+
+
+def add_report_commands(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    """`skm report laporan|poster …` (each document a subcommand of `report`)."""
+    report = sub.add_parser("report", help="make a document of a unit's period")
+    documents = report.add_subparsers(dest="document", required=True)
+    laporan = documents.add_parser("laporan", help="the Laporan Hasil SKM (PDF)")
+    poster = documents.add_parser("poster", help="the poster (Infografis SKM), PDF or PNG")
+    poster.add_argument("--format", choices=("pdf", "png"), default="pdf")
+    for parser in (laporan, poster):
+        parser.add_argument("--unit", required=True, help="unit code (its whole subtree)")
+        parser.add_argument(
+            "--period", required=True, type=_period_argument, help="2026, 2026-S1, 2026-Q3, 2026-03"
+        )
+        parser.add_argument("--lang", choices=("id", "en"), default="id")
+        parser.add_argument(
+            "--live",
+            action="store_true",
+            help="the live index even when the period was published (default: its newest record)",
+        )
+        parser.add_argument("--output", "-o", help="file to write (default: a name of its own)")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="skm", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -142,6 +240,7 @@ def main(argv: list[str] | None = None) -> None:
     key.add_argument("--role", choices=ROLES, default="admin")
     key.add_argument("--scope", help="unit code: the key reaches that unit's subtree only")
     key.add_argument("--read-responses", action="store_true", help="readers: response rows too")
+    add_report_commands(sub)
     args = parser.parse_args(argv)
     settings = settings_or_exit()
     if args.command == "serve":
@@ -167,6 +266,9 @@ def main(argv: list[str] | None = None) -> None:
         except ProblemError as error:  # e.g. a scope naming no unit
             parser.error(error.problem.detail or error.problem.title)
         print(created.token)  # noqa: T201  (the token, shown once)
+        return
+    if args.command == "report":
+        report_command(args, settings)
         return
     if args.command == "serve":
         import uvicorn

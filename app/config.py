@@ -94,6 +94,13 @@ class Settings(BaseSettings):
         default="",
         description="Keys the hash of public clients' addresses (set the same on every instance)",
     )
+    public_base_url: str = Field(
+        default="",
+        max_length=200,
+        description="The service's public address (https://skm.example.go.id), for the QR code "
+        "of a public unit's poster; unset: the address a request came to (the API), or no QR "
+        "code from the command line",
+    )
 
     @field_validator("database_url")
     @classmethod

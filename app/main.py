@@ -32,6 +32,7 @@ from app.observability import Observe, configure_logging, worker_started, worker
 from app.ratelimit import RateLimiter
 from app.routers import (
     collection,
+    documents,
     flags,
     health,
     indices,
@@ -126,6 +127,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         publications.router,
         keys.router,
         flags.router,
+        documents.router,
+        documents.public_router,
         public.router,
         health.router,
         metrics.router,
@@ -289,6 +292,14 @@ OPERATION_IDS: dict[tuple[str, str], str] = {
     ("GET", "/v1/units/{code}/publications"): "listPublications",
     ("POST", "/v1/units/{code}/publications"): "publishResult",
     ("POST", "/v1/units/{code}/tickets"): "issueTickets",
+    ("GET", "/v1/units/{code}/report-settings"): "getReportSettings",
+    ("PUT", "/v1/units/{code}/report-settings"): "setReportSettings",
+    ("GET", "/v1/units/{code}/documents/report.pdf"): "getReportPdf",
+    ("GET", "/v1/units/{code}/documents/poster.pdf"): "getPosterPdf",
+    ("GET", "/v1/units/{code}/documents/poster.png"): "getPosterPng",
+    ("GET", "/v1/public/units/{code}/documents/report.pdf"): "getPublicReportPdf",
+    ("GET", "/v1/public/units/{code}/documents/poster.pdf"): "getPublicPosterPdf",
+    ("GET", "/v1/public/units/{code}/documents/poster.png"): "getPublicPosterPng",
     ("GET", "/v1/units/{code}/tree"): "getUnitTree",
 }
 

@@ -10,6 +10,7 @@ from sqlalchemy import (
     Date,
     ForeignKey,
     Index,
+    LargeBinary,
     PrimaryKeyConstraint,
     SmallInteger,
     String,
@@ -17,6 +18,7 @@ from sqlalchemy import (
     UniqueConstraint,
     Uuid,
     false,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -117,6 +119,9 @@ def _score_checks() -> list[CheckConstraint]:
     return [CheckConstraint(f"{e} BETWEEN 1 AND 4", name=f"{e}_scale") for e in ELEMENTS]
 
 
+PROFILE_INDEX_COLUMNS = ("gender", "age_band", "education", "occupation", "channel", "flag")
+
+
 class Response(Base):
     """One respondent's answers. Anonymous: no name, phone or NIK is ever stored."""
 
@@ -125,7 +130,23 @@ class Response(Base):
         _one_of("channel", CHANNELS),
         *_score_checks(),
         _one_of("flag", FLAG_STATES),
-        Index("ix_responses_unit_day", "unit_id", "local_date"),
+        # PostgreSQL keeps the profile columns, the channel and the flag in the index too, so
+        # the documents' respondent counts read it alone (an index-only scan).
+        Index(
+            "ix_responses_unit_day",
+            "unit_id",
+            "local_date",
+            postgresql_include=[*PROFILE_INDEX_COLUMNS],
+        ),
+        # The few responses with a suggestion, for the documents' count of them.
+        Index(
+            "ix_responses_suggestion",
+            "unit_id",
+            "local_date",
+            postgresql_include=["flag", "received_at"],
+            postgresql_where=text("suggestion IS NOT NULL"),
+            sqlite_where=text("suggestion IS NOT NULL"),
+        ),
         Index("ix_responses_collected", "collected_at", "id"),
         # Burst detection's read: a device's responses with the same answers, by time.
         Index("ix_responses_device_answers", "device", "answers_signature", "collected_at"),
@@ -320,6 +341,32 @@ class AuditEntry(Base):
     action: Mapped[str] = mapped_column(String(64))
     target: Mapped[str] = mapped_column(String(200))
     details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+# Bounds of a unit's report settings (app/documents/settings.py checks them on input).
+FOREWORD_LENGTH = 6000  # a Kata Pengantar: about two pages
+LOGO_BYTES = 256 * 1024  # a PNG or JPEG logo, at most this large
+
+
+class ReportSettings(Base):
+    """A unit's own texts for its Laporan SKM: Kata Pengantar, who ran the survey, where,
+    who signs, and a logo. A NULL field means the document's default text."""
+
+    __tablename__ = "report_settings"
+    __table_args__ = (
+        CheckConstraint("logo_type IN ('image/png', 'image/jpeg')", name="logo_type"),
+    )
+
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), primary_key=True)
+    foreword: Mapped[str | None] = mapped_column(Text)
+    foreword_en: Mapped[str | None] = mapped_column(Text)
+    surveyor: Mapped[str | None] = mapped_column(String(NAME_LENGTH))
+    place: Mapped[str | None] = mapped_column(String(NAME_LENGTH))
+    signatory_name: Mapped[str | None] = mapped_column(String(NAME_LENGTH))
+    signatory_title: Mapped[str | None] = mapped_column(String(NAME_LENGTH))
+    logo: Mapped[bytes | None] = mapped_column(LargeBinary)
+    logo_type: Mapped[str | None] = mapped_column(String(16))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class Publication(Base):

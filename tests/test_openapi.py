@@ -89,6 +89,9 @@ def test_operations_say_whether_they_need_a_key(client: TestClient) -> None:
         "/v1/public/indices/{code}/breakdown",
         "/v1/public/publications/{publication_id}",
         "/v1/public/responses",
+        "/v1/public/units/{code}/documents/poster.pdf",
+        "/v1/public/units/{code}/documents/poster.png",
+        "/v1/public/units/{code}/documents/report.pdf",
         "/v1/public/units/{code}/form",
         "/v1/public/units/{code}/publications",
     ]
