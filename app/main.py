@@ -30,6 +30,7 @@ from app.method import METHOD_ID
 from app.ratelimit import RateLimiter
 from app.routers import (
     collection,
+    documents,
     flags,
     health,
     indices,
@@ -108,6 +109,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         responses.router,
         populations.router,
         indices.router,
+        documents.router,
         keys.router,
         flags.router,
         public.router,
@@ -241,6 +243,7 @@ OPERATION_IDS: dict[tuple[str, str], str] = {
     ("GET", "/v1/units/{code}"): "getUnit",
     ("PATCH", "/v1/units/{code}"): "updateUnit",
     ("DELETE", "/v1/units/{code}"): "deleteUnit",
+    ("GET", "/v1/units/{code}/documents/workbook.xlsx"): "getUnitWorkbook",
     ("GET", "/v1/units/{code}/form"): "getUnitForm",
     ("GET", "/v1/units/{code}/populations"): "listPopulations",
     ("GET", "/v1/units/{code}/populations/{period}"): "getUnitPopulation",

@@ -1,0 +1,1 @@
+"""Documents an officer files: the processing workbook (XLSX), reports and posters."""

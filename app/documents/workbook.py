@@ -1,0 +1,810 @@
+"""The processing workbook (*olah data*, XLSX): one row per respondent and the live formulas
+that turn them into the IKM, each with its value cached, so that a recalculation in Excel or
+LibreOffice gives the API's figures at their presented precision.
+
+The figures come from the index report (`app.indices.index_report`, or a published record:
+`FigureSource`); the rows are streamed from the same snapshot, a batch at a time, into
+XlsxWriter in `constant_memory` mode (rows go to a temporary file as they are written), so
+memory stays flat whatever the number of respondents. A period with more respondents than a
+sheet holds gets one data sheet per month, and says so.
+
+Rounding is exact: a half-up rounding written as ROUND() of a floating-point quotient can
+tip 88.305 to 88.30, so the rounded NRR, index and IKM are integer quotients, each
+respondent-count denominator kept apart (see `_exact_rounding`).
+"""
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any, Final, Literal
+
+from sqlalchemy import Select, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+from xlsxwriter import Workbook
+from xlsxwriter.utility import xl_col_to_name
+from xlsxwriter.worksheet import Worksheet
+
+from app import indices
+from app.auth import Principal
+from app.db import Database
+from app.errors import not_found
+from app.indices import Node
+from app.method import ELEMENT_NAMES, ELEMENTS, GRADES, METHOD_ID
+from app.models import Service, Unit
+from app.periods import Span, buckets
+from app.schemas import BreakdownOut, IndexReport
+from app.standard_survey import PROFILE_LABELS, PROFILE_OPTIONS
+from app.stored_responses import RESPONSES
+from app.units import subtree_ids
+from app.vocabulary import CHANNEL_LABELS, PROFILE_FIELDS
+
+Language = Literal["id", "en"]
+SHEET_ROWS: Final = 1_048_576  # rows of an XLSX sheet
+BATCH: Final = 2000
+HEADER_ROWS: Final = 4  # title, unit and period, source, column headings
+FOOTER_ROWS: Final = 6  # a blank row; sums, counts, NRR, weighted NRR; a note
+EPOCH: Final = date(1899, 12, 30)  # spreadsheet day 0
+BREAKDOWNS: Final = ("service", "channel", *PROFILE_FIELDS)
+
+# Every text of the workbook, (Indonesian, English).
+TEXTS: Final[dict[str, tuple[str, str]]] = {
+    "title": ("Olah Data Survei Kepuasan Masyarakat", "SKM processing workbook"),
+    "summary_sheet": ("Ringkasan", "Summary"),
+    "profile_sheet": ("Profil", "Profile"),
+    "services_sheet": ("Layanan", "Services"),
+    "channels_sheet": ("Kanal", "Channels"),
+    "method_sheet": ("Metode", "Method"),
+    "suggestions_sheet": ("Saran", "Suggestions"),
+    "unit": ("Unit", "Unit"),
+    "period": ("Periode", "Period"),
+    "source": ("Sumber angka", "Figures from"),
+    "live": ("langsung (live), belum dipublikasikan", "live, not published"),
+    "published": ("publikasi", "publication"),
+    "method": ("Metode", "Method"),
+    "updated": ("Data terakhir berubah (UTC)", "Data last changed (UTC)"),
+    "respondents": ("Jumlah responden", "Respondents"),
+    "no": ("No", "No"),
+    "key": ("Kode", "Key"),
+    "element": ("Unsur", "Element"),
+    "total": ("Jumlah nilai", "Sum of scores"),
+    "count": ("Jumlah jawaban", "Answers"),
+    "nrr": ("NRR", "NRR"),
+    "nrr3": ("NRR (3 desimal)", "NRR (3 dp)"),
+    "weight": ("Bobot", "Weight"),
+    "weighted": ("NRR tertimbang", "Weighted NRR"),
+    "x25": ("NRR × 25", "NRR × 25"),
+    "grade": ("Mutu", "Grade"),
+    "helper": ("bantu: pembulatan tepat", "helper: exact rounding"),
+    "k": ("Unsur terjawab (k)", "Elements answered (k)"),
+    "sum_weighted": ("Σ NRR tertimbang", "Σ weighted NRR"),
+    "index": ("Indeks (1–4, 3 desimal)", "Index (1–4, 3 dp)"),
+    "ikm": ("IKM (indeks × 25, 2 desimal)", "IKM (index × 25, 2 dp)"),
+    "kinerja": ("Kinerja unit pelayanan", "Service unit performance"),
+    "rounding_note": (
+        "Pembulatan setengah ke atas dengan bilangan bulat (tanpa galat pecahan biner): "
+        "88,305 menjadi 88,31 (A).",
+        "Half-up rounding done in integers (no binary-fraction error): 88.305 becomes 88.31 (A).",
+    ),
+    "data": ("Data", "Data"),
+    "date": ("Tanggal", "Date"),
+    "service": ("Layanan", "Service"),
+    "channel": ("Kanal", "Channel"),
+    "sum_row": ("Jumlah nilai per unsur", "Sum of scores per element"),
+    "count_row": ("Jumlah jawaban per unsur", "Answers per element"),
+    "nrr_row": ("NRR per unsur", "NRR per element"),
+    "weighted_row": ("NRR tertimbang (NRR × 1/k)", "Weighted NRR (NRR × 1/k)"),
+    "see_summary": ("IKM: lihat lembar Ringkasan", "IKM: see the Summary sheet"),
+    "split": (
+        "Periode melebihi batas baris satu lembar kerja: data dibagi per bulan, satu lembar "
+        "per bulan; Ringkasan menjumlahkan semua lembar.",
+        "The period has more respondents than a sheet holds: one data sheet per month; the "
+        "Summary adds them all up.",
+    ),
+    "profile": ("Profil responden", "Respondent profile"),
+    "share": ("Persentase", "Share"),
+    "blank": ("Tidak diisi", "Not given"),
+    "services": ("Per layanan", "By service"),
+    "channels": ("Per kanal", "By channel"),
+    "responses": ("Responden", "Respondents"),
+    "methodology": ("Metode", "Method"),
+    "regulation": ("Peraturan", "Regulation"),
+    "weighting": ("Pembobotan", "Weighting"),
+    "rounding": ("Pembulatan", "Rounding"),
+    "grades": ("Tabel mutu", "Grade table"),
+    "ikm_from": ("IKM mulai", "IKM from"),
+    "sample": ("Ukuran sampel", "Sample size"),
+    "population": ("Populasi (orang dilayani)", "Population (people served)"),
+    "minimum": ("Sampel minimum (Krejcie & Morgan)", "Minimum sample (Krejcie & Morgan)"),
+    "obtained": ("Responden diperoleh", "Respondents obtained"),
+    "adequate": ("Memadai", "Adequate"),
+    "yes": ("Ya", "Yes"),
+    "not_yet": ("Belum", "Not yet"),
+    "unknown": ("populasi belum dicatat", "population not recorded"),
+    "excluded": ("Tidak dihitung", "Not counted"),
+    "order": (
+        "Baris diurutkan menurut tanggal lokal, lalu waktu pengisian.",
+        "Rows are ordered by local day, then by time of collection.",
+    ),
+    "suggestions": ("Saran", "Suggestions"),
+    "suggestion": ("Saran/masukan", "Suggestion"),
+}
+
+
+def text(key: str, lang: Language) -> str:
+    indonesian, english = TEXTS[key]
+    return indonesian if lang == "id" else english
+
+
+@dataclass(frozen=True)
+class FigureSource:
+    """Where the headline figures come from: the live index, or a published record (its
+    frozen report and id). The workbook names it in its metadata and in a visible cell."""
+
+    report: IndexReport
+    publication_id: str | None = None
+
+    def label(self, lang: Language) -> str:
+        if self.publication_id is None:
+            return text("live", lang)
+        return f"{text('published', lang)} {self.publication_id}"
+
+    @property
+    def metadata(self) -> str:
+        return self.publication_id or "live, not published"
+
+
+@dataclass(frozen=True)
+class WorkbookData:
+    """Everything the workbook shows but the respondent rows, which are streamed."""
+
+    unit: Node
+    window: Span
+    source: FigureSource
+    breakdowns: dict[str, BreakdownOut]
+    include_suggestions: bool
+    lang: Language
+
+
+async def live_source(conn: AsyncConnection, unit: Node, window: Span) -> FigureSource:
+    """The live index of the unit's subtree (pooled), exactly as `GET /v1/indices` gives it."""
+    report = await indices.index_report(conn, unit, window, None, "pooled", False)
+    return FigureSource(report)
+
+
+async def workbook_data(
+    conn: AsyncConnection,
+    unit: Node,
+    window: Span,
+    include_suggestions: bool,
+    lang: Language = "id",
+    source: FigureSource | None = None,
+) -> WorkbookData:
+    """The workbook's figures: the given source, or the live index when there is none."""
+    chosen = source if source is not None else await live_source(conn, unit, window)
+    breakdowns = {by: await indices.breakdown(conn, unit, window, by) for by in BREAKDOWNS}
+    return WorkbookData(unit, window, chosen, breakdowns, include_suggestions, lang)
+
+
+# --- the respondent rows -----------------------------------------------------------------------
+
+
+def _rows_query(unit: Node, window: Span, suggestions: bool) -> Select[Any]:
+    """The responses the index counts (flagged ones left out), by local day then time."""
+    columns = [
+        RESPONSES.c.local_date,
+        Unit.code.label("unit_code"),
+        Service.code.label("service_code"),
+        RESPONSES.c.channel,
+        *(RESPONSES.c[e] for e in ELEMENTS),
+        *(RESPONSES.c[p] for p in PROFILE_FIELDS),
+    ]
+    if suggestions:
+        columns.append(RESPONSES.c.suggestion)
+    return (
+        select(*columns)
+        .join(Unit, Unit.id == RESPONSES.c.unit_id)
+        .join(Service, Service.id == RESPONSES.c.service_id)
+        .where(
+            RESPONSES.c.unit_id.in_(subtree_ids(unit.path)),
+            RESPONSES.c.local_date.between(window.start, window.end),
+            RESPONSES.c.flag.is_(None) | (RESPONSES.c.flag == "cleared"),
+        )
+        .order_by(RESPONSES.c.local_date, RESPONSES.c.collected_at, RESPONSES.c.id)
+    )
+
+
+async def respondent_batches(
+    conn: AsyncConnection, unit: Node, window: Span, suggestions: bool
+) -> AsyncIterator[Sequence[Any]]:
+    """The counted responses, `BATCH` rows at a time, from a server-side cursor."""
+    streaming = await conn.execution_options(yield_per=BATCH)
+    result = await streaming.stream(_rows_query(unit, window, suggestions))
+    async for batch in result.partitions(BATCH):
+        yield batch
+
+
+# --- writing -----------------------------------------------------------------------------------
+
+FIRST_SCORE: Final = 5  # column F: U1; A No, B date, C unit, D service, E channel
+SCORE_COLUMNS: Final = tuple(xl_col_to_name(FIRST_SCORE + i) for i in range(len(ELEMENTS)))
+PROFILE_COLUMN: Final = FIRST_SCORE + len(ELEMENTS)
+
+
+@dataclass
+class DataSheet:
+    """A data sheet being written: its rows so far and its own sums, for its totals."""
+
+    sheet: Worksheet
+    name: str
+    rows: int = 0
+    totals: list[int] = field(default_factory=lambda: [0] * len(ELEMENTS))
+    counts: list[int] = field(default_factory=lambda: [0] * len(ELEMENTS))
+
+    @property
+    def totals_row(self) -> int:
+        """0-based row of the sum of scores (after a blank row)."""
+        return HEADER_ROWS + self.rows + 1
+
+
+@dataclass(frozen=True)
+class Written:
+    """What was written: respondents, data sheets, whether the period was split by month."""
+
+    respondents: int
+    sheets: tuple[str, ...]
+    split_by_month: bool
+
+
+Progress = Callable[[int, int], None]  # (rows written, rows expected)
+
+
+class _Formats:
+    def __init__(self, book: Workbook, lang: Language) -> None:
+        self.title = book.add_format({"bold": True, "font_size": 14})
+        self.bold = book.add_format({"bold": True})
+        self.head = book.add_format(
+            {"bold": True, "bg_color": "#D9E1F2", "border": 1, "text_wrap": True}
+        )
+        self.date = book.add_format({"num_format": "dd/mm/yyyy" if lang == "id" else "yyyy-mm-dd"})
+        self.long_date = book.add_format(
+            {"num_format": "[$-421]d mmmm yyyy" if lang == "id" else "[$-809]d mmmm yyyy"}
+        )
+        self.int = book.add_format({"num_format": "0"})
+        self.nrr = book.add_format({"num_format": "0.000"})
+        self.six = book.add_format({"num_format": "0.000000"})
+        self.ikm = book.add_format({"num_format": "0.00"})
+        self.weight = book.add_format({"num_format": "?/?"})
+        self.share = book.add_format({"num_format": "0.0%"})
+        self.headline = book.add_format({"bold": True, "font_size": 14, "num_format": "0.00"})
+        self.headline_text = book.add_format({"bold": True, "font_size": 14})
+        self.note = book.add_format({"italic": True, "font_color": "#595959"})
+        self.helper = book.add_format({"font_color": "#7F7F7F"})
+
+
+def _day(value: date) -> int:
+    return (value - EPOCH).days
+
+
+class _WorkbookWriter:
+    """Lays the workbook out; every method writes rows of one sheet in order (XlsxWriter's
+    constant_memory mode needs it)."""
+
+    def __init__(self, book: Workbook, data: WorkbookData, max_rows: int) -> None:
+        self.book = book
+        self.data = data
+        self.lang = data.lang
+        self.fmt = _Formats(book, data.lang)
+        self.capacity = max_rows - HEADER_ROWS - FOOTER_ROWS
+        self.split = data.source.report.pooled.responses > self.capacity
+        self.summary = book.add_worksheet(self.t("summary_sheet"))
+        if self.split:
+            months = buckets(data.window.start, data.window.end, "month")
+            self.sheets = {
+                month.start.replace(day=1): self._data_sheet(f"Data {month.start:%Y-%m}")
+                for month in months
+            }
+        else:
+            self.sheets = {None: self._data_sheet("Data")}
+        self.profile = book.add_worksheet(self.t("profile_sheet"))
+        self.services = book.add_worksheet(self.t("services_sheet"))
+        self.channels = book.add_worksheet(self.t("channels_sheet"))
+        self.method = book.add_worksheet(self.t("method_sheet"))
+        self.suggestions = (
+            book.add_worksheet(self.t("suggestions_sheet")) if data.include_suggestions else None
+        )
+        self.suggestion_row = 1
+        self.number = 0
+
+    def t(self, key: str) -> str:
+        return text(key, self.lang)
+
+    def _data_sheet(self, name: str) -> DataSheet:
+        sheet = self.book.add_worksheet(name)
+        d = self.data
+        sheet.write_string(0, 0, f"{self.t('title')} — {d.unit.name}", self.fmt.title)
+        period = d.window.label or f"{d.window.start.isoformat()} – {d.window.end.isoformat()}"
+        sheet.write_string(1, 0, f"{self.t('period')}: {period}   {name}")
+        sheet.write_string(2, 0, f"{self.t('source')}: {d.source.label(self.lang)}")
+        headings = [
+            self.t("no"),
+            self.t("date"),
+            self.t("unit"),
+            self.t("service"),
+            self.t("channel"),
+            *(f"U{i + 1}" for i in range(len(ELEMENTS))),
+            *(PROFILE_LABELS[p][0 if self.lang == "id" else 1] for p in PROFILE_FIELDS),
+        ]
+        for column, heading in enumerate(headings):
+            sheet.write_string(3, column, heading, self.fmt.head)
+        sheet.set_column(1, 1, 11)
+        sheet.set_column(2, 3, 14)
+        sheet.set_column(FIRST_SCORE, FIRST_SCORE + len(ELEMENTS) - 1, 5)
+        sheet.set_column(PROFILE_COLUMN, PROFILE_COLUMN + len(PROFILE_FIELDS) - 1, 10)
+        sheet.freeze_panes(HEADER_ROWS, 1)
+        return DataSheet(sheet, name)
+
+    # -- respondent rows (the hot loop) --
+
+    def write_batch(self, batch: Sequence[Any]) -> None:
+        number_format, date_format = self.fmt.int, self.fmt.date
+        suggestions = self.suggestions
+        last = len(ELEMENTS) + 4
+        for row in batch:
+            target = self.sheets[row[0].replace(day=1) if self.split else None]
+            if target.rows >= self.capacity:
+                raise ValueError(f"{target.name}: more respondents than a sheet holds")
+            r = HEADER_ROWS + target.rows
+            sheet = target.sheet
+            self.number += 1
+            sheet.write_number(r, 0, self.number, number_format)
+            sheet.write_number(r, 1, _day(row[0]), date_format)
+            sheet.write_string(r, 2, row[1])
+            sheet.write_string(r, 3, row[2])
+            sheet.write_string(r, 4, row[3])
+            for i in range(len(ELEMENTS)):
+                score = row[4 + i]
+                if score is not None:  # a blank stays blank
+                    sheet.write_number(r, FIRST_SCORE + i, score)
+                    target.totals[i] += score
+                    target.counts[i] += 1
+            for j in range(len(PROFILE_FIELDS)):
+                band = row[last + j]
+                if band is not None:
+                    sheet.write_string(r, PROFILE_COLUMN + j, band)
+            target.rows += 1
+            if suggestions is not None and row[-1]:
+                suggestions.write_number(self.suggestion_row, 0, self.number)
+                suggestions.write_number(self.suggestion_row, 1, _day(row[0]), date_format)
+                suggestions.write_string(self.suggestion_row, 2, f"{row[1]}/{row[2]}")
+                suggestions.write_string(self.suggestion_row, 3, row[-1])  # text, never a formula
+                self.suggestion_row += 1
+
+    def finish_data_sheets(self) -> None:
+        for target in self.sheets.values():
+            self._totals(target)
+
+    def _totals(self, target: DataSheet) -> None:
+        """Below the rows: each column's sum, count, NRR and weighted NRR (this sheet's),
+        row by row (constant_memory writes each row once)."""
+        sheet, t = target.sheet, target.totals_row
+        first, last = HEADER_ROWS + 1, HEADER_ROWS + max(target.rows, 1)
+        answered = sum(1 for n in target.counts if n)
+        counts = f"${SCORE_COLUMNS[0]}${t + 2}:${SCORE_COLUMNS[-1]}${t + 2}"
+        cells = [
+            [
+                (f"=SUM({col}{first}:{col}{last})", self.fmt.int, total),
+                (f"=COUNT({col}{first}:{col}{last})", self.fmt.int, n),
+                (
+                    f'=IF({col}{t + 2}>0,{col}{t + 1}/{col}{t + 2},"")',
+                    self.fmt.nrr,
+                    total / n if n else "",
+                ),
+                (
+                    f'=IF({col}{t + 2}>0,{col}{t + 3}/COUNTIF({counts},">0"),"")',
+                    self.fmt.nrr,
+                    total / n / answered if n else "",
+                ),
+            ]
+            for col, total, n in zip(SCORE_COLUMNS, target.totals, target.counts, strict=True)
+        ]
+        for offset, label in enumerate(("sum_row", "count_row", "nrr_row", "weighted_row")):
+            sheet.write_string(t + offset, 1, self.t(label), self.fmt.bold)
+            for i, column in enumerate(cells):
+                formula, number_format, value = column[offset]
+                sheet.write_formula(t + offset, FIRST_SCORE + i, formula, number_format, value)
+        sheet.write_string(t + 4, 1, self.t("see_summary"), self.fmt.note)
+
+    # -- the summary: the processing table and the headline --
+
+    def write_summary(self) -> None:
+        d, sheet, fmt, t = self.data, self.summary, self.fmt, self.t
+        report = d.source.report
+        pooled = report.pooled
+        sheet.set_column(0, 0, 24)
+        sheet.set_column(1, 1, 12)
+        sheet.set_column(2, 2, 34)
+        sheet.set_column(3, 10, 11)
+        sheet.set_column(11, 14, 9, fmt.helper)
+        sheet.write_string(0, 0, f"{t('title')} — {d.unit.name}", fmt.title)
+        sheet.write_string(1, 0, t("unit"), fmt.bold)
+        sheet.write_string(1, 1, f"{d.unit.name} ({d.unit.code})")
+        sheet.write_string(2, 0, t("period"), fmt.bold)
+        sheet.write_string(2, 1, d.window.label or "")
+        sheet.write_number(2, 2, _day(d.window.start), fmt.long_date)
+        sheet.write_number(2, 3, _day(d.window.end), fmt.long_date)
+        sheet.write_string(3, 0, t("source"), fmt.bold)
+        sheet.write_string(3, 1, d.source.label(self.lang), fmt.bold)
+        sheet.write_string(4, 0, t("method"), fmt.bold)
+        sheet.write_string(4, 1, METHOD_ID)
+        sheet.write_string(5, 0, t("updated"), fmt.bold)
+        updated = report.data_updated_at
+        sheet.write_string(5, 1, updated.astimezone(UTC).isoformat() if updated else "")
+        sheet.write_string(6, 0, t("respondents"), fmt.bold)
+        numbers = "+".join(
+            f"COUNT('{s.name}'!A{HEADER_ROWS + 1}:A{HEADER_ROWS + max(s.rows, 1)})"
+            for s in self.sheets.values()
+        )
+        sheet.write_formula(6, 1, f"={numbers}", fmt.int, pooled.responses)
+        if self.split:
+            sheet.write_string(7, 0, t("split"), fmt.note)
+        head = 8
+        headings = ("no", "key", "element", "total", "count", "nrr", "nrr3", "weight", "weighted")
+        for column, key in enumerate((*headings, "x25", "grade")):
+            sheet.write_string(head, column, t(key), fmt.head)
+        for column in range(11, 15):
+            sheet.write_string(head, column, t("helper"), fmt.helper)
+        by_key = {e.key: e for e in pooled.elements}
+        k = len(pooled.elements)
+        first, last = head + 2, head + 1 + len(ELEMENTS)  # 1-based rows of the elements
+        k_cell = f"$B${last + 1}"
+        for i, key in enumerate(ELEMENTS):
+            r = head + 1 + i
+            x = r + 1  # 1-based
+            element = by_key.get(key)
+            total, n = (element.total, element.answers) if element else (0, 0)
+            sheet.write_number(r, 0, i + 1)
+            sheet.write_string(r, 1, f"U{i + 1}")
+            sheet.write_string(r, 2, ELEMENT_NAMES[key])
+            column = SCORE_COLUMNS[i]
+            sums = "+".join(f"'{s.name}'!{column}{s.totals_row + 1}" for s in self.sheets.values())
+            counts = "+".join(
+                f"'{s.name}'!{column}{s.totals_row + 2}" for s in self.sheets.values()
+            )
+            sheet.write_formula(r, 3, f"={sums}", fmt.int, total)
+            sheet.write_formula(r, 4, f"={counts}", fmt.int, n)
+            blank = f'IF(E{x}>0,{{}},"")'
+            sheet.write_formula(
+                r, 5, "=" + blank.format(f"D{x}/E{x}"), fmt.nrr, total / n if n else ""
+            )
+            # NRR half-up to 3 decimals: floor((2000·T + n) / 2n) / 1000, in integers.
+            sheet.write_formula(
+                r,
+                6,
+                "=" + blank.format(f"INT((2000*D{x}+E{x})/(2*E{x}))/1000"),
+                fmt.nrr,
+                element.nrr if element else "",
+            )
+            sheet.write_formula(
+                r, 7, "=" + blank.format(f"1/{k_cell}"), fmt.weight, 1 / k if n else ""
+            )
+            sheet.write_formula(
+                r, 8, "=" + blank.format(f"F{x}*H{x}"), fmt.six, total / n / k if n else ""
+            )
+            # NRR × 25 half-up to 2 decimals: floor((5000·T + n) / 2n) / 100.
+            sheet.write_formula(
+                r,
+                9,
+                "=" + blank.format(f"INT((5000*D{x}+E{x})/(2*E{x}))/100"),
+                fmt.ikm,
+                element.ikm if element else "",
+            )
+            mutu = element.grade.mutu if element else ""
+            sheet.write_formula(r, 10, "=" + blank.format(_grade_formula(f"J{x}")), None, mutu)
+            self._exact_rounding(sheet, r, x, total, n)
+        self._headline(sheet, last, first, k, k_cell)
+
+    def _exact_rounding(self, sheet: Worksheet, r: int, x: int, total: int, n: int) -> None:
+        """Per element, for c = 2500 (IKM × 100) and c = 1000 (index × 1000): 2c·T = Q·n + R
+        with Q = INT(2c·T/n) and R/n in [0, 1). Then c·Σ(T/n)/k rounded half-up is
+        INT((ΣQ + k + INT(Σ R/n)) / 2k): every step an integer, bar Σ R/n, whose integer
+        part alone matters (the 1E-9 keeps a sum that is exactly an integer from landing
+        just below it; the fractions R/n of complete questionnaires share one denominator,
+        so no other sum comes that close)."""
+        for column, doubled in ((11, 5000), (13, 2000)):
+            q = xl_col_to_name(column)
+            quotient = doubled * total // n if n else 0
+            sheet.write_formula(
+                r, column, f"=IF(E{x}>0,INT({doubled}*D{x}/E{x}),0)", None, quotient
+            )
+            sheet.write_formula(
+                r,
+                column + 1,
+                f"=IF(E{x}>0,({doubled}*D{x}-E{x}*{q}{x})/E{x},0)",
+                None,
+                (doubled * total - n * quotient) / n if n else 0,
+            )
+
+    def _headline(self, sheet: Worksheet, last: int, first: int, k: int, k_cell: str) -> None:
+        fmt, t, pooled = self.fmt, self.t, self.data.source.report.pooled
+        r = last  # 0-based row after the elements
+        sheet.write_string(r, 0, t("k"), fmt.bold)
+        sheet.write_formula(r, 1, f'=COUNTIF(E{first}:E{last},">0")', fmt.int, k)
+        weighted_sum = sum(e.total / e.answers for e in pooled.elements) / k if k else ""
+        sheet.write_string(r + 1, 0, t("sum_weighted"), fmt.bold)
+        sheet.write_formula(
+            r + 1, 1, f'=IF({k_cell}>0,SUM(I{first}:I{last}),"")', fmt.six, weighted_sum
+        )
+
+        def rounded(column: str, scale: int) -> str:
+            q, f = column, xl_col_to_name(ord(column) - ord("A") + 1)
+            return (
+                f"=IF({k_cell}>0,INT((SUM({q}{first}:{q}{last})+{k_cell}"
+                f'+INT(SUM({f}{first}:{f}{last})+1E-9))/(2*{k_cell}))/{scale},"")'
+            )
+
+        sheet.write_string(r + 2, 0, t("index"), fmt.bold)
+        index_value = pooled.index if pooled.index is not None else ""
+        sheet.write_formula(r + 2, 1, rounded("N", 1000), fmt.nrr, index_value)
+        sheet.write_string(r + 3, 0, t("ikm"), fmt.headline_text)
+        ikm_value = pooled.ikm if pooled.ikm is not None else ""
+        sheet.write_formula(r + 3, 1, rounded("L", 100), fmt.headline, ikm_value)
+        ikm_cell = f"B{r + 4}"
+        sheet.write_string(r + 4, 0, t("grade"), fmt.headline_text)
+        sheet.write_formula(
+            r + 4,
+            1,
+            f'=IF({k_cell}>0,{_grade_formula(ikm_cell)},"")',
+            fmt.headline_text,
+            pooled.grade.mutu if pooled.grade else "",
+        )
+        sheet.write_string(r + 5, 0, t("kinerja"), fmt.bold)
+        labels = [g.kinerja if self.lang == "id" else g.kinerja_en for _, g in GRADES]
+        choose = ",".join(f'"{label}"' for label in labels)
+        grade_cell = f"B{r + 5}"
+        sheet.write_formula(
+            r + 5,
+            1,
+            f'=IF({k_cell}>0,INDEX({{{choose}}},MATCH({grade_cell},{{"A","B","C","D"}},0)),"")',
+            None,
+            (pooled.grade.kinerja if self.lang == "id" else pooled.grade.kinerja_en)
+            if pooled.grade
+            else "",
+        )
+        sheet.write_string(r + 6, 0, t("rounding_note"), fmt.note)
+
+    # -- profile, services, channels, method --
+
+    def write_profile(self) -> None:
+        sheet, fmt, d = self.profile, self.fmt, self.data
+        total = d.source.report.pooled.responses
+        sheet.set_column(0, 0, 28)
+        sheet.set_column(1, 2, 12)
+        sheet.write_string(0, 0, self.t("profile"), fmt.title)
+        sheet.write_string(1, 0, self.t("respondents"), fmt.bold)
+        sheet.write_number(1, 1, total, fmt.int)
+        r = 3
+        for name in PROFILE_FIELDS:
+            sheet.write_string(r, 0, PROFILE_LABELS[name][0 if self.lang == "id" else 1], fmt.head)
+            sheet.write_string(r, 1, self.t("responses"), fmt.head)
+            sheet.write_string(r, 2, self.t("share"), fmt.head)
+            counted = {g.key: g.value.responses for g in d.breakdowns[name].groups}
+            options = PROFILE_OPTIONS[name]
+            for key in (*options, None):
+                if key is None and key not in counted:
+                    continue
+                r += 1
+                label = options[key][0 if self.lang == "id" else 1] if key else self.t("blank")
+                count = counted.get(key, 0)
+                sheet.write_string(r, 0, label)
+                sheet.write_number(r, 1, count, fmt.int)
+                sheet.write_formula(
+                    r, 2, f'=IF($B$2>0,B{r + 1}/$B$2,"")', fmt.share, count / total if total else ""
+                )
+            r += 2
+
+    def write_groups(self, sheet: Worksheet, by: str, title: str) -> None:
+        """One row per group of a breakdown: respondents, IKM, grade, each element's NRR."""
+        fmt = self.fmt
+        sheet.set_column(0, 0, 30)
+        sheet.write_string(0, 0, title, fmt.title)
+        headings = [
+            self.t(by if by != "service" else "service"),
+            self.t("responses"),
+            "IKM",
+            self.t("grade"),
+            *(f"NRR U{i + 1}" for i in range(len(ELEMENTS))),
+        ]
+        for column, heading in enumerate(headings):
+            sheet.write_string(2, column, heading, fmt.head)
+        for r, group in enumerate(self.data.breakdowns[by].groups, start=3):
+            label = group.label or self.t("blank")
+            if by == "channel" and group.key is not None:
+                label = CHANNEL_LABELS.get(group.key, group.key)
+            name = f"{label} ({group.key})" if by == "service" else label
+            value = group.value
+            sheet.write_string(r, 0, name)
+            sheet.write_number(r, 1, value.responses, fmt.int)
+            if value.ikm is not None and value.grade is not None:
+                sheet.write_number(r, 2, value.ikm, fmt.ikm)
+                sheet.write_string(r, 3, value.grade.mutu)
+            nrr = {e.key: e.nrr for e in value.elements}
+            for i, key in enumerate(ELEMENTS):
+                if key in nrr:
+                    sheet.write_number(r, 4 + i, nrr[key], fmt.nrr)
+
+    def write_method(self, written_rows: int) -> None:
+        sheet, fmt, report = self.method, self.fmt, self.data.source.report
+        method = report.method
+        sheet.set_column(0, 0, 34)
+        sheet.set_column(1, 1, 90)
+        sheet.write_string(0, 0, self.t("methodology"), fmt.title)
+        lines = [
+            (self.t("method"), METHOD_ID),
+            (self.t("regulation"), method.regulation),
+            (self.t("source"), self.data.source.label(self.lang)),
+            ("NRR", method.nrr),
+            (self.t("weighting"), method.weighting),
+            ("IKM", method.ikm),
+            (self.t("rounding"), method.rounding),
+            (self.t("excluded"), method.excluded),
+            (self.t("period"), method.period_cut),
+            (self.t("data"), self.t("order")),
+        ]
+        for r, (label, value) in enumerate(lines, start=2):
+            sheet.write_string(r, 0, label, fmt.bold)
+            sheet.write_string(r, 1, value)
+        r = 2 + len(lines) + 1
+        sheet.write_string(r, 0, self.t("grades"), fmt.head)
+        sheet.write_string(r, 1, f"{self.t('ikm_from')} / {self.t('kinerja')}", fmt.head)
+        for lower, grade in GRADES:
+            r += 1
+            kinerja = grade.kinerja if self.lang == "id" else grade.kinerja_en
+            sheet.write_string(r, 0, grade.mutu)
+            sheet.write_string(r, 1, f"{lower} — {kinerja}")
+        r += 2
+        sheet.write_string(r, 0, self.t("sample"), fmt.head)
+        sheet.write_string(r, 1, method.sample_size, fmt.head)
+        sample = report.sample
+        population = r + 1
+        sheet.write_string(population, 0, self.t("population"), fmt.bold)
+        if sample.population is not None and sample.minimum is not None:
+            sheet.write_number(population, 1, sample.population, fmt.int)
+            p = f"B{population + 1}"
+            sheet.write_string(population + 1, 0, self.t("minimum"), fmt.bold)
+            sheet.write_formula(
+                population + 1,
+                1,
+                f"=INT(3.841*{p}*0.25/(0.0025*({p}-1)+3.841*0.25)+0.5)",
+                fmt.int,
+                sample.minimum,
+            )
+        else:
+            sheet.write_string(population, 1, self.t("unknown"))
+        sheet.write_string(population + 2, 0, self.t("obtained"), fmt.bold)
+        sheet.write_number(population + 2, 1, written_rows, fmt.int)
+        if sample.adequate is not None:
+            sheet.write_string(population + 3, 0, self.t("adequate"), fmt.bold)
+            sheet.write_formula(
+                population + 3,
+                1,
+                f'=IF(B{population + 3}>=B{population + 2},"{self.t("yes")}",'
+                f'"{self.t("not_yet")}")',
+                None,
+                self.t("yes") if sample.adequate else self.t("not_yet"),
+            )
+        if self.split:
+            sheet.write_string(population + 5, 0, self.t("split"), fmt.note)
+
+    def start_suggestions(self) -> None:
+        if self.suggestions is None:
+            return
+        for column, key in enumerate(("no", "date", "service", "suggestion")):
+            self.suggestions.write_string(0, column, self.t(key), self.fmt.head)
+        self.suggestions.set_column(2, 2, 24)
+        self.suggestions.set_column(3, 3, 100)
+
+
+def _grade_formula(cell: str) -> str:
+    """The grade of an IKM already rounded to 2 decimals, from the grade table."""
+    formula = f'"{GRADES[-1][1].mutu}"'
+    for lower, grade in reversed(GRADES[:-1]):
+        formula = f'IF({cell}>={lower},"{grade.mutu}",{formula})'
+    return formula
+
+
+async def write_workbook(
+    conn: AsyncConnection,
+    data: WorkbookData,
+    path: Path,
+    max_rows: int | None = None,
+    progress: Progress | None = None,
+) -> Written:
+    """Write the workbook to `path` (in a directory the caller removes: XlsxWriter keeps
+    its temporary files beside it), streaming the respondents from `conn` (the snapshot the
+    figures were read in). XlsxWriter runs in a worker thread, a batch at a time, so that
+    the event loop serves other requests meanwhile."""
+    report = data.source.report
+    created = report.data_updated_at or datetime.combine(data.window.end, datetime.min.time())
+    book = Workbook(
+        str(path),
+        {"constant_memory": True, "tmpdir": str(path.parent), "strings_to_formulas": False},
+    )
+    book.set_properties(
+        {
+            "title": f"{text('title', data.lang)} — {data.unit.name}",
+            "subject": f"{data.unit.code} {data.window.label or ''}".strip(),
+            "author": "SKM service",
+            "keywords": f"SKM, {METHOD_ID}",
+            "comments": f"method {METHOD_ID}; figures: {data.source.metadata}",
+            "created": created.replace(tzinfo=None),
+        }
+    )
+    book.set_custom_property("skm_method", METHOD_ID)
+    book.set_custom_property("skm_source", data.source.metadata)
+    book.set_custom_property("skm_unit", data.unit.code)
+    book.set_custom_property("skm_period", data.window.label or "")
+    writer = _WorkbookWriter(book, data, SHEET_ROWS if max_rows is None else max_rows)
+    writer.start_suggestions()
+    expected = report.pooled.responses
+    async for batch in respondent_batches(conn, data.unit, data.window, data.include_suggestions):
+        await asyncio.to_thread(writer.write_batch, batch)
+        if progress is not None:
+            progress(writer.number, expected)
+    _check(writer, report)
+
+    def finish() -> None:
+        writer.finish_data_sheets()
+        writer.write_summary()
+        writer.write_profile()
+        writer.write_groups(writer.services, "service", text("services", data.lang))
+        writer.write_groups(writer.channels, "channel", text("channels", data.lang))
+        writer.write_method(writer.number)
+        book.close()
+
+    await asyncio.to_thread(finish)
+    return Written(writer.number, tuple(s.name for s in writer.sheets.values()), writer.split)
+
+
+def _check(writer: _WorkbookWriter, report: IndexReport) -> None:
+    """The rows streamed are the ones the figures count (one snapshot): same number, same
+    sums and counts per element. A difference is a bug, never written out."""
+    totals = [sum(s.totals[i] for s in writer.sheets.values()) for i in range(len(ELEMENTS))]
+    counts = [sum(s.counts[i] for s in writer.sheets.values()) for i in range(len(ELEMENTS))]
+    by_key = {e.key: (e.total, e.answers) for e in report.pooled.elements}
+    expected = [by_key.get(key, (0, 0)) for key in ELEMENTS]
+    if writer.number != report.pooled.responses or list(zip(totals, counts, strict=True)) != (
+        expected
+    ):
+        raise RuntimeError("the respondent rows do not add up to the figures they annex")
+
+
+async def generate_workbook(
+    database: Database,
+    caller: Principal | None,
+    code: str,
+    window: Span,
+    include_suggestions: bool,
+    lang: Language,
+    directory: Path,
+    progress: Progress | None = None,
+) -> tuple[Path, Written]:
+    """The workbook of a unit's subtree over a period, written in `directory`: figures and
+    rows read in one snapshot, on a connection of its own (a long workbook is not cut by
+    the request's database time limit). `caller` None: the command line, on the server."""
+    async with database.snapshot_engine.connect() as conn:
+        unit = await indices.find_unit(conn, code)
+        if unit is None:
+            raise not_found("unit", code)
+        if caller is not None:
+            caller.check(unit)
+        data = await workbook_data(conn, unit, window, include_suggestions, lang)
+        path = directory / workbook_filename(unit.code, window)
+        written = await write_workbook(conn, data, path, progress=progress)
+    return path, written
+
+
+def workbook_filename(code: str, window: Span) -> str:
+    label = window.label or f"{window.start.isoformat()}_{window.end.isoformat()}"
+    return f"skm-olah-data-{code}-{label}.xlsx"
