@@ -459,6 +459,9 @@ ROWS: dict[str, Row] = {
     "GET /v1/indices/{code}/ranking": Row(
         get("/v1/indices/{code}/ranking", period=YEAR), index_readers(200)
     ),
+    "GET /v1/units/{code}/documents/workbook.xlsx": Row(
+        get("/v1/units/{code}/documents/workbook.xlsx", period=YEAR), row_readers(200)
+    ),
     "GET /v1/keys": Row(list_keys, admin_and_manager(200, out=200), targeted=False),
     "POST /v1/keys": Row(create_key_in, admin_and_manager(201)),
     "GET /v1/keys/{key_id}": Row(get_key, admin_and_manager(200)),

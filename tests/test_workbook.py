@@ -13,7 +13,6 @@ import os
 import shutil
 import subprocess
 import zipfile
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ DAY = "2025-03-10T08:00:00+08:00"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 SOFFICE = shutil.which("soffice") or shutil.which("libreoffice")
 REQUIRE_LIBREOFFICE = os.environ.get("SKM_TEST_REQUIRE_LIBREOFFICE") == "1"
+MARCH_10 = datetime(2025, 3, 10)  # noqa: DTZ001 (a spreadsheet's day, as openpyxl reads it)
 RESPONDENTS = 625
 FOURS = 2661  # of the 625 × 8 = 5,000 answers; the other 2,339 are 3
 
@@ -40,9 +40,7 @@ def boundary_rows() -> list[dict[str, int | None]]:
     order, are 4 and the rest 3."""
     rows = []
     for r in range(RESPONDENTS):
-        values: list[int | None] = [
-            4 if r * 8 + e < FOURS else 3 for e in range(len(ELEMENTS) - 1)
-        ]
+        values: list[int | None] = [4 if r * 8 + e < FOURS else 3 for e in range(len(ELEMENTS) - 1)]
         rows.append(scores(*values, None))
     return rows
 
@@ -182,7 +180,7 @@ def test_the_workbook_caches_the_apis_figures_and_shows_how_they_are_made(
     data = book["Data"]
     # One row per respondent, as answered: the blank stays blank.
     assert [c.value for c in data[5]][:18] == [
-        1, datetime(2025, 3, 10), "capil", "ktp", "paper", 4, 4, 4, 4, 4, 4, 4, 4, None,
+        1, MARCH_10, "capil", "ktp", "paper", 4, 4, 4, 4, 4, 4, 4, 4, None,
         "L", "20-29", "SMA", "SWASTA",
     ]  # fmt: skip
     assert data.cell(5 + RESPONDENTS - 1, 1).value == RESPONDENTS
@@ -263,7 +261,9 @@ def test_the_workbook_needs_the_right_to_read_responses(boundary: TestClient) ->
     url = "/v1/units/mpp/documents/workbook.xlsx"
     reader = create_key(boundary, "Dasbor", "reader", "mpp")["token"]
     rows = create_key(boundary, "Analis", "reader", "capil", read_responses=True)["token"]
-    refused = boundary.get(url, params={"period": PERIOD}, headers={"Authorization": f"Bearer {reader}"})
+    refused = boundary.get(
+        url, params={"period": PERIOD}, headers={"Authorization": f"Bearer {reader}"}
+    )
     assert refused.status_code == 403
     out = boundary.get(url, params={"period": PERIOD}, headers={"Authorization": f"Bearer {rows}"})
     assert out.status_code == 404  # mpp is above capil: out of this key's scope
@@ -286,12 +286,12 @@ RECALCULATE_ON_LOAD = """<?xml version="1.0" encoding="UTF-8"?>
 
 
 @pytest.fixture
-def libreoffice() -> Iterator[str]:
+def libreoffice() -> str:
     if SOFFICE is None:
         if REQUIRE_LIBREOFFICE:
             pytest.fail("LibreOffice (soffice) is required (SKM_TEST_REQUIRE_LIBREOFFICE=1)")
         pytest.skip("LibreOffice is not installed (Debian: libreoffice-calc-nogui)")
-    yield SOFFICE
+    return SOFFICE
 
 
 def recalculated(soffice: str, path: Path, work: Path) -> Any:

@@ -14,13 +14,12 @@ respondent-count denominator kept apart (see `_exact_rounding`).
 """
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Any, Final
 
-from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from xlsxwriter import Workbook
 from xlsxwriter.utility import xl_col_to_name
@@ -29,203 +28,26 @@ from xlsxwriter.worksheet import Worksheet
 from app import indices
 from app.auth import Principal
 from app.db import Database
+from app.documents import workbook_annexes as annexes
+from app.documents.workbook_data import (
+    FigureSource,
+    WorkbookData,
+    respondent_batches,
+    workbook_data,
+)
+from app.documents.workbook_style import Formats, Language, day, text
 from app.errors import not_found
-from app.indices import Node
 from app.method import ELEMENT_NAMES, ELEMENTS, GRADES, METHOD_ID
-from app.models import Service, Unit
 from app.periods import Span, buckets
-from app.schemas import BreakdownOut, IndexReport
-from app.standard_survey import PROFILE_LABELS, PROFILE_OPTIONS
-from app.stored_responses import RESPONSES
-from app.units import subtree_ids
-from app.vocabulary import CHANNEL_LABELS, PROFILE_FIELDS
+from app.schemas import IndexReport
+from app.standard_survey import PROFILE_LABELS
+from app.vocabulary import PROFILE_FIELDS
 
-Language = Literal["id", "en"]
+__all__ = ["FigureSource", "Language", "WorkbookData", "generate_workbook", "write_workbook"]
+
 SHEET_ROWS: Final = 1_048_576  # rows of an XLSX sheet
-BATCH: Final = 2000
 HEADER_ROWS: Final = 4  # title, unit and period, source, column headings
 FOOTER_ROWS: Final = 6  # a blank row; sums, counts, NRR, weighted NRR; a note
-EPOCH: Final = date(1899, 12, 30)  # spreadsheet day 0
-BREAKDOWNS: Final = ("service", "channel", *PROFILE_FIELDS)
-
-# Every text of the workbook, (Indonesian, English).
-TEXTS: Final[dict[str, tuple[str, str]]] = {
-    "title": ("Olah Data Survei Kepuasan Masyarakat", "SKM processing workbook"),
-    "summary_sheet": ("Ringkasan", "Summary"),
-    "profile_sheet": ("Profil", "Profile"),
-    "services_sheet": ("Layanan", "Services"),
-    "channels_sheet": ("Kanal", "Channels"),
-    "method_sheet": ("Metode", "Method"),
-    "suggestions_sheet": ("Saran", "Suggestions"),
-    "unit": ("Unit", "Unit"),
-    "period": ("Periode", "Period"),
-    "source": ("Sumber angka", "Figures from"),
-    "live": ("langsung (live), belum dipublikasikan", "live, not published"),
-    "published": ("publikasi", "publication"),
-    "method": ("Metode", "Method"),
-    "updated": ("Data terakhir berubah (UTC)", "Data last changed (UTC)"),
-    "respondents": ("Jumlah responden", "Respondents"),
-    "no": ("No", "No"),
-    "key": ("Kode", "Key"),
-    "element": ("Unsur", "Element"),
-    "total": ("Jumlah nilai", "Sum of scores"),
-    "count": ("Jumlah jawaban", "Answers"),
-    "nrr": ("NRR", "NRR"),
-    "nrr3": ("NRR (3 desimal)", "NRR (3 dp)"),
-    "weight": ("Bobot", "Weight"),
-    "weighted": ("NRR tertimbang", "Weighted NRR"),
-    "x25": ("NRR × 25", "NRR × 25"),
-    "grade": ("Mutu", "Grade"),
-    "helper": ("bantu: pembulatan tepat", "helper: exact rounding"),
-    "k": ("Unsur terjawab (k)", "Elements answered (k)"),
-    "sum_weighted": ("Σ NRR tertimbang", "Σ weighted NRR"),
-    "index": ("Indeks (1–4, 3 desimal)", "Index (1–4, 3 dp)"),
-    "ikm": ("IKM (indeks × 25, 2 desimal)", "IKM (index × 25, 2 dp)"),
-    "kinerja": ("Kinerja unit pelayanan", "Service unit performance"),
-    "rounding_note": (
-        "Pembulatan setengah ke atas dengan bilangan bulat (tanpa galat pecahan biner): "
-        "88,305 menjadi 88,31 (A).",
-        "Half-up rounding done in integers (no binary-fraction error): 88.305 becomes 88.31 (A).",
-    ),
-    "data": ("Data", "Data"),
-    "date": ("Tanggal", "Date"),
-    "service": ("Layanan", "Service"),
-    "channel": ("Kanal", "Channel"),
-    "sum_row": ("Jumlah nilai per unsur", "Sum of scores per element"),
-    "count_row": ("Jumlah jawaban per unsur", "Answers per element"),
-    "nrr_row": ("NRR per unsur", "NRR per element"),
-    "weighted_row": ("NRR tertimbang (NRR × 1/k)", "Weighted NRR (NRR × 1/k)"),
-    "see_summary": ("IKM: lihat lembar Ringkasan", "IKM: see the Summary sheet"),
-    "split": (
-        "Periode melebihi batas baris satu lembar kerja: data dibagi per bulan, satu lembar "
-        "per bulan; Ringkasan menjumlahkan semua lembar.",
-        "The period has more respondents than a sheet holds: one data sheet per month; the "
-        "Summary adds them all up.",
-    ),
-    "profile": ("Profil responden", "Respondent profile"),
-    "share": ("Persentase", "Share"),
-    "blank": ("Tidak diisi", "Not given"),
-    "services": ("Per layanan", "By service"),
-    "channels": ("Per kanal", "By channel"),
-    "responses": ("Responden", "Respondents"),
-    "methodology": ("Metode", "Method"),
-    "regulation": ("Peraturan", "Regulation"),
-    "weighting": ("Pembobotan", "Weighting"),
-    "rounding": ("Pembulatan", "Rounding"),
-    "grades": ("Tabel mutu", "Grade table"),
-    "ikm_from": ("IKM mulai", "IKM from"),
-    "sample": ("Ukuran sampel", "Sample size"),
-    "population": ("Populasi (orang dilayani)", "Population (people served)"),
-    "minimum": ("Sampel minimum (Krejcie & Morgan)", "Minimum sample (Krejcie & Morgan)"),
-    "obtained": ("Responden diperoleh", "Respondents obtained"),
-    "adequate": ("Memadai", "Adequate"),
-    "yes": ("Ya", "Yes"),
-    "not_yet": ("Belum", "Not yet"),
-    "unknown": ("populasi belum dicatat", "population not recorded"),
-    "excluded": ("Tidak dihitung", "Not counted"),
-    "order": (
-        "Baris diurutkan menurut tanggal lokal, lalu waktu pengisian.",
-        "Rows are ordered by local day, then by time of collection.",
-    ),
-    "suggestions": ("Saran", "Suggestions"),
-    "suggestion": ("Saran/masukan", "Suggestion"),
-}
-
-
-def text(key: str, lang: Language) -> str:
-    indonesian, english = TEXTS[key]
-    return indonesian if lang == "id" else english
-
-
-@dataclass(frozen=True)
-class FigureSource:
-    """Where the headline figures come from: the live index, or a published record (its
-    frozen report and id). The workbook names it in its metadata and in a visible cell."""
-
-    report: IndexReport
-    publication_id: str | None = None
-
-    def label(self, lang: Language) -> str:
-        if self.publication_id is None:
-            return text("live", lang)
-        return f"{text('published', lang)} {self.publication_id}"
-
-    @property
-    def metadata(self) -> str:
-        return self.publication_id or "live, not published"
-
-
-@dataclass(frozen=True)
-class WorkbookData:
-    """Everything the workbook shows but the respondent rows, which are streamed."""
-
-    unit: Node
-    window: Span
-    source: FigureSource
-    breakdowns: dict[str, BreakdownOut]
-    include_suggestions: bool
-    lang: Language
-
-
-async def live_source(conn: AsyncConnection, unit: Node, window: Span) -> FigureSource:
-    """The live index of the unit's subtree (pooled), exactly as `GET /v1/indices` gives it."""
-    report = await indices.index_report(conn, unit, window, None, "pooled", False)
-    return FigureSource(report)
-
-
-async def workbook_data(
-    conn: AsyncConnection,
-    unit: Node,
-    window: Span,
-    include_suggestions: bool,
-    lang: Language = "id",
-    source: FigureSource | None = None,
-) -> WorkbookData:
-    """The workbook's figures: the given source, or the live index when there is none."""
-    chosen = source if source is not None else await live_source(conn, unit, window)
-    breakdowns = {by: await indices.breakdown(conn, unit, window, by) for by in BREAKDOWNS}
-    return WorkbookData(unit, window, chosen, breakdowns, include_suggestions, lang)
-
-
-# --- the respondent rows -----------------------------------------------------------------------
-
-
-def _rows_query(unit: Node, window: Span, suggestions: bool) -> Select[Any]:
-    """The responses the index counts (flagged ones left out), by local day then time."""
-    columns = [
-        RESPONSES.c.local_date,
-        Unit.code.label("unit_code"),
-        Service.code.label("service_code"),
-        RESPONSES.c.channel,
-        *(RESPONSES.c[e] for e in ELEMENTS),
-        *(RESPONSES.c[p] for p in PROFILE_FIELDS),
-    ]
-    if suggestions:
-        columns.append(RESPONSES.c.suggestion)
-    return (
-        select(*columns)
-        .join(Unit, Unit.id == RESPONSES.c.unit_id)
-        .join(Service, Service.id == RESPONSES.c.service_id)
-        .where(
-            RESPONSES.c.unit_id.in_(subtree_ids(unit.path)),
-            RESPONSES.c.local_date.between(window.start, window.end),
-            RESPONSES.c.flag.is_(None) | (RESPONSES.c.flag == "cleared"),
-        )
-        .order_by(RESPONSES.c.local_date, RESPONSES.c.collected_at, RESPONSES.c.id)
-    )
-
-
-async def respondent_batches(
-    conn: AsyncConnection, unit: Node, window: Span, suggestions: bool
-) -> AsyncIterator[Sequence[Any]]:
-    """The counted responses, `BATCH` rows at a time, from a server-side cursor."""
-    streaming = await conn.execution_options(yield_per=BATCH)
-    result = await streaming.stream(_rows_query(unit, window, suggestions))
-    async for batch in result.partitions(BATCH):
-        yield batch
-
-
-# --- writing -----------------------------------------------------------------------------------
 
 FIRST_SCORE: Final = 5  # column F: U1; A No, B date, C unit, D service, E channel
 SCORE_COLUMNS: Final = tuple(xl_col_to_name(FIRST_SCORE + i) for i in range(len(ELEMENTS)))
@@ -260,33 +82,6 @@ class Written:
 Progress = Callable[[int, int], None]  # (rows written, rows expected)
 
 
-class _Formats:
-    def __init__(self, book: Workbook, lang: Language) -> None:
-        self.title = book.add_format({"bold": True, "font_size": 14})
-        self.bold = book.add_format({"bold": True})
-        self.head = book.add_format(
-            {"bold": True, "bg_color": "#D9E1F2", "border": 1, "text_wrap": True}
-        )
-        self.date = book.add_format({"num_format": "dd/mm/yyyy" if lang == "id" else "yyyy-mm-dd"})
-        self.long_date = book.add_format(
-            {"num_format": "[$-421]d mmmm yyyy" if lang == "id" else "[$-809]d mmmm yyyy"}
-        )
-        self.int = book.add_format({"num_format": "0"})
-        self.nrr = book.add_format({"num_format": "0.000"})
-        self.six = book.add_format({"num_format": "0.000000"})
-        self.ikm = book.add_format({"num_format": "0.00"})
-        self.weight = book.add_format({"num_format": "?/?"})
-        self.share = book.add_format({"num_format": "0.0%"})
-        self.headline = book.add_format({"bold": True, "font_size": 14, "num_format": "0.00"})
-        self.headline_text = book.add_format({"bold": True, "font_size": 14})
-        self.note = book.add_format({"italic": True, "font_color": "#595959"})
-        self.helper = book.add_format({"font_color": "#7F7F7F"})
-
-
-def _day(value: date) -> int:
-    return (value - EPOCH).days
-
-
 class _WorkbookWriter:
     """Lays the workbook out; every method writes rows of one sheet in order (XlsxWriter's
     constant_memory mode needs it)."""
@@ -295,10 +90,12 @@ class _WorkbookWriter:
         self.book = book
         self.data = data
         self.lang = data.lang
-        self.fmt = _Formats(book, data.lang)
+        self.fmt = Formats(book, data.lang)
         self.capacity = max_rows - HEADER_ROWS - FOOTER_ROWS
         self.split = data.source.report.pooled.responses > self.capacity
         self.summary = book.add_worksheet(self.t("summary_sheet"))
+        # One data sheet, or one per month (keyed by the month's first day).
+        self.sheets: dict[date | None, DataSheet]
         if self.split:
             months = buckets(data.window.start, data.window.end, "month")
             self.sheets = {
@@ -359,7 +156,7 @@ class _WorkbookWriter:
             sheet = target.sheet
             self.number += 1
             sheet.write_number(r, 0, self.number, number_format)
-            sheet.write_number(r, 1, _day(row[0]), date_format)
+            sheet.write_number(r, 1, day(row[0]), date_format)
             sheet.write_string(r, 2, row[1])
             sheet.write_string(r, 3, row[2])
             sheet.write_string(r, 4, row[3])
@@ -376,7 +173,7 @@ class _WorkbookWriter:
             target.rows += 1
             if suggestions is not None and row[-1]:
                 suggestions.write_number(self.suggestion_row, 0, self.number)
-                suggestions.write_number(self.suggestion_row, 1, _day(row[0]), date_format)
+                suggestions.write_number(self.suggestion_row, 1, day(row[0]), date_format)
                 suggestions.write_string(self.suggestion_row, 2, f"{row[1]}/{row[2]}")
                 suggestions.write_string(self.suggestion_row, 3, row[-1])  # text, never a formula
                 self.suggestion_row += 1
@@ -432,8 +229,8 @@ class _WorkbookWriter:
         sheet.write_string(1, 1, f"{d.unit.name} ({d.unit.code})")
         sheet.write_string(2, 0, t("period"), fmt.bold)
         sheet.write_string(2, 1, d.window.label or "")
-        sheet.write_number(2, 2, _day(d.window.start), fmt.long_date)
-        sheet.write_number(2, 3, _day(d.window.end), fmt.long_date)
+        sheet.write_number(2, 2, day(d.window.start), fmt.long_date)
+        sheet.write_number(2, 3, day(d.window.end), fmt.long_date)
         sheet.write_string(3, 0, t("source"), fmt.bold)
         sheet.write_string(3, 1, d.source.label(self.lang), fmt.bold)
         sheet.write_string(4, 0, t("method"), fmt.bold)
@@ -574,137 +371,6 @@ class _WorkbookWriter:
         )
         sheet.write_string(r + 6, 0, t("rounding_note"), fmt.note)
 
-    # -- profile, services, channels, method --
-
-    def write_profile(self) -> None:
-        sheet, fmt, d = self.profile, self.fmt, self.data
-        total = d.source.report.pooled.responses
-        sheet.set_column(0, 0, 28)
-        sheet.set_column(1, 2, 12)
-        sheet.write_string(0, 0, self.t("profile"), fmt.title)
-        sheet.write_string(1, 0, self.t("respondents"), fmt.bold)
-        sheet.write_number(1, 1, total, fmt.int)
-        r = 3
-        for name in PROFILE_FIELDS:
-            sheet.write_string(r, 0, PROFILE_LABELS[name][0 if self.lang == "id" else 1], fmt.head)
-            sheet.write_string(r, 1, self.t("responses"), fmt.head)
-            sheet.write_string(r, 2, self.t("share"), fmt.head)
-            counted = {g.key: g.value.responses for g in d.breakdowns[name].groups}
-            options = PROFILE_OPTIONS[name]
-            for key in (*options, None):
-                if key is None and key not in counted:
-                    continue
-                r += 1
-                label = options[key][0 if self.lang == "id" else 1] if key else self.t("blank")
-                count = counted.get(key, 0)
-                sheet.write_string(r, 0, label)
-                sheet.write_number(r, 1, count, fmt.int)
-                sheet.write_formula(
-                    r, 2, f'=IF($B$2>0,B{r + 1}/$B$2,"")', fmt.share, count / total if total else ""
-                )
-            r += 2
-
-    def write_groups(self, sheet: Worksheet, by: str, title: str) -> None:
-        """One row per group of a breakdown: respondents, IKM, grade, each element's NRR."""
-        fmt = self.fmt
-        sheet.set_column(0, 0, 30)
-        sheet.write_string(0, 0, title, fmt.title)
-        headings = [
-            self.t(by if by != "service" else "service"),
-            self.t("responses"),
-            "IKM",
-            self.t("grade"),
-            *(f"NRR U{i + 1}" for i in range(len(ELEMENTS))),
-        ]
-        for column, heading in enumerate(headings):
-            sheet.write_string(2, column, heading, fmt.head)
-        for r, group in enumerate(self.data.breakdowns[by].groups, start=3):
-            label = group.label or self.t("blank")
-            if by == "channel" and group.key is not None:
-                label = CHANNEL_LABELS.get(group.key, group.key)
-            name = f"{label} ({group.key})" if by == "service" else label
-            value = group.value
-            sheet.write_string(r, 0, name)
-            sheet.write_number(r, 1, value.responses, fmt.int)
-            if value.ikm is not None and value.grade is not None:
-                sheet.write_number(r, 2, value.ikm, fmt.ikm)
-                sheet.write_string(r, 3, value.grade.mutu)
-            nrr = {e.key: e.nrr for e in value.elements}
-            for i, key in enumerate(ELEMENTS):
-                if key in nrr:
-                    sheet.write_number(r, 4 + i, nrr[key], fmt.nrr)
-
-    def write_method(self, written_rows: int) -> None:
-        sheet, fmt, report = self.method, self.fmt, self.data.source.report
-        method = report.method
-        sheet.set_column(0, 0, 34)
-        sheet.set_column(1, 1, 90)
-        sheet.write_string(0, 0, self.t("methodology"), fmt.title)
-        lines = [
-            (self.t("method"), METHOD_ID),
-            (self.t("regulation"), method.regulation),
-            (self.t("source"), self.data.source.label(self.lang)),
-            ("NRR", method.nrr),
-            (self.t("weighting"), method.weighting),
-            ("IKM", method.ikm),
-            (self.t("rounding"), method.rounding),
-            (self.t("excluded"), method.excluded),
-            (self.t("period"), method.period_cut),
-            (self.t("data"), self.t("order")),
-        ]
-        for r, (label, value) in enumerate(lines, start=2):
-            sheet.write_string(r, 0, label, fmt.bold)
-            sheet.write_string(r, 1, value)
-        r = 2 + len(lines) + 1
-        sheet.write_string(r, 0, self.t("grades"), fmt.head)
-        sheet.write_string(r, 1, f"{self.t('ikm_from')} / {self.t('kinerja')}", fmt.head)
-        for lower, grade in GRADES:
-            r += 1
-            kinerja = grade.kinerja if self.lang == "id" else grade.kinerja_en
-            sheet.write_string(r, 0, grade.mutu)
-            sheet.write_string(r, 1, f"{lower} — {kinerja}")
-        r += 2
-        sheet.write_string(r, 0, self.t("sample"), fmt.head)
-        sheet.write_string(r, 1, method.sample_size, fmt.head)
-        sample = report.sample
-        population = r + 1
-        sheet.write_string(population, 0, self.t("population"), fmt.bold)
-        if sample.population is not None and sample.minimum is not None:
-            sheet.write_number(population, 1, sample.population, fmt.int)
-            p = f"B{population + 1}"
-            sheet.write_string(population + 1, 0, self.t("minimum"), fmt.bold)
-            sheet.write_formula(
-                population + 1,
-                1,
-                f"=INT(3.841*{p}*0.25/(0.0025*({p}-1)+3.841*0.25)+0.5)",
-                fmt.int,
-                sample.minimum,
-            )
-        else:
-            sheet.write_string(population, 1, self.t("unknown"))
-        sheet.write_string(population + 2, 0, self.t("obtained"), fmt.bold)
-        sheet.write_number(population + 2, 1, written_rows, fmt.int)
-        if sample.adequate is not None:
-            sheet.write_string(population + 3, 0, self.t("adequate"), fmt.bold)
-            sheet.write_formula(
-                population + 3,
-                1,
-                f'=IF(B{population + 3}>=B{population + 2},"{self.t("yes")}",'
-                f'"{self.t("not_yet")}")',
-                None,
-                self.t("yes") if sample.adequate else self.t("not_yet"),
-            )
-        if self.split:
-            sheet.write_string(population + 5, 0, self.t("split"), fmt.note)
-
-    def start_suggestions(self) -> None:
-        if self.suggestions is None:
-            return
-        for column, key in enumerate(("no", "date", "service", "suggestion")):
-            self.suggestions.write_string(0, column, self.t(key), self.fmt.head)
-        self.suggestions.set_column(2, 2, 24)
-        self.suggestions.set_column(3, 3, 100)
-
 
 def _grade_formula(cell: str) -> str:
     """The grade of an IKM already rounded to 2 decimals, from the grade table."""
@@ -746,7 +412,8 @@ async def write_workbook(
     book.set_custom_property("skm_unit", data.unit.code)
     book.set_custom_property("skm_period", data.window.label or "")
     writer = _WorkbookWriter(book, data, SHEET_ROWS if max_rows is None else max_rows)
-    writer.start_suggestions()
+    if writer.suggestions is not None:
+        annexes.start_suggestions(writer.suggestions, writer.fmt, data.lang)
     expected = report.pooled.responses
     async for batch in respondent_batches(conn, data.unit, data.window, data.include_suggestions):
         await asyncio.to_thread(writer.write_batch, batch)
@@ -757,10 +424,10 @@ async def write_workbook(
     def finish() -> None:
         writer.finish_data_sheets()
         writer.write_summary()
-        writer.write_profile()
-        writer.write_groups(writer.services, "service", text("services", data.lang))
-        writer.write_groups(writer.channels, "channel", text("channels", data.lang))
-        writer.write_method(writer.number)
+        annexes.write_profile(writer.profile, writer.fmt, data)
+        annexes.write_groups(writer.services, writer.fmt, data, "service")
+        annexes.write_groups(writer.channels, writer.fmt, data, "channel")
+        annexes.write_method(writer.method, writer.fmt, data, writer.number, writer.split)
         book.close()
 
     await asyncio.to_thread(finish)
