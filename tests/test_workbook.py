@@ -12,6 +12,7 @@ import io
 import os
 import shutil
 import subprocess
+import sys
 import zipfile
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -270,6 +271,33 @@ def test_the_workbook_needs_the_right_to_read_responses(boundary: TestClient) ->
     missing = boundary.get(url)
     assert missing.status_code == 422
     assert missing.json()["errors"][0]["parameter"] == "period"
+
+
+def test_the_command_line_writes_the_same_workbook_and_shows_progress(
+    boundary: TestClient, database_url: str, tmp_path: Path
+) -> None:
+    target = tmp_path / "cli.xlsx"
+    command = [sys.executable, "-m", "app.cli", "report", "workbook", "--unit", "mpp"]
+    command += ["--period", PERIOD, "--output", str(target)]
+    done = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "SKM_DATABASE_URL": database_url},
+    )
+    assert done.stdout.strip() == str(target)
+    assert "respondents written: 625" in done.stderr
+    book = openpyxl.load_workbook(target, data_only=True)
+    assert figures(book) == api_figures(api_index(boundary))
+    missing = subprocess.run(
+        [*command[:6], "tidak-ada", *command[7:]],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "SKM_DATABASE_URL": database_url},
+    )
+    assert missing.returncode == 2
+    assert "No unit 'tidak-ada'" in missing.stderr
 
 
 # --- recalculation by LibreOffice --------------------------------------------------------------
