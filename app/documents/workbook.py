@@ -14,7 +14,7 @@ respondent-count denominator kept apart (see `_exact_rounding`).
 """
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -380,17 +380,8 @@ def _grade_formula(cell: str) -> str:
     return formula
 
 
-async def write_workbook(
-    conn: AsyncConnection,
-    data: WorkbookData,
-    path: Path,
-    max_rows: int | None = None,
-    progress: Progress | None = None,
-) -> Written:
-    """Write the workbook to `path` (in a directory the caller removes: XlsxWriter keeps
-    its temporary files beside it), streaming the respondents from `conn` (the snapshot the
-    figures were read in). XlsxWriter runs in a worker thread, a batch at a time, so that
-    the event loop serves other requests meanwhile."""
+def _open(data: WorkbookData, path: Path, max_rows: int | None) -> _WorkbookWriter:
+    """The workbook, its properties (method, figures' source) and its sheets, begun."""
     report = data.source.report
     created = report.data_updated_at or datetime.combine(data.window.end, datetime.min.time())
     book = Workbook(
@@ -414,24 +405,52 @@ async def write_workbook(
     writer = _WorkbookWriter(book, data, SHEET_ROWS if max_rows is None else max_rows)
     if writer.suggestions is not None:
         annexes.start_suggestions(writer.suggestions, writer.fmt, data.lang)
-    expected = report.pooled.responses
+    return writer
+
+
+def _finish(writer: _WorkbookWriter) -> Written:
+    """Checked against the figures, then the totals, the summary, the annexes; closed."""
+    data = writer.data
+    _check(writer, data.source.report)
+    writer.finish_data_sheets()
+    writer.write_summary()
+    annexes.write_profile(writer.profile, writer.fmt, data)
+    annexes.write_groups(writer.services, writer.fmt, data, "service")
+    annexes.write_groups(writer.channels, writer.fmt, data, "channel")
+    annexes.write_method(writer.method, writer.fmt, data, writer.number, writer.split)
+    writer.book.close()
+    return Written(writer.number, tuple(s.name for s in writer.sheets.values()), writer.split)
+
+
+async def write_workbook(
+    conn: AsyncConnection,
+    data: WorkbookData,
+    path: Path,
+    max_rows: int | None = None,
+    progress: Progress | None = None,
+) -> Written:
+    """Write the workbook to `path` (in a directory the caller removes: XlsxWriter keeps
+    its temporary files beside it), streaming the respondents from `conn` (the snapshot the
+    figures were read in). XlsxWriter runs in a worker thread, a batch at a time, so that
+    the event loop serves other requests meanwhile."""
+    writer = await asyncio.to_thread(_open, data, path, max_rows)
+    expected = data.source.report.pooled.responses
     async for batch in respondent_batches(conn, data.unit, data.window, data.include_suggestions):
         await asyncio.to_thread(writer.write_batch, batch)
         if progress is not None:
             progress(writer.number, expected)
-    _check(writer, report)
+    return await asyncio.to_thread(_finish, writer)
 
-    def finish() -> None:
-        writer.finish_data_sheets()
-        writer.write_summary()
-        annexes.write_profile(writer.profile, writer.fmt, data)
-        annexes.write_groups(writer.services, writer.fmt, data, "service")
-        annexes.write_groups(writer.channels, writer.fmt, data, "channel")
-        annexes.write_method(writer.method, writer.fmt, data, writer.number, writer.split)
-        book.close()
 
-    await asyncio.to_thread(finish)
-    return Written(writer.number, tuple(s.name for s in writer.sheets.values()), writer.split)
+def write_workbook_from_memory(
+    data: WorkbookData, path: Path, batches: Iterable[Sequence[Any]]
+) -> Written:
+    """The same workbook from rows already in memory, in this thread: the library's own
+    speed, the ceiling `bench.documents` compares `write_workbook` with."""
+    writer = _open(data, path, None)
+    for batch in batches:
+        writer.write_batch(batch)
+    return _finish(writer)
 
 
 def _check(writer: _WorkbookWriter, report: IndexReport) -> None:
