@@ -112,6 +112,10 @@ class _WorkbookWriter:
             book.add_worksheet(self.t("suggestions_sheet")) if data.include_suggestions else None
         )
         self.suggestion_row = 1
+        for each in book.worksheets():  # printed: A4 landscape, one page wide
+            each.set_paper(9)
+            each.set_landscape()
+            each.fit_to_pages(1, 0)
         self.number = 0
 
     def t(self, key: str) -> str:
@@ -140,6 +144,7 @@ class _WorkbookWriter:
         sheet.set_column(FIRST_SCORE, FIRST_SCORE + len(ELEMENTS) - 1, 5)
         sheet.set_column(PROFILE_COLUMN, PROFILE_COLUMN + len(PROFILE_FIELDS) - 1, 10)
         sheet.freeze_panes(HEADER_ROWS, 1)
+        sheet.repeat_rows(HEADER_ROWS - 1)
         return DataSheet(sheet, name)
 
     # -- respondent rows (the hot loop) --
@@ -219,10 +224,10 @@ class _WorkbookWriter:
         d, sheet, fmt, t = self.data, self.summary, self.fmt, self.t
         report = d.source.report
         pooled = report.pooled
-        sheet.set_column(0, 0, 24)
+        sheet.set_column(0, 0, 30)
         sheet.set_column(1, 1, 12)
-        sheet.set_column(2, 2, 34)
-        sheet.set_column(3, 10, 11)
+        sheet.set_column(2, 2, 38)
+        sheet.set_column(3, 10, 13)
         sheet.set_column(11, 14, 9, fmt.helper)
         sheet.write_string(0, 0, f"{t('title')} — {d.unit.name}", fmt.title)
         sheet.write_string(1, 0, t("unit"), fmt.bold)
