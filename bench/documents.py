@@ -6,7 +6,7 @@ Run from the checkout (several minutes with the defaults, most of it loading the
     .venv/bin/python -m bench.documents [--responses 700000] [--interval 0.05] [--seed 14]
     make bench-documents BENCH_ARGS="--cases unit-year,mall-year"
 
-It drops and creates the PostgreSQL database `skm_bench_documents` (through
+It drops and creates the PostgreSQL database `skm_bench_workbook` (through
 SKM_BENCH_POSTGRES_URL, default postgresql://postgres@127.0.0.1:5432/postgres) and
 bulk-loads the data set of bench/dataset.py (N responses over 2025–2026). The cases, chosen
 from the loaded data: a service counter's year (the one nearest 1,000 respondents in 2025),
@@ -46,7 +46,7 @@ from bench.dataset import Dataset, RawDatabase, fresh_and_loaded
 from bench.export import MemorySampler
 from bench.harness import MB, BenchError, Service, code_note, code_version, serving
 
-DATABASE = "skm_bench_documents"
+DATABASE = "skm_bench_workbook"
 TARGET_RATIO = 1.25  # workbook time ÷ the same cells written from memory
 TARGET_MEMORY = 50 * MB  # peak RSS − idle RSS of the worker
 IDLE_SETTLE = 1.0

@@ -137,9 +137,10 @@ class _WorkbookWriter:
             *(f"U{i + 1}" for i in range(len(ELEMENTS))),
             *(PROFILE_LABELS[p][0 if self.lang == "id" else 1] for p in PROFILE_FIELDS),
         ]
+        sheet.set_row(3, 30)
         for column, heading in enumerate(headings):
             sheet.write_string(3, column, heading, self.fmt.head)
-        sheet.set_column(1, 1, 11)
+        sheet.set_column(1, 1, 12)
         sheet.set_column(2, 3, 14)
         sheet.set_column(FIRST_SCORE, FIRST_SCORE + len(ELEMENTS) - 1, 5)
         sheet.set_column(PROFILE_COLUMN, PROFILE_COLUMN + len(PROFILE_FIELDS) - 1, 10)
@@ -252,11 +253,13 @@ class _WorkbookWriter:
         if self.split:
             sheet.write_string(7, 0, t("split"), fmt.note)
         head = 8
+        sheet.set_row(head, 30)
         headings = ("no", "key", "element", "total", "count", "nrr", "nrr3", "weight", "weighted")
         for column, key in enumerate((*headings, "x25", "grade")):
             sheet.write_string(head, column, t(key), fmt.head)
-        for column in range(11, 15):
-            sheet.write_string(head, column, t("helper"), fmt.helper)
+        helpers = ("Q (IKM)", "R/n (IKM)", "Q (index)", "R/n (index)")
+        for column, helper in enumerate(helpers, start=11):
+            sheet.write_string(head, column, f"{t('helper')}: {helper}", fmt.helper)
         by_key = {e.key: e for e in pooled.elements}
         k = len(pooled.elements)
         first, last = head + 2, head + 1 + len(ELEMENTS)  # 1-based rows of the elements
@@ -349,11 +352,11 @@ class _WorkbookWriter:
         sheet.write_string(r + 2, 0, t("index"), fmt.bold)
         index_value = pooled.index if pooled.index is not None else ""
         sheet.write_formula(r + 2, 1, rounded("N", 1000), fmt.nrr, index_value)
-        sheet.write_string(r + 3, 0, t("ikm"), fmt.headline_text)
+        sheet.write_string(r + 3, 0, t("ikm"), fmt.bold)
         ikm_value = pooled.ikm if pooled.ikm is not None else ""
         sheet.write_formula(r + 3, 1, rounded("L", 100), fmt.headline, ikm_value)
         ikm_cell = f"B{r + 4}"
-        sheet.write_string(r + 4, 0, t("grade"), fmt.headline_text)
+        sheet.write_string(r + 4, 0, t("grade"), fmt.bold)
         sheet.write_formula(
             r + 4,
             1,

@@ -53,6 +53,8 @@ def write_groups(sheet: Worksheet, fmt: Formats, d: WorkbookData, by: str) -> No
         text("grade", lang),
         *(f"NRR U{i + 1}" for i in range(len(ELEMENTS))),
     ]
+    sheet.set_column(1, 3, 12)
+    sheet.set_row(2, 30)
     for column, heading in enumerate(headings):
         sheet.write_string(2, column, heading, fmt.head)
     for r, group in enumerate(d.breakdowns[by].groups, start=3):

@@ -37,7 +37,7 @@ TEXTS: Final[dict[str, tuple[str, str]]] = {
     "weighted": ("NRR tertimbang", "Weighted NRR"),
     "x25": ("NRR × 25", "NRR × 25"),
     "grade": ("Mutu", "Grade"),
-    "helper": ("bantu: pembulatan tepat", "helper: exact rounding"),
+    "helper": ("bantu", "helper"),
     "k": ("Unsur terjawab (k)", "Elements answered (k)"),
     "sum_weighted": ("Σ NRR tertimbang", "Σ weighted NRR"),
     "index": ("Indeks (1–4, 3 desimal)", "Index (1–4, 3 dp)"),
@@ -120,7 +120,7 @@ class Formats:
         self.headline = book.add_format({"bold": True, "font_size": 14, "num_format": "0.00"})
         self.headline_text = book.add_format({"bold": True, "font_size": 14})
         self.note = book.add_format({"italic": True, "font_color": "#595959"})
-        self.helper = book.add_format({"font_color": "#7F7F7F"})
+        self.helper = book.add_format({"font_color": "#7F7F7F", "text_wrap": True})
 
 
 def _day(value: date) -> int:
