@@ -11,6 +11,11 @@ sheet holds gets one data sheet per month, and says so.
 Rounding is exact: a half-up rounding written as ROUND() of a floating-point quotient can
 tip 88.305 to 88.30, so the rounded NRR, index and IKM are integer quotients, each
 respondent-count denominator kept apart (see `_exact_rounding`).
+
+About 500 lines, kept whole: the data sheets and the summary reference each other's cells
+by position (a totals row, an element's row), and those positions read best in one place;
+the data, the annex sheets and the texts are apart (`workbook_data`, `workbook_annexes`,
+`workbook_style`).
 """
 
 import asyncio
