@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test lint format openapi bench-ingest bench-indices bench-export bench-documents clean
+.PHONY: install run test lint format openapi bench-ingest bench-indices bench-export bench-documents bench-workbook clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,9 @@ bench-export: $(BIN)/.installed
 
 bench-documents: $(BIN)/.installed
 	$(BIN)/python -m bench.documents $(BENCH_ARGS)
+
+bench-workbook: $(BIN)/.installed
+	$(BIN)/python -m bench.workbook $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

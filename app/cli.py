@@ -8,6 +8,7 @@ import shutil
 import sys
 import tempfile
 import time
+from datetime import date
 from pathlib import Path
 
 from alembic import command
@@ -18,9 +19,11 @@ from sqlalchemy.exc import OperationalError
 
 from app.config import Settings, get_settings
 from app.db import Database
+from app.documents.workbook import generate_workbook
 from app.errors import ProblemError
 from app.keys import create_key
 from app.observability import configure_logging
+from app.periods import PERIOD_DESCRIPTION, Span, window_or_problem
 from app.schemas import KeyCreate, KeyCreated
 from app.vocabulary import ROLES
 
@@ -205,12 +208,17 @@ def _period_argument(text: str) -> str:
 
 
 def add_report_commands(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
-    """`skm report laporan|poster …` (each document a subcommand of `report`)."""
+    """`skm report laporan|poster|workbook …` (each document a subcommand of `report`)."""
     report = sub.add_parser("report", help="make a document of a unit's period")
     documents = report.add_subparsers(dest="document", required=True)
     laporan = documents.add_parser("laporan", help="the Laporan Hasil SKM (PDF)")
     poster = documents.add_parser("poster", help="the poster (Infografis SKM), PDF or PNG")
     poster.add_argument("--format", choices=("pdf", "png"), default="pdf")
+    workbook = documents.add_parser("workbook", help="the processing workbook (XLSX)")
+    _document_arguments(workbook)
+    workbook.add_argument(
+        "--include-suggestions", action="store_true", help="add the free-text suggestions"
+    )
     for parser in (laporan, poster):
         parser.add_argument("--unit", required=True, help="unit code (its whole subtree)")
         parser.add_argument(
@@ -223,6 +231,59 @@ def add_report_commands(sub: "argparse._SubParsersAction[argparse.ArgumentParser
             help="the live index even when the period was published (default: its newest record)",
         )
         parser.add_argument("--output", "-o", help="file to write (default: a name of its own)")
+
+
+def _document_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--unit", required=True, help="unit code (its whole subtree)")
+    parser.add_argument("--period", help=PERIOD_DESCRIPTION)
+    parser.add_argument("--from", dest="date_from", type=date.fromisoformat, help="first day")
+    parser.add_argument("--to", dest="date_to", type=date.fromisoformat, help="last day")
+    parser.add_argument("--lang", choices=("id", "en"), default="id")
+    parser.add_argument("--output", type=Path, help="file to write (default: its own name, here)")
+
+
+def _report_window(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Span:
+    """The period or days asked for, checked as the API checks them."""
+    try:
+        chosen = window_or_problem(args.period, args.date_from, args.date_to)
+    except ProblemError as error:
+        parser.error(error.problem.detail or error.problem.title)
+    if chosen.start is None or chosen.end is None:
+        parser.error("give --period (e.g. 2026-Q1) or both --from and --to")
+    return Span(chosen.label, chosen.start, chosen.end)
+
+
+def _progress(written: int, expected: int) -> None:
+    """One line on stderr, rewritten as the rows go."""
+    sys.stderr.write(f"\rrespondents written: {written:,} of {expected:,}")
+    sys.stderr.flush()
+
+
+async def _report(args: argparse.Namespace, window: Span, settings: Settings) -> Path:
+    """Write the document asked for (an officer on the server: no key, the whole tree)."""
+    database = Database(settings.database_url, pool_size=1)
+    try:
+        with tempfile.TemporaryDirectory(prefix="skm-report-") as directory:
+            made, written = await generate_workbook(
+                database,
+                None,
+                args.unit,
+                window,
+                args.include_suggestions,
+                args.lang,
+                Path(directory),
+                progress=_progress,
+            )
+            sys.stderr.write(
+                f"\rrespondents written: {written.respondents:,}"
+                + (" (one data sheet per month)" if written.split_by_month else "")
+                + "\n"
+            )
+            target = args.output or Path.cwd() / made.name
+            shutil.move(made, target)
+    finally:
+        await database.dispose()
+    return Path(target)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -253,6 +314,11 @@ def main(argv: list[str] | None = None) -> None:
     body = _key_body(parser, args) if args.command == "create-key" else None
     if args.command == "serve":
         configure_logging(settings.log_level, settings.log_format)
+    window = (
+        _report_window(parser, args)
+        if args.command == "report" and args.document == "workbook"
+        else None
+    )
     try:
         migrate(own_logging=args.command == "serve")
     except OperationalError as error:
@@ -266,6 +332,13 @@ def main(argv: list[str] | None = None) -> None:
         except ProblemError as error:  # e.g. a scope naming no unit
             parser.error(error.problem.detail or error.problem.title)
         print(created.token)  # noqa: T201  (the token, shown once)
+        return
+    if window is not None:
+        try:
+            path = asyncio.run(_report(args, window, settings))
+        except ProblemError as error:  # e.g. a unit that does not exist
+            parser.error(error.problem.detail or error.problem.title)
+        print(path)  # noqa: T201  (where the document was written)
         return
     if args.command == "report":
         report_command(args, settings)

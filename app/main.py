@@ -273,6 +273,7 @@ OPERATION_IDS: dict[tuple[str, str], str] = {
     ("GET", "/v1/units/{code}"): "getUnit",
     ("PATCH", "/v1/units/{code}"): "updateUnit",
     ("DELETE", "/v1/units/{code}"): "deleteUnit",
+    ("GET", "/v1/units/{code}/documents/workbook.xlsx"): "getUnitWorkbook",
     ("GET", "/v1/units/{code}/form"): "getUnitForm",
     ("GET", "/v1/units/{code}/populations"): "listPopulations",
     ("GET", "/v1/units/{code}/populations/{period}"): "getUnitPopulation",

@@ -510,6 +510,9 @@ ROWS: dict[str, Row] = {
         get("/v1/units/{code}/publications"), index_readers(200)
     ),
     "GET /v1/publications/{publication_id}": Row(get_publication, index_readers(200)),
+    "GET /v1/units/{code}/documents/workbook.xlsx": Row(
+        get("/v1/units/{code}/documents/workbook.xlsx", period=YEAR), row_readers(200)
+    ),
     "GET /v1/keys": Row(list_keys, admin_and_manager(200, out=200), targeted=False),
     "POST /v1/keys": Row(create_key_in, admin_and_manager(201)),
     "GET /v1/keys/{key_id}": Row(get_key, admin_and_manager(200)),

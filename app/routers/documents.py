@@ -1,10 +1,18 @@
-"""Documents: a unit's report settings, the Laporan SKM (PDF) and the poster (PDF, PNG)."""
+"""Documents: a unit's report settings, the processing workbook (XLSX), the Laporan SKM (PDF)
+and the poster (PDF, PNG)."""
 
+import asyncio
+import shutil
+import tempfile
+from datetime import timedelta
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import FileResponse
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from app import indices, publications
@@ -13,6 +21,7 @@ from app.auth import unit_for
 from app.config import Settings
 from app.dependencies import (
     Caller,
+    DatabaseDep,
     PublicReadConnection,
     ReadConnection,
     ReadingCaller,
@@ -26,11 +35,12 @@ from app.documents.figures import Figures, Source, figures, questionnaires
 from app.documents.poster import poster_pdf, poster_png
 from app.documents.report import laporan_pdf
 from app.documents.texts import Lang
+from app.documents.workbook import Language, generate_workbook
 from app.errors import FieldProblem, ProblemError, invalid, problem_responses
 from app.models import Publication
-from app.periods import PERIOD_DESCRIPTION, Span, parse_period
+from app.periods import PERIOD_DESCRIPTION, Span, parse_period, window_or_problem
 from app.routers.public import PublicWindow
-from app.schemas import FrozenReport
+from app.schemas import Day, FrozenReport
 
 router = APIRouter(
     prefix="/v1/units/{code}",
@@ -116,6 +126,69 @@ async def put_report_settings(
     }
     await record(session, caller, "report_settings.set", f"unit:{code}", changed)
     return stored
+
+
+# --- the processing workbook ------------------------------------------------------------------
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+WORKBOOK_MAX_RANGE = timedelta(days=3700)  # about ten years, as the indices
+
+
+async def workbook_window(
+    period: Annotated[str | None, Query(max_length=10, description=PERIOD_DESCRIPTION)] = None,
+    date_from: Annotated[
+        Day | None, Query(alias="from", description="First local day (with `to`)")
+    ] = None,
+    date_to: Annotated[Day | None, Query(alias="to", description="Last local day")] = None,
+) -> Span:
+    """A period, or a range of local days; each unit's days are in its own time zone."""
+    chosen = window_or_problem(period, date_from, date_to)
+    if chosen.start is None or chosen.end is None:
+        detail = "give a period (e.g. 2026-Q1) or both `from` and `to`"
+        raise invalid([FieldProblem(parameter="period", detail=detail, code="missing")])
+    if chosen.end - chosen.start > WORKBOOK_MAX_RANGE:
+        raise invalid(
+            [FieldProblem(parameter="to", detail="at most ten years", code="range_too_long")]
+        )
+    return Span(chosen.label, chosen.start, chosen.end)
+
+
+@router.get(
+    "/documents/workbook.xlsx",
+    response_class=FileResponse,
+    responses={200: {"content": {XLSX: {}}, "description": "The processing workbook (XLSX)"}},
+)
+async def workbook(
+    code: str,
+    caller: Caller,
+    database: DatabaseDep,
+    period: Annotated[Span, Depends(workbook_window)],
+    include_suggestions: Annotated[
+        bool,
+        Query(description="Add a sheet of the free-text suggestions (personal data may appear)"),
+    ] = False,
+    lang: Annotated[Language, Query(description="id (Bahasa Indonesia) or en")] = "id",
+) -> FileResponse:
+    """The processing workbook (*olah data*) of the unit's subtree over a period: one row
+    per respondent as answered, and live formulas (with their values cached) from the
+    column totals to the NRR, the weighted NRR, the index, the IKM and its grade; the
+    respondent profile, per service, per channel, the method. Needs response rows
+    (`read_responses`)."""
+    caller.require_responses()
+    directory = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="skm-workbook-"))
+    try:
+        path, _ = await generate_workbook(
+            database, caller, code, period, include_suggestions, lang, directory
+        )
+    except BaseException:
+        await asyncio.to_thread(shutil.rmtree, directory, True)
+        raise
+    return FileResponse(
+        path,
+        media_type=XLSX,
+        filename=path.name,
+        background=BackgroundTask(shutil.rmtree, directory, True),
+    )
 
 
 # --- the documents ---------------------------------------------------------------------------
