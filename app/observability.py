@@ -15,6 +15,7 @@ import logging
 import os
 import re
 import secrets
+import sys
 import time
 from collections import Counter as Tally
 from collections.abc import Iterable
@@ -265,7 +266,16 @@ TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
 
 class _Handler(logging.StreamHandler):  # type: ignore[type-arg]
     """The service's own handler on the root logger (replaced, never doubled, when another
-    app is created in the same process)."""
+    app is created in the same process). It writes to whatever `sys.stderr` is when a line
+    is emitted, not when the handler was made (a test's captured stream may be closed)."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        return None
 
 
 def configure_logging(level: str, log_format: str) -> None:

@@ -216,6 +216,7 @@ def test_form_of_a_deactivated_unit_is_gone(mall: TestClient) -> None:
         "title": "Gone",
         "status": 410,
         "detail": "Unit 'dpmptsp' is deactivated.",
+        "request_id": gone.headers["x-request-id"],
     }
     # Reactivated, it is served again.
     assert mall.patch("/v1/units/dpmptsp", json={"active": True}).status_code == 200

@@ -509,6 +509,7 @@ def test_unknown_response_is_404(archive: TestClient) -> None:
         "title": "Not found",
         "status": 404,
         "detail": f"No response '{unknown}'.",
+        "request_id": missing.headers["x-request-id"],
     }
     malformed = archive.get("/v1/responses/not-a-uuid")
     assert malformed.status_code == 422

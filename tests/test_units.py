@@ -174,6 +174,7 @@ def test_unknown_unit_is_a_404_problem(mall: TestClient, method: str, path: str)
         "title": "Not found",
         "status": 404,
         "detail": "No unit 'nowhere'.",
+        "request_id": answer.headers["x-request-id"],
     }
 
 
