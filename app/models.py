@@ -315,6 +315,45 @@ class AuditEntry(Base):
     details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
+class Publication(Base):
+    """A unit's result for a period, frozen when a manager published it: the full index
+    report as it stood, under its id, time and key. Never changed afterwards; a revision is
+    a new record naming the one it supersedes."""
+
+    __tablename__ = "publications"
+    __table_args__ = (
+        # One chain of revisions per unit and period: 1, 2, 3, … (two publishers at once
+        # cannot both write revision n).
+        UniqueConstraint("unit_id", "period", "revision"),
+        UniqueConstraint("supersedes_id"),
+        CheckConstraint("revision >= 1", name="revision"),
+        CheckConstraint("period_start < period_end", name="period_days"),
+        Index("ix_publications_unit_days", "unit_id", "period_start", "period_end"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    period: Mapped[str] = mapped_column(String(10))  # '2026', '2026-S1', '2026-Q3', '2026-03'
+    # The local days it covers, half-open: period_start ≤ day < period_end (unit's calendar).
+    period_start: Mapped[date] = mapped_column(Date)
+    period_end: Mapped[date] = mapped_column(Date)
+    revision: Mapped[int]
+    published_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id"))
+    supersedes_id: Mapped[int | None] = mapped_column(ForeignKey("publications.id"))
+    # Shown without a key (when the unit is public): false for a period length other than
+    # SKM_PUBLIC_PERIOD, and for a revision whose counts differ from the record it
+    # supersedes by fewer than SKM_PUBLIC_MIN_GROUP respondents.
+    public: Mapped[bool]
+    method_id: Mapped[str] = mapped_column(String(64))
+    responses: Mapped[int]  # n of the headline (the unit's subtree, flagged left out)
+    # sha256 of the counted sums behind every frozen figure: equal fingerprints, equal figures.
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    report: Mapped[dict[str, Any]] = mapped_column(JSON)  # the frozen figures
+    # What changed from the superseded record (NULL for a first publication).
+    difference: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
 # --- follow-up plans (issue 12) ----------------------------------------------------------
 
 ACTION_LENGTH = 2000  # a follow-up item's action, and its evidence note

@@ -1,7 +1,7 @@
 """follow-up plans (rencana tindak lanjut), their items, and the required periods per unit
 
 Revision ID: 0007
-Revises: 0003
+Revises: 0005
 Create Date: 2026-11-30 15:00:00
 """
 
@@ -15,7 +15,7 @@ from app.method import ELEMENTS
 from app.vocabulary import ITEM_STATUSES, PLAN_STATES, REQUIRED_PERIODS
 
 revision: str = "0007"
-down_revision: str | None = "0003"
+down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
