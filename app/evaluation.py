@@ -188,7 +188,9 @@ def ikm_change(what: str, spans: tuple[Span, Span], sums: tuple[Sums, Sums]) -> 
     change = welch(
         complete[0], complete[1], Fraction(IKM_FACTOR, len(ELEMENTS)), after_ikm - before_ikm
     )
-    return _out(what, "ikm", measures, change, verdict(change, sums[0].responses, sums[1].responses), 2)
+    return _out(
+        what, "ikm", measures, change, verdict(change, sums[0].responses, sums[1].responses), 2
+    )
 
 
 def _change(
@@ -272,9 +274,7 @@ async def evaluate(session: AsyncSession, unit: Unit, plan: FollowupPlan) -> Eva
                     by_service[1].get(service_id, Sums()),
                 ),
             )
-        evaluated.append(
-            ItemEvaluation(item_id=item.id, status=item.status, change=change)  # type: ignore[arg-type]
-        )
+        evaluated.append(ItemEvaluation(item_id=item.id, status=item.status, change=change))
     return EvaluationOut(
         unit=UnitRef(code=unit.code, name=unit.name),
         plan_period=_period(before),

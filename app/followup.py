@@ -9,7 +9,7 @@ evidence. Every change is audit-logged by the router, in the same transaction.
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from fractions import Fraction
 from typing import Any
 
@@ -30,6 +30,7 @@ from app.followup_schemas import (
 from app.method import ELEMENT_NAMES, ELEMENTS, IKM_FACTOR, compute_index, grade_for_ikm
 from app.models import FollowupItem, FollowupPlan, Service, Unit
 from app.periods import Span, parse_period
+from app.publications import current_publication
 from app.schemas import PeriodOut, UnitRef
 from app.vocabulary import ItemStatus
 
@@ -89,13 +90,24 @@ async def period_result(conn: AsyncConnection, unit: Unit, span: Span) -> Period
     )
 
 
-async def published_result(
-    conn: AsyncConnection, unit: Unit, span: Span
-) -> PeriodResult | None:
-    """The period's published record, read as a result; None until the unit publishes one
-    (publication records arrive with issue 11: see `app.publications` once merged)."""
-    del conn, unit, span
-    return None
+async def published_result(conn: AsyncConnection, unit: Unit, span: Span) -> PeriodResult | None:
+    """The period's current published record (its newest revision), read as a result; None
+    when the unit has published none for exactly these days."""
+    record = await current_publication(conn, unit.id, span.start, span.end + timedelta(days=1))
+    if record is None:
+        return None
+    return frozen_result(record.id, record.report)
+
+
+def frozen_result(publication_id: int, report: dict[str, Any]) -> PeriodResult:
+    """A frozen index report (the shape of `IndexReport`) as a result: each element's exact
+    NRR and grade as published, and the weakest as published."""
+    pooled = report.get("pooled") or {}
+    elements = tuple(
+        ElementGrade(e["key"], Fraction(e["nrr_exact"]), e["grade"]["mutu"])
+        for e in pooled.get("elements") or []
+    )
+    return PeriodResult(elements, tuple(pooled.get("weakest") or ()), publication_id)
 
 
 def proposals(result: PeriodResult) -> list[tuple[str, list[str]]]:
@@ -116,8 +128,7 @@ def proposals(result: PeriodResult) -> list[tuple[str, list[str]]]:
 def proposed_action(key: str, reasons: Sequence[str], nrr: Fraction) -> str:
     """The text a proposed item starts with, for the officer to rewrite."""
     why = ", ".join(
-        {"weakest": "unsur terendah", "grade_C": "mutu C", "grade_D": "mutu D"}[r]
-        for r in reasons
+        {"weakest": "unsur terendah", "grade_C": "mutu C", "grade_D": "mutu D"}[r] for r in reasons
     )
     shown = f"{float(nrr):.3f}".replace(".", ",")
     return f"Tindak lanjut {ELEMENT_NAMES[key]} (NRR {shown}; {why})"
@@ -127,9 +138,7 @@ def proposed_action(key: str, reasons: Sequence[str], nrr: Fraction) -> str:
 
 
 def _overdue(item: FollowupItem, today: date) -> bool:
-    return (
-        item.status not in FINISHED and item.target_date is not None and item.target_date < today
-    )
+    return item.status not in FINISHED and item.target_date is not None and item.target_date < today
 
 
 def _because(item: FollowupItem, plan_reasons: dict[str, list[str]]) -> list[str]:
@@ -149,7 +158,7 @@ def item_out(
         action=item.action,
         responsible=item.responsible,
         target_date=item.target_date,
-        status=item.status,  # type: ignore[arg-type]
+        status=item.status,
         status_reason=item.status_reason,
         evidence_note=item.evidence_note,
         evidence_links=list(item.evidence_links),
@@ -185,7 +194,7 @@ async def plan_out(session: AsyncSession, unit: Unit, plan: FollowupPlan, today:
     return PlanOut(
         unit=UnitRef(code=unit.code, name=unit.name),
         period=_period_out(plan),
-        state=plan.state,  # type: ignore[arg-type]
+        state=plan.state,
         source="publication" if plan.source_publication_id is not None else "live",
         source_publication_id=plan.source_publication_id,
         items=[item_out(i, services, reasons, today) for i in items],
@@ -225,7 +234,7 @@ async def list_plans(session: AsyncSession, unit: Unit, today: date) -> PlanList
         plans=[
             PlanSummary(
                 period=_period_out(plan),
-                state=plan.state,  # type: ignore[arg-type]
+                state=plan.state,
                 items=items,
                 done=done,
                 overdue=overdue,
@@ -353,7 +362,10 @@ async def update_item(plan: FollowupPlan, item: FollowupItem, body: ItemPatch) -
                 "Conflict",
                 f"The plan for {plan.period} is closed: only status, status_reason and "
                 "evidence change.",
-                [FieldProblem(pointer=f"/{name}", detail="frozen", code="frozen") for name in frozen],
+                [
+                    FieldProblem(pointer=f"/{name}", detail="frozen", code="frozen")
+                    for name in frozen
+                ],
             )
     for name in ("action",):
         if name in changed and changed[name] is None:

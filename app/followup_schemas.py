@@ -16,9 +16,7 @@ from app.vocabulary import ItemStatus, PlanState, RequiredPeriods, Verdict
 Action = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=ACTION_LENGTH), Clean
 ]
-Note = Annotated[
-    str, StringConstraints(strip_whitespace=True, max_length=ACTION_LENGTH), Clean
-]
+Note = Annotated[str, StringConstraints(strip_whitespace=True, max_length=ACTION_LENGTH), Clean]
 Reason = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=REASON_LENGTH), Clean
 ]

@@ -30,10 +30,10 @@ from app.method import METHOD_ID
 from app.ratelimit import RateLimiter
 from app.routers import (
     collection,
+    compliance,
     flags,
     health,
     indices,
-    compliance,
     keys,
     plans,
     populations,

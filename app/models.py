@@ -375,7 +375,7 @@ class FollowupPlan(Base):
     period_end: Mapped[date] = mapped_column(Date)  # last local day (inclusive)
     state: Mapped[str] = mapped_column(String(8))
     # What its proposal was read from: a publication's id, or NULL for the live index.
-    source_publication_id: Mapped[int | None]
+    source_publication_id: Mapped[int | None] = mapped_column(ForeignKey("publications.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

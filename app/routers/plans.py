@@ -143,9 +143,7 @@ async def update_plan_item(
     return await _item_out(session, unit, plan, item_id)
 
 
-@router.delete(
-    "/{period}/items/{item_id}", status_code=status.HTTP_204_NO_CONTENT, responses=WRITE
-)
+@router.delete("/{period}/items/{item_id}", status_code=status.HTTP_204_NO_CONTENT, responses=WRITE)
 async def delete_plan_item(
     code: str, period: PeriodPath, item_id: ItemId, session: WriteSession, caller: Caller
 ) -> None:

@@ -40,6 +40,11 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(
             ["unit_id"], ["units.id"], name=op.f("fk_followup_plans_unit_id_units")
         ),
+        sa.ForeignKeyConstraint(
+            ["source_publication_id"],
+            ["publications.id"],
+            name=op.f("fk_followup_plans_source_publication_id_publications"),
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_followup_plans")),
         sa.UniqueConstraint("unit_id", "period", name=op.f("uq_followup_plans_unit_id_period")),
     )

@@ -1,0 +1,1 @@
+"""Documents an SKM officer files and displays: workbook, Laporan SKM, poster."""
