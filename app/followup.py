@@ -240,7 +240,7 @@ async def list_plans(session: AsyncSession, unit: Unit, today: date) -> PlanList
                 overdue=overdue,
                 updated_at=plan.updated_at,
             )
-            for plan, items, done, overdue in rows.tuples()
+            for plan, items, done, overdue in rows
         ],
     )
 
