@@ -21,8 +21,9 @@ def at(day: date, hour: int) -> str:
     return (moment + timedelta(hours=8 + hour // 4, minutes=(hour % 4) * 10)).isoformat()
 
 
-def post_all(client: TestClient, unit: str, service: str, vectors: list[tuple[int, ...]],
-             day: date) -> None:
+def post_all(
+    client: TestClient, unit: str, service: str, vectors: list[tuple[int, ...]], day: date
+) -> None:
     items = [
         response_item(unit, service, scores(*vector), collected_at=at(day, i))
         for i, vector in enumerate(vectors)
@@ -75,8 +76,9 @@ def test_a_plan_proposes_the_tied_weakest_and_every_element_graded_c_or_d(
     assert empty.json()["items"] == []
 
 
-def insert_publication(engine: Engine, unit: str, period: str, start: date, end: date,
-                       report: dict[str, Any]) -> int:
+def insert_publication(
+    engine: Engine, unit: str, period: str, start: date, end: date, report: dict[str, Any]
+) -> int:
     with engine.begin() as conn:
         unit_id = conn.execute(select(Unit.id).where(Unit.code == unit)).scalar_one()
         return int(
@@ -142,8 +144,12 @@ def test_items_are_edited_and_a_closed_plan_changes_only_statuses_and_evidence(
     first = plan["items"][0]["id"]
     patched = history.patch(
         f"{base}/items/{first}",
-        json={"action": "Sederhanakan alur", "responsible": "Kasi Pelayanan",
-              "target_date": "2025-06-30", "status": "in_progress"},
+        json={
+            "action": "Sederhanakan alur",
+            "responsible": "Kasi Pelayanan",
+            "target_date": "2025-06-30",
+            "status": "in_progress",
+        },
     )
     assert patched.status_code == 200, patched.text
     assert patched.json()["status"] == "in_progress"
@@ -175,13 +181,18 @@ def test_items_are_edited_and_a_closed_plan_changes_only_statuses_and_evidence(
     assert [e["pointer"] for e in frozen.json()["errors"]] == ["/action"]
     evidence = history.patch(
         f"{base}/items/{first}",
-        json={"status": "done", "evidence_note": "SOP baru",
-              "evidence_links": ["https://example.go.id/sop.pdf"]},
+        json={
+            "status": "done",
+            "evidence_note": "SOP baru",
+            "evidence_links": ["https://example.go.id/sop.pdf"],
+        },
     )
     assert evidence.status_code == 200, evidence.text
     assert evidence.json()["status"] == "done"
     assert evidence.json()["overdue"] is False
-    assert history.post(f"{base}/items", json={"element": "waktu", "action": "x"}).status_code == 409
+    assert (
+        history.post(f"{base}/items", json={"element": "waktu", "action": "x"}).status_code == 409
+    )
     assert history.delete(f"{base}/items/{first}").status_code == 409
     assert history.post(f"{base}/close").status_code == 409
 
@@ -196,7 +207,11 @@ def test_items_are_edited_and_a_closed_plan_changes_only_statuses_and_evidence(
             .order_by(AuditEntry.id)
         ).all()
     assert [a for a, _ in actions] == [
-        "plan.create", "plan.item.update", "plan.item.add", "plan.item.delete", "plan.close",
+        "plan.create",
+        "plan.item.update",
+        "plan.item.add",
+        "plan.item.delete",
+        "plan.close",
         "plan.item.update",
     ]
     # Field names and statuses only: the free text of actions and names is not copied.
@@ -278,7 +293,16 @@ def test_the_evaluation_matches_a_hand_computation(history: TestClient) -> None:
         ("service:ktp", 40, 91.67, 40, 94.51, 2.85, 1.94, 3.76, 40, "improved"),
     ]
     assert summary(body["unit_change"]) == (
-        "unit", 40, 91.67, 40, 94.51, 2.85, 1.94, 3.76, 40, "improved"
+        "unit",
+        40,
+        91.67,
+        40,
+        94.51,
+        2.85,
+        1.94,
+        3.76,
+        40,
+        "improved",
     )
     assert body["items"][1]["change"]["after"]["value_exact"] == "101/40"
 
@@ -290,9 +314,7 @@ def test_fewer_than_30_answers_is_not_enough_data_however_large_the_change(
     post_all(history, "dpmptsp", "izin-usaha", [(3,) * 9] * 29, date(2025, 1, 7))
     post_all(history, "dpmptsp", "izin-usaha", [(4,) * 9] * 30, date(2025, 4, 8))
     history.post("/v1/units/dpmptsp/plans", json={"period": "2025-Q1", "propose": False})
-    history.post(
-        "/v1/units/dpmptsp/plans/2025-Q1/items", json={"element": "biaya", "action": "x"}
-    )
+    history.post("/v1/units/dpmptsp/plans/2025-Q1/items", json={"element": "biaya", "action": "x"})
     body = history.get("/v1/units/dpmptsp/plans/2025-Q1/evaluation").json()
     [item] = body["items"]
     assert item["change"]["difference"] == 1.0
