@@ -15,12 +15,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from fractions import Fraction
+from functools import cache
+from math import lcm
 from typing import Any
 
-from sqlalchemy import String, Table, bindparam, func, select
+from sqlalchemy import Date, Select, String, Table, bindparam, case, false, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from app.aggregates import Scope, Sums, aggregate_totals
+from app.aggregates import MONTHLY
 from app.db import utcnow
 from app.evaluation import signed
 from app.followup_schemas import (
@@ -34,8 +36,8 @@ from app.followup_schemas import (
     RemindersOut,
     RequiredPeriodsOut,
 )
-from app.indices import Node, exact_ikm
-from app.method import grade_for_ikm, minimum_sample, presented
+from app.indices import Node
+from app.method import ELEMENTS, IKM_FACTOR, grade_for_ikm, minimum_sample, presented
 from app.models import (
     ComplianceSetting,
     FollowupItem,
@@ -135,42 +137,102 @@ _SUBTREE = select(
 ).where(Unit.path.like(bindparam("subtree", type_=String)))
 
 
+YEAR_COUNTERS = (
+    "responses",
+    *(f"{e}_{s}" for e in ELEMENTS for s in ("n", "sum")),
+)
+
+
 @dataclass
 class Counted:
-    """One unit's own counts (its subtree's, once rolled up)."""
+    """One unit's counts (its own, then its subtree's once rolled up): responses per month
+    of the year, and the counters an IKM needs for the year and the previous one."""
 
-    months: dict[date, int] = field(default_factory=lambda: defaultdict(int))  # responses
-    year: Sums = field(default_factory=Sums)
-    previous: Sums = field(default_factory=Sums)
+    months: dict[date, int] = field(default_factory=lambda: defaultdict(int))
+    year: list[int] = field(default_factory=lambda: [0] * len(YEAR_COUNTERS))
+    previous: list[int] = field(default_factory=lambda: [0] * len(YEAR_COUNTERS))
+
+    def add(self, other: "Counted") -> None:
+        for month, n in other.months.items():
+            self.months[month] += n
+        self.year = [a + b for a, b in zip(self.year, other.year, strict=True)]
+        self.previous = [a + b for a, b in zip(self.previous, other.previous, strict=True)]
+
+
+def _in_subtree() -> Any:
+    return MONTHLY.c.unit_id.in_(
+        select(Unit.id).where(Unit.path.like(bindparam("subtree", type_=String)))
+    )
+
+
+@cache
+def _monthly_statements() -> tuple[Select[Any], Select[Any]]:
+    """Responses per unit and month of the year; the IKM's counters per unit for the year
+    and the previous one (whole months: the monthly table alone), flagged left out."""
+    in_range = [
+        _in_subtree(),
+        MONTHLY.c.flagged.is_(false()),
+        MONTHLY.c.month.between(bindparam("first", type_=Date), bindparam("last", type_=Date)),
+    ]
+    per_month = (
+        select(MONTHLY.c.unit_id, MONTHLY.c.month, func.sum(MONTHLY.c.responses))
+        .where(*in_range, MONTHLY.c.month >= bindparam("year_start", type_=Date))
+        .group_by(MONTHLY.c.unit_id, MONTHLY.c.month)
+    )
+    this_year = case((MONTHLY.c.month >= bindparam("year_start", type_=Date), 1), else_=0).label(
+        "this_year"
+    )
+    per_year = (
+        select(MONTHLY.c.unit_id, this_year, *(func.sum(MONTHLY.c[c]) for c in YEAR_COUNTERS))
+        .where(*in_range)
+        .group_by(MONTHLY.c.unit_id, this_year)
+    )
+    return per_month, per_year
 
 
 async def _counts(
     conn: AsyncConnection, root: Node, year: int, units: Sequence[Any]
 ) -> dict[int, Counted]:
-    """Each unit's responses per month of the year and sums of the year and the previous
-    one, pooled over its subtree, from the monthly aggregates."""
-    scope = Scope(root, date(year - 1, 1, 1), date(year, 12, 31))
-    totals = await aggregate_totals(conn, scope, ("unit_id", "bucket"))
+    """Each unit's counts pooled over its subtree, from the monthly aggregates: two grouped
+    statements, then each unit's own counts added to its ancestors in the subtree."""
+    per_month, per_year = _monthly_statements()
+    params = {
+        "subtree": root.path + "%",
+        "first": date(year - 1, 1, 1),
+        "last": date(year, 12, 1),
+        "year_start": date(year, 1, 1),
+    }
     own: dict[int, Counted] = defaultdict(Counted)
-    for (unit_id, month), sums in totals.groups.items():
-        counted = own[unit_id]
-        if month.year == year:
-            counted.months[month] += sums.responses
-            counted.year.add(sums)
-        else:
-            counted.previous.add(sums)
+    for unit_id, month, responses in await fetch_all(conn, per_month, params):
+        own[unit_id].months[month] += int(responses)
+    for unit_id, this_year, *counters in await fetch_all(conn, per_year, params):
+        target = own[unit_id].year if this_year else own[unit_id].previous
+        target[:] = [int(c or 0) for c in counters]
     pooled: dict[int, Counted] = {u.id: Counted() for u in units}
     paths = {u.id: u.path for u in units}
     for unit_id, counted in own.items():
         for ancestor in path_ids(paths[unit_id]):
-            target = pooled.get(ancestor)
-            if target is None:
-                continue  # above the subtree's root
-            for month, n in counted.months.items():
-                target.months[month] += n
-            target.year.add(counted.year)
-            target.previous.add(counted.previous)
+            above = pooled.get(ancestor)
+            if above is not None:  # None: above the subtree's root
+                above.add(counted)
     return pooled
+
+
+def counted_ikm(counters: list[int]) -> Fraction | None:
+    """The IKM of §2 (each answered element's NRR weighted 1/k, × 25) from the counters,
+    as one fraction: `compute_index` also builds every element's result, which 1,200 rows
+    of an overview do not need. Tests hold the two to the same figures."""
+    answered = [
+        (counters[1 + 2 * i], counters[2 + 2 * i])
+        for i in range(len(ELEMENTS))
+        if counters[1 + 2 * i] > 0
+    ]
+    if not answered:
+        return None
+    common = lcm(*(n for n, _ in answered))
+    return Fraction(
+        IKM_FACTOR * sum(total * (common // n) for n, total in answered), common * len(answered)
+    )
 
 
 async def _populations(
@@ -375,7 +437,7 @@ def _row(
         _period_row(unit.id, s, counted, populations, published, as_of, grace_days) for s in spans
     ]
     ended = [p for p in periods if p.ended]
-    ikm, previous = exact_ikm(counted.year), exact_ikm(counted.previous)
+    ikm, previous = counted_ikm(counted.year), counted_ikm(counted.previous)
     surveyed = all(p.responses > 0 for p in ended)
     sample_met = all(p.sample_met is True for p in ended)
     published_ok = not any(p.overdue for p in periods)
