@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test lint format openapi bench-ingest bench-indices bench-export clean
+.PHONY: install run test lint format openapi bench-ingest bench-indices bench-export bench-compliance clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,9 @@ bench-indices: $(BIN)/.installed
 
 bench-export: $(BIN)/.installed
 	$(BIN)/python -m bench.export $(BENCH_ARGS)
+
+bench-compliance: $(BIN)/.installed
+	$(BIN)/python -m bench.compliance $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

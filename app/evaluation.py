@@ -10,15 +10,24 @@ The arithmetic is at the top (pure, exact until presented); the reading below it
 """
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from fractions import Fraction
 from math import floor
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.aggregates import Scope, Sums, aggregate_totals
-from app.followup_schemas import ChangeOut, EvaluationOut, ItemEvaluation, MeasureOut
+from app.errors import not_found
+from app.followup import plan_out
+from app.followup_schemas import (
+    ChangeOut,
+    EvaluationOut,
+    ItemEvaluation,
+    MeasureOut,
+    ReportFollowup,
+)
 from app.indices import exact_ikm
 from app.method import (
     ELEMENTS,
@@ -58,6 +67,20 @@ def next_period(span: Span) -> Span:
     if part[0] == "Q":
         return parse_period(f"{following.year}-Q{(following.month - 1) // 3 + 1}")
     return parse_period(f"{following.year}-{following.month:02d}")
+
+
+def previous_period(span: Span) -> Span:
+    """The period before a labelled one, of the same length: 2026-Q1 → 2025-Q4."""
+    label = span.label or ""
+    before = span.start - timedelta(days=1)
+    year, _, part = label.partition("-")
+    if not part:
+        return parse_period(str(int(year) - 1))
+    if part[0] == "S":
+        return parse_period(f"{before.year}-S{(before.month - 1) // 6 + 1}")
+    if part[0] == "Q":
+        return parse_period(f"{before.year}-Q{(before.month - 1) // 3 + 1}")
+    return parse_period(f"{before.year}-{before.month:02d}")
 
 
 @dataclass(frozen=True)
@@ -283,3 +306,35 @@ async def evaluate(session: AsyncSession, unit: Unit, plan: FollowupPlan) -> Eva
         items=evaluated,
         method=METHOD,
     )
+
+
+# --- for the Laporan SKM (Bab IV) ------------------------------------------------------------
+
+
+async def report_followup(conn: AsyncConnection, unit_code: str, span: Span) -> ReportFollowup:
+    """What the Laporan SKM of a labelled period shows of follow-up (Bab IV): the previous
+    period's plan (same length) with its evaluation against this period, and this period's
+    own plan; each None where the unit has none. Runs on the report's own connection (in
+    its transaction and snapshot)."""
+    async with AsyncSession(bind=conn) as session:
+        unit = await session.scalar(select(Unit).where(Unit.code == unit_code))
+        if unit is None:
+            raise not_found("unit", unit_code)
+        today = datetime.now(ZoneInfo(unit.time_zone)).date()
+        before = previous_period(span)
+        plans = {
+            plan.period: plan
+            for plan in await session.scalars(
+                select(FollowupPlan).where(
+                    FollowupPlan.unit_id == unit.id,
+                    FollowupPlan.period.in_([before.label or "", span.label or ""]),
+                )
+            )
+        }
+        previous = plans.get(before.label or "")
+        current = plans.get(span.label or "")
+        return ReportFollowup(
+            previous_plan=await plan_out(session, unit, previous, today) if previous else None,
+            previous_evaluation=await evaluate(session, unit, previous) if previous else None,
+            current_plan=await plan_out(session, unit, current, today) if current else None,
+        )

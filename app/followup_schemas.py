@@ -177,6 +177,15 @@ class EvaluationOut(BaseModel):
     method: str
 
 
+class ReportFollowup(BaseModel):
+    """Follow-up as a period's Laporan SKM shows it (Bab IV): the previous period's plan
+    and its evaluation against this period, and this period's own plan."""
+
+    previous_plan: PlanOut | None
+    previous_evaluation: EvaluationOut | None
+    current_plan: PlanOut | None
+
+
 # --- compliance ----------------------------------------------------------------------------
 
 

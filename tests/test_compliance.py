@@ -207,7 +207,7 @@ def test_filters_and_the_grace_period(history: TestClient, city: dict[str, int])
 def test_the_workbook_and_the_pdf_carry_the_same_rows(
     history: TestClient, city: dict[str, int]
 ) -> None:
-    params = {"year": 2025, "as_of": AS_OF, "kind": "agency"}
+    params: dict[str, str | int] = {"year": 2025, "as_of": AS_OF, "kind": "agency"}
     answer = history.get("/v1/compliance/kota/overview.xlsx", params=params)
     assert answer.status_code == 200, answer.text
     assert answer.headers["content-type"].startswith("application/vnd.openxmlformats")
@@ -215,7 +215,7 @@ def test_the_workbook_and_the_pdf_carry_the_same_rows(
     assert book.sheetnames == ["Ringkasan", "Unit", "Periode"]
     units = list(book["Unit"].iter_rows(values_only=True))
     header = units[0]
-    table = {row[0]: dict(zip(header, row, strict=True)) for row in units[1:]}
+    table = {str(row[0]): dict(zip(header, row, strict=True)) for row in units[1:]}
     assert sorted(table) == sorted(AGENCIES)
     expected: dict[str, tuple[Any, ...]] = {
         "patuh": ("ya", "ya", "ya", "ya", "ya", 100, 1, 0, 0, 0),

@@ -2,6 +2,7 @@
 published), editing, closing, the audit log, and the evaluation in the next period against
 numbers worked out by hand (docs/method.md §8)."""
 
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -9,7 +10,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, insert, select
 
+from app.evaluation import report_followup
+from app.followup_schemas import ReportFollowup
 from app.models import AuditEntry, Publication, Unit
+from app.periods import parse_period
 from tests.factories import make_mall, response_item, scores
 
 WITA = timedelta(hours=8)
@@ -22,7 +26,7 @@ def at(day: date, hour: int) -> str:
 
 
 def post_all(
-    client: TestClient, unit: str, service: str, vectors: list[tuple[int, ...]], day: date
+    client: TestClient, unit: str, service: str, vectors: Sequence[tuple[int, ...]], day: date
 ) -> None:
     items = [
         response_item(unit, service, scores(*vector), collected_at=at(day, i))
@@ -305,6 +309,22 @@ def test_the_evaluation_matches_a_hand_computation(history: TestClient) -> None:
         "improved",
     )
     assert body["items"][1]["change"]["after"]["value_exact"] == "101/40"
+
+    # The Laporan SKM of 2025-Q2 shows the 2025-Q1 plan with this evaluation, and its own.
+    history.post(base, json={"period": "2025-Q2", "propose": False})
+
+    async def for_report() -> ReportFollowup:
+        database = history.app.state.database  # type: ignore[attr-defined]
+        async with database.read_connection() as conn:
+            return await report_followup(conn, "disdukcapil", parse_period("2025-Q2"))
+
+    shown = history.portal.call(for_report)  # type: ignore[union-attr]
+    assert shown.previous_plan is not None
+    assert shown.previous_plan.period.label == "2025-Q1"
+    assert shown.previous_evaluation is not None
+    assert shown.previous_evaluation.model_dump(mode="json") == body
+    assert shown.current_plan is not None
+    assert (shown.current_plan.period.label, shown.current_plan.items) == ("2025-Q2", [])
 
 
 def test_fewer_than_30_answers_is_not_enough_data_however_large_the_change(

@@ -10,6 +10,7 @@ import io
 from datetime import date, datetime
 from pathlib import Path
 from typing import Literal
+from xml.sax.saxutils import escape
 
 import reportlab
 import xlsxwriter
@@ -295,7 +296,7 @@ def pdf_table(data: ComplianceOut, lang: Lang = "id") -> bytes:
     cell = ParagraphStyle("cell", fontName=FONT, fontSize=7, leading=8.5)
     s = data.summary
     story: list[Flowable] = [
-        Paragraph(title, heading),
+        Paragraph(escape(title), heading),
         Paragraph(
             f"{text('as_of', lang)} {day(data.as_of, lang)} · {text('grace', lang)}: "
             f"{data.grace_days}",
@@ -334,7 +335,11 @@ def pdf_table(data: ComplianceOut, lang: Lang = "id") -> bytes:
         table.append(
             [
                 row.unit.code,
-                Paragraph(row.unit.name, cell),
+                # A Paragraph (wrapped) only where a name needs it: laying out 600 of them
+                # costs most of a city's table.
+                Paragraph(escape(row.unit.name), cell)
+                if len(row.unit.name) > 34
+                else row.unit.name,
                 text(f"{row.required_periods}_p", lang),
                 number(sum(p.responses for p in row.periods), lang),
                 yes_no(row.surveyed, lang),
