@@ -100,9 +100,10 @@ async def published_result(conn: AsyncConnection, unit: Unit, span: Span) -> Per
 
 
 def frozen_result(publication_id: int, report: dict[str, Any]) -> PeriodResult:
-    """A frozen index report (the shape of `IndexReport`) as a result: each element's exact
-    NRR and grade as published, and the weakest as published."""
-    pooled = report.get("pooled") or {}
+    """A frozen report (`FrozenReport` of app.publications: its `index` is an `IndexReport`)
+    as a result: each element's exact NRR and grade as published, and the weakest as
+    published."""
+    pooled = (report.get("index") or {}).get("pooled") or {}
     elements = tuple(
         ElementGrade(e["key"], Fraction(e["nrr_exact"]), e["grade"]["mutu"])
         for e in pooled.get("elements") or []

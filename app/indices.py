@@ -38,6 +38,7 @@ from app.method import (
     ELEMENTS,
     GRADES,
     IKM_FACTOR,
+    INTERVAL_MINIMUM,
     METHOD_ID,
     SMALL_SAMPLE,
     ElementResult,
@@ -49,7 +50,7 @@ from app.method import (
     presented,
 )
 from app.models import Population, Service, Unit
-from app.periods import Span, buckets
+from app.periods import Span, buckets, period_label
 from app.schemas import (
     BreakdownGroup,
     BreakdownOut,
@@ -150,6 +151,7 @@ def index_value(sums: Sums) -> IndexValue:
             elements=[],
             weakest=[],
             confidence_interval=None,
+            confidence_interval_reason="no responses",
             small_sample=sums.responses < SMALL_SAMPLE,
         )
     interval = ikm_interval(
@@ -176,7 +178,18 @@ def index_value(sums: Sums) -> IndexValue:
             if interval is not None
             else None
         ),
+        confidence_interval_reason=(
+            None if interval is not None else interval_reason(sums.counters["complete"])
+        ),
         small_sample=sums.responses < SMALL_SAMPLE,
+    )
+
+
+def interval_reason(complete: int) -> str:
+    """Why an index has no interval: its spread needs two respondents who answered all nine."""
+    return (
+        f"fewer than {INTERVAL_MINIMUM} responses answered all nine elements ({complete} did): "
+        "the spread behind the interval cannot be estimated"
     )
 
 
@@ -287,26 +300,87 @@ def period_out(window: Span) -> PeriodOut:
     return PeriodOut(label=window.label, start=window.start, end=window.end)
 
 
-_POPULATION = select(Population.served).where(
+_POPULATIONS = select(Population.period, Population.served).where(
     Population.unit_id == bindparam("unit_id"),
     Population.service_code == bindparam("service_code"),
-    Population.period == bindparam("period"),
+    Population.period.in_(bindparam("periods", expanding=True)),
 )
-_SERVICE = select(Service.id).where(
-    Service.unit_id == bindparam("unit_id"), Service.code == bindparam("code")
+_SERVICES = (
+    select(Service.id, Service.code, Service.unit_id, Unit.code.label("unit_code"))
+    .join(Unit, Unit.id == Service.unit_id)
+    .where(
+        Unit.code == bindparam("unit_code"),
+        Service.code == bindparam("code"),
+        Unit.path.like(bindparam("subtree", type_=String)),
+    )
 )
 
 
-async def _population(
-    conn: AsyncConnection, unit: Node, service_code: str | None, window: Span
-) -> int | None:
-    if window.label is None:
-        return None
-    params = {"unit_id": unit.id, "service_code": service_code or "", "period": window.label}
-    for row in await fetch_all(conn, _POPULATION, params):
-        served: int = row.served
-        return served
-    return None
+@dataclass(frozen=True)
+class ServiceRef:
+    """A service of a unit of the subtree, named `unit/service` in every answer (the keys
+    of a breakdown by service are the same names)."""
+
+    id: int
+    unit_id: int
+    unit_code: str
+    code: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.unit_code}/{self.code}"
+
+
+async def find_service(conn: AsyncConnection, unit: Node, service: str) -> ServiceRef:
+    """`unit/service` (a service of any unit of the subtree, as breakdown keys name it), or
+    a bare code for a service of the unit itself; 404 otherwise."""
+    unit_code, _, code = service.rpartition("/")
+    params = {"unit_code": unit_code or unit.code, "code": code, "subtree": unit.path + "%"}
+    for row in await fetch_all(conn, _SERVICES, params):
+        return ServiceRef(row.id, row.unit_id, row.unit_code, row.code)
+    raise not_found("service", service if unit_code else f"{unit.code}/{service}")
+
+
+def _population_candidates(window: Span) -> list[tuple[str, ...]]:
+    """The recorded periods that may give the window's population, in order of preference:
+    the period itself, then its months, its quarters, its semesters (each set whole). A
+    range of days is the period whose days it covers exactly, if any."""
+    label = window.label or period_label(window.start, window.end)
+    if label is None:
+        return []
+    candidates: list[tuple[str, ...]] = [(label,)]
+    for granularity in ("month", "quarter", "semester"):
+        parts = buckets(window.start, window.end, granularity)
+        if len(parts) > 1:
+            candidates.append(tuple(str(part.label) for part in parts))
+    return candidates
+
+
+@dataclass(frozen=True)
+class PopulationFound:
+    served: int | None
+    periods: list[str]  # the recorded periods it was read from
+
+
+async def population(
+    conn: AsyncConnection, unit_id: int, service_code: str | None, window: Span
+) -> PopulationFound:
+    """People served in the window: recorded for the period itself, else the sum of its
+    months (or quarters, or semesters) when every one of them is recorded."""
+    candidates = _population_candidates(window)
+    if not candidates:
+        return PopulationFound(None, [])
+    params = {
+        "unit_id": unit_id,
+        "service_code": service_code or "",
+        "periods": sorted({p for periods in candidates for p in periods}),
+    }
+    rows = await conn.execute(_POPULATIONS, params)  # an expanding IN: not a prepared one
+    recorded = {row.period: int(row.served) for row in rows}
+    for periods in candidates:
+        if all(p in recorded for p in periods):
+            return PopulationFound(sum(recorded[p] for p in periods), list(periods))
+    return PopulationFound(None, [])
 
 
 async def _scope(
@@ -315,14 +389,10 @@ async def _scope(
     window: Span,
     service: str | None,
     include_flagged: bool = False,
-) -> Scope:
-    service_id = None
-    if service is not None:
-        found = await fetch_all(conn, _SERVICE, {"unit_id": unit.id, "code": service})
-        if not found:
-            raise not_found("service", f"{unit.code}/{service}")
-        service_id = found[0].id
-    return Scope(unit, window.start, window.end, service_id, include_flagged)
+) -> tuple[Scope, ServiceRef | None]:
+    found = await find_service(conn, unit, service) if service is not None else None
+    scope = Scope(unit, window.start, window.end, found.id if found else None, include_flagged)
+    return scope, found
 
 
 async def index_report(
@@ -334,7 +404,7 @@ async def index_report(
     include_children_mean: bool,
     include_flagged: bool = False,
 ) -> IndexReport:
-    scope = await _scope(conn, unit, window, service, include_flagged)
+    scope, found = await _scope(conn, unit, window, service, include_flagged)
     subtree = await subtree_units(conn, unit)
     totals = await aggregate_totals(conn, scope)
     pooled = totals.pooled()
@@ -346,11 +416,13 @@ async def index_report(
     headline_ikm, headline_grade = (
         (mean.ikm, mean.grade) if rule == "mean_of_children" and mean else (value.ikm, value.grade)
     )
-    population = await _population(conn, unit, service, window)
-    minimum = minimum_sample(population) if population is not None else None
+    served = await population(
+        conn, found.unit_id if found else unit.id, found.code if found else None, window
+    )
+    minimum = minimum_sample(served.served) if served.served is not None else None
     return IndexReport(
         unit=UnitRef(code=unit.code, name=unit.name),
-        service=service,
+        service=found.key if found else None,
         period=period_out(window),
         rule=rule,
         ikm=headline_ikm,
@@ -358,7 +430,8 @@ async def index_report(
         pooled=value,
         children_mean=mean,
         sample=SampleOut(
-            population=population,
+            population=served.served,
+            population_periods=served.periods,
             minimum=minimum,
             adequate=pooled.responses >= minimum if minimum is not None else None,
         ),
@@ -378,9 +451,14 @@ def _label(by: BreakdownBy, key: Any, names: dict[Any, str]) -> str | None:
 
 
 async def breakdown(
-    conn: AsyncConnection, unit: Node, window: Span, by: BreakdownBy
+    conn: AsyncConnection,
+    unit: Node,
+    window: Span,
+    by: BreakdownBy,
+    service: str | None = None,
+    include_flagged: bool = False,
 ) -> BreakdownOut:
-    scope = await _scope(conn, unit, window, None)
+    scope, found = await _scope(conn, unit, window, service, include_flagged)
     subtree = await subtree_units(conn, unit)
     names: dict[Any, str] = {}
     groups: dict[Any, Sums]
@@ -409,6 +487,7 @@ async def breakdown(
     ordered = sorted(groups.items(), key=lambda item: (item[0] is None, str(item[0])))
     return BreakdownOut(
         unit=UnitRef(code=unit.code, name=unit.name),
+        service=found.key if found else None,
         period=period_out(window),
         by=by,
         groups=[
@@ -426,8 +505,9 @@ async def series(
     window: Span,
     service: str | None,
     granularity: Granularity,
+    include_flagged: bool = False,
 ) -> SeriesOut:
-    scope = await _scope(conn, unit, window, service)
+    scope, found = await _scope(conn, unit, window, service, include_flagged)
     subtree = await subtree_units(conn, unit)
     totals = await aggregate_totals(conn, scope, ("bucket",))
     points = []
@@ -439,7 +519,7 @@ async def series(
         points.append(SeriesPoint(period=period_out(bucket), value=index_value(pooled)))
     return SeriesOut(
         unit=UnitRef(code=unit.code, name=unit.name),
-        service=service,
+        service=found.key if found else None,
         granularity=granularity,
         points=points,
         data_updated_at=totals.updated_at,
@@ -447,8 +527,14 @@ async def series(
     )
 
 
-async def ranking(conn: AsyncConnection, unit: Node, window: Span) -> RankingOut:
-    scope = await _scope(conn, unit, window, None)
+async def ranking(
+    conn: AsyncConnection,
+    unit: Node,
+    window: Span,
+    service: str | None = None,
+    include_flagged: bool = False,
+) -> RankingOut:
+    scope, found = await _scope(conn, unit, window, service, include_flagged)
     subtree = await subtree_units(conn, unit)
     per_child, _own, totals = await sums_by_child(conn, scope, subtree)
     # Ranked by the IKM as published (2 decimals): units showing the same IKM share a rank.
@@ -469,6 +555,7 @@ async def ranking(conn: AsyncConnection, unit: Node, window: Span) -> RankingOut
         )
     return RankingOut(
         unit=UnitRef(code=unit.code, name=unit.name),
+        service=found.key if found else None,
         period=period_out(window),
         items=items,
         data_updated_at=totals.updated_at,

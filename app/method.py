@@ -12,6 +12,7 @@ from math import isqrt, lcm
 from typing import Final, Literal, get_args
 
 METHOD_ID: Final = "permenpan-rb-14-2017"
+INTERVAL_MINIMUM: Final = 2  # complete responses behind a confidence interval
 
 # Stable keys in questionnaire (display) order; never rely on position in storage.
 ElementKey = Literal[
@@ -219,7 +220,7 @@ class Interval:
 def ikm_interval(ikm: Fraction, complete: int, total_sum: int, total_sq: int) -> Interval | None:
     """95% interval for an IKM from the respondent totals T (sum of nine scores) of the
     `complete` responses: ΣT = total_sum, ΣT² = total_sq. None with fewer than two."""
-    if complete < 2:
+    if complete < INTERVAL_MINIMUM:
         return None
     # Variance of T (exact), then of the respondent mean score T/9, on the IKM scale (×25).
     variance_t = Fraction(total_sq * complete - total_sum * total_sum, complete * (complete - 1))

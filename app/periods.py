@@ -44,6 +44,34 @@ def parse_period(text: str) -> Span:
     return _months(text, year, 1, 12)
 
 
+def period_length(label: str) -> str:
+    """The length of a period label that parse_period accepted."""
+    if "-Q" in label:
+        return "quarter"
+    if "-S" in label:
+        return "semester"
+    return "month" if "-" in label else "year"
+
+
+def period_label(start: date, end: date) -> str | None:
+    """The period (year, semester, quarter or month) whose local days are exactly
+    start..end (inclusive), if there is one: a range of days then counts as that period."""
+    if start.day != 1 or start.year < 2000 or end >= date.max:
+        return None
+    months = (end.year - start.year) * 12 + end.month - start.month + 1
+    if next_month(end) - timedelta(days=1) != end or start.year != end.year:
+        return None
+    if months == 1:
+        return f"{start.year}-{start.month:02d}"
+    if months == 3 and start.month % 3 == 1:
+        return f"{start.year}-Q{start.month // 3 + 1}"
+    if months == 6 and start.month in (1, 7):
+        return f"{start.year}-S{start.month // 6 + 1}"
+    if months == 12:
+        return f"{start.year}"
+    return None
+
+
 @dataclass(frozen=True)
 class Window:
     """What a request asked for: a named period, or a range of local days with either end

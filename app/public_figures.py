@@ -1,8 +1,8 @@
-"""Public figures: what the keyless endpoints read (see `app.disclosure` and the README's
-"Public figures"): a public unit's own responses only (never its children's), over one whole
-period, never counting a response flagged at arrival (a later review would otherwise revise
-a figure). The values and the method block are the keyed ones (`app.indices`), rounded
-figures only."""
+"""Public figures, frozen by a publication for the keyless endpoints (see `app.disclosure`
+and the README's "Public figures"): a public unit's own responses only (never its
+children's), over one whole period, never counting a response flagged at arrival (a later
+review would otherwise revise a figure). The values and the method block are the keyed
+ones (`app.indices`), rounded figures only."""
 
 from dataclasses import dataclass
 from datetime import date
@@ -12,11 +12,19 @@ from typing import Any
 from sqlalchemy import Date, Integer, Select, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from app import indices
+from app import disclosure, indices
 from app.aggregates import AGGREGATE_COUNTERS, Scope, Sums, Totals, raw_counter_columns
 from app.models import Service, Unit
 from app.periods import Span
-from app.schemas import MethodOut, PublicElement, PublicValue
+from app.schemas import (
+    MethodOut,
+    PublicBreakdown,
+    PublicElement,
+    PublicGroup,
+    PublicIndex,
+    PublicValue,
+    UnitRef,
+)
 from app.statements import fetch_all
 from app.stored_responses import RESPONSES
 
@@ -136,3 +144,40 @@ def public_method(unit: PublicUnit, totals: PublicTotals) -> MethodOut:
 @dataclass(frozen=True)
 class _Zone:
     time_zone: str
+
+
+def public_index(
+    unit: PublicUnit, window: Span, totals: PublicTotals, min_group: int
+) -> PublicIndex:
+    """The index of the unit's own responses over the period, if at least `min_group`
+    respondents back it (and as many answers to each element answered at all)."""
+    shown = disclosure.publishable(totals.total, min_group)
+    return PublicIndex(
+        unit=UnitRef(code=unit.code, name=unit.name),
+        period=indices.period_out(window),
+        suppressed=not shown,
+        min_group=min_group,
+        value=public_value(totals.total) if shown else None,
+        method=public_method(unit, totals),
+    )
+
+
+def public_breakdown(
+    unit: PublicUnit, window: Span, totals: PublicTotals, min_group: int
+) -> PublicBreakdown:
+    """Per service of the unit, with complementary suppression: shown groups and the rest of
+    the total each count `min_group` respondents or none."""
+    shown = disclosure.published_groups(totals.total, totals.services, min_group)
+    return PublicBreakdown(
+        unit=UnitRef(code=unit.code, name=unit.name),
+        period=indices.period_out(window),
+        by="service",
+        min_group=min_group,
+        suppressed=not disclosure.publishable(totals.total, min_group),
+        groups=[
+            PublicGroup(key=key, label=totals.names[key], value=public_value(totals.services[key]))
+            for key in sorted(shown)
+        ],
+        suppressed_groups=len(totals.services) - len(shown),
+        method=public_method(unit, totals),
+    )

@@ -601,6 +601,10 @@ class IndexValue(BaseModel):
     elements: list[ElementOut]
     weakest: list[str] = Field(description="Element(s) with the lowest NRR, ties together")
     confidence_interval: IntervalOut | None
+    confidence_interval_reason: str | None = Field(
+        description="Why `confidence_interval` is null (fewer than 2 responses answered all "
+        "nine elements); null when there is one"
+    )
     small_sample: bool = Field(description="Fewer than 30 responses")
 
 
@@ -619,6 +623,10 @@ class ChildrenMean(BaseModel):
 
 class SampleOut(BaseModel):
     population: int | None = Field(description="People served in the period, if recorded")
+    population_periods: list[str] = Field(
+        description="The recorded periods it comes from: the period itself, or (when that is "
+        "not recorded) all of its months, else quarters, else semesters, summed"
+    )
     minimum: int | None = Field(description="Krejcie–Morgan minimum sample for the population")
     adequate: bool | None = Field(description="responses ≥ minimum; null without a population")
 
@@ -665,9 +673,25 @@ class UnitRef(BaseModel):
     name: str
 
 
+class FigureChange(BaseModel):
+    figure: str = Field(description="`responses`, `ikm`, `<element>.answers`, `<element>.total`")
+    before: float | None
+    after: float | None
+
+
+class LivePublication(BaseModel):
+    """How the live figures compare with the period's current published record."""
+
+    id: int
+    revision: int
+    published_at: datetime
+    differs: bool = Field(description="Responses or sums have changed since it was published")
+    changes: list[FigureChange]
+
+
 class IndexReport(BaseModel):
     unit: UnitRef
-    service: str | None
+    service: str | None = Field(description="Only this service (`unit/service`)")
     period: PeriodOut
     rule: Rule = Field(description="Which roll-up produced `ikm` and `grade`")
     ikm: float | None
@@ -677,6 +701,11 @@ class IndexReport(BaseModel):
         description="Given with rule=mean_of_children or include_children_mean=true"
     )
     sample: SampleOut
+    publication: LivePublication | None = Field(
+        default=None,
+        description="The period's current published record and whether these figures differ "
+        "from it (given for a whole period, without `service` or `include_flagged`)",
+    )
     data_updated_at: datetime | None = Field(
         description="When a response counted here last arrived: a later value means a past "
         "period was revised (e.g. by an offline kiosk's backlog)"
@@ -692,6 +721,7 @@ class BreakdownGroup(BaseModel):
 
 class BreakdownOut(BaseModel):
     unit: UnitRef
+    service: str | None = Field(description="Only this service (`unit/service`)")
     period: PeriodOut
     by: BreakdownBy
     groups: list[BreakdownGroup]
@@ -706,7 +736,7 @@ class SeriesPoint(BaseModel):
 
 class SeriesOut(BaseModel):
     unit: UnitRef
-    service: str | None
+    service: str | None = Field(description="Only this service (`unit/service`)")
     granularity: Granularity
     points: list[SeriesPoint]
     data_updated_at: datetime | None
@@ -721,6 +751,7 @@ class RankedUnit(BaseModel):
 
 class RankingOut(BaseModel):
     unit: UnitRef
+    service: str | None = Field(description="Only this service (`unit/service`)")
     period: PeriodOut
     items: list[RankedUnit]
     data_updated_at: datetime | None
@@ -841,6 +872,9 @@ class PublicIndex(BaseModel):
     suppressed: bool = Field(description="Too few responses to publish without identifying")
     min_group: int
     value: PublicValue | None
+    publication_id: int | None = Field(
+        default=None, description="The published record these figures come from"
+    )
     method: MethodOut
 
 
@@ -862,4 +896,80 @@ class PublicBreakdown(BaseModel):
     suppressed: bool = Field(description="The total itself is too small: no group is shown")
     groups: list[PublicGroup] = Field(description="The groups shown")
     suppressed_groups: int = Field(description="Groups with responses that are not shown")
+    publication_id: int | None = Field(
+        default=None, description="The published record these figures come from"
+    )
     method: MethodOut
+
+
+# --- publications ------------------------------------------------------------------------
+
+
+class PublishIn(Closed):
+    period: str = Field(
+        max_length=10, description="The period published: YYYY, YYYY-Sn, YYYY-Qn or YYYY-MM"
+    )
+    revises: Id | None = Field(
+        default=None,
+        description="To publish a revision: the id of the period's current record (the "
+        "newest); required once the period is published and its figures have changed",
+    )
+
+
+class PublicFigures(BaseModel):
+    """What is shown without a key, frozen with the record (the suppression rule applied
+    with SKM_PUBLIC_MIN_GROUP as it was when published)."""
+
+    index: PublicIndex
+    breakdown: PublicBreakdown
+
+
+class FrozenReport(BaseModel):
+    """The full index report as it stood when published."""
+
+    index: IndexReport = Field(description="The unit's subtree, pooled, flagged left out")
+    breakdowns: dict[str, BreakdownOut] = Field(
+        description="By service, channel and each respondent profile field"
+    )
+    public: PublicFigures | None = Field(
+        description="The public figures (the unit's own responses); null for a period of "
+        "another length than SKM_PUBLIC_PERIOD"
+    )
+
+
+class PublicationSummary(BaseModel):
+    id: int
+    unit: UnitRef
+    period: PeriodOut
+    revision: int = Field(description="1 for the first record of the period, then 2, 3, …")
+    published_at: datetime
+    published_by_key: int | None = Field(description="The id of the key that published it")
+    supersedes: int | None = Field(description="The record this revision replaces")
+    superseded_by: int | None = Field(description="The revision that replaced it, if any")
+    public: bool = Field(
+        description="Shown without a key when the unit is public (false for another period "
+        "length than SKM_PUBLIC_PERIOD, or a revision that differs from the public record "
+        "by fewer than SKM_PUBLIC_MIN_GROUP respondents)"
+    )
+    method_id: str
+    responses: int
+    ikm: float | None
+    difference: list[FigureChange] | None = Field(
+        description="What changed from the superseded record; null for a first record"
+    )
+
+
+class PublicationOut(PublicationSummary):
+    report: FrozenReport
+
+
+class PublicPublication(BaseModel):
+    """A published record as the public sees it: rounded figures only."""
+
+    id: int
+    unit: UnitRef
+    period: PeriodOut
+    published_at: datetime
+    supersedes: int | None = Field(description="The public record it revises, if any")
+    method_id: str
+    figures: PublicFigures

@@ -42,7 +42,7 @@ UNITS: dict[Where, str] = {"in": "capil", "out": "perizinan", "missing": "tidak-
 # Targets of public endpoints: a public unit, a unit not open to the public, and nonexistent.
 PUBLIC_UNITS: dict[Where, str] = {"in": "capil", "out": "arsip", "missing": "tidak-ada"}
 MISSING_ID = 2_000_000_000
-PUBLIC_QUARTER = "2025-Q1"  # public figures: whole quarters, once nothing more can arrive
+PUBLIC_QUARTER = "2025-Q1"  # public figures: whole quarters, published (by build_world)
 
 
 @dataclass
@@ -56,6 +56,8 @@ class World:
     versions: dict[Where, int]
     responses: dict[Where, str]
     flagged: dict[Where, str]
+    publications: dict[Where, int] = field(default_factory=dict)  # keyed: UNITS' records
+    public_records: dict[Where, int] = field(default_factory=dict)  # PUBLIC_UNITS' records
     numbers: Iterator[int] = field(default_factory=itertools.count)
 
     def send(self, role: Role, method: str, url: str, **kwargs: Any) -> httpx2.Response:
@@ -131,7 +133,17 @@ def build_world(client: TestClient, admin_token: str) -> World:
         for path in (f"/v1/units/{unit}", f"/v1/units/{unit}/services/{service}"):
             put = client.put(f"{path}/populations/{YEAR}", json={"served": 500})
             assert put.status_code == 200, put.text
-    return World(client, tokens, key_ids, surveys, versions, responses, flagged)
+    world = World(client, tokens, key_ids, surveys, versions, responses, flagged)
+    for unit in ("capil", "perizinan", "arsip"):
+        made = client.post(f"/v1/units/{unit}/publications", json={"period": PUBLIC_QUARTER})
+        assert made.status_code == 201, made.text
+        if unit in UNITS.values():
+            world.publications[next(w for w, u in UNITS.items() if u == unit)] = made.json()["id"]
+        if unit in PUBLIC_UNITS.values():
+            where = next(w for w, u in PUBLIC_UNITS.items() if u == unit)
+            world.public_records[where] = made.json()["id"]
+    world.publications["missing"] = world.public_records["missing"] = MISSING_ID
+    return world
 
 
 @pytest.fixture(scope="module")
@@ -429,6 +441,22 @@ def put_required(w: World, role: Role, where: Where) -> httpx2.Response:
     return w.send(role, "PUT", url, json={"required_periods": "year"})
 
 
+def publish_result(w: World, role: Role, where: Where) -> httpx2.Response:
+    """A month of its own per call (every one long ended), so that each success is a first
+    record (201)."""
+    n = next(w.numbers)
+    body = {"period": f"{2000 + n // 12}-{n % 12 + 1:02d}"}
+    return w.send(role, "POST", f"/v1/units/{UNITS[where]}/publications", json=body)
+
+
+def get_publication(w: World, role: Role, where: Where) -> httpx2.Response:
+    return w.send(role, "GET", f"/v1/publications/{w.publications[where]}")
+
+
+def public_publication(w: World, role: Role, where: Where) -> httpx2.Response:
+    return w.send(role, "GET", f"/v1/public/publications/{w.public_records[where]}")
+
+
 def health(w: World, role: Role, where: Where) -> httpx2.Response:
     return w.send(role, "GET", "/health")
 
@@ -496,6 +524,11 @@ ROWS: dict[str, Row] = {
     "GET /v1/indices/{code}/ranking": Row(
         get("/v1/indices/{code}/ranking", period=YEAR), index_readers(200)
     ),
+    "POST /v1/units/{code}/publications": Row(publish_result, admin_and_manager(201)),
+    "GET /v1/units/{code}/publications": Row(
+        get("/v1/units/{code}/publications"), index_readers(200)
+    ),
+    "GET /v1/publications/{publication_id}": Row(get_publication, index_readers(200)),
     "GET /v1/keys": Row(list_keys, admin_and_manager(200, out=200), targeted=False),
     "POST /v1/keys": Row(create_key_in, admin_and_manager(201)),
     "GET /v1/keys/{key_id}": Row(get_key, admin_and_manager(200)),
@@ -548,6 +581,12 @@ ROWS: dict[str, Row] = {
         get("/v1/compliance/{code}/overview.pdf", year=YEAR), index_readers(200)
     ),
     "GET /v1/reminders/{code}": Row(get("/v1/reminders/{code}"), index_readers(200)),
+    "GET /v1/public/units/{code}/publications": Row(
+        public_get("/v1/public/units/{code}/publications"), everyone(200), public=True
+    ),
+    "GET /v1/public/publications/{publication_id}": Row(
+        public_publication, everyone(200), public=True
+    ),
     "GET /health": Row(health, everyone(200, out=200), targeted=False),
     "GET /health/live": Row(get("/health/live"), everyone(200, out=200), targeted=False),
     "GET /health/ready": Row(get("/health/ready"), everyone(200, out=200), targeted=False),

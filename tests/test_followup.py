@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine, select
 
 from app.evaluation import report_followup
 from app.followup_schemas import ReportFollowup
-from app.models import AuditEntry, Publication, Unit
+from app.models import AuditEntry
 from app.periods import parse_period
 from tests.factories import make_mall, response_item, scores
 
@@ -80,61 +80,28 @@ def test_a_plan_proposes_the_tied_weakest_and_every_element_graded_c_or_d(
     assert empty.json()["items"] == []
 
 
-def insert_publication(
-    engine: Engine, unit: str, period: str, start: date, end: date, report: dict[str, Any]
-) -> int:
-    with engine.begin() as conn:
-        unit_id = conn.execute(select(Unit.id).where(Unit.code == unit)).scalar_one()
-        return int(
-            conn.execute(
-                insert(Publication)
-                .values(
-                    unit_id=unit_id,
-                    period=period,
-                    period_start=start,
-                    period_end=end,
-                    revision=1,
-                    published_at=datetime(2025, 4, 2, tzinfo=UTC),
-                    public=False,
-                    method_id="permenpan-rb-14-2017",
-                    responses=5,
-                    fingerprint="0" * 64,
-                    report=report,
-                )
-                .returning(Publication.id)
-            ).scalar_one()
-        )
-
-
-def frozen_element(key: str, nrr: str, mutu: str) -> dict[str, Any]:
-    return {"key": key, "nrr_exact": nrr, "grade": {"mutu": mutu}}
-
-
 def test_the_proposal_reads_the_published_record_where_there_is_one(
-    history: TestClient, reset_engine: Engine
+    history: TestClient,
 ) -> None:
-    """Live, the period's weakest are waktu and pengaduan; the published record (frozen
-    before late arrivals, say) names biaya alone, graded D: the plan follows the record."""
+    """2025-Q1 is published with the five responses above (weakest waktu and pengaduan,
+    prosedur graded C); 20 late arrivals scoring biaya 1 and everything else 4 then make
+    the live index's weakest biaya ((5·4 + 20·1)/25 = 1.6, D) and lift the others. The plan
+    follows the published record, not the live index."""
     make_mall(history)
     post_all(history, "disdukcapil", "ktp", FIVE, date(2025, 2, 10))
-    report = {
-        "pooled": {
-            "elements": [
-                frozen_element("persyaratan", "18/5", "A"),
-                frozen_element("biaya", "12/5", "D"),
-                frozen_element("sarana", "16/5", "B"),
-            ],
-            "weakest": ["biaya"],
-        }
-    }
-    publication = insert_publication(
-        reset_engine, "disdukcapil", "2025-Q1", date(2025, 1, 1), date(2025, 4, 1), report
-    )
+    published = history.post("/v1/units/disdukcapil/publications", json={"period": "2025-Q1"})
+    assert published.status_code == 201, published.text
+    late = [(4, 4, 4, 1, 4, 4, 4, 4, 4)] * 20
+    post_all(history, "disdukcapil", "ktp", late, date(2025, 3, 20))
+    live = history.get("/v1/indices/disdukcapil", params={"period": "2025-Q1"}).json()
+    assert live["pooled"]["weakest"] == ["biaya"]
     plan = history.post("/v1/units/disdukcapil/plans", json={"period": "2025-Q1"}).json()
     assert plan["source"] == "publication"
-    assert plan["source_publication_id"] == publication
+    assert plan["source_publication_id"] == published.json()["id"]
     assert [(i["element"], i["proposed_because"]) for i in plan["items"]] == [
-        ("biaya", ["weakest", "grade_D"])
+        ("prosedur", ["grade_C"]),
+        ("waktu", ["weakest", "grade_C"]),
+        ("pengaduan", ["weakest", "grade_C"]),
     ]
 
 

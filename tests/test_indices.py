@@ -298,6 +298,7 @@ def test_service_filter_and_population_adequacy(city: TestClient) -> None:
     assert index(city, "capil", period="2026-Q1", service="ktp")["ikm"] == 82.22
     assert index(city, "capil", period="2026-Q1")["sample"] == {
         "population": None,
+        "population_periods": [],
         "minimum": None,
         "adequate": None,
     }
@@ -306,17 +307,27 @@ def test_service_filter_and_population_adequacy(city: TestClient) -> None:
     assert recorded.json()["minimum_sample"] == 278
     assert index(city, "capil", period="2026-Q1")["sample"] == {
         "population": 1000,
+        "population_periods": ["2026-Q1"],
         "minimum": 278,
         "adequate": False,
     }
     city.put("/v1/units/capil/services/ktp/populations/2026-Q1", json={"served": 5})
     assert index(city, "capil", period="2026-Q1", service="ktp")["sample"] == {
         "population": 5,
+        "population_periods": ["2026-Q1"],
         "minimum": 5,
         "adequate": True,
     }
+    # A range of days that is exactly the quarter has the quarter's population; one day
+    # less is no period, and has none.
+    assert index(city, "capil", **{"from": "2026-01-01", "to": "2026-03-31"})["sample"] == {
+        "population": 1000,
+        "population_periods": ["2026-Q1"],
+        "minimum": 278,
+        "adequate": False,
+    }
     assert (
-        index(city, "capil", **{"from": "2026-01-01", "to": "2026-03-31"})["sample"]["population"]
+        index(city, "capil", **{"from": "2026-01-01", "to": "2026-03-30"})["sample"]["population"]
         is None
     )
     listed = city.get("/v1/units/capil/populations").json()
@@ -535,3 +546,117 @@ def test_a_report_reads_one_snapshot(city: TestClient, database_url: str) -> Non
     assert "pajak" not in {u.code for u in subtree}
     assert sorted(u.code for u in again) == sorted(u.code for u in subtree)
     assert children == {"capil": 3, "perizinan": 0}
+
+
+# --- one vocabulary, and filters that reconcile with the headline ----------------------------
+
+
+def _get(client: TestClient, url: str, **params: str) -> dict[str, Any]:
+    answer = client.get(url, params=params)
+    assert answer.status_code == 200, answer.text
+    body: dict[str, Any] = answer.json()
+    return body
+
+
+def test_service_and_flagged_filters_reconcile_everywhere(city: TestClient) -> None:
+    post_rows(city, "capil", "ktp", FIVE, "2026-02-10T10:00:00+08:00")
+    ones = "1 1 1 1 1 1 1 1 1"
+    # The same answers ten seconds apart from one key: the second is a suspected burst.
+    post_rows(city, "capil", "kk", [ones], "2026-02-10T09:00:00+08:00")
+    post_rows(city, "capil", "kk", [ones], "2026-02-10T09:00:10+08:00")
+    post_rows(city, "capil", "kk", ["2 2 2 2 2 2 2 2 2"], "2026-02-10T11:00:00+08:00")
+    q1 = {"period": "2026-Q1"}
+    # By hand: FIVE's element totals 18 15 13 20 16 18 19 16 13 (148); kk adds 1+2 per
+    # element without the flagged one (175 over 7 responses: IKM 25·175/63 = 69.44), and
+    # 9 more with it (184 over 8: 25·184/72 = 63.89). kk alone: NRR 3/2 → 37.5; with it
+    # 4/3 → 33.33.
+    cases = {"false": (7, 69.44, 2, 37.5), "true": (8, 63.89, 3, 33.33)}
+    for flagged, (n, ikm, kk_n, kk_ikm) in cases.items():
+        head = index(city, "mpp", **q1, include_flagged=flagged)
+        assert (head["pooled"]["responses"], head["ikm"]) == (n, ikm)
+        by_service = _get(
+            city, "/v1/indices/mpp/breakdown", **q1, by="service", include_flagged=flagged
+        )
+        groups = {
+            g["key"]: (g["value"]["responses"], g["value"]["ikm"]) for g in by_service["groups"]
+        }
+        assert groups == {"capil/kk": (kk_n, kk_ikm), "capil/ktp": (5, 82.22)}
+        # A breakdown key is what ?service= takes, and the answer names it the same way.
+        for key, (group_n, group_ikm) in groups.items():
+            one = index(city, "mpp", **q1, service=key, include_flagged=flagged)
+            assert (one["service"], one["pooled"]["responses"], one["ikm"]) == (
+                key,
+                group_n,
+                group_ikm,
+            )
+        series = _get(
+            city, "/v1/indices/mpp/series", **q1, granularity="month", include_flagged=flagged
+        )
+        assert [p["value"]["responses"] for p in series["points"]] == [0, n, 0]
+        assert series["points"][1]["value"]["ikm"] == ikm
+        ranking = _get(city, "/v1/indices/mpp/ranking", **q1, include_flagged=flagged)
+        assert [
+            (i["unit"]["code"], i["value"]["responses"], i["value"]["ikm"])
+            for i in ranking["items"]
+        ] == [
+            ("capil", n, ikm),
+            ("perizinan", 0, None),
+        ]
+        kk = {"service": "capil/kk", "include_flagged": flagged}
+        assert (
+            _get(city, "/v1/indices/mpp/ranking", **q1, **kk)["items"][0]["value"]["ikm"] == kk_ikm
+        )
+        gender = _get(city, "/v1/indices/mpp/breakdown", **q1, by="gender", **kk)
+        assert gender["service"] == "capil/kk"
+        assert [
+            (g["key"], g["value"]["responses"], g["value"]["ikm"]) for g in gender["groups"]
+        ] == [(None, kk_n, kk_ikm)]
+        kk_series = _get(city, "/v1/indices/mpp/series", **q1, granularity="quarter", **kk)
+        assert kk_series["points"][0]["value"]["ikm"] == kk_ikm
+    # A bare code is a service of the unit itself; mpp has none of its own.
+    assert index(city, "capil", **q1, service="kk")["service"] == "capil/kk"
+    assert city.get("/v1/indices/mpp", params={**q1, "service": "kk"}).status_code == 404
+    # Outside the subtree: perizinan cannot name capil's service.
+    outside = city.get("/v1/indices/perizinan", params={**q1, "service": "capil/kk"})
+    assert outside.status_code == 404
+
+
+def test_a_null_interval_says_why(city: TestClient) -> None:
+    assert index(city, "capil", period="2026-Q1")["pooled"]["confidence_interval_reason"] == (
+        "no responses"
+    )
+    post_rows(
+        city, "capil", "ktp", ["4 4 4 4 4 4 4 4 -"], "2026-02-10T10:00:00+08:00", channel="paper"
+    )
+    post_rows(city, "capil", "ktp", [FIVE[0]], "2026-02-10T11:00:00+08:00")
+    pooled = index(city, "capil", period="2026-Q1")["pooled"]
+    assert pooled["confidence_interval"] is None
+    assert pooled["confidence_interval_reason"] == (
+        "fewer than 2 responses answered all nine elements (1 did): the spread behind the "
+        "interval cannot be estimated"
+    )
+    post_rows(city, "capil", "ktp", [FIVE[1]], "2026-02-10T12:00:00+08:00")
+    pooled = index(city, "capil", period="2026-Q1")["pooled"]
+    assert pooled["confidence_interval"]["respondents"] == 2
+    assert pooled["confidence_interval_reason"] is None
+
+
+def test_a_quarter_without_its_own_population_sums_its_months(city: TestClient) -> None:
+    post_rows(city, "capil", "ktp", FIVE, "2026-02-10T10:00:00+08:00")
+    for month, served in (("2026-01", 100), ("2026-02", 200)):
+        assert city.put(f"/v1/units/capil/populations/{month}", json={"served": served}).is_success
+    # Two months of three: no population for the quarter.
+    assert index(city, "capil", period="2026-Q1")["sample"]["population"] is None
+    assert city.put("/v1/units/capil/populations/2026-03", json={"served": 300}).is_success
+    # 100 + 200 + 300 = 600; Krejcie–Morgan for N = 600 is 234 (by the formula, by hand).
+    assert index(city, "capil", **{"from": "2026-01-01", "to": "2026-03-31"})["sample"] == {
+        "population": 600,
+        "population_periods": ["2026-01", "2026-02", "2026-03"],
+        "minimum": 234,
+        "adequate": False,
+    }
+    # The quarter's own figure, once recorded, is the one used; a month is its own.
+    assert city.put("/v1/units/capil/populations/2026-Q1", json={"served": 1000}).is_success
+    assert index(city, "capil", period="2026-Q1")["sample"]["population_periods"] == ["2026-Q1"]
+    february = index(city, "capil", **{"from": "2026-02-01", "to": "2026-02-28"})["sample"]
+    assert (february["population"], february["population_periods"]) == (200, ["2026-02"])

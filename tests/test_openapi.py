@@ -84,6 +84,8 @@ def test_operations_say_whether_they_need_a_key(client: TestClient) -> None:
         "/health/ready",
         "/v1/public/indices/{code}",
         "/v1/public/indices/{code}/breakdown",
+        "/v1/public/publications/{publication_id}",
         "/v1/public/responses",
         "/v1/public/units/{code}/form",
+        "/v1/public/units/{code}/publications",
     ]

@@ -1,15 +1,16 @@
 """Public figures, played against by an attacker: no combination of keyless answers may
 describe fewer than SKM_PUBLIC_MIN_GROUP respondents (README, "Public figures").
 
-Most tests run on an app whose public clock is set far ahead (every 2025 period is final)
-and that accepts responses collected up to 4000 days ago, so that 2025 data can be posted
-now; the tests of polling and late arrivals use the real clock and the real 90-day window.
+Public figures come only from published records (`app.publications`): the fixture publishes
+every quarter of 2025 for each unit. The tests run on an app that accepts responses
+collected up to 4000 days ago, so that 2025 data (and late arrivals into it) can be posted
+now.
 """
 
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from fractions import Fraction
 from itertools import combinations
 from typing import Any
@@ -21,60 +22,37 @@ from fastapi.testclient import TestClient
 
 from app.main import create_app
 from app.method import ELEMENTS
-from app.routers.public import utc_now
 from tests.conftest import Seed, app_settings, bearer, reset
 from tests.factories import make_unit, response_item, scores
 
 MIN = 3  # SKM_PUBLIC_MIN_GROUP in these tests
 WITA = ZoneInfo("Asia/Makassar")
-FAR_AHEAD = datetime(2040, 1, 1, tzinfo=UTC)  # every 2025 period is final by then
+QUARTERS = ("2025-Q1", "2025-Q2", "2025-Q3", "2025-Q4")
 
 
-class Clock:
-    """The public endpoints' clock, settable by a test."""
-
-    def __init__(self, now: datetime | None) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now if self.now is not None else datetime.now(UTC)
-
-
-def _app_client(
-    database_url: str, admin_token: str, clock: Clock, **settings: Any
-) -> Iterator[TestClient]:
+def _app_client(database_url: str, admin_token: str, **settings: Any) -> Iterator[TestClient]:
     app = create_app(app_settings(database_url, public_min_group=MIN, db_pool_size=2, **settings))
-    app.dependency_overrides[utc_now] = clock
     with TestClient(app, headers=bearer(admin_token)) as client:
         yield client
 
 
 @pytest.fixture(scope="module")
 def _far_app(database_url: str, admin_token: str) -> Iterator[TestClient]:
-    yield from _app_client(
-        database_url,
-        admin_token,
-        Clock(FAR_AHEAD),
-        burst_seconds=30,
-        max_collected_age_days=4000,
-    )
+    yield from _app_client(database_url, admin_token, burst_seconds=30, max_collected_age_days=4000)
 
 
 @pytest.fixture
 def far(_far_app: TestClient, reset_engine: Any, seed: Seed) -> Iterator[TestClient]:
-    """The far-ahead app on an empty database, calling as an administrator."""
+    """The app taking 2025 responses, on an empty database, calling as an administrator."""
     yield _far_app
     reset(_far_app, reset_engine, seed)
 
 
-@pytest.fixture
-def real(
-    database_url: str, admin_token: str, reset_engine: Any, seed: Seed
-) -> Iterator[TestClient]:
-    """An app on the real clock and the default 90-day window for late arrivals."""
-    for client in _app_client(database_url, admin_token, Clock(None)):
-        yield client
-        reset(client, reset_engine, seed)
+def publish(client: TestClient, unit: str, period: str, status: int = 201, **body: Any) -> int:
+    answer = client.post(f"/v1/units/{unit}/publications", json={"period": period, **body})
+    assert answer.status_code == status, answer.text
+    publication_id: int = answer.json()["id"]
+    return publication_id
 
 
 def keyless(client: TestClient, url: str, **params: str) -> httpx2.Response:
@@ -141,6 +119,9 @@ def build(client: TestClient) -> None:
     stored = client.post("/v1/responses/batch", json={"items": items})
     assert stored.status_code == 200, stored.text
     assert stored.json()["created"] == len(RESPONDENTS), stored.json()["items"][0]["problem"]
+    for unit in ("kota", "capil", "arsip"):
+        for quarter in QUARTERS:
+            publish(client, unit, quarter)
 
 
 # --- the attacker's tools ---------------------------------------------------------------
@@ -448,73 +429,51 @@ def _post(client: TestClient, day: date, score: int, count: int) -> list[httpx2.
     ]
 
 
-def _public_capil(real: TestClient) -> None:
-    make_unit(real, "capil", kind="agency", time_zone="Asia/Makassar", services=("ktp",))
-    assert real.patch("/v1/units/capil", json={"public": True}).status_code == 200
+def _public_capil(client: TestClient) -> None:
+    make_unit(client, "capil", kind="agency", time_zone="Asia/Makassar", services=("ktp",))
+    assert client.patch("/v1/units/capil", json={"public": True}).status_code == 200
 
 
-def test_two_polls_around_one_submission(real: TestClient) -> None:
-    """The quarter under way, and one that has ended but may still get late arrivals, are
-    not served: a poll before and after a submission cannot tell it."""
-    _public_capil(real)
+def test_two_polls_around_one_submission(far: TestClient) -> None:
+    """The public answer is a published record: a poll before and after a submission (a
+    late arrival into the period) cannot tell it. A quarter under way cannot be published."""
+    _public_capil(far)
+    day = date(2025, 5, 12)
+    assert all(r.status_code == 201 for r in _post(far, day, 4, MIN + 1))
+    publish(far, "capil", "2025-Q2")
+    before = keyless(far, "/v1/public/indices/capil", period="2025-Q2")
+    assert before.status_code == 200, before.text
+    assert [r.status_code for r in _post(far, day, 1, 1)] == [201]
+    after = keyless(far, "/v1/public/indices/capil", period="2025-Q2")
+    assert before.json() == after.json()
     today = datetime.now(WITA).date()
-    for day in (today - timedelta(days=1), today - timedelta(days=80)):
-        period = _quarter(day)
-        assert all(r.status_code == 201 for r in _post(real, day, 4, MIN + 1))
-        before = keyless(real, "/v1/public/indices/capil", period=period)
-        assert [r.status_code for r in _post(real, day, 1, 1)] == [201]
-        after = keyless(real, "/v1/public/indices/capil", period=period)
-        for answer in (before, after):
-            assert answer.status_code == 422, answer.text
-            assert answer.json()["errors"][0]["code"] == "period_not_final"
-        assert before.json() == after.json()
+    under_way = far.post("/v1/units/capil/publications", json={"period": _quarter(today)})
+    assert under_way.status_code == 422
+    assert under_way.json()["errors"][0]["code"] == "period_not_ended"
 
 
-def test_a_revision_minus_its_original_by_late_arrival(real: TestClient) -> None:
-    """A quarter is served only once no response collected in it can arrive any more: one
-    that ended long ago is served, and a late arrival into it is refused."""
-    _public_capil(real)
-    old = datetime.now(WITA).date() - timedelta(days=200)
-    period = _quarter(old)
-    served = keyless(real, "/v1/public/indices/capil", period=period)
-    assert served.status_code == 200, served.text
-    late = _post(real, old, 1, 1)[0]
-    assert late.status_code == 422
-    assert keyless(real, "/v1/public/indices/capil", period=period).json() == served.json()
-
-
-@pytest.fixture
-def clocked(
-    database_url: str, admin_token: str, reset_engine: Any, seed: Seed
-) -> Iterator[tuple[TestClient, Clock]]:
-    """An app with the default 90-day window and a public clock the test sets."""
-    clock = Clock(None)
-    for client in _app_client(database_url, admin_token, clock):
-        yield client, clock
-        reset(client, reset_engine, seed)
-
-
-def test_a_period_is_served_from_the_day_no_arrival_can_reach_it(
-    clocked: tuple[TestClient, Clock],
-) -> None:
-    """2025-Q1 ends on 31 March (WITA). A response collected at its last moment may arrive
-    until 29 June 23:59:59 WITA (90 days); one day more for requests in flight: served from
-    1 July 00:00 WITA, which is 30 June 16:00 UTC."""
-    client, clock = clocked
-    _public_capil(client)
-    clock.now = datetime(2025, 6, 30, 15, 59, 59, tzinfo=UTC)
-    early = keyless(client, "/v1/public/indices/capil", period="2025-Q1")
-    assert early.status_code == 422
-    assert "2025-07-01" in early.json()["errors"][0]["detail"]
-    clock.now = datetime(2025, 6, 30, 16, 0, 0, tzinfo=UTC)
-    assert keyless(client, "/v1/public/indices/capil", period="2025-Q1").status_code == 200
+def test_a_revision_minus_its_original_by_late_arrival(far: TestClient) -> None:
+    """A revision one late arrival away from the public record is kept from the public (the
+    difference would describe that one respondent); MIN more make one that is shown."""
+    _public_capil(far)
+    day = date(2025, 5, 12)
+    _post(far, day, 4, MIN + 1)
+    first = publish(far, "capil", "2025-Q2")
+    served = keyless(far, "/v1/public/indices/capil", period="2025-Q2").json()
+    _post(far, day + timedelta(days=1), 1, 1)
+    second = publish(far, "capil", "2025-Q2", revises=first)
+    assert keyless(far, "/v1/public/indices/capil", period="2025-Q2").json() == served
+    _post(far, day + timedelta(days=2), 1, MIN - 1)
+    # MIN − 1 after the withheld revision, MIN after the public record: shown.
+    third = publish(far, "capil", "2025-Q2", revises=second)
+    shown = keyless(far, "/v1/public/indices/capil", period="2025-Q2").json()
+    assert (shown["publication_id"], shown["value"]["responses"]) == (third, 2 * MIN + 1)
 
 
 def test_a_revision_minus_its_original_by_review(far: TestClient) -> None:
     """A response flagged at arrival never counts in public figures, so clearing it later
-    revises the keyed index but not the published one."""
-    make_unit(far, "capil", kind="agency", time_zone="Asia/Makassar", services=("ktp",))
-    assert far.patch("/v1/units/capil", json={"public": True}).status_code == 200
+    revises the keyed index but not the public figures, even in a revision."""
+    _public_capil(far)
     noon = datetime(2025, 4, 10, 12, tzinfo=WITA)
     posted = [
         far.post("/v1/responses", json=response_item("capil", "ktp", scores(*[s] * 9), at))
@@ -527,6 +486,7 @@ def test_a_revision_minus_its_original_by_review(far: TestClient) -> None:
     ]
     assert [p.status_code for p in posted] == [201] * 4
     assert posted[3].json()["flag"] == "suspected"
+    first = publish(far, "capil", "2025-Q2")
     original = _index(far, "capil", "2025-Q2")
     # 4, 4, 2 → 10/3 per element → 83.33, B
     assert (original["value"]["responses"], original["value"]["ikm"]) == (3, 83.33)
@@ -534,17 +494,18 @@ def test_a_revision_minus_its_original_by_review(far: TestClient) -> None:
     assert review.status_code == 200, review.text
     keyed = far.get("/v1/indices/capil", params={"period": "2025-Q2"}).json()["pooled"]
     assert (keyed["responses"], keyed["ikm"]) == (4, 75.0)  # 4, 4, 2, 2 → 3 → 75.00
-    assert _index(far, "capil", "2025-Q2") == original
+    revision = publish(far, "capil", "2025-Q2", revises=first)
+    again = _index(far, "capil", "2025-Q2")
+    assert again["publication_id"] == revision
+    assert again | {"publication_id": None} == original | {"publication_id": None}
 
 
-def test_a_period_whose_wait_runs_past_year_9999_is_never_served(far: TestClient) -> None:
-    """9999-Q3 ends on 30 September 9999; 4000 days later is past the last date there is."""
-    make_unit(far, "capil", kind="agency", time_zone="Asia/Makassar", services=("ktp",))
-    assert far.patch("/v1/units/capil", json={"public": True}).status_code == 200
-    never = keyless(far, "/v1/public/indices/capil", period="9999-Q3")
-    assert never.status_code == 422, never.text
-    assert never.json()["errors"][0]["code"] == "period_not_final"
-    assert "never" in never.json()["errors"][0]["detail"]
+def test_a_period_not_published_is_not_served(far: TestClient) -> None:
+    _public_capil(far)
+    for period in ("2025-Q3", "9999-Q3"):
+        answer = keyless(far, "/v1/public/indices/capil", period=period)
+        assert answer.status_code == 404, answer.text
+        assert answer.json()["errors"][0]["code"] == "not_published"
 
 
 def test_public_figures_answer_only_for_a_public_active_unit(far: TestClient) -> None:

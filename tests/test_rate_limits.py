@@ -170,6 +170,8 @@ def test_a_refused_public_request_takes_no_database_connection(
 ) -> None:
     """Over its limit, a client costs the pool nothing: the limit is counted first."""
     watch = PoolWatch()
+    published = units.post("/v1/units/capil/publications", json={"period": "2025-Q1"})
+    assert published.status_code == 201, published.text
     settings = app_settings(database_url, rate_limit_public="2/minute")
     with TestClient(create_app(settings)) as app:
         watch.watching(app)

@@ -5,7 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from app import indices
+from app import indices, publications
 from app.dependencies import ReadConnection, ReadingCaller
 from app.errors import FieldProblem, invalid, problem_responses
 from app.http_cache import INDICES_CACHE_CONTROL, NOT_MODIFIED, cached_json
@@ -49,7 +49,15 @@ async def window(
 
 WindowDep = Annotated[Span, Depends(window)]
 ServiceParam = Annotated[
-    str | None, Query(max_length=64, description="Only this service of the unit")
+    str | None,
+    Query(
+        max_length=129,
+        description="Only this service: `unit/service` for a service of any unit of the "
+        "subtree (as breakdown keys name it), or a bare code for one of the unit itself",
+    ),
+]
+FlaggedParam = Annotated[
+    bool, Query(description="Count suspected and confirmed burst responses too")
 ]
 
 
@@ -65,16 +73,14 @@ async def unit_index(
     include_children_mean: Annotated[
         bool, Query(description="Also give the plain mean of the children's IKMs")
     ] = False,
-    include_flagged: Annotated[
-        bool, Query(description="Count suspected and confirmed burst responses too")
-    ] = False,
+    include_flagged: FlaggedParam = False,
 ) -> Response:
     """The IKM of a unit and its whole subtree over a period: NRR and grade per element, the
     weakest element(s), a 95% confidence interval, sample adequacy when the population served
     is recorded, and the method that produced it."""
     caller.require("admin", "manager", "reader")
     unit = await indices.unit_in_scope(conn, caller, code)
-    report = await indices.index_report(
+    report = await publications.live_index(
         conn, unit, period, service, rule, include_children_mean, include_flagged
     )
     return cached_json(request, report, INDICES_CACHE_CONTROL)
@@ -88,15 +94,16 @@ async def unit_breakdown(
     conn: ReadConnection,
     period: WindowDep,
     by: BreakdownBy,
+    service: ServiceParam = None,
+    include_flagged: FlaggedParam = False,
 ) -> Response:
     """The index per service, child unit, channel or respondent profile field, pooled over
     the period. Groups with responses only; `key: null` gathers respondents who left the
     profile field blank."""
     caller.require("admin", "manager", "reader")
     unit = await indices.unit_in_scope(conn, caller, code)
-    return cached_json(
-        request, await indices.breakdown(conn, unit, period, by), INDICES_CACHE_CONTROL
-    )
+    report = await indices.breakdown(conn, unit, period, by, service, include_flagged)
+    return cached_json(request, report, INDICES_CACHE_CONTROL)
 
 
 @router.get("/{code}/series", response_model=SeriesOut)
@@ -108,20 +115,28 @@ async def unit_series(
     period: WindowDep,
     granularity: Granularity = "month",
     service: ServiceParam = None,
+    include_flagged: FlaggedParam = False,
 ) -> Response:
     """One point per month (quarter, semester, year) of the period, each pooled over its own
     responses; empty buckets are given with `responses: 0` and null values."""
     caller.require("admin", "manager", "reader")
     unit = await indices.unit_in_scope(conn, caller, code)
-    report = await indices.series(conn, unit, period, service, granularity)
+    report = await indices.series(conn, unit, period, service, granularity, include_flagged)
     return cached_json(request, report, INDICES_CACHE_CONTROL)
 
 
 @router.get("/{code}/ranking", response_model=RankingOut)
 async def unit_ranking(
-    code: str, request: Request, caller: ReadingCaller, conn: ReadConnection, period: WindowDep
+    code: str,
+    request: Request,
+    caller: ReadingCaller,
+    conn: ReadConnection,
+    period: WindowDep,
+    service: ServiceParam = None,
+    include_flagged: FlaggedParam = False,
 ) -> Response:
     """The unit's children by IKM (each pooled over its subtree), highest first."""
     caller.require("admin", "manager", "reader")
     unit = await indices.unit_in_scope(conn, caller, code)
-    return cached_json(request, await indices.ranking(conn, unit, period), INDICES_CACHE_CONTROL)
+    report = await indices.ranking(conn, unit, period, service, include_flagged)
+    return cached_json(request, report, INDICES_CACHE_CONTROL)

@@ -4,15 +4,13 @@ published indices — no free text, groups too small to stay anonymous suppresse
 
 import hashlib
 import hmac
-from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Literal
-from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, Query, Request, Response, status
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
+from pydantic import RootModel
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from app import disclosure, indices, public_figures, tickets
-from app.config import Settings
+from app import publications, tickets
 from app.dependencies import (
     Client,
     DeviceSecret,
@@ -27,17 +25,16 @@ from app.errors import FieldProblem, invalid, not_found, problem_responses
 from app.forms import unit_form
 from app.http_cache import INDICES_CACHE_CONTROL, NOT_MODIFIED, cached_json
 from app.ingest import Submitter, store_one
-from app.models import Unit
-from app.periods import Span, parse_period
+from app.models import INT32_MAX, Unit
+from app.periods import Span, parse_period, period_length
 from app.schemas import (
     FormOut,
     PublicBreakdown,
-    PublicGroup,
     PublicIndex,
+    PublicPublication,
     PublicResponseIn,
     ResponseIn,
     ResponseOut,
-    UnitRef,
 )
 from app.units import find_unit
 
@@ -117,18 +114,12 @@ async def public_submit(
     return stored.response.model_copy(update={"suggestion": None, "submitted_by_key": None})
 
 
-async def utc_now() -> datetime:
-    """The current instant (a dependency, so that tests can set the clock)."""
-    return datetime.now(UTC)
-
-
-Now = Annotated[datetime, Depends(utc_now)]
 PublicPeriodParam = Annotated[
     str,
     Query(
         max_length=10,
         description="A whole period of the length the service publishes (SKM_PUBLIC_PERIOD): "
-        "YYYY-Qn, YYYY-Sn or YYYY; served once no response can arrive into it any more",
+        "YYYY-Qn, YYYY-Sn or YYYY; served from its newest public published record",
     ),
 ]
 _LENGTH_EXAMPLE = {"quarter": "2026-Q1", "semester": "2026-S1", "year": "2026"}
@@ -136,15 +127,6 @@ _LENGTH_EXAMPLE = {"quarter": "2026-Q1", "semester": "2026-S1", "year": "2026"}
 
 def _period_problem(detail: str, code: str, parameter: str = "period") -> Exception:
     return invalid([FieldProblem(parameter=parameter, detail=detail, code=code)])
-
-
-def _length(label: str) -> str:
-    """The length of a period label that parse_period accepted."""
-    if "-Q" in label:
-        return "quarter"
-    if "-S" in label:
-        return "semester"
-    return "month" if "-" in label else "year"
 
 
 async def public_window(request: Request, period: PublicPeriodParam, settings: SettingsDep) -> Span:
@@ -158,7 +140,7 @@ async def public_window(request: Request, period: PublicPeriodParam, settings: S
         named = parse_period(period)
     except ValueError as error:
         raise _period_problem(str(error), "bad_period") from None
-    if _length(period) != settings.public_period:
+    if period_length(period) != settings.public_period:
         example = _LENGTH_EXAMPLE[settings.public_period]
         raise _period_problem(
             f"public figures are given per {settings.public_period} only, e.g. {example}",
@@ -168,31 +150,7 @@ async def public_window(request: Request, period: PublicPeriodParam, settings: S
 
 
 PublicWindow = Annotated[Span, Depends(public_window)]
-
-
-def _final(
-    window: Span, unit: public_figures.PublicUnit, settings: Settings, now: datetime
-) -> None:
-    """Refuse a period that responses may still arrive into (422): it has not ended in the
-    unit's time zone, or an offline backlog may still bring responses collected in it
-    (SKM_MAX_COLLECTED_AGE_DAYS, plus a day for requests in flight). Its figures can then
-    no longer change, so no two public answers differ by one submission."""
-    wait = timedelta(days=settings.max_collected_age_days + 2)
-    first_day = window.end + wait if window.end <= date.max - wait else None  # year 9999
-    if first_day is None or now.astimezone(ZoneInfo(unit.time_zone)).date() < first_day:
-        when = f"from {first_day.isoformat()} ({unit.time_zone})" if first_day else "never"
-        raise _period_problem(
-            f"published {when}, once no response can arrive into the period any more",
-            "period_not_final",
-        )
-
-
-async def _public_unit(conn: AsyncConnection, code: str) -> public_figures.PublicUnit:
-    """A unit whose indices are public: opted in and not deactivated (404 otherwise)."""
-    unit = await public_figures.public_unit(conn, code)
-    if unit is None:
-        raise not_found("unit", code)
-    return unit
+_PublicList = RootModel[list[PublicPublication]]
 
 
 @router.get(
@@ -201,28 +159,13 @@ async def _public_unit(conn: AsyncConnection, code: str) -> public_figures.Publi
     responses={**NOT_MODIFIED, **problem_responses(404)},
 )
 async def public_index(
-    code: str,
-    request: Request,
-    window: PublicWindow,
-    conn: PublicReadConnection,
-    settings: SettingsDep,
-    now: Now,
+    code: str, request: Request, window: PublicWindow, conn: PublicReadConnection
 ) -> Response:
-    """The index of the unit's own responses (never its child units') over one whole,
-    final period, if at least SKM_PUBLIC_MIN_GROUP respondents back it (and as many answers
+    """The index of the unit's own responses (never its child units') over one whole
+    period, as the period's newest public record froze it (404 `not-published` when there
+    is none): shown if at least SKM_PUBLIC_MIN_GROUP respondents back it (and as many answers
     to each element answered at all). Rounded figures only."""
-    unit = await _public_unit(conn, code)
-    _final(window, unit, settings, now)
-    totals = await public_figures.public_totals(conn, unit, window)
-    shown = disclosure.publishable(totals.total, settings.public_min_group)
-    published = PublicIndex(
-        unit=UnitRef(code=unit.code, name=unit.name),
-        period=indices.period_out(window),
-        suppressed=not shown,
-        min_group=settings.public_min_group,
-        value=public_figures.public_value(totals.total) if shown else None,
-        method=public_figures.public_method(unit, totals),
-    )
+    published = await publications.public_index(conn, code, str(window.label))
     return cached_json(request, published, INDICES_CACHE_CONTROL)
 
 
@@ -243,30 +186,36 @@ async def public_breakdown(
             "partitions of the same respondents could be combined to isolate a few)"
         ),
     ],
-    settings: SettingsDep,
-    now: Now,
 ) -> Response:
-    """The index per service of the unit, with complementary suppression: shown groups and
-    the rest of the total each count SKM_PUBLIC_MIN_GROUP respondents or none."""
-    unit = await _public_unit(conn, code)
-    _final(window, unit, settings, now)
-    totals = await public_figures.public_totals(conn, unit, window)
-    shown = disclosure.published_groups(totals.total, totals.services, settings.public_min_group)
-    published = PublicBreakdown(
-        unit=UnitRef(code=unit.code, name=unit.name),
-        period=indices.period_out(window),
-        by=by,
-        min_group=settings.public_min_group,
-        suppressed=not disclosure.publishable(totals.total, settings.public_min_group),
-        groups=[
-            PublicGroup(
-                key=key,
-                label=totals.names[key],
-                value=public_figures.public_value(totals.services[key]),
-            )
-            for key in sorted(shown)
-        ],
-        suppressed_groups=len(totals.services) - len(shown),
-        method=public_figures.public_method(unit, totals),
-    )
+    """The index per service of the unit, as the period's newest public record froze it,
+    with complementary suppression: shown groups and the rest of the total each count
+    SKM_PUBLIC_MIN_GROUP respondents or none."""
+    published = await publications.public_breakdown(conn, code, str(window.label))
     return cached_json(request, published, INDICES_CACHE_CONTROL)
+
+
+@router.get(
+    "/units/{code}/publications",
+    responses={**NOT_MODIFIED, **problem_responses(404)},
+    response_model=list[PublicPublication],
+)
+async def public_publications(code: str, request: Request, conn: PublicReadConnection) -> Response:
+    """A public unit's public records, newest first: each period's public figures as
+    published, and what each revises."""
+    listed = await publications.public_unit_publications(conn, code)
+    return cached_json(request, _PublicList(listed), INDICES_CACHE_CONTROL)
+
+
+@router.get(
+    "/publications/{publication_id}",
+    responses={**NOT_MODIFIED, **problem_responses(404)},
+    response_model=PublicPublication,
+)
+async def public_publication(
+    publication_id: Annotated[int, Path(ge=1, le=INT32_MAX)],
+    request: Request,
+    conn: PublicReadConnection,
+) -> Response:
+    """One public record of a public unit."""
+    found = await publications.public_publication(conn, publication_id)
+    return cached_json(request, found, INDICES_CACHE_CONTROL)
