@@ -40,12 +40,19 @@ FINISHED = ("done", "dropped")  # an item in either is never due nor overdue
 AFTER_CLOSING = frozenset({"status", "status_reason", "evidence_note", "evidence_links"})
 
 
+LAST_PLAN_YEAR = 2998  # the period after a plan's must still be a period (years ≤ 2999)
+
+
 def plan_period(text: str, where: FieldProblem) -> Span:
     try:
-        return parse_period(text)
+        span = parse_period(text)
     except ValueError as error:
         where.detail = str(error)
         raise invalid([where]) from None
+    if span.end.year > LAST_PLAN_YEAR:
+        where.detail = f"a plan's period ends in {LAST_PLAN_YEAR} at the latest"
+        raise invalid([where])
+    return span
 
 
 # --- the period's result ---------------------------------------------------------------------
@@ -368,9 +375,9 @@ async def update_item(plan: FollowupPlan, item: FollowupItem, body: ItemPatch) -
                     for name in frozen
                 ],
             )
-    for name in ("action",):
+    for name in ("action", "status", "evidence_links"):
         if name in changed and changed[name] is None:
-            raise invalid([FieldProblem(pointer=f"/{name}", detail="required", code="missing")])
+            raise invalid([FieldProblem(pointer=f"/{name}", detail="may not be null", code="null")])
     for name, value in changed.items():
         setattr(item, name, list(value) if name == "evidence_links" else value)
     if item.status == "dropped" and not item.status_reason:

@@ -337,6 +337,10 @@ def test_required_periods_are_inherited_down_the_tree(history: TestClient) -> No
     }
     ended = {r["unit"]["code"]: [p["ended"] for p in r["periods"]] for r in rows}
     assert ended["capil"] == [True, True, False, False]
+    for path in ("/v1/compliance/kota", "/v1/reminders/kota"):
+        early = history.get(path, params={"year": 2025, "as_of": "0001-01-01"})
+        assert early.status_code == 422
+        assert early.json()["errors"][0]["parameter"] == "as_of"
     bad = history.put("/v1/units/capil/required-periods", json={"required_periods": "month"})
     assert bad.status_code == 422
     history.put("/v1/units/capil/required-periods", json={"required_periods": None})

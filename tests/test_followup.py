@@ -200,6 +200,20 @@ def test_a_plan_period_must_be_a_period(history: TestClient) -> None:
     assert bad.json()["errors"][0]["pointer"] == "/period"
     assert history.get("/v1/units/disdukcapil/plans/2025-13").status_code == 422
     assert history.get("/v1/units/disdukcapil/plans/2025-Q3").status_code == 404
+    # The period after a plan's must exist for its evaluation: plans end in 2998 at most.
+    late = history.post("/v1/units/disdukcapil/plans", json={"period": "2999"})
+    assert late.status_code == 422
+    assert late.json()["errors"][0]["pointer"] == "/period"
+    history.post("/v1/units/disdukcapil/plans", json={"period": "2025", "propose": False})
+    item = history.post(
+        "/v1/units/disdukcapil/plans/2025/items", json={"element": "waktu", "action": "x"}
+    ).json()
+    for name in ("status", "action", "evidence_links"):
+        nulled = history.patch(
+            f"/v1/units/disdukcapil/plans/2025/items/{item['id']}", json={name: None}
+        )
+        assert nulled.status_code == 422, name
+        assert nulled.json()["errors"][0]["pointer"] == f"/{name}"
 
 
 # --- evaluation ------------------------------------------------------------------------------

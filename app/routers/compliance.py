@@ -16,7 +16,7 @@ from app.audit import record
 from app.auth import unit_for
 from app.dependencies import Caller, ReadConnection, ReadingCaller, SettingsDep, WriteSession
 from app.documents.compliance import pdf_table, workbook
-from app.errors import problem_responses
+from app.errors import FieldProblem, invalid, problem_responses
 from app.followup_schemas import (
     ComplianceOut,
     RemindersOut,
@@ -39,8 +39,22 @@ Failing = Literal["any", "surveyed", "sample_met", "published", "followed_up"]
 Lang = Annotated[Literal["id", "en"], Query(description="Document language")]
 
 
+EARLIEST, LATEST = date(2000, 1, 1), date(2999, 12, 31)
+
+
 def _today(node_zone: str) -> date:
     return datetime.now(ZoneInfo(node_zone)).date()
+
+
+def _as_of(as_of: date | None, zone: str) -> date:
+    """The day of reference: given (2000–2999), else today in the unit's zone."""
+    if as_of is None:
+        return _today(zone)
+    if not EARLIEST <= as_of <= LATEST:
+        raise invalid(
+            [FieldProblem(parameter="as_of", detail="a day of 2000–2999", code="out_of_range")]
+        )
+    return as_of
 
 
 async def _root(conn: ReadConnection, caller: ReadingCaller, code: str) -> tuple[Node, str]:
@@ -66,7 +80,7 @@ async def _overview(
         conn,
         node,
         year,
-        as_of or _today(zone),
+        _as_of(as_of, zone),
         settings.compliance_grace_days,
         kind,
         failing,
@@ -160,7 +174,7 @@ async def reminders(
     scheduled job to poll (ETag; If-None-Match answers 304)."""
     node, zone = await _root(conn, caller, code)
     out = await compliance.reminders(
-        conn, node, as_of or _today(zone), settings.compliance_grace_days
+        conn, node, _as_of(as_of, zone), settings.compliance_grace_days
     )
     return cached_json(request, out, INDICES_CACHE_CONTROL)
 
