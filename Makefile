@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test lint format openapi bench-ingest bench-indices bench-export bench-documents bench-workbook clean
+.PHONY: install run test lint format openapi bench-ingest bench-indices bench-export bench-documents bench-workbook bench-compliance clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,9 @@ bench-documents: $(BIN)/.installed
 
 bench-workbook: $(BIN)/.installed
 	$(BIN)/python -m bench.workbook $(BENCH_ARGS)
+
+bench-compliance: $(BIN)/.installed
+	$(BIN)/python -m bench.compliance $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

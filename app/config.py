@@ -86,6 +86,13 @@ class Settings(BaseSettings):
         default="quarter",
         description="The one period length public figures are given for (choose it once)",
     )
+    compliance_grace_days: int = Field(
+        default=30,
+        ge=0,
+        le=366,
+        description="A required period without a published result is overdue this many days "
+        "after it ends",
+    )
     ticket_hours: int = Field(default=72, ge=1, description="How long a counter ticket stays valid")
     cors_origins: list[str] = Field(
         default_factory=list, description='Dashboard origins, e.g. ["https://skm.example.go.id"]'

@@ -24,7 +24,15 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, UTCDateTime, utcnow
 from app.method import ELEMENTS
-from app.vocabulary import CHANNELS, FLAG_STATES, ROLES, SURVEY_STATUSES
+from app.vocabulary import (
+    CHANNELS,
+    FLAG_STATES,
+    ITEM_STATUSES,
+    PLAN_STATES,
+    REQUIRED_PERIODS,
+    ROLES,
+    SURVEY_STATUSES,
+)
 
 # Sizes of the columns below, shared with the request schemas (app/schemas.py), so that what
 # the API accepts always fits where it is stored.
@@ -406,3 +414,72 @@ class Publication(Base):
     report: Mapped[dict[str, Any]] = mapped_column(JSON)  # the frozen figures
     # What changed from the superseded record (NULL for a first publication).
     difference: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+# --- follow-up plans (issue 12) ----------------------------------------------------------
+
+ACTION_LENGTH = 2000  # a follow-up item's action, and its evidence note
+REASON_LENGTH = 1000  # why an item was dropped
+LINK_LENGTH = 500  # one evidence link
+MAX_LINKS = 10  # evidence links per item
+
+
+class FollowupPlan(Base):
+    """A unit's follow-up plan (rencana tindak lanjut) for one period's result."""
+
+    __tablename__ = "followup_plans"
+    __table_args__ = (UniqueConstraint("unit_id", "period"), _one_of("state", PLAN_STATES))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    period: Mapped[str] = mapped_column(String(10))  # '2026', '2026-S1', '2026-Q1', '2026-03'
+    period_start: Mapped[date] = mapped_column(Date)  # first local day
+    period_end: Mapped[date] = mapped_column(Date)  # last local day (inclusive)
+    state: Mapped[str] = mapped_column(String(8))
+    # What its proposal was read from: a publication's id, or NULL for the live index.
+    source_publication_id: Mapped[int | None] = mapped_column(ForeignKey("publications.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class FollowupItem(Base):
+    """One action of a plan, tied to one element or to one service of the unit."""
+
+    __tablename__ = "followup_items"
+    __table_args__ = (
+        _one_of("status", ITEM_STATUSES),
+        _one_of("element", ELEMENTS),
+        CheckConstraint("(element IS NULL) <> (service_id IS NULL)", name="element_or_service"),
+        CheckConstraint("status <> 'dropped' OR status_reason IS NOT NULL", name="dropped_reason"),
+        Index("ix_followup_items_plan", "plan_id", "id"),
+        Index("ix_followup_items_due", "status", "target_date"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("followup_plans.id"))
+    element: Mapped[str | None] = mapped_column(String(16))
+    service_id: Mapped[int | None] = mapped_column(ForeignKey("services.id"))
+    action: Mapped[str] = mapped_column(String(ACTION_LENGTH))
+    responsible: Mapped[str | None] = mapped_column(String(NAME_LENGTH))
+    target_date: Mapped[date | None] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(16))
+    status_reason: Mapped[str | None] = mapped_column(String(REASON_LENGTH))
+    evidence_note: Mapped[str | None] = mapped_column(String(ACTION_LENGTH))
+    evidence_links: Mapped[list[str]] = mapped_column(JSON)
+    # Proposed by the service from the period's result (the weakest, or graded C or D).
+    proposed: Mapped[bool]
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class ComplianceSetting(Base):
+    """Which periods a unit must survey and publish; a unit without a row follows its
+    nearest ancestor that has one, and the root without one is yearly."""
+
+    __tablename__ = "compliance_settings"
+    __table_args__ = (_one_of("required_periods", REQUIRED_PERIODS),)
+
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), primary_key=True)
+    required_periods: Mapped[str] = mapped_column(String(16))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -123,3 +123,25 @@ BreakdownBy = Annotated[
     Literal["service", "child", "channel", _ProfileField],
     Named("BreakdownBy", "What the responses of a breakdown are grouped by"),
 ]
+
+# --- follow-up plans (rencana tindak lanjut) and compliance ------------------------------
+
+ItemStatus = Annotated[
+    Literal["planned", "in_progress", "done", "dropped"],
+    Named("ItemStatus", "Where a follow-up item stands; `dropped` needs a reason"),
+]
+ITEM_STATUSES: Final = values(ItemStatus)
+PlanState = Annotated[
+    Literal["open", "closed"],
+    Named("PlanState", "An open plan is edited; a closed one changes only statuses and evidence"),
+]
+PLAN_STATES: Final = values(PlanState)
+RequiredPeriods = Annotated[
+    Literal["year", "semester", "quarter"],
+    Named("RequiredPeriods", "How often a unit must survey and publish its result"),
+]
+REQUIRED_PERIODS: Final = values(RequiredPeriods)
+Verdict = Annotated[
+    Literal["improved", "worse", "no_clear_change", "not_enough_data"],
+    Named("Verdict", "What the next comparable period says of a follow-up item's element"),
+]

@@ -409,6 +409,43 @@ def public_submit(w: World, role: Role, where: Where) -> httpx2.Response:
     return w.send(role, "POST", "/v1/public/responses", json=body)
 
 
+def fresh_plan(w: World, where: Where, item: bool = False) -> tuple[str, int]:
+    """A new plan (a month of its own) of the target unit, with one item if asked; the
+    period and the item's id."""
+    n = next(w.numbers)
+    period = f"{2001 + n // 12}-{n % 12 + 1:02d}"
+    if where == "missing":
+        return period, MISSING_ID
+    base = f"/v1/units/{UNITS[where]}/plans"
+    w.admin("POST", base, json={"period": period, "propose": False})
+    if not item:
+        return period, MISSING_ID
+    made = w.admin("POST", f"{base}/{period}/items", json={"element": "waktu", "action": "x"})
+    return period, int(made["id"])
+
+
+def create_plan(w: World, role: Role, where: Where) -> httpx2.Response:
+    n = next(w.numbers)
+    period = f"{2001 + n // 12}-{n % 12 + 1:02d}"
+    return w.send(role, "POST", f"/v1/units/{UNITS[where]}/plans", json={"period": period})
+
+
+def on_plan(method: str, tail: str, item: bool = False, body: Any = None) -> Call:
+    """`method` on a fresh plan of the target unit (`tail` after its URL; {item} its item)."""
+
+    def call(w: World, role: Role, where: Where) -> httpx2.Response:
+        period, item_id = fresh_plan(w, where, item)
+        url = f"/v1/units/{UNITS[where]}/plans/{period}" + tail.format(item=item_id)
+        return w.send(role, method, url, json=body)
+
+    return call
+
+
+def put_required(w: World, role: Role, where: Where) -> httpx2.Response:
+    url = f"/v1/units/{UNITS[where]}/required-periods"
+    return w.send(role, "PUT", url, json={"required_periods": "year"})
+
+
 def publish_result(w: World, role: Role, where: Where) -> httpx2.Response:
     """A month of its own per call (every one long ended), so that each success is a first
     record (201)."""
@@ -550,6 +587,38 @@ ROWS: dict[str, Row] = {
         everyone(409),
         public=True,
     ),
+    "POST /v1/units/{code}/plans": Row(create_plan, admin_and_manager(201)),
+    "GET /v1/units/{code}/plans": Row(get("/v1/units/{code}/plans"), index_readers(200)),
+    "GET /v1/units/{code}/plans/{period}": Row(on_plan("GET", ""), index_readers(200)),
+    "POST /v1/units/{code}/plans/{period}/close": Row(
+        on_plan("POST", "/close"), admin_and_manager(200)
+    ),
+    "GET /v1/units/{code}/plans/{period}/evaluation": Row(
+        on_plan("GET", "/evaluation"), index_readers(200)
+    ),
+    "POST /v1/units/{code}/plans/{period}/items": Row(
+        on_plan("POST", "/items", body={"element": "biaya", "action": "Tarif"}),
+        admin_and_manager(201),
+    ),
+    "PATCH /v1/units/{code}/plans/{period}/items/{item_id}": Row(
+        on_plan("PATCH", "/items/{item}", item=True, body={"status": "done"}),
+        admin_and_manager(200),
+    ),
+    "DELETE /v1/units/{code}/plans/{period}/items/{item_id}": Row(
+        on_plan("DELETE", "/items/{item}", item=True), admin_and_manager(204)
+    ),
+    "GET /v1/units/{code}/required-periods": Row(
+        get("/v1/units/{code}/required-periods"), index_readers(200)
+    ),
+    "PUT /v1/units/{code}/required-periods": Row(put_required, admin_and_manager(200)),
+    "GET /v1/compliance/{code}": Row(get("/v1/compliance/{code}", year=YEAR), index_readers(200)),
+    "GET /v1/compliance/{code}/overview.xlsx": Row(
+        get("/v1/compliance/{code}/overview.xlsx", year=YEAR), index_readers(200)
+    ),
+    "GET /v1/compliance/{code}/overview.pdf": Row(
+        get("/v1/compliance/{code}/overview.pdf", year=YEAR), index_readers(200)
+    ),
+    "GET /v1/reminders/{code}": Row(get("/v1/reminders/{code}"), index_readers(200)),
     "GET /v1/public/units/{code}/publications": Row(
         public_get("/v1/public/units/{code}/publications"), everyone(200), public=True
     ),

@@ -29,6 +29,7 @@ PATH_VALUES = {
     "version": "2",
     "version_id": "3",
     "period": "2026-01",
+    "item_id": "7",
     "publication_id": "5",
 }
 
@@ -36,7 +37,11 @@ PATH_VALUES = {
 def key_read_on_its_connection(operation: str) -> bool:
     """Whether the endpoint reads the caller's key on its own Core connection (taken first)."""
     submission = operation in ("POST /v1/responses", "POST /v1/responses/batch")
-    return submission or operation.startswith("GET /v1/indices/")
+    read_connection = (
+        operation.startswith(("GET /v1/indices/", "GET /v1/compliance/", "GET /v1/reminders/"))
+        or operation == "GET /v1/units/capil/required-periods"
+    )
+    return submission or read_connection
 
 
 @dataclass

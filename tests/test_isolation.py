@@ -19,8 +19,9 @@ def tables(engine: Engine) -> dict[str, list[dict[str, object]]]:
 def fill_every_table(client: TestClient) -> None:
     """A row more in every table, and the seed rows changed where the API can change them:
     units with a local variant assigned (the units ↔ survey versions cycle), a scoped key
-    that issued tickets, a response (and so its aggregates), a population, audited changes,
-    and the administrator key used."""
+    that issued tickets, a response (and so its aggregates), a population, a publication, a
+    follow-up plan with an item, a unit's required periods, audited changes, and the
+    administrator key used."""
     make_mall(client)
     variant = make_variant(client, "disdukcapil", "survei-capil")
     assigned = client.patch(
@@ -35,6 +36,16 @@ def fill_every_table(client: TestClient) -> None:
     store(client, response_item("disdukcapil", "ktp", survey_version_id=variant["id"]))
     put = client.put("/v1/units/disdukcapil/populations/2026", json={"served": 900})
     assert put.status_code == 200, put.text
+    published = client.post("/v1/units/disdukcapil/publications", json={"period": "2025"})
+    assert published.status_code == 201, published.text
+    plan = client.post("/v1/units/disdukcapil/plans", json={"period": "2025"})
+    assert plan.status_code == 201, plan.text
+    item = {"element": "waktu", "action": "Percepat"}
+    added = client.post("/v1/units/disdukcapil/plans/2025/items", json=item)
+    assert added.status_code == 201, added.text
+    required = {"required_periods": "quarter"}
+    setting = client.put("/v1/units/kota/required-periods", json=required)
+    assert setting.status_code == 200, setting.text
 
 
 def test_the_reset_leaves_every_table_as_the_seed_holds_it(
