@@ -1,5 +1,6 @@
 """Application factory: `uvicorn --factory app.main:create_app`."""
 
+import asyncio
 import gc
 import logging
 import re
@@ -26,6 +27,7 @@ from app.errors import (
     problem_response,
     refuse_nul,
 )
+from app.imports.jobs import Runner
 from app.method import METHOD_ID
 from app.ratelimit import RateLimiter
 from app.routers import (
@@ -34,6 +36,7 @@ from app.routers import (
     health,
     indices,
     keys,
+    paper,
     populations,
     public,
     responses,
@@ -72,9 +75,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.versions = VersionCache()
         app.state.limiter = RateLimiter(settings.redis_url)
         app.state.device_secret = secrets.token_bytes(32)
+        app.state.imports = Runner(app.state, settings)
+        resuming = asyncio.create_task(app.state.imports.resume_stale())
         try:
             yield
         finally:
+            resuming.cancel()
+            await app.state.imports.close()
             await app.state.limiter.close()
             await app.state.database.dispose()
 
@@ -90,7 +97,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         generate_unique_id_function=operation_id,
     )
     install_error_handlers(app)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=settings.max_body_bytes,
+        upload_bytes=settings.max_upload_bytes,
+        upload_paths=paper.UPLOAD_PATHS,
+    )
     if settings.cors_origins:
         app.add_middleware(
             ProblemCORSMiddleware,
@@ -110,6 +122,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         indices.router,
         keys.router,
         flags.router,
+        paper.router,
         public.router,
         health.router,
     ):
@@ -210,6 +223,9 @@ OPERATION_IDS: dict[tuple[str, str], str] = {
     ("GET", "/health/ready"): "getReadiness",
     ("GET", "/v1/audit"): "listAuditEvents",
     ("GET", "/v1/flags"): "listFlaggedResponses",
+    ("GET", "/v1/imports/{import_id}"): "getImport",
+    ("GET", "/v1/imports/{import_id}/refused.xlsx"): "getImportRefusals",
+    ("POST", "/v1/imports/{import_id}/withdraw"): "withdrawImport",
     ("GET", "/v1/indices/{code}"): "getUnitIndex",
     ("GET", "/v1/indices/{code}/breakdown"): "getUnitBreakdown",
     ("GET", "/v1/indices/{code}/ranking"): "getUnitRanking",
@@ -227,6 +243,8 @@ OPERATION_IDS: dict[tuple[str, str], str] = {
     ("POST", "/v1/responses/batch"): "submitBatch",
     ("GET", "/v1/responses/export.csv"): "exportResponsesCsv",
     ("GET", "/v1/responses/{response_id}"): "getResponse",
+    ("PATCH", "/v1/responses/{response_id}"): "correctPaperResponse",
+    ("DELETE", "/v1/responses/{response_id}"): "withdrawPaperResponse",
     ("POST", "/v1/responses/{response_id}/review"): "reviewResponse",
     ("GET", "/v1/survey-versions/{version_id}"): "getSurveyVersionById",
     ("GET", "/v1/surveys"): "listSurveys",
@@ -242,6 +260,8 @@ OPERATION_IDS: dict[tuple[str, str], str] = {
     ("PATCH", "/v1/units/{code}"): "updateUnit",
     ("DELETE", "/v1/units/{code}"): "deleteUnit",
     ("GET", "/v1/units/{code}/form"): "getUnitForm",
+    ("GET", "/v1/units/{code}/import-template"): "getImportTemplate",
+    ("POST", "/v1/units/{code}/imports"): "createImport",
     ("GET", "/v1/units/{code}/populations"): "listPopulations",
     ("GET", "/v1/units/{code}/populations/{period}"): "getUnitPopulation",
     ("PUT", "/v1/units/{code}/populations/{period}"): "setUnitPopulation",
@@ -257,6 +277,7 @@ OPERATION_IDS: dict[tuple[str, str], str] = {
         "DELETE",
         "/v1/units/{code}/services/{service}/populations/{period}",
     ): "deleteServicePopulation",
+    ("POST", "/v1/units/{code}/sheets"): "printSheets",
     ("POST", "/v1/units/{code}/tickets"): "issueTickets",
     ("GET", "/v1/units/{code}/tree"): "getUnitTree",
 }

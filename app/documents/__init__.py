@@ -1,0 +1,1 @@
+"""Documents the service prints or hands out: workbooks, reports, posters, questionnaires."""
