@@ -386,8 +386,9 @@ class ImportRow(Base):
     row_number: Mapped[int]
     outcome: Mapped[str] = mapped_column(String(16))
     response_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, index=True)
-    cells: Mapped[list[Any] | None] = mapped_column(JSON)
-    problems: Mapped[list[Any] | None] = mapped_column(JSON)
+    # none_as_null: a row without problems has SQL NULL there, not JSON null.
+    cells: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
+    problems: Mapped[list[Any] | None] = mapped_column(JSON(none_as_null=True))
 
 
 class WithdrawnResponse(Base):
