@@ -354,6 +354,9 @@ class Import(Base):
     file_format: Mapped[str] = mapped_column(String(8))
     file_sha256: Mapped[str] = mapped_column(String(64), index=True)
     file_bytes: Mapped[int]
+    # The digest of the cells (not the bytes: a workbook saved again unchanged is the same
+    # file): with a row's number, the identity of a row without a sheet code.
+    content_sha256: Mapped[str | None] = mapped_column(String(64))
     content: Mapped[bytes | None] = mapped_column(LargeBinary)
     dry_run: Mapped[bool]
     all_or_nothing: Mapped[bool]

@@ -58,9 +58,9 @@ def response_id(unit_id: int, code: str) -> uuid.UUID:
     return uuid.uuid5(NAMESPACE, f"{unit_id}:sheet:{code}")
 
 
-def row_response_id(unit_id: int, file_sha256: str, row_number: int) -> uuid.UUID:
+def row_response_id(unit_id: int, content_sha256: str, row_number: int) -> uuid.UUID:
     """The id of a response from a file without sheet codes: its content and row number."""
-    return uuid.uuid5(NAMESPACE, f"{unit_id}:file:{file_sha256}:{row_number}")
+    return uuid.uuid5(NAMESPACE, f"{unit_id}:file:{content_sha256}:{row_number}")
 
 
 def unique_codes(count: int, taken: Iterable[str] = ()) -> list[str]:

@@ -48,11 +48,13 @@ async def import_file(
     dry_run: bool,
     all_or_nothing: bool,
     report: Path | None,
-    out: TextIO = sys.stdout,
-    err: TextIO = sys.stderr,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
 ) -> int:
     """Import the file; the exit status: 0 when every row is stored or already present, 1
     when some were refused or conflict, 2 when the file cannot be imported at all."""
+    out = out or sys.stdout
+    err = err or sys.stderr
     database = Database(settings.database_url, pool_size=2)
     try:
         async with database.write_session() as session:

@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from app.config import Settings
 from app.db import Database, utcnow
 from app.imports import codes
-from app.imports.reading import FileProblem, FileRow, Layout, read
+from app.imports.reading import FileProblem, FileRow, Layout, content_digest, read
 from app.imports.rows import CellProblem, ParsedRow, Target, from_field_problems, parse
 from app.ingest import Submitter, content_hash, ingest
 from app.models import AuditEntry, Import, ImportRow, SheetCode, Unit, WithdrawnResponse
@@ -106,8 +106,9 @@ class Job:
         settings: Settings,
     ) -> None:
         self.record = record
+        assert record.content_sha256 is not None
         self.target = Target(
-            unit.code, unit.id, unit.time_zone, record.survey_version_id, record.file_sha256
+            unit.code, unit.id, unit.time_zone, record.survey_version_id, record.content_sha256
         )
         self.versions = versions
         self.usual_age = timedelta(days=settings.max_collected_age_days)
@@ -171,8 +172,10 @@ class Job:
         cells_of = {r.number: r.cells for r in file_rows}
         printed, withdrawn = await self._known(conn, parsed)
         candidates: list[ParsedRow] = []
+        further = await self._probed(conn, layout, parsed, cells_of)
         for row in parsed:
             problems = row.problems + self._sheet_problems(row, layout, printed)
+            problems += further.get(row.number, [])
             if problems:
                 result.counts.refused += 1
                 result.records.append(
@@ -233,6 +236,36 @@ class Job:
                 result.records.append(_record(import_id, row, "refused", cells, problems))
         result.counts.rows_read = len(file_rows)
         return result
+
+    async def _probed(
+        self,
+        conn: AsyncConnection,
+        layout: Layout,
+        rows: list[ParsedRow],
+        cells_of: dict[int, dict[str, Any]],
+    ) -> dict[int, list[CellProblem]]:
+        """The submission checks' refusals of the rows already refused for a cell, run on
+        what could be read (so that every refusal of a row is reported at once)."""
+        probed = [r for r in rows if r.probe is not None]
+        if not probed:
+            return {}
+        probes = [r.probe for r in probed if r.probe is not None]
+        params = references_params(probes)
+        found = await fetch_all(conn, references_query(conn.dialect.name), params)
+        units, services = references_found(found)
+        rules = await self.versions.rules(conn, self.target.survey_version_id)
+        now = utcnow()
+        further: dict[int, list[CellProblem]] = {}
+        for row in probed:
+            assert row.probe is not None
+            problems = check_item(
+                row.probe, units, services, rules, now, self.settings, self.submitter.scope_path
+            )
+            # Only what the cells' own problems do not say already.
+            kept = [p for p in problems if not (p.pointer or "").startswith("/answers")]
+            if kept:
+                further[row.number] = from_field_problems(kept, layout, row, cells_of[row.number])
+        return further
 
     async def _checked(
         self, conn: AsyncConnection, rows: list[ParsedRow]
@@ -337,9 +370,11 @@ async def run(
     record, unit = await _load(database, import_id)
     if record.state in ("done", "failed") or record.content is None:
         return record
-    job = Job(record, unit, versions, settings)
     try:
         layout, rows = read(record.content, record.file_format)
+        if record.content_sha256 is None:  # a first pass, reading only
+            digest = content_digest(read(record.content, record.file_format)[1])
+            await _save(database, record, None, content_sha256=digest)
     except FileProblem as problem:
         await _save(
             database,
@@ -351,6 +386,7 @@ async def run(
             content=None,
         )
         return record
+    job = Job(record, unit, versions, settings)
     await _save(database, record, None, state="running", rows_total=layout.rows_total)
     if record.all_or_nothing and not record.dry_run:
         # First every row is checked, storing nothing; only a clean file is then stored.

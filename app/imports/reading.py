@@ -3,10 +3,12 @@ are parsed as they are read, never the whole sheet at once), CSV through the csv
 (comma, semicolon or tab, UTF-8 with or without a byte-order mark)."""
 
 import csv
+import hashlib
 import io
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from typing import Any
 
 from app.imports.columns import COLUMNS, REQUIRED_COLUMNS, SHEET_NAME, letter
@@ -122,3 +124,21 @@ def read(content: bytes, file_format: str) -> tuple[Layout, Iterator[FileRow]]:
 def format_of(content: bytes) -> str:
     """An XLSX workbook is a ZIP archive; anything else is read as CSV."""
     return "xlsx" if content[:4] == b"PK\x03\x04" else "csv"
+
+
+def _canonical(value: Any) -> str:
+    if isinstance(value, datetime | date):
+        return value.isoformat()[:10]
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+def content_digest(rows: Iterator[FileRow]) -> str:
+    """sha256 of the rows' cells, whatever the bytes around them (a workbook saved again
+    without a change, or the same rows as CSV, digest the same)."""
+    digest = hashlib.sha256()
+    for row in rows:
+        cells = "\x1f".join(f"{k}={_canonical(v)}" for k, v in sorted(row.cells.items()))
+        digest.update(f"{row.number}\x1f{cells}\x1e".encode())
+    return digest.hexdigest()

@@ -42,7 +42,7 @@ class Target:
     unit_id: int
     time_zone: str
     survey_version_id: int
-    file_sha256: str
+    content_sha256: str  # the file's cells (`reading.content_digest`)
 
 
 @dataclass
@@ -52,6 +52,9 @@ class ParsedRow:
     code: str | None  # the sheet code, normalised
     item: ResponseIn | None  # None when a cell could not be read
     problems: list[CellProblem]
+    # With problems: the cells that could be read, as a response that is checked (never
+    # stored), so that a row's other refusals are reported with them.
+    probe: ResponseIn | None = None
 
 
 _DAY_FIRST = re.compile(r"^(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})$")
@@ -127,7 +130,7 @@ def parse(row: FileRow, layout: Layout, target: Target) -> ParsedRow:
     response_id = (
         codes.response_id(target.unit_id, sheet_code)
         if sheet_code is not None
-        else codes.row_response_id(target.unit_id, target.file_sha256, row.number)
+        else codes.row_response_id(target.unit_id, target.content_sha256, row.number)
     )
     collected: datetime | None = None
     if "date" not in cells:
@@ -165,22 +168,27 @@ def parse(row: FileRow, layout: Layout, target: Target) -> ParsedRow:
     if suggestion is not None and len(suggestion) > MAX_SUGGESTION_LENGTH:
         problem("suggestion", "too_long", f"longer than {MAX_SUGGESTION_LENGTH} characters")
         suggestion = None
+    content = {
+        "id": response_id,
+        "unit": target.unit_code,
+        "service": service,
+        "survey_version_id": target.survey_version_id,
+        "channel": "paper",
+        "collected_at": collected,
+        "answers": answers,
+        "profile": profile,
+        "suggestion": suggestion or None,
+    }
     if problems or collected is None:
-        return ParsedRow(row.number, response_id, sheet_code, None, problems)
+        probe = None
+        if collected is not None and service:
+            try:
+                probe = ResponseIn.model_validate({**content, "answers": answers or {"waktu": 1}})
+            except ValidationError:
+                probe = None
+        return ParsedRow(row.number, response_id, sheet_code, None, problems, probe)
     try:
-        item = ResponseIn.model_validate(
-            {
-                "id": response_id,
-                "unit": target.unit_code,
-                "service": service,
-                "survey_version_id": target.survey_version_id,
-                "channel": "paper",
-                "collected_at": collected,
-                "answers": answers,
-                "profile": profile,
-                "suggestion": suggestion or None,
-            }
-        )
+        item = ResponseIn.model_validate(content)
     except ValidationError as error:
         for detail in error.errors(include_input=False):
             pointer = "/" + "/".join(str(p) for p in detail["loc"])

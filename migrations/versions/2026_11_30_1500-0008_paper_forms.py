@@ -64,6 +64,7 @@ def upgrade() -> None:
         sa.Column("file_format", sa.String(length=8), nullable=False),
         sa.Column("file_sha256", sa.String(length=64), nullable=False),
         sa.Column("file_bytes", sa.Integer(), nullable=False),
+        sa.Column("content_sha256", sa.String(length=64), nullable=True),
         sa.Column("content", sa.LargeBinary(), nullable=True),
         sa.Column("dry_run", sa.Boolean(), nullable=False),
         sa.Column("all_or_nothing", sa.Boolean(), nullable=False),
