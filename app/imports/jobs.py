@@ -14,7 +14,7 @@ import asyncio
 import hashlib
 import logging
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from itertools import islice
@@ -312,6 +312,21 @@ def _batches(rows: Iterator[FileRow], size: int) -> Iterator[list[FileRow]]:
         yield chunk
 
 
+async def _prefetched(rows: Iterator[FileRow], size: int) -> AsyncIterator[list[FileRow]]:
+    """The rows in batches, each read in a thread while the one before is stored: parsing a
+    workbook is the slowest step, and it keeps the event loop (other requests) waiting
+    otherwise. One thread reads at a time, so the reader is never used concurrently."""
+    batches = _batches(rows, size)
+    ahead = asyncio.ensure_future(asyncio.to_thread(next, batches, None))
+    try:
+        while (chunk := await ahead) is not None:
+            ahead = asyncio.ensure_future(asyncio.to_thread(next, batches, None))
+            yield chunk
+    finally:
+        if not ahead.done():
+            await asyncio.wait([ahead])
+
+
 Progress = Callable[[Import], None]
 
 
@@ -372,8 +387,8 @@ async def run(
         return record
     try:
         layout, rows = read(record.content, record.file_format)
-        if record.content_sha256 is None:  # a first pass, reading only
-            digest = content_digest(read(record.content, record.file_format)[1])
+        if record.content_sha256 is None:
+            digest = content_digest(record.content, record.file_format)
             await _save(database, record, None, content_sha256=digest)
     except FileProblem as problem:
         await _save(
@@ -392,7 +407,7 @@ async def run(
         # First every row is checked, storing nothing; only a clean file is then stored.
         check = Counts()
         _, dry_rows = read(record.content, record.file_format)
-        for chunk in _batches(dry_rows, BATCH_ROWS):
+        async for chunk in _prefetched(dry_rows, BATCH_ROWS):
             async with database.read_session() as session:
                 checked = await job.batch(await session.connection(), layout, chunk, dry_run=True)
             check.add(checked.counts)
@@ -400,8 +415,7 @@ async def run(
         if check.refused or check.conflicts or check.withdrawn_rows:
             return await _finish_refused_all(database, job, unit, layout, progress)
     skip = record.rows_read  # rows of a resumed job already committed
-    numbered = rows
-    for chunk in _batches(numbered, BATCH_ROWS):
+    async for chunk in _prefetched(rows, BATCH_ROWS):
         if skip:
             taken = min(skip, len(chunk))
             for r in chunk[:taken]:
@@ -438,7 +452,7 @@ async def _finish_refused_all(
     record = job.record
     assert record.content is not None
     _, rows = read(record.content, record.file_format)
-    for chunk in _batches(rows, BATCH_ROWS):
+    async for chunk in _prefetched(rows, BATCH_ROWS):
         async with database.read_session() as session:
             checked = await job.batch(await session.connection(), layout, chunk, dry_run=True)
         checked.records = [r for r in checked.records if r["outcome"] != "stored"]

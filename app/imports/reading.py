@@ -8,7 +8,6 @@ import io
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime
 from typing import Any
 
 from app.imports.columns import COLUMNS, REQUIRED_COLUMNS, SHEET_NAME, letter
@@ -126,19 +125,21 @@ def format_of(content: bytes) -> str:
     return "xlsx" if content[:4] == b"PK\x03\x04" else "csv"
 
 
-def _canonical(value: Any) -> str:
-    if isinstance(value, datetime | date):
-        return value.isoformat()[:10]
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value).strip()
-
-
-def content_digest(rows: Iterator[FileRow]) -> str:
-    """sha256 of the rows' cells, whatever the bytes around them (a workbook saved again
-    without a change, or the same rows as CSV, digest the same)."""
+def content_digest(content: bytes, file_format: str) -> str:
+    """sha256 of what a file holds, not of its bytes: of a workbook, its sheets and shared
+    strings (the cells), not its metadata, so that a workbook saved again without a change
+    (new time stamps) is the same file; of a CSV file, its text without a byte-order mark
+    and with one kind of line ending. Costs a read of the archive, not a parse."""
     digest = hashlib.sha256()
-    for row in rows:
-        cells = "\x1f".join(f"{k}={_canonical(v)}" for k, v in sorted(row.cells.items()))
-        digest.update(f"{row.number}\x1f{cells}\x1e".encode())
+    if file_format == "csv":
+        text = content.removeprefix(b"\xef\xbb\xbf").replace(b"\r\n", b"\n")
+        digest.update(text)
+        return digest.hexdigest()
+    with zipfile.ZipFile(io.BytesIO(content)) as archive:
+        for name in sorted(archive.namelist()):
+            if name.startswith("xl/worksheets/") or name == "xl/sharedStrings.xml":
+                digest.update(name.encode() + b"\0")
+                with archive.open(name) as part:
+                    while block := part.read(1 << 20):
+                        digest.update(block)
     return digest.hexdigest()
