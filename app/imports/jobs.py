@@ -400,6 +400,7 @@ async def run(
             finished_at=utcnow(),
             content=None,
         )
+        await _audit(database, record, unit)
         return record
     job = Job(record, unit, versions, settings)
     await _save(database, record, None, state="running", rows_total=layout.rows_total)

@@ -17,7 +17,7 @@ from app.imports import corrections, records, template
 from app.imports.jobs import Runner
 from app.imports.printing import record_run, today_in
 from app.imports.schemas import ImportOut, Language, PaperCorrection, PrintRequest
-from app.schemas import ResponseOut
+from app.schemas import ParamId, ResponseOut
 from app.surveys import version_by_id
 
 router = APIRouter(tags=["paper"], responses=problem_responses(401, 403, 404, 422, 429))
@@ -125,7 +125,7 @@ async def create_import(
     dry_run: bool = False,
     all_or_nothing: bool = False,
     file_name: FileName = None,
-    survey_version_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+    survey_version_id: ParamId | None = None,
 ) -> ImportOut:
     """Import a file of transcribed sheets as a job: 202 with its status, then poll
     `GET /v1/imports/{id}`. A dry run reports what would be stored, refused and already
@@ -156,7 +156,7 @@ async def create_import(
 
 
 @router.get("/v1/imports/{import_id}")
-async def get_import(import_id: int, session: ReadSession, caller: Caller) -> ImportOut:
+async def get_import(import_id: ParamId, session: ReadSession, caller: Caller) -> ImportOut:
     """An import's progress (rows read, stored, refused, percent) and, once done, its
     counts and refusals."""
     caller.require("admin", "manager")
@@ -169,7 +169,7 @@ async def get_import(import_id: int, session: ReadSession, caller: Caller) -> Im
     response_class=Response,
     responses={200: {"content": {XLSX: {}}, "description": "The rows not stored"}},
 )
-async def get_import_refusals(import_id: int, session: ReadSession, caller: Caller) -> Response:
+async def get_import_refusals(import_id: ParamId, session: ReadSession, caller: Caller) -> Response:
     """The rows not stored, with a column giving every reason: correct them and import the
     workbook again."""
     caller.require("admin", "manager")
@@ -182,7 +182,7 @@ async def get_import_refusals(import_id: int, session: ReadSession, caller: Call
 
 
 @router.post("/v1/imports/{import_id}/withdraw", responses=problem_responses(409))
-async def withdraw_import(import_id: int, session: WriteSession, caller: Caller) -> ImportOut:
+async def withdraw_import(import_id: ParamId, session: WriteSession, caller: Caller) -> ImportOut:
     """Take every response the import stored out of the indices (audit-logged), e.g.
     before importing a corrected version of a file without sheet codes."""
     caller.require("admin", "manager")
