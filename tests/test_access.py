@@ -421,7 +421,7 @@ def fresh_import(w: World, where: Where, dry_run: bool = True) -> int:
     made = w.send("admin", "POST", url, params={"dry_run": str(dry_run).lower()}, content=content)
     assert made.status_code == 202, made.text
     import_id: int = made.json()["id"]
-    for _ in range(200):
+    for _ in range(2400):  # a bound, not a timing: two minutes on a loaded machine
         if w.admin("GET", f"/v1/imports/{import_id}")["state"] == "done":
             return import_id
         time.sleep(0.05)

@@ -61,7 +61,7 @@ def workbook(rows: list[list[Any]], client: TestClient | None = None) -> bytes:
 
 
 def wait(client: TestClient, import_id: int) -> dict[str, Any]:
-    for _ in range(600):
+    for _ in range(2400):  # a bound, not a timing: two minutes on a loaded machine
         status: dict[str, Any] = client.get(f"/v1/imports/{import_id}").json()
         if status["state"] in ("done", "failed"):
             return status
