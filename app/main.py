@@ -1,6 +1,5 @@
 """Application factory: `uvicorn --factory app.main:create_app`."""
 
-import asyncio
 import gc
 import logging
 import re
@@ -76,11 +75,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.limiter = RateLimiter(settings.redis_url)
         app.state.device_secret = secrets.token_bytes(32)
         app.state.imports = Runner(app.state, settings)
-        resuming = asyncio.create_task(app.state.imports.resume_stale())
+        await app.state.imports.resume_stale()  # before serving: the jobs left unfinished
         try:
             yield
         finally:
-            resuming.cancel()
             await app.state.imports.close()
             await app.state.limiter.close()
             await app.state.database.dispose()

@@ -539,8 +539,14 @@ class Runner:
                 )
 
     async def resume_stale(self) -> None:
-        """Take up the jobs an earlier process left unfinished (their heartbeat stale)."""
-        for record in await stale_jobs(self.database):
+        """Take up the jobs an earlier process left unfinished (their heartbeat stale); a
+        database that cannot answer now does not stop the service from starting."""
+        try:
+            stale = await stale_jobs(self.database)
+        except Exception:
+            log.warning("unfinished imports not looked for: the database did not answer")
+            return
+        for record in stale:
             if await claim(self.database, record):
                 log.info("resuming import %s after row %s", record.id, record.rows_read)
                 self.start(record.id)
