@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test lint format openapi bench-ingest bench-indices bench-export bench-documents bench-workbook bench-compliance clean
+.PHONY: install run test lint format openapi bench-ingest bench-indices bench-export bench-documents bench-workbook bench-compliance bench-paper clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,9 @@ openapi: $(BIN)/.installed
 
 bench-ingest: $(BIN)/.installed
 	$(BIN)/python -m bench.ingest $(BENCH_ARGS)
+
+bench-paper: $(BIN)/.installed
+	$(BIN)/python -m bench.paper_import $(BENCH_ARGS)
 
 bench-indices: $(BIN)/.installed
 	$(BIN)/python -m bench.indices $(BENCH_ARGS)

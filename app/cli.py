@@ -1,4 +1,5 @@
-"""`skm` command: migrate the database, serve the API, make documents."""
+"""`skm` command: migrate the database, serve the API, create a key, make documents, import
+paper forms."""
 
 import argparse
 import asyncio
@@ -302,6 +303,16 @@ def main(argv: list[str] | None = None) -> None:
     key.add_argument("--scope", help="unit code: the key reaches that unit's subtree only")
     key.add_argument("--read-responses", action="store_true", help="readers: response rows too")
     add_report_commands(sub)
+    imported = sub.add_parser(
+        "import", help="import a workbook (XLSX) or CSV of transcribed paper sheets"
+    )
+    imported.add_argument("file", type=Path, help="the file (the template of the unit)")
+    imported.add_argument("--unit", required=True, help="the unit's code")
+    imported.add_argument("--dry-run", action="store_true", help="check every row, store none")
+    imported.add_argument(
+        "--all-or-nothing", action="store_true", help="store nothing unless every row can be"
+    )
+    imported.add_argument("--report", type=Path, help="write the rows not stored to this XLSX")
     args = parser.parse_args(argv)
     settings = settings_or_exit()
     if args.command == "serve":
@@ -343,6 +354,24 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "report":
         report_command(args, settings)
         return
+    if args.command == "import":
+        if not args.file.is_file():
+            parser.error(f"{args.file}: no such file")
+        from app.imports.command import import_file
+
+        raise SystemExit(
+            asyncio.run(
+                import_file(
+                    settings,
+                    args.file,
+                    args.file.read_bytes(),
+                    args.unit,
+                    args.dry_run,
+                    args.all_or_nothing,
+                    args.report,
+                )
+            )
+        )
     if args.command == "serve":
         import uvicorn
 

@@ -48,6 +48,9 @@ class Settings(BaseSettings):
         default=1, ge=1, le=64, description="Worker processes of `skm serve` (over 1 needs Redis)"
     )
     max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    max_upload_bytes: int = Field(
+        default=64 * 1024 * 1024, ge=1024, description="Largest uploaded import file"
+    )
     max_batch_items: int = Field(default=500, ge=1, le=MAX_BATCH_ITEMS_CEILING)
     max_clock_skew_seconds: int = Field(
         default=300, ge=0, description="How far in the future collected_at may be."

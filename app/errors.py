@@ -1,6 +1,7 @@
 """RFC 9457 problem details (application/problem+json) for every error the API returns."""
 
 import logging
+import re
 from collections.abc import Iterable, Sequence
 from http import HTTPStatus
 from typing import Any
@@ -259,9 +260,24 @@ class _BodyTooLarge(StarletteHTTPException):
 class BodySizeLimit:
     """Refuses request bodies over `max_bytes` with 413, whether or not Content-Length is sent."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        upload_bytes: int | None = None,
+        upload_paths: "re.Pattern[str] | None" = None,
+    ) -> None:
         self.app = app
-        self.max_bytes = max_bytes
+        self.default_bytes = self.max_bytes = max_bytes
+        # File uploads (paper imports) have their own, larger limit.
+        self.upload_bytes = upload_bytes or max_bytes
+        self.upload_paths = upload_paths
+
+    def _limit(self, scope: Scope) -> "BodySizeLimit":
+        if self.upload_paths is not None and self.upload_paths.match(scope.get("path", "")):
+            limited = BodySizeLimit(self.app, self.upload_bytes)
+            return limited
+        return self
 
     def _too_large(self) -> JSONResponse:
         return problem_response(
@@ -276,6 +292,10 @@ class BodySizeLimit:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        limit = self._limit(scope)
+        if limit is not self:
+            await limit(scope, receive, send)
             return
         for name, value in scope["headers"]:
             if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:

@@ -27,6 +27,7 @@ from app.errors import (
     problem_response,
     refuse_nul,
 )
+from app.imports.jobs import Runner
 from app.method import METHOD_ID
 from app.observability import Observe, configure_logging, worker_started, worker_stopped
 from app.ratelimit import RateLimiter
@@ -39,6 +40,7 @@ from app.routers import (
     indices,
     keys,
     metrics,
+    paper,
     plans,
     populations,
     public,
@@ -89,9 +91,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.limiter = RateLimiter(settings.redis_url)
         app.state.device_secret = secrets.token_bytes(32)
         worker_started()
+        app.state.imports = Runner(app.state, settings)
+        await app.state.imports.resume_stale()  # before serving: the jobs left unfinished
         try:
             yield
         finally:
+            await app.state.imports.close()
             await app.state.limiter.close()
             await app.state.database.dispose()
             worker_stopped()
@@ -108,7 +113,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         generate_unique_id_function=operation_id,
     )
     install_error_handlers(app)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=settings.max_body_bytes,
+        upload_bytes=settings.max_upload_bytes,
+        upload_paths=paper.UPLOAD_PATHS,
+    )
     if settings.cors_origins:
         app.add_middleware(
             ProblemCORSMiddleware,
@@ -133,6 +143,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         flags.router,
         documents.router,
         documents.public_router,
+        paper.router,
         public.router,
         health.router,
         metrics.router,
@@ -243,6 +254,9 @@ OPERATION_IDS: dict[tuple[str, str], str] = {
     ("GET", "/metrics"): "getMetrics",
     ("GET", "/v1/audit"): "listAuditEvents",
     ("GET", "/v1/flags"): "listFlaggedResponses",
+    ("GET", "/v1/imports/{import_id}"): "getImport",
+    ("GET", "/v1/imports/{import_id}/refused.xlsx"): "getImportRefusals",
+    ("POST", "/v1/imports/{import_id}/withdraw"): "withdrawImport",
     ("GET", "/v1/indices/{code}"): "getUnitIndex",
     ("GET", "/v1/indices/{code}/breakdown"): "getUnitBreakdown",
     ("GET", "/v1/indices/{code}/ranking"): "getUnitRanking",
@@ -263,6 +277,8 @@ OPERATION_IDS: dict[tuple[str, str], str] = {
     ("POST", "/v1/responses/batch"): "submitBatch",
     ("GET", "/v1/responses/export.csv"): "exportResponsesCsv",
     ("GET", "/v1/responses/{response_id}"): "getResponse",
+    ("PATCH", "/v1/responses/{response_id}"): "correctPaperResponse",
+    ("DELETE", "/v1/responses/{response_id}"): "withdrawPaperResponse",
     ("POST", "/v1/responses/{response_id}/review"): "reviewResponse",
     ("GET", "/v1/survey-versions/{version_id}"): "getSurveyVersionById",
     ("GET", "/v1/surveys"): "listSurveys",
@@ -279,6 +295,8 @@ OPERATION_IDS: dict[tuple[str, str], str] = {
     ("DELETE", "/v1/units/{code}"): "deleteUnit",
     ("GET", "/v1/units/{code}/documents/workbook.xlsx"): "getUnitWorkbook",
     ("GET", "/v1/units/{code}/form"): "getUnitForm",
+    ("GET", "/v1/units/{code}/import-template"): "getImportTemplate",
+    ("POST", "/v1/units/{code}/imports"): "createImport",
     ("GET", "/v1/units/{code}/populations"): "listPopulations",
     ("GET", "/v1/units/{code}/populations/{period}"): "getUnitPopulation",
     ("PUT", "/v1/units/{code}/populations/{period}"): "setUnitPopulation",
@@ -296,6 +314,7 @@ OPERATION_IDS: dict[tuple[str, str], str] = {
     ): "deleteServicePopulation",
     ("GET", "/v1/units/{code}/publications"): "listPublications",
     ("POST", "/v1/units/{code}/publications"): "publishResult",
+    ("POST", "/v1/units/{code}/sheets"): "printSheets",
     ("POST", "/v1/units/{code}/tickets"): "issueTickets",
     ("GET", "/v1/units/{code}/report-settings"): "getReportSettings",
     ("PUT", "/v1/units/{code}/report-settings"): "setReportSettings",

@@ -483,3 +483,102 @@ class ComplianceSetting(Base):
     unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), primary_key=True)
     required_periods: Mapped[str] = mapped_column(String(16))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+# --- paper forms: print runs, their sheet codes, imports (app/documents/sheet.py, app/imports/)
+SHEET_CODE_LENGTH = 12  # "ABCD-EFGH-J": eight characters, a check character, two hyphens
+IMPORT_STATES = ("queued", "running", "done", "failed")
+
+
+class PrintRun(Base):
+    """A batch of printed questionnaires: each sheet carries a code recorded here, so that a
+    sheet entered twice is recognised and a code never printed for the unit is refused."""
+
+    __tablename__ = "print_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
+    survey_version_id: Mapped[int] = mapped_column(ForeignKey("survey_versions.id"))
+    language: Mapped[str] = mapped_column(String(2))
+    sheets: Mapped[int]
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    api_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id"))
+
+
+class SheetCode(Base):
+    """One printed sheet's code (normalised: no hyphens), unique over every unit."""
+
+    __tablename__ = "sheet_codes"
+
+    code: Mapped[str] = mapped_column(String(SHEET_CODE_LENGTH), primary_key=True)
+    print_run_id: Mapped[int] = mapped_column(ForeignKey("print_runs.id"), index=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
+
+
+class Import(Base):
+    """One imported file (XLSX or CSV) and its job: progress, counts, withdrawal. The file
+    is kept until the job ends, so that a job interrupted by a restart can resume."""
+
+    __tablename__ = "imports"
+    __table_args__ = (_one_of("state", IMPORT_STATES),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
+    survey_version_id: Mapped[int] = mapped_column(ForeignKey("survey_versions.id"))
+    api_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id"))
+    key_name: Mapped[str] = mapped_column(String(KEY_NAME_LENGTH))
+    file_name: Mapped[str | None] = mapped_column(String(NAME_LENGTH))
+    file_format: Mapped[str] = mapped_column(String(8))
+    file_sha256: Mapped[str] = mapped_column(String(64), index=True)
+    file_bytes: Mapped[int]
+    # The digest of the cells (not the bytes: a workbook saved again unchanged is the same
+    # file): with a row's number, the identity of a row without a sheet code.
+    content_sha256: Mapped[str | None] = mapped_column(String(64))
+    content: Mapped[bytes | None] = mapped_column(LargeBinary)
+    dry_run: Mapped[bool]
+    all_or_nothing: Mapped[bool]
+    state: Mapped[str] = mapped_column(String(16))
+    error: Mapped[str | None] = mapped_column(String(200))
+    rows_total: Mapped[int | None]
+    rows_read: Mapped[int] = mapped_column(default=0)
+    stored: Mapped[int] = mapped_column(default=0)
+    refused: Mapped[int] = mapped_column(default=0)
+    present: Mapped[int] = mapped_column(default=0)
+    conflicts: Mapped[int] = mapped_column(default=0)
+    withdrawn_rows: Mapped[int] = mapped_column(default=0)
+    late: Mapped[int] = mapped_column(default=0)  # stored rows older than the usual window
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())  # the job's heartbeat
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    withdrawn_by_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id"))
+
+
+class ImportRow(Base):
+    """What became of one row of an import that was not simply stored: refused (with its
+    cells and every reason, for the report to correct and re-import), a conflict, or
+    already present; and the responses it stored, so that an import is withdrawn whole."""
+
+    __tablename__ = "import_rows"
+    __table_args__ = (PrimaryKeyConstraint("import_id", "row_number"),)
+
+    import_id: Mapped[int] = mapped_column(ForeignKey("imports.id"))
+    row_number: Mapped[int]
+    outcome: Mapped[str] = mapped_column(String(16))
+    response_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, index=True)
+    # none_as_null: a row without problems has SQL NULL there, not JSON null.
+    cells: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
+    problems: Mapped[list[Any] | None] = mapped_column(JSON(none_as_null=True))
+
+
+class WithdrawnResponse(Base):
+    """A paper response taken out of the indices (alone, or with its whole import): its id
+    stays here so that importing its sheet again does not bring it back."""
+
+    __tablename__ = "withdrawn_responses"
+
+    response_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    import_id: Mapped[int | None] = mapped_column(ForeignKey("imports.id"))
+    withdrawn_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    api_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id"))

@@ -8,6 +8,7 @@ to the public, arsip is not.
 """
 
 import itertools
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -441,6 +442,48 @@ def on_plan(method: str, tail: str, item: bool = False, body: Any = None) -> Cal
     return call
 
 
+def print_sheets(w: World, role: Role, where: Where) -> httpx2.Response:
+    return w.send(role, "POST", f"/v1/units/{UNITS[where]}/sheets", json={"sheets": 1})
+
+
+def paper_csv(unit: str) -> bytes:
+    """A one-row CSV of the import template's columns, without a sheet code."""
+    day = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
+    return f"date,service,persyaratan\n{day},{SERVICE_OF[unit]},4\n".encode()
+
+
+def create_import(w: World, role: Role, where: Where) -> httpx2.Response:
+    unit = UNITS[where]
+    url = f"/v1/units/{unit}/imports"
+    return w.send(role, "POST", url, params={"dry_run": "true"}, content=paper_csv(unit))
+
+
+def fresh_import(w: World, where: Where, dry_run: bool = True) -> int:
+    """An import into the target unit, finished; a nonexistent id for 'missing'."""
+    if where == "missing":
+        return MISSING_ID
+    unit = UNITS[where]
+    # Content unique to this import: a row number of its own.
+    rows = "".join("\n" for _ in range(next(w.numbers) % 50))
+    content = paper_csv(unit) + rows.encode()
+    url = f"/v1/units/{unit}/imports"
+    made = w.send("admin", "POST", url, params={"dry_run": str(dry_run).lower()}, content=content)
+    assert made.status_code == 202, made.text
+    import_id: int = made.json()["id"]
+    for _ in range(2400):  # a bound, not a timing: two minutes on a loaded machine
+        if w.admin("GET", f"/v1/imports/{import_id}")["state"] == "done":
+            return import_id
+        time.sleep(0.05)
+    raise AssertionError(f"import {import_id} did not finish")
+
+
+def import_call(suffix: str, method: str = "GET", dry_run: bool = True) -> Call:
+    def call(w: World, role: Role, where: Where) -> httpx2.Response:
+        return w.send(role, method, f"/v1/imports/{fresh_import(w, where, dry_run)}{suffix}")
+
+    return call
+
+
 def put_required(w: World, role: Role, where: Where) -> httpx2.Response:
     url = f"/v1/units/{UNITS[where]}/required-periods"
     return w.send(role, "PUT", url, json={"required_periods": "year"})
@@ -460,6 +503,29 @@ def get_publication(w: World, role: Role, where: Where) -> httpx2.Response:
 
 def public_publication(w: World, role: Role, where: Where) -> httpx2.Response:
     return w.send(role, "GET", f"/v1/public/publications/{w.public_records[where]}")
+
+
+def fresh_paper_response(w: World, where: Where) -> str:
+    if where == "missing":
+        return w.responses["missing"]
+    unit = UNITS[where]
+    item = response_item(unit, SERVICE_OF[unit], channel="paper")
+    w.admin("POST", "/v1/responses", json=item)
+    return str(item["id"])
+
+
+def correct_paper(w: World, role: Role, where: Where) -> httpx2.Response:
+    unit = UNITS[where]
+    body = {
+        "service": SERVICE_OF[unit],
+        "date": (datetime.now(UTC) - timedelta(days=1)).date().isoformat(),
+        "answers": {"persyaratan": 3},
+    }
+    return w.send(role, "PATCH", f"/v1/responses/{fresh_paper_response(w, where)}", json=body)
+
+
+def withdraw_paper(w: World, role: Role, where: Where) -> httpx2.Response:
+    return w.send(role, "DELETE", f"/v1/responses/{fresh_paper_response(w, where)}")
 
 
 def health(w: World, role: Role, where: Where) -> httpx2.Response:
@@ -625,6 +691,20 @@ ROWS: dict[str, Row] = {
     "GET /v1/public/publications/{publication_id}": Row(
         public_publication, everyone(200), public=True
     ),
+    "POST /v1/units/{code}/sheets": Row(print_sheets, submitters(200)),
+    "GET /v1/units/{code}/import-template": Row(
+        get("/v1/units/{code}/import-template"), admin_and_manager(200)
+    ),
+    "POST /v1/units/{code}/imports": Row(create_import, admin_and_manager(202)),
+    "GET /v1/imports/{import_id}": Row(import_call(""), admin_and_manager(200)),
+    "GET /v1/imports/{import_id}/refused.xlsx": Row(
+        import_call("/refused.xlsx"), admin_and_manager(200)
+    ),
+    "POST /v1/imports/{import_id}/withdraw": Row(
+        import_call("/withdraw", "POST", dry_run=False), admin_and_manager(200)
+    ),
+    "PATCH /v1/responses/{response_id}": Row(correct_paper, admin_and_manager(200)),
+    "DELETE /v1/responses/{response_id}": Row(withdraw_paper, admin_and_manager(204)),
     "GET /health": Row(health, everyone(200, out=200), targeted=False),
     "GET /health/live": Row(get("/health/live"), everyone(200, out=200), targeted=False),
     "GET /health/ready": Row(get("/health/ready"), everyone(200, out=200), targeted=False),

@@ -25,6 +25,7 @@ PATH_VALUES = {
     "code": "capil",
     "service": "ktp",
     "key_id": "7",
+    "import_id": "7",
     "response_id": str(uuid.UUID(int=7)),
     "version": "2",
     "version_id": "3",

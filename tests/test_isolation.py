@@ -1,6 +1,9 @@
 """Each test starts where the first one did: every table as after the migrations and the
 administrator key, and the app's state as a fresh app has it (the `client` fixture's reset)."""
 
+import time
+from datetime import UTC, datetime, timedelta
+
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
@@ -46,6 +49,22 @@ def fill_every_table(client: TestClient) -> None:
     required = {"required_periods": "quarter"}
     setting = client.put("/v1/units/kota/required-periods", json=required)
     assert setting.status_code == 200, setting.text
+    # Paper: a print run and its code, an import with a refused row, a withdrawn response.
+    printed = client.post("/v1/units/disdukcapil/sheets", json={"sheets": 1})
+    assert printed.status_code == 200, printed.text
+    day = (datetime.now(UTC) - timedelta(days=2)).date().isoformat()
+    content = f"date,service,persyaratan\n{day},ktp,4\n{day},ktp,9\n".encode()
+    started = client.post("/v1/units/disdukcapil/imports", content=content)
+    assert started.status_code == 202, started.text
+    for _ in range(2400):  # a bound, not a timing
+        status = client.get(f"/v1/imports/{started.json()['id']}").json()
+        if status["state"] == "done":
+            break
+        time.sleep(0.05)
+    assert status["stored"] == 1, status
+    paper = response_item("disdukcapil", "ktp", survey_version_id=variant["id"], channel="paper")
+    store(client, paper)
+    assert client.delete(f"/v1/responses/{paper['id']}").status_code == 204
 
 
 def test_the_reset_leaves_every_table_as_the_seed_holds_it(

@@ -1,1 +1,2 @@
-"""Documents an SKM officer files and displays: workbook, Laporan SKM, poster."""
+"""Documents the service prints or hands out: the processing workbook, the Laporan SKM, the
+poster, the printable questionnaire."""

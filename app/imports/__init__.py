@@ -1,0 +1,1 @@
+"""Paper forms: sheet codes, the import template, reading, checking and storing imported rows."""

@@ -1,0 +1,558 @@
+"""An import job: a file read as a stream and checked row by row, then stored in batches
+through the API's own ingest path, with its progress, counts and refused rows kept in the
+database (`imports`, `import_rows`) as it goes.
+
+Each batch commits the responses it stored together with the job's counters and the rows
+it has read, so a job interrupted by a restart resumes after the last batch it committed
+(`resume_stale`), or is reported lost when no process takes it up again. A row's identity
+is its sheet code (or, in a file without codes, the file's content and the row's number):
+the id of its response is derived from it (`app.imports.codes`), so the ingest path's own
+idempotency reports a row stored before as already present, or as a conflict when its
+content differs — never overwritten."""
+
+import asyncio
+import hashlib
+import logging
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from itertools import islice
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.config import Settings
+from app.db import Database, utcnow
+from app.imports import codes
+from app.imports.reading import FileProblem, FileRow, Layout, content_digest, read
+from app.imports.rows import CellProblem, ParsedRow, Target, from_field_problems, parse
+from app.ingest import Submitter, content_hash, ingest
+from app.models import AuditEntry, Import, ImportRow, SheetCode, Unit, WithdrawnResponse
+from app.response_checks import check_item, references_found, references_params, references_query
+from app.statements import fetch_all
+from app.stored_responses import stored_in_scope
+from app.surveys import VersionCache
+
+log = logging.getLogger(__name__)
+
+BATCH_ROWS = 500  # rows checked and stored per transaction
+LOST_AFTER = timedelta(minutes=2)  # a running job whose heartbeat is older was interrupted
+MAX_LISTED_PROBLEMS = 200  # refusals listed in a job's status; the report has them all
+# A manager may import last year's paper: rows older than the usual window are stored
+# (and counted as `late`), back to this many days.
+IMPORT_MAX_AGE_DAYS = 3660
+
+
+@dataclass
+class Counts:
+    rows_read: int = 0
+    stored: int = 0
+    refused: int = 0
+    present: int = 0
+    conflicts: int = 0
+    withdrawn_rows: int = 0
+    late: int = 0
+
+    def add(self, other: "Counts") -> None:
+        for name in self.__dataclass_fields__:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+    def as_dict(self) -> dict[str, int]:
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
+
+@dataclass
+class Batch:
+    """What one batch's rows became: the counts, and the rows to record."""
+
+    counts: Counts = field(default_factory=Counts)
+    records: list[dict[str, Any]] = field(default_factory=list)
+
+
+def file_sha256(content: bytes) -> str:
+    return hashlib.sha256(content).hexdigest()
+
+
+def _json_cells(cells: dict[str, Any]) -> dict[str, Any]:
+    """A row's cells as JSON can keep them (days and instants as ISO text)."""
+    return {
+        k: v.isoformat()[:10] if isinstance(v, date | datetime) else v for k, v in cells.items()
+    }
+
+
+def _record(
+    import_id: int, row: ParsedRow, outcome: str, cells: dict[str, Any], problems: list[CellProblem]
+) -> dict[str, Any]:
+    return {
+        "import_id": import_id,
+        "row_number": row.number,
+        "outcome": outcome,
+        "response_id": row.response_id if outcome == "stored" else None,
+        "cells": _json_cells(cells) if outcome != "stored" else None,
+        "problems": [p.as_json() for p in problems] if problems else None,
+    }
+
+
+class Job:
+    """One import's run: what it needs to check and store its rows."""
+
+    def __init__(
+        self,
+        record: Import,
+        unit: Unit,
+        versions: VersionCache,
+        settings: Settings,
+    ) -> None:
+        self.record = record
+        assert record.content_sha256 is not None
+        self.target = Target(
+            unit.code, unit.id, unit.time_zone, record.survey_version_id, record.content_sha256
+        )
+        self.versions = versions
+        self.usual_age = timedelta(days=settings.max_collected_age_days)
+        self.settings = settings.model_copy(update={"max_collected_age_days": IMPORT_MAX_AGE_DAYS})
+        # Every row names this unit: its subtree is the scope (a response of the same id
+        # elsewhere is a conflict, never shown).
+        self.submitter = Submitter(record.api_key_id, None, unit.path)
+        self.codes_seen: dict[str, int] = {}  # sheet code → the row that first had it
+
+    async def _known(
+        self, conn: AsyncConnection, rows: list[ParsedRow]
+    ) -> tuple[set[str], set[uuid.UUID]]:
+        """The rows' sheet codes printed for the unit, and their ids that were withdrawn."""
+        wanted = [r.code for r in rows if r.code is not None]
+        printed: set[str] = set()
+        if wanted:
+            found = await conn.execute(
+                select(SheetCode.code).where(
+                    SheetCode.unit_id == self.target.unit_id, SheetCode.code.in_(wanted)
+                )
+            )
+            printed = set(found.scalars())
+        ids = [r.response_id for r in rows]
+        withdrawn = set(
+            (
+                await conn.execute(
+                    select(WithdrawnResponse.response_id).where(
+                        WithdrawnResponse.response_id.in_(ids)
+                    )
+                )
+            ).scalars()
+        )
+        return printed, withdrawn
+
+    def _sheet_problems(
+        self, row: ParsedRow, layout: Layout, printed: set[str]
+    ) -> list[CellProblem]:
+        if row.code is None:
+            return []
+        cell = layout.cell("sheet_code", row.number)
+        if row.code not in printed:
+            return [
+                CellProblem(
+                    cell, "unknown_sheet_code", "this sheet code was never printed for this unit"
+                )
+            ]
+        first = self.codes_seen.setdefault(row.code, row.number)
+        if first != row.number:
+            return [
+                CellProblem(cell, "repeated_sheet_code", f"the same sheet code is on row {first}")
+            ]
+        return []
+
+    async def batch(
+        self, conn: AsyncConnection, layout: Layout, file_rows: list[FileRow], dry_run: bool
+    ) -> Batch:
+        """Check (and unless `dry_run`, store) one batch of rows."""
+        result = Batch()
+        import_id = self.record.id
+        parsed = [parse(r, layout, self.target) for r in file_rows]
+        cells_of = {r.number: r.cells for r in file_rows}
+        printed, withdrawn = await self._known(conn, parsed)
+        candidates: list[ParsedRow] = []
+        further = await self._probed(conn, layout, parsed, cells_of)
+        for row in parsed:
+            problems = row.problems + self._sheet_problems(row, layout, printed)
+            problems += further.get(row.number, [])
+            if problems:
+                result.counts.refused += 1
+                result.records.append(
+                    _record(import_id, row, "refused", cells_of[row.number], problems)
+                )
+            elif row.response_id in withdrawn:
+                result.counts.withdrawn_rows += 1
+                reason = "this response was withdrawn; importing it again does not bring it back"
+                result.records.append(
+                    _record(
+                        import_id,
+                        row,
+                        "withdrawn",
+                        cells_of[row.number],
+                        [CellProblem(_row_cell(layout, row), "withdrawn", reason)],
+                    )
+                )
+            else:
+                candidates.append(row)
+        if dry_run:
+            outcomes = await self._checked(conn, candidates)
+        else:
+            items = [(i, row.item) for i, row in enumerate(candidates) if row.item is not None]
+            done = await ingest(conn, items, self.versions, self.settings, utcnow(), self.submitter)
+            outcomes = [
+                (o.status, o.problem.errors if o.problem and o.problem.errors else []) for o in done
+            ]
+        now = utcnow()
+        for row, (status, found) in zip(candidates, outcomes, strict=True):
+            assert row.item is not None
+            cells = cells_of[row.number]
+            if status == "created":
+                result.counts.stored += 1
+                if row.item.collected_at < now - self.usual_age:
+                    result.counts.late += 1
+                if not dry_run:
+                    result.records.append(_record(import_id, row, "stored", cells, []))
+            elif status == "duplicate":
+                result.counts.present += 1
+            elif status == "conflict":
+                result.counts.conflicts += 1
+                reason = (
+                    "this sheet was stored before with other content; not overwritten "
+                    "(a manager corrects a stored response)"
+                )
+                result.records.append(
+                    _record(
+                        import_id,
+                        row,
+                        "conflict",
+                        cells,
+                        [CellProblem(_code_cell(layout, row), "conflict", reason)],
+                    )
+                )
+            else:
+                result.counts.refused += 1
+                problems = from_field_problems(list(found), layout, row, cells)
+                result.records.append(_record(import_id, row, "refused", cells, problems))
+        result.counts.rows_read = len(file_rows)
+        return result
+
+    async def _probed(
+        self,
+        conn: AsyncConnection,
+        layout: Layout,
+        rows: list[ParsedRow],
+        cells_of: dict[int, dict[str, Any]],
+    ) -> dict[int, list[CellProblem]]:
+        """The submission checks' refusals of the rows already refused for a cell, run on
+        what could be read (so that every refusal of a row is reported at once)."""
+        probed = [r for r in rows if r.probe is not None]
+        if not probed:
+            return {}
+        probes = [r.probe for r in probed if r.probe is not None]
+        params = references_params(probes)
+        found = await fetch_all(conn, references_query(conn.dialect.name), params)
+        units, services = references_found(found)
+        rules = await self.versions.rules(conn, self.target.survey_version_id)
+        now = utcnow()
+        further: dict[int, list[CellProblem]] = {}
+        for row in probed:
+            assert row.probe is not None
+            problems = check_item(
+                row.probe, units, services, rules, now, self.settings, self.submitter.scope_path
+            )
+            # Only what the cells' own problems do not say already.
+            kept = [p for p in problems if not (p.pointer or "").startswith("/answers")]
+            if kept:
+                further[row.number] = from_field_problems(kept, layout, row, cells_of[row.number])
+        return further
+
+    async def _checked(
+        self, conn: AsyncConnection, rows: list[ParsedRow]
+    ) -> list[tuple[str, list[Any]]]:
+        """What the ingest path would answer for these rows, storing nothing (a dry run):
+        the same checks, and the same comparison with what is stored."""
+        items = [r.item for r in rows if r.item is not None]
+        if not items:
+            return []
+        found = await fetch_all(conn, references_query(conn.dialect.name), references_params(items))
+        units, services = references_found(found)
+        rules = await self.versions.rules(conn, self.target.survey_version_id)
+        stored, elsewhere = await stored_in_scope(
+            conn, (i.id for i in items), self.submitter.scope_path
+        )
+        now = utcnow()
+        answers: list[tuple[str, list[Any]]] = []
+        for item in items:
+            if item.id in stored:
+                same = stored[item.id].content_hash == content_hash(item)
+                answers.append(("duplicate" if same else "conflict", []))
+                continue
+            if item.id in elsewhere:
+                answers.append(("conflict", []))
+                continue
+            problems = check_item(
+                item, units, services, rules, now, self.settings, self.submitter.scope_path
+            )
+            answers.append(("invalid", problems) if problems else ("created", []))
+        return answers
+
+
+def _code_cell(layout: Layout, row: ParsedRow) -> str:
+    if row.code is not None and "sheet_code" in layout.letters:
+        return layout.cell("sheet_code", row.number)
+    return f"{layout.sheet}!{row.number}:{row.number}"
+
+
+_row_cell = _code_cell
+
+
+def _batches(rows: Iterator[FileRow], size: int) -> Iterator[list[FileRow]]:
+    while chunk := list(islice(rows, size)):
+        yield chunk
+
+
+async def _prefetched(rows: Iterator[FileRow], size: int) -> AsyncIterator[list[FileRow]]:
+    """The rows in batches, each read in a thread while the one before is stored: parsing a
+    workbook is the slowest step, and it keeps the event loop (other requests) waiting
+    otherwise. One thread reads at a time, so the reader is never used concurrently."""
+    batches = _batches(rows, size)
+    ahead = asyncio.ensure_future(asyncio.to_thread(next, batches, None))
+    try:
+        while (chunk := await ahead) is not None:
+            ahead = asyncio.ensure_future(asyncio.to_thread(next, batches, None))
+            yield chunk
+    finally:
+        if not ahead.done():
+            await asyncio.wait([ahead])
+
+
+Progress = Callable[[Import], None]
+
+
+async def _load(database: Database, import_id: int) -> tuple[Import, Unit]:
+    async with database.read_session() as session:
+        record = await session.get(Import, import_id)
+        assert record is not None
+        unit = await session.get(Unit, record.unit_id)
+        assert unit is not None
+        return record, unit
+
+
+async def _save(database: Database, record: Import, batch: Batch | None, **changes: Any) -> None:
+    """One batch's records and the job's counters (and heartbeat), in one transaction."""
+    async with database.write_session() as session:
+        conn = await session.connection()
+        if batch is not None and batch.records:
+            await conn.execute(insert(ImportRow), batch.records)
+        values = {
+            **{name: getattr(record, name) for name in Counts.__dataclass_fields__},
+            "updated_at": utcnow(),
+            **changes,
+        }
+        await conn.execute(update(Import).where(Import.id == record.id).values(**values))
+        for name, value in changes.items():
+            setattr(record, name, value)
+
+
+async def _audit(database: Database, record: Import, unit: Unit) -> None:
+    async with database.write_session() as session:
+        session.add(
+            AuditEntry(
+                at=utcnow(),
+                api_key_id=record.api_key_id,
+                key_name=record.key_name,
+                action="import-dry-run" if record.dry_run else "import",
+                target=unit.code,
+                details={
+                    "import": record.id,
+                    "file_sha256": record.file_sha256,
+                    "state": record.state,
+                    **{name: getattr(record, name) for name in Counts.__dataclass_fields__},
+                },
+            )
+        )
+
+
+async def run(
+    database: Database,
+    versions: VersionCache,
+    settings: Settings,
+    import_id: int,
+    progress: Progress | None = None,
+) -> Import:
+    """Run (or resume) an import job to its end; the job as it ended."""
+    record, unit = await _load(database, import_id)
+    if record.state in ("done", "failed") or record.content is None:
+        return record
+    try:
+        layout, rows = read(record.content, record.file_format)
+        if record.content_sha256 is None:
+            digest = content_digest(record.content, record.file_format)
+            await _save(database, record, None, content_sha256=digest)
+    except FileProblem as problem:
+        await _save(
+            database,
+            record,
+            None,
+            state="failed",
+            error=str(problem)[:200],
+            finished_at=utcnow(),
+            content=None,
+        )
+        await _audit(database, record, unit)
+        return record
+    job = Job(record, unit, versions, settings)
+    await _save(database, record, None, state="running", rows_total=layout.rows_total)
+    if record.all_or_nothing and not record.dry_run:
+        # First every row is checked, storing nothing; only a clean file is then stored.
+        check = Counts()
+        _, dry_rows = read(record.content, record.file_format)
+        async for chunk in _prefetched(dry_rows, BATCH_ROWS):
+            async with database.read_session() as session:
+                checked = await job.batch(await session.connection(), layout, chunk, dry_run=True)
+            check.add(checked.counts)
+        job.codes_seen.clear()
+        if check.refused or check.conflicts or check.withdrawn_rows:
+            return await _finish_refused_all(database, job, unit, layout, progress)
+    skip = record.rows_read  # rows of a resumed job already committed
+    async for chunk in _prefetched(rows, BATCH_ROWS):
+        if skip:
+            taken = min(skip, len(chunk))
+            for r in chunk[:taken]:
+                code = codes.normalised(str(r.cells.get("sheet_code", "")))
+                if code is not None:
+                    job.codes_seen.setdefault(code, r.number)
+            chunk, skip = chunk[taken:], skip - taken
+            if not chunk:
+                continue
+        async with database.write_session() as session:
+            conn = await session.connection()
+            batch = await job.batch(conn, layout, chunk, record.dry_run)
+            if batch.records:
+                await conn.execute(insert(ImportRow), batch.records)
+            counts = Counts(**{n: getattr(record, n) for n in Counts.__dataclass_fields__})
+            counts.add(batch.counts)
+            values = {**counts.as_dict(), "updated_at": utcnow()}
+            await conn.execute(update(Import).where(Import.id == record.id).values(**values))
+        for name, value in counts.as_dict().items():
+            setattr(record, name, value)
+        if progress is not None:
+            progress(record)
+        await asyncio.sleep(0)  # let requests (the status endpoint) in between batches
+    await _save(database, record, None, state="done", finished_at=utcnow(), content=None)
+    await _audit(database, record, unit)
+    return record
+
+
+async def _finish_refused_all(
+    database: Database, job: Job, unit: Unit, layout: Layout, progress: Progress | None
+) -> Import:
+    """All or nothing, and not all rows can be stored: the refusals recorded, nothing
+    stored."""
+    record = job.record
+    assert record.content is not None
+    _, rows = read(record.content, record.file_format)
+    async for chunk in _prefetched(rows, BATCH_ROWS):
+        async with database.read_session() as session:
+            checked = await job.batch(await session.connection(), layout, chunk, dry_run=True)
+        checked.records = [r for r in checked.records if r["outcome"] != "stored"]
+        counts = Counts(**{n: getattr(record, n) for n in Counts.__dataclass_fields__})
+        counts.add(checked.counts)
+        counts.stored = counts.late = 0
+        for name, value in counts.as_dict().items():
+            setattr(record, name, value)
+        await _save(database, record, checked)
+        if progress is not None:
+            progress(record)
+    await _save(
+        database,
+        record,
+        None,
+        state="done",
+        finished_at=utcnow(),
+        content=None,
+        error="nothing stored: not every row can be stored (all or nothing)",
+    )
+    await _audit(database, record, unit)
+    return record
+
+
+def is_lost(record: Import, now: datetime) -> bool:
+    return record.state in ("queued", "running") and record.updated_at < now - LOST_AFTER
+
+
+async def claim(database: Database, record: Import) -> bool:
+    """Take up an interrupted job: only one process succeeds (the heartbeat it saw)."""
+    async with database.write_session() as session:
+        result = await session.execute(
+            update(Import)
+            .where(Import.id == record.id, Import.updated_at == record.updated_at)
+            .values(updated_at=utcnow())
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def stale_jobs(database: Database) -> list[Import]:
+    now = utcnow()
+    async with database.read_session() as session:
+        found = await session.scalars(select(Import).where(Import.state.in_(("queued", "running"))))
+        return [r for r in found if is_lost(r, now) and r.content is not None]
+
+
+class Runner:
+    """The import jobs of one process, run as tasks beside its requests."""
+
+    def __init__(self, state: Any, settings: Settings) -> None:
+        # The app's state: its database, and its cache of survey versions as it is then.
+        self.state = state
+        self.database: Database = state.database
+        self.settings = settings
+        self.tasks: set[asyncio.Task[Any]] = set()
+
+    def start(self, import_id: int) -> None:
+        task = asyncio.create_task(self._run(import_id))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def launch(self, import_id: int) -> None:
+        """`start`, from a request's background tasks (which run sync functions elsewhere)."""
+        self.start(import_id)
+
+    async def _run(self, import_id: int) -> None:
+        try:
+            await run(self.database, self.state.versions, self.settings, import_id)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # the job says it failed; the process goes on
+            log.exception("import %s failed", import_id)
+            async with self.database.write_session() as session:
+                await session.execute(
+                    update(Import)
+                    .where(Import.id == import_id)
+                    .values(
+                        state="failed",
+                        error="the import stopped on an unexpected error",
+                        finished_at=utcnow(),
+                        content=None,
+                    )
+                )
+
+    async def resume_stale(self) -> None:
+        """Take up the jobs an earlier process left unfinished (their heartbeat stale); a
+        database that cannot answer now does not stop the service from starting."""
+        try:
+            stale = await stale_jobs(self.database)
+        except Exception:
+            log.warning("unfinished imports not looked for: the database did not answer")
+            return
+        for record in stale:
+            if await claim(self.database, record):
+                log.info("resuming import %s after row %s", record.id, record.rows_read)
+                self.start(record.id)
+
+    async def close(self) -> None:
+        """Stop the running jobs: each resumes from its last batch in the next process."""
+        for task in list(self.tasks):
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
