@@ -5,7 +5,7 @@ renders as PDF and PNG, the unit's report settings, access."""
 import base64
 import io
 import os
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,8 @@ from pypdf import PdfReader
 
 from app.cli import main
 from app.config import get_settings
-from tests.factories import keyless, make_unit, response_item, scores
+from tests.factories import keyless, make_mall, make_unit, response_item, scores
+from tests.test_followup import post_all, q1_vectors, q2_vectors
 
 # Five complete responses (docs/method.md §2): element totals 18 15 13 20 16 18 19 16 13,
 # NRR 3.6 3.0 2.6 4.0 3.2 3.6 3.8 3.2 2.6 → index 29.6/9 → IKM 82.22, B (Baik);
@@ -437,3 +438,79 @@ def test_the_public_report_shows_the_public_figures_only(capil: TestClient) -> N
     assert "Saran dan masukan" not in text
     english = keyless(capil, "GET", url.format("loket"), params={**params, "lang": "en"})
     assert "87.50" in pdf_text(english.content)
+
+
+# --- Bab IV: the previous period's follow-up plan, its evaluation, and this period's plan ----
+
+
+def test_bab_iv_shows_the_previous_plan_its_evaluation_and_this_periods_plan(
+    history: TestClient,
+) -> None:
+    """The data set of tests/test_followup.py, worked out by hand there (docs/method.md §8):
+    40 responses in 2025-Q1 and 40 in 2025-Q2 on disdukcapil.
+    waktu: NRR 2.5 → 3.5, difference +1.000, 95% interval [0.774, 1.226]: improved.
+    sarana: NRR 2.5 → 2.525, difference +0.025, [−0.201, 0.251]: no clear change.
+    The unit's IKM: 91.67 → 94.51, +2.85, [1.94, 3.76]: improved."""
+    make_mall(history)
+    post_all(history, "disdukcapil", "ktp", q1_vectors(), date(2025, 2, 3))
+    post_all(history, "disdukcapil", "ktp", q2_vectors(), date(2025, 5, 6))
+    base = "/v1/units/disdukcapil/plans"
+    plan = history.post(base, json={"period": "2025-Q1"}).json()
+    waktu, sarana = plan["items"]
+    assert (waktu["element"], sarana["element"]) == ("waktu", "sarana")
+    patched = history.patch(
+        f"{base}/2025-Q1/items/{waktu['id']}",
+        json={
+            "action": "Tambah loket antrean pagi",
+            "responsible": "Kasi Pelayanan",
+            "target_date": "2025-03-31",
+            "status": "done",
+        },
+    )
+    assert patched.status_code == 200, patched.text
+    history.patch(
+        f"{base}/2025-Q1/items/{sarana['id']}", json={"action": "Perbaiki kursi ruang tunggu"}
+    )
+
+    def laporan(period: str, lang: str = "id") -> str:
+        answer = history.get(
+            "/v1/units/disdukcapil/documents/report.pdf", params={"period": period, "lang": lang}
+        )
+        assert answer.status_code == 200, answer.text
+        save(f"report-bab4-{period}-{lang}.pdf", answer.content)
+        return " ".join(pdf_text(answer.content).split())  # a wrapped cell: one line
+
+    # No plan for 2025-Q2 yet: a sentence says so.
+    text = laporan("2025-Q2")
+    assert "Rencana Tindak Lanjut Triwulan I Tahun 2025 dan Evaluasinya" in text
+    assert "Tambah loket antrean pagi" in text
+    assert "Perbaiki kursi ruang tunggu" in text
+    assert "Kasi Pelayanan" in text
+    assert "31 Maret 2025" in text
+    assert "selesai" in text
+    # Each row: element or IKM, before, after, difference [interval], verdict (by hand).
+    assert "Waktu Penyelesaian 2,500 (n = 40) 3,500 (n = 40) +1,000 [0,774; 1,226] membaik" in text
+    assert (
+        "Sarana dan Prasarana 2,500 (n = 40) 2,525 (n = 40) +0,025 [\u22120,201; 0,251] "
+        "tidak ada perubahan yang jelas"
+    ) in text
+    assert "IKM unit 91,67 (n = 40) 94,51 (n = 40) +2,85 [1,94; 3,76] membaik" in text
+    assert "Belum ada rencana tindak lanjut untuk Triwulan II Tahun 2025." in text
+
+    # This period's own plan, once there is one, in English too.
+    history.post(base, json={"period": "2025-Q2", "propose": False})
+    added = history.post(f"{base}/2025-Q2/items", json={"service": "kk", "action": "Buka loket KK"})
+    assert added.status_code == 201, added.text
+    text = laporan("2025-Q2", "en")
+    assert "The Follow-up Plan of Quarter 1, 2025 and its Evaluation" in text
+    assert "+1.000 [0.774, 1.226] improved" in text
+    assert "+0.025 [\u22120.201, 0.251] no clear change" in text
+    assert "The Follow-up Plan of Quarter 2, 2025" in text
+    assert "Buka loket KK" in text
+    assert "Service kk" in text
+
+    # 2025-Q1's Laporan: no plan for 2024-Q4; its own plan is the one evaluated above.
+    text = laporan("2025-Q1")
+    assert "Tidak ada rencana tindak lanjut untuk Triwulan IV Tahun 2024." in text
+    assert "Tambah loket antrean pagi" in text
+    assert "membaik" not in text

@@ -3,7 +3,9 @@
 Every figure in it comes from the functions that serve the API (`app.indices`:
 `index_report`, `breakdown`, `series`) — a document never computes a number a second way —
 or, when the period was published, from the publication's frozen record. `source` says
-which, and the documents print it in their footer and metadata.
+which, and the documents print it in their footer and metadata. The follow-up of Bab IV is
+`app.evaluation.report_followup`'s, as the plans' API gives it (live, on the same
+connection).
 """
 
 from dataclasses import dataclass, field
@@ -15,6 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app import indices
 from app.documents.settings import Settings, read_settings
+from app.evaluation import report_followup
+from app.followup_schemas import ReportFollowup
 from app.indices import Node
 from app.method import METHOD_ID
 from app.models import Survey, SurveyVersion
@@ -86,6 +90,9 @@ class Figures:
     trend: SeriesOut | None = None
     suggestions: int | None = None
     questionnaires: tuple[Questionnaire, ...] = ()
+    # Bab IV: the previous period's follow-up plan with its evaluation, and this period's
+    # (None for a range of days, which has no previous period; never in a public document).
+    followup: ReportFollowup | None = None
     # A public document: the record's public figures — the unit's own responses under the
     # suppression rule — which are all it shows (PublicReport, the poster's headline).
     public_index: PublicIndex | None = None
@@ -255,6 +262,7 @@ async def figures(
         trend=trend,
         suggestions=await suggestion_count(conn, unit, window, source.published_at),
         questionnaires=await questionnaires(conn, list(report.method.survey_versions)),
+        followup=await report_followup(conn, unit.code, window) if window.label else None,
     )
 
 

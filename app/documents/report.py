@@ -47,6 +47,8 @@ from app.documents.pdf import (
     text,
 )
 from app.documents.texts import Lang, Words
+from app.evaluation import previous_period
+from app.followup_schemas import ChangeOut, EvaluationOut, ItemOut, MeasureOut, PlanOut
 from app.method import GRADES, round_half_up
 from app.schemas import BreakdownOut, IndexValue, PublicIndex, PublicValue
 
@@ -435,7 +437,125 @@ class Report:
             self.p(f"4.5 {w('suggestions')}", "h2"),
             self.p(w("suggestions_text", n=w.count(self.f.suggestions or 0))),
         ]
+        return [*story, *self.followup()]
+
+    # --- Bab IV: follow-up ------------------------------------------------------------------
+
+    def followup(self) -> list[Flowable]:
+        """4.6 the previous period's plan with each item's evaluation against this period;
+        4.7 this period's plan; a sentence where there is none."""
+        shown = self.f.followup
+        window = self.f.window
+        if shown is None or window.label is None:
+            return []
+        w = self.w
+        before = previous_period(window)
+        before_name = w.period(before.label, before.start, before.end)
+        story: list[Flowable] = [self.p(f"4.6 {w('followup_previous', period=before_name)}", "h2")]
+        plan, evaluation = shown.previous_plan, shown.previous_evaluation
+        if plan is None or evaluation is None:
+            story.append(self.p(w("followup_none_previous", period=before_name)))
+        else:
+            story += self.plan_items(plan)
+            story += [
+                Spacer(1, 0.3 * cm),
+                self.p(f"<b>{w('followup_evaluation', before=before_name, after=self.period)}</b>"),
+                self.evaluation_table(plan, evaluation),
+                Spacer(1, 0.2 * cm),
+                self.p(w("followup_method"), "small"),
+            ]
+        story.append(self.p(f"4.7 {w('followup_current', period=self.period)}", "h2"))
+        if shown.current_plan is None:
+            story.append(self.p(w("followup_none_current", period=self.period)))
+        else:
+            story += self.plan_items(shown.current_plan)
         return story
+
+    def heading_cell(self, value: str, width: float) -> Paragraph | str:
+        """A header cell: plain (the table sets it bold) when it fits, wrapped otherwise."""
+        if stringWidth(value, BOLD, CELL_SIZE) <= width - 2 * CELL_PADDING:
+            return value
+        return self.p(f"<b>{text(value)}</b>", "cell")
+
+    def item_subject(self, item: ItemOut) -> str:
+        if item.element is not None:
+            return self.w.element(item.element)
+        return self.w("followup_service", code=item.service or "")
+
+    def plan_items(self, plan: PlanOut) -> list[Flowable]:
+        w = self.w
+        if not plan.items:
+            return [self.p(w("followup_no_items"))]
+        widths = [0.06, 0.2, 0.22, 0.18, 0.17, 0.17]
+        header = [
+            w("no_"),
+            w("followup_what"),
+            w("followup_action"),
+            w("followup_responsible"),
+            w("followup_target"),
+            w("followup_status"),
+        ]
+        rows: list[list[Any]] = [
+            [self.heading_cell(h, CONTENT * f) for h, f in zip(header, widths, strict=True)]
+        ]
+        for i, item in enumerate(plan.items, start=1):
+            status = w.status(item.status)
+            if item.status == "dropped" and item.status_reason:
+                status = f"{status}: {item.status_reason}"
+            cells = [
+                str(i),
+                self.item_subject(item),
+                item.action,
+                item.responsible or "–",
+                w.day(item.target_date) if item.target_date is not None else "–",
+                status,
+            ]
+            rows.append([self.cell(c, CONTENT * f) for c, f in zip(cells, widths, strict=True)])
+        return [_table(rows, [CONTENT * f for f in widths])]
+
+    def change_cells(self, subject: str, change: ChangeOut) -> list[str]:
+        w = self.w
+        places = 3 if change.scale == "nrr" else 2
+
+        def measure(m: MeasureOut) -> str:
+            return f"{w.number(m.value, places)} (n = {w.count(m.answers)})"
+
+        difference = w.signed(change.difference, places, plus=True)
+        if change.interval_low is not None and change.interval_high is not None:
+            pair = w(
+                "followup_pair",
+                a=w.signed(change.interval_low, places),
+                b=w.signed(change.interval_high, places),
+            )
+            difference = f"{difference} {pair}"
+        return [
+            subject,
+            measure(change.before),
+            measure(change.after),
+            difference,
+            w.verdict(change.verdict),
+        ]
+
+    def evaluation_table(self, plan: PlanOut, evaluation: EvaluationOut) -> Table:
+        w = self.w
+        widths = [0.24, 0.16, 0.16, 0.26, 0.18]
+        header = [
+            w("followup_what"),
+            w("followup_before"),
+            w("followup_after"),
+            w("followup_difference"),
+            w("followup_verdict"),
+        ]
+        rows: list[list[Any]] = [
+            [self.heading_cell(h, CONTENT * f) for h, f in zip(header, widths, strict=True)]
+        ]
+        subjects = {item.id: self.item_subject(item) for item in plan.items}
+        lines = [(subjects.get(e.item_id, ""), e.change) for e in evaluation.items]
+        lines.append((w("followup_unit"), evaluation.unit_change))
+        for subject, change in lines:
+            cells = self.change_cells(subject, change)
+            rows.append([self.cell(c, CONTENT * f) for c, f in zip(cells, widths, strict=True)])
+        return _table(rows, [CONTENT * f for f in widths])
 
     def chapter_5(self) -> list[Flowable]:
         w, value = self.w, self.value

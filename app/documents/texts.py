@@ -262,10 +262,78 @@ WORDS: Final[dict[str, dict[Lang, str]]] = {
     },
     "poster_elements": {"id": "Nilai per unsur (skala 25–100)", "en": "Element values (25–100)"},
     "poster_respondents": {"id": "{n} responden", "en": "{n} respondents"},
+    # Bab IV: follow-up (rencana tindak lanjut) and its evaluation
+    "followup_previous": {
+        "id": "Rencana Tindak Lanjut {period} dan Evaluasinya",
+        "en": "The Follow-up Plan of {period} and its Evaluation",
+    },
+    "followup_current": {
+        "id": "Rencana Tindak Lanjut {period}",
+        "en": "The Follow-up Plan of {period}",
+    },
+    "followup_none_previous": {
+        "id": "Tidak ada rencana tindak lanjut untuk {period}.",
+        "en": "There is no follow-up plan for {period}.",
+    },
+    "followup_none_current": {
+        "id": "Belum ada rencana tindak lanjut untuk {period}.",
+        "en": "There is no follow-up plan for {period} yet.",
+    },
+    "followup_no_items": {
+        "id": "Rencana ini belum berisi butir tindakan.",
+        "en": "The plan has no items yet.",
+    },
+    "followup_plan_items": {"id": "Butir rencana", "en": "Plan items"},
+    "followup_evaluation": {
+        "id": "Evaluasi: {before} dibandingkan dengan {after}",
+        "en": "Evaluation: {before} against {after}",
+    },
+    "followup_what": {"id": "Unsur / layanan", "en": "Element / service"},
+    "followup_action": {"id": "Tindakan", "en": "Action"},
+    "followup_responsible": {"id": "Penanggung jawab", "en": "Responsible"},
+    "followup_target": {"id": "Target", "en": "Target date"},
+    "followup_status": {"id": "Status", "en": "Status"},
+    "followup_before": {"id": "Sebelum", "en": "Before"},
+    "followup_after": {"id": "Sesudah", "en": "After"},
+    "followup_difference": {
+        "id": "Selisih [selang 95%]",
+        "en": "Difference [95% interval]",
+    },
+    "followup_verdict": {"id": "Kesimpulan", "en": "Verdict"},
+    "followup_service": {"id": "Layanan {code}", "en": "Service {code}"},
+    "followup_unit": {"id": "IKM unit", "en": "The unit's IKM"},
+    "followup_pair": {"id": "[{a}; {b}]", "en": "[{a}, {b}]"},
+    "followup_method": {
+        "id": "Sebelum dan sesudah: NRR unsur (skala 1–4) atau IKM (25–100) pada periode "
+        "rencana dan periode berikutnya yang sama panjang (n = jumlah jawaban). Selisih = "
+        "sesudah − sebelum, dengan selang kepercayaan 95% Welch. Membaik atau memburuk bila "
+        "selang tidak memuat 0; tidak ada perubahan yang jelas bila memuat 0; data belum "
+        "cukup bila salah satu periode kurang dari 30 jawaban. Dihitung dari data langsung, "
+        "jawaban yang ditandai tidak dihitung.",
+        "en": "Before and after: the element's NRR (1–4) or the IKM (25–100) in the plan's "
+        "period and in the following period of the same length (n = answers). Difference = "
+        "after − before, with its 95% Welch interval. Improved or worse when the interval "
+        "excludes 0; no clear change when it includes 0; not enough data when either period "
+        "has fewer than 30 answers. Computed from the live data, flagged responses left out.",
+    },
     "period_year": {"id": "Tahun {y}", "en": "Year {y}"},
     "period_semester": {"id": "Semester {r} Tahun {y}", "en": "Semester {n}, {y}"},
     "period_quarter": {"id": "Triwulan {r} Tahun {y}", "en": "Quarter {n}, {y}"},
     "period_range": {"id": "{a} s.d. {b}", "en": "{a} to {b}"},
+}
+
+# A follow-up item's status and an evaluation's verdict (app.vocabulary), as Bab IV writes them.
+STATUS_NAMES: Final[dict[str, dict[Lang, str]]] = {
+    "planned": {"id": "direncanakan", "en": "planned"},
+    "in_progress": {"id": "sedang berjalan", "en": "in progress"},
+    "done": {"id": "selesai", "en": "done"},
+    "dropped": {"id": "dibatalkan", "en": "dropped"},
+}
+VERDICT_NAMES: Final[dict[str, dict[Lang, str]]] = {
+    "improved": {"id": "membaik", "en": "improved"},
+    "worse": {"id": "memburuk", "en": "worse"},
+    "no_clear_change": {"id": "tidak ada perubahan yang jelas", "en": "no clear change"},
+    "not_enough_data": {"id": "data belum cukup", "en": "not enough data"},
 }
 
 # The grade labels as a poster writes them (kinerja unit pelayanan).
@@ -289,6 +357,12 @@ def _pattern(places: int) -> NumberPattern:
     return parse_pattern("#,##0" + ("." + "0" * places if places else ""))
 
 
+@cache
+def _signed(places: int, plus: bool) -> NumberPattern:
+    digits = "#,##0" + ("." + "0" * places if places else "")
+    return parse_pattern(f"{'+' if plus else ''}{digits};\u2212{digits}")
+
+
 @dataclass(frozen=True)
 class Words:
     """One language's words and its way of writing numbers and dates."""
@@ -309,6 +383,19 @@ class Words:
         if value is None:
             return "–"
         return str(_pattern(places).apply(Decimal(str(value)), _locale(self.locale)))
+
+    def signed(self, value: float | None, places: int, plus: bool = False) -> str:
+        """A difference or an interval's bound, already rounded by the method, with a true
+        minus sign (U+2212) — a Babel pattern's negative part — and `+` when `plus`."""
+        if value is None:
+            return "–"
+        return str(_signed(places, plus).apply(Decimal(str(value)), _locale(self.locale)))
+
+    def status(self, key: str) -> str:
+        return STATUS_NAMES[key][self.lang]
+
+    def verdict(self, key: str) -> str:
+        return VERDICT_NAMES[key][self.lang]
 
     def count(self, value: int) -> str:
         return str(_pattern(0).apply(value, _locale(self.locale)))
