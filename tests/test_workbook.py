@@ -376,6 +376,23 @@ def test_a_published_period_gives_the_records_workbook_after_a_late_arrival(
     assert figures(openpyxl.load_workbook(target, data_only=True))["ikm"] == 88.31
     done = subprocess.run([*command, "--live"], capture_output=True, text=True, check=True, env=env)
     assert "respondents written: 626" in done.stderr
+    # The same days as a from/to range are the same record.
+    answer = boundary.get(
+        "/v1/units/mpp/documents/workbook.xlsx", params={"from": "2025-03-01", "to": "2025-03-31"}
+    )
+    assert answer.status_code == 200, answer.text
+    ranged = openpyxl.load_workbook(io.BytesIO(answer.content), data_only=True)
+    assert (data_rows(ranged), figures(ranged)["ikm"]) == (625, 88.31)
+    # A revision takes the late one in: the workbook is the newest revision's.
+    revised = boundary.post(
+        "/v1/units/mpp/publications", json={"period": PERIOD, "revises": record["id"]}
+    )
+    assert revised.status_code == 201, revised.text
+    revision = revised.json()
+    book = openpyxl.load_workbook(download(boundary, tmp_path), data_only=True)
+    assert figures(book) == api_figures(live_index)
+    assert data_rows(book) == 626
+    assert str(book[SUMMARY]["B4"].value).startswith(f"publikasi {revision['id']} (")
 
 
 def test_flags_reviewed_after_publication_keep_the_record_or_say_it_differs(
