@@ -365,7 +365,8 @@ def test_a_published_period_gives_the_records_workbook_after_a_late_arrival(
     live = openpyxl.load_workbook(download(boundary, tmp_path, live="true"), data_only=True)
     assert figures(live) == api_figures(live_index)
     assert data_rows(live) == 626
-    assert live[SUMMARY]["B4"].value == "langsung (live), belum dipublikasikan"
+    differs = f"langsung (live); berbeda dari publikasi {record['id']}"
+    assert live[SUMMARY]["B4"].value == differs
     # The command line makes the record's workbook too.
     target = tmp_path / "cli.xlsx"
     command = [sys.executable, "-m", "app.cli", "report", "workbook", "--unit", "mpp"]

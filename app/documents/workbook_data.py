@@ -132,18 +132,21 @@ async def chosen_source(
 ) -> FigureSource:
     """The record published over exactly the window's days (its newest revision) with the
     rows that make it, or the live index — saying so when a record exists that the rows can
-    no longer make. `live`: the live index, whatever was published."""
+    no longer make. `live`: the live index whatever was published, saying that it differs
+    from the record when it does."""
     current = await live_source(conn, unit, window)
-    if live:
-        return current
     record = await current_publication(conn, unit.id, window.start, window.end + timedelta(days=1))
     if record is None:
         return current
+    live_json = current.report.model_dump(mode="json", by_alias=True)
+    differs = bool(changes(record.report["index"], live_json))
+    if live:  # the live workbook, saying how it stands to the record
+        return FigureSource(current.report, differs_from=record.id if differs else None)
     frozen = FrozenReport.model_validate(record.report)
     published = FigureSource(
         frozen.index, record.id, record.published_at, breakdowns=frozen.breakdowns
     )
-    if not changes(record.report["index"], current.report.model_dump(mode="json", by_alias=True)):
+    if not differs:
         return published  # nothing changed since: the live rows are the record's
     if await _rows_make(conn, unit, window, record.published_at, frozen.index):
         return FigureSource(

@@ -177,7 +177,8 @@ async def workbook(
     (`read_responses`). When the days asked for are exactly those of a published record,
     its newest revision's figures with the rows it counted (received by its time); the live
     workbook, marked "live; differs from publication N", when those rows no longer make
-    its figures; `live=true`: the live workbook whatever was published."""
+    its figures; `live=true`: the live workbook whatever was published (marked the same
+    way when it differs from the record)."""
     caller.require_responses()
     directory = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="skm-workbook-"))
     try:
