@@ -220,6 +220,12 @@ def add_report_commands(sub: "argparse._SubParsersAction[argparse.ArgumentParser
     workbook.add_argument(
         "--include-suggestions", action="store_true", help="add the free-text suggestions"
     )
+    workbook.add_argument(
+        "--live",
+        action="store_true",
+        help="the live rows and index even when the period was published (default: its "
+        "newest record and the rows it counted)",
+    )
     for parser in (laporan, poster):
         parser.add_argument("--unit", required=True, help="unit code (its whole subtree)")
         parser.add_argument(
@@ -274,6 +280,7 @@ async def _report(args: argparse.Namespace, window: Span, settings: Settings) ->
                 args.lang,
                 Path(directory),
                 progress=_progress,
+                live=args.live,
             )
             sys.stderr.write(
                 f"\rrespondents written: {written.respondents:,}"

@@ -147,7 +147,7 @@ async def _rows_in_memory(url: str, case: Case) -> tuple[Any, list[Any]]:
             unit = await find_unit(conn, case.code)
             if unit is None:
                 raise BenchError(f"no unit {case.code}")
-            data = await workbook_data(conn, unit, case.window, False)
+            data = await workbook_data(conn, unit, case.window, False, live=True)
             batches = [b async for b in respondent_batches(conn, unit, case.window, False)]
         return data, batches
     finally:

@@ -300,6 +300,152 @@ def test_the_command_line_writes_the_same_workbook_and_shows_progress(
     assert "No unit 'tidak-ada'" in missing.stderr
 
 
+# --- a published period --------------------------------------------------------------------
+
+
+def data_rows(book: Any) -> int:
+    """Respondent rows on the Data sheet (numbered 1, 2, … from row 5, then a blank row)."""
+    sheet = book["Data"]
+    n = 0
+    while sheet.cell(5 + n, 1).value == n + 1:
+        n += 1
+    assert sheet.cell(5 + n, 1).value is None
+    return n
+
+
+def custom(book: Any) -> dict[str, Any]:
+    return {p.name: p.value for p in book.custom_doc_props.props}
+
+
+def publish(client: TestClient) -> dict[str, Any]:
+    answer = client.post("/v1/units/mpp/publications", json={"period": PERIOD})
+    assert answer.status_code == 201, answer.text
+    record: dict[str, Any] = answer.json()
+    return record
+
+
+def post_late(client: TestClient, answers: dict[str, int | None], minute: int = 0) -> None:
+    late = response_item(
+        "capil",
+        "ktp",
+        answers,
+        collected_at=datetime.fromisoformat("2025-03-28T09:00:00+08:00")
+        + timedelta(minutes=minute),
+        channel="paper",
+    )
+    posted = client.post("/v1/responses/batch", json={"items": [late]})
+    assert posted.status_code == 200, posted.text
+    assert posted.json()["created"] == 1
+
+
+def test_a_published_period_gives_the_records_workbook_after_a_late_arrival(
+    boundary: TestClient, database_url: str, tmp_path: Path
+) -> None:
+    record = publish(boundary)
+    # One late form of eight 1s (pengaduan blank): by hand, 17,661 + 8 = 17,669 over
+    # 626 × 8 answers → IKM 17669 × 25 / 5008 = 88.2039… → 88.20, a B; index 3.529.
+    post_late(boundary, scores(1, 1, 1, 1, 1, 1, 1, 1, None))
+    live_index = api_index(boundary)
+    assert (live_index["ikm"], live_index["grade"]["mutu"]) == (88.20, "B")
+    assert live_index["pooled"]["responses"] == 626
+    book = openpyxl.load_workbook(download(boundary, tmp_path), data_only=True)
+    shown = figures(book)
+    # The record's figures (the boundary, by hand: 625, 88.31, A, 3.532) ...
+    assert (shown["respondents"], shown["ikm"], shown["mutu"], shown["index"]) == (
+        625, 88.31, "A", 3.532,
+    )  # fmt: skip
+    assert shown == api_figures(record["report"]["index"])
+    # ... over the 625 rows it counted, the late one left out.
+    assert data_rows(book) == 625
+    summary = book[SUMMARY]
+    assert str(summary["B4"].value).startswith(f"publikasi {record['id']} (")
+    assert custom(book)["skm_source"].startswith(f"publication {record['id']} of ")
+    assert f"publication {record['id']}" in (book.properties.description or "")
+    # live=true: the live rows and index, the late one in.
+    live = openpyxl.load_workbook(download(boundary, tmp_path, live="true"), data_only=True)
+    assert figures(live) == api_figures(live_index)
+    assert data_rows(live) == 626
+    differs = f"langsung (live); berbeda dari publikasi {record['id']}"
+    assert live[SUMMARY]["B4"].value == differs
+    # The command line makes the record's workbook too.
+    target = tmp_path / "cli.xlsx"
+    command = [sys.executable, "-m", "app.cli", "report", "workbook", "--unit", "mpp"]
+    command += ["--period", PERIOD, "--output", str(target)]
+    env = {**os.environ, "SKM_DATABASE_URL": database_url}
+    done = subprocess.run(command, capture_output=True, text=True, check=True, env=env)
+    assert "respondents written: 625" in done.stderr
+    assert figures(openpyxl.load_workbook(target, data_only=True))["ikm"] == 88.31
+    done = subprocess.run([*command, "--live"], capture_output=True, text=True, check=True, env=env)
+    assert "respondents written: 626" in done.stderr
+    # The same days as a from/to range are the same record.
+    answer = boundary.get(
+        "/v1/units/mpp/documents/workbook.xlsx", params={"from": "2025-03-01", "to": "2025-03-31"}
+    )
+    assert answer.status_code == 200, answer.text
+    ranged = openpyxl.load_workbook(io.BytesIO(answer.content), data_only=True)
+    assert (data_rows(ranged), figures(ranged)["ikm"]) == (625, 88.31)
+    # A revision takes the late one in: the workbook is the newest revision's.
+    revised = boundary.post(
+        "/v1/units/mpp/publications", json={"period": PERIOD, "revises": record["id"]}
+    )
+    assert revised.status_code == 201, revised.text
+    revision = revised.json()
+    book = openpyxl.load_workbook(download(boundary, tmp_path), data_only=True)
+    assert figures(book) == api_figures(live_index)
+    assert data_rows(book) == 626
+    assert str(book[SUMMARY]["B4"].value).startswith(f"publikasi {revision['id']} (")
+
+
+def test_flags_reviewed_after_publication_keep_the_record_or_say_it_differs(
+    boundary: TestClient, tmp_path: Path
+) -> None:
+    """A kiosk's identical answers 10 s apart: the second is suspected (out). B is still
+    suspected when the period is published, D was cleared before (in); then B is cleared
+    (its review is after the record: it was out, the workbook leaves it out) and D confirmed
+    (it was in, and nothing says so any more: the workbook is the live one, and says it
+    differs from the record)."""
+    token = create_key(boundary, "Kiosk", "collector", "capil")["token"]
+    kiosk = {"Authorization": f"Bearer {token}"}
+    ids = []
+    for minute, score in ((0, 4), (0, 2)):
+        for seconds in (0, 10):
+            when = datetime.fromisoformat("2025-03-25T10:00:00+08:00") + timedelta(
+                minutes=minute + (score == 2) * 5, seconds=seconds
+            )
+            item = response_item("capil", "ktp", scores(*[score] * 9), collected_at=when)
+            posted = boundary.post("/v1/responses", json=item, headers=kiosk)
+            assert posted.status_code == 201, posted.text
+            ids.append((posted.json()["id"], posted.json()["flag"]))
+    (_, a_flag), (b, b_flag), (_, c_flag), (d, d_flag) = ids
+    assert (a_flag, b_flag, c_flag, d_flag) == (None, "suspected", None, "suspected")
+
+    def review(response: str, decision: str) -> None:
+        answer = boundary.post(f"/v1/responses/{response}/review", json={"decision": decision})
+        assert answer.status_code == 200, answer.text
+
+    review(d, "clear")
+    record = publish(boundary)
+    assert record["responses"] == 625 + 3  # A, C and D; B is suspected
+    review(b, "clear")
+    assert api_index(boundary)["pooled"]["responses"] == 629
+    book = openpyxl.load_workbook(download(boundary, tmp_path), data_only=True)
+    assert figures(book) == api_figures(record["report"]["index"])
+    assert data_rows(book) == 628
+    assert str(book[SUMMARY]["B4"].value).startswith(f"publikasi {record['id']} (")
+    review(d, "confirm")
+    live_index = api_index(boundary)
+    assert live_index["pooled"]["responses"] == 628  # B in, D out: as many, other scores
+    book = openpyxl.load_workbook(download(boundary, tmp_path), data_only=True)
+    assert figures(book) == api_figures(live_index)
+    assert data_rows(book) == 628
+    statement = f"langsung (live); berbeda dari publikasi {record['id']}"
+    assert book[SUMMARY]["B4"].value == statement
+    assert custom(book)["skm_source"] == f"live; differs from publication {record['id']}"
+    english = download(boundary, tmp_path, lang="en")
+    book = openpyxl.load_workbook(english, data_only=True)
+    assert book["Summary"]["B4"].value == f"live; differs from publication {record['id']}"
+
+
 # --- recalculation by LibreOffice --------------------------------------------------------------
 
 # LibreOffice reads an XLSX's cached values unless told to recalculate on load: a test

@@ -2,8 +2,9 @@
 that turn them into the IKM, each with its value cached, so that a recalculation in Excel or
 LibreOffice gives the API's figures at their presented precision.
 
-The figures come from the index report (`app.indices.index_report`, or a published record:
-`FigureSource`); the rows are streamed from the same snapshot, a batch at a time, into
+The figures come from the index report (`app.indices.index_report`), or from the period's
+published record with the rows it counted (`FigureSource`, `workbook_data.chosen_source`); the
+rows are streamed from the same snapshot, a batch at a time, into
 XlsxWriter in `constant_memory` mode (rows go to a temporary file as they are written), so
 memory stays flat whatever the number of respondents. A period with more respondents than a
 sheet holds gets one data sheet per month, and says so.
@@ -448,7 +449,10 @@ async def write_workbook(
     the event loop serves other requests meanwhile."""
     writer = await asyncio.to_thread(_open, data, path, max_rows)
     expected = data.source.report.pooled.responses
-    async for batch in respondent_batches(conn, data.unit, data.window, data.include_suggestions):
+    rows = respondent_batches(
+        conn, data.unit, data.window, data.include_suggestions, data.source.received_by
+    )
+    async for batch in rows:
         await asyncio.to_thread(writer.write_batch, batch)
         if progress is not None:
             progress(writer.number, expected)
@@ -488,17 +492,20 @@ async def generate_workbook(
     lang: Language,
     directory: Path,
     progress: Progress | None = None,
+    live: bool = False,
 ) -> tuple[Path, Written]:
     """The workbook of a unit's subtree over a period, written in `directory`: figures and
     rows read in one snapshot, on a connection of its own (a long workbook is not cut by
-    the request's database time limit). `caller` None: the command line, on the server."""
+    the request's database time limit). The period's published record when there is one
+    and not `live` (`workbook_data.chosen_source`). `caller` None: the command line, on the
+    server."""
     async with database.snapshot_engine.connect() as conn:
         unit = await indices.find_unit(conn, code)
         if unit is None:
             raise not_found("unit", code)
         if caller is not None:
             caller.check(unit)
-        data = await workbook_data(conn, unit, window, include_suggestions, lang)
+        data = await workbook_data(conn, unit, window, include_suggestions, lang, live=live)
         path = directory / workbook_filename(unit.code, window)
         written = await write_workbook(conn, data, path, progress=progress)
     return path, written

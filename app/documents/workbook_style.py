@@ -23,6 +23,11 @@ TEXTS: Final[dict[str, tuple[str, str]]] = {
     "source": ("Sumber angka", "Figures from"),
     "live": ("langsung (live), belum dipublikasikan", "live, not published"),
     "published": ("publikasi", "publication"),
+    "published_at": ("diterbitkan", "published"),
+    "differs": (
+        "langsung (live); berbeda dari publikasi",
+        "live; differs from publication",
+    ),
     "method": ("Metode", "Method"),
     "updated": ("Data terakhir berubah (UTC)", "Data last changed (UTC)"),
     "respondents": ("Jumlah responden", "Respondents"),

@@ -168,17 +168,22 @@ async def workbook(
         Query(description="Add a sheet of the free-text suggestions (personal data may appear)"),
     ] = False,
     lang: Annotated[Language, Query(description="id (Bahasa Indonesia) or en")] = "id",
+    live: LiveParam = False,
 ) -> FileResponse:
     """The processing workbook (*olah data*) of the unit's subtree over a period: one row
     per respondent as answered, and live formulas (with their values cached) from the
     column totals to the NRR, the weighted NRR, the index, the IKM and its grade; the
     respondent profile, per service, per channel, the method. Needs response rows
-    (`read_responses`)."""
+    (`read_responses`). When the days asked for are exactly those of a published record,
+    its newest revision's figures with the rows it counted (received by its time); the live
+    workbook, marked "live; differs from publication N", when those rows no longer make
+    its figures; `live=true`: the live workbook whatever was published (marked the same
+    way when it differs from the record)."""
     caller.require_responses()
     directory = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="skm-workbook-"))
     try:
         path, _ = await generate_workbook(
-            database, caller, code, period, include_suggestions, lang, directory
+            database, caller, code, period, include_suggestions, lang, directory, live=live
         )
     except BaseException:
         await asyncio.to_thread(shutil.rmtree, directory, True)
