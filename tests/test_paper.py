@@ -40,8 +40,11 @@ def row(
     return [code, day, service, *scores, *rest, *([None] * (5 - len(rest)))]
 
 
-def workbook(rows: list[list[Any]], client: TestClient | None = None) -> bytes:
-    """The unit's template (when a client is given) or a plain workbook, filled in."""
+def workbook(
+    rows: list[list[Any]], client: TestClient | None = None, saved: datetime | None = None
+) -> bytes:
+    """The unit's template (when a client is given) or a plain workbook, filled in; `saved`
+    sets the time stamps a spreadsheet program writes when it saves the file again."""
     if client is not None:
         template = client.get("/v1/units/capil/import-template")
         assert template.status_code == 200, template.text
@@ -55,6 +58,8 @@ def workbook(rows: list[list[Any]], client: TestClient | None = None) -> bytes:
     for number, values in enumerate(rows, start=2):
         for column, value in enumerate(values, start=1):
             sheet.cell(number, column, value)
+    if saved is not None:
+        book.properties.created = book.properties.modified = saved
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
@@ -300,7 +305,7 @@ def test_a_file_without_codes_is_withdrawn_whole_then_corrected(units: TestClien
     assert counts(upload(units, content)) == (0, 0, 2, 0)  # the same file: nothing new
     # Saved again without a change (other bytes: the workbook's time stamps): the same
     # cells, the same file.
-    resaved = workbook(rows)
+    resaved = workbook(rows, saved=datetime(2026, 1, 2, 3, 4, 5))  # noqa: DTZ001 (as openpyxl keeps it)
     assert resaved != content
     assert counts(upload(units, resaved)) == (0, 0, 2, 0)
     assert index_count(units) == 2
