@@ -49,6 +49,9 @@ def fill_every_table(client: TestClient) -> None:
     required = {"required_periods": "quarter"}
     setting = client.put("/v1/units/kota/required-periods", json=required)
     assert setting.status_code == 200, setting.text
+    texts = {"surveyor": "Bagian Organisasi", "place": "Mal Pelayanan Publik"}
+    report = client.put("/v1/units/disdukcapil/report-settings", json=texts)
+    assert report.status_code == 200, report.text
     # Paper: a print run and its code, an import with a refused row, a withdrawn response.
     printed = client.post("/v1/units/disdukcapil/sheets", json={"sheets": 1})
     assert printed.status_code == 200, printed.text
