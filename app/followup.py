@@ -13,6 +13,7 @@ from datetime import date, timedelta
 from fractions import Fraction
 from typing import Any
 
+from babel.numbers import format_decimal
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
@@ -27,7 +28,14 @@ from app.followup_schemas import (
     PlanOut,
     PlanSummary,
 )
-from app.method import ELEMENT_NAMES, ELEMENTS, IKM_FACTOR, compute_index, grade_for_ikm
+from app.method import (
+    ELEMENT_NAMES,
+    ELEMENTS,
+    IKM_FACTOR,
+    compute_index,
+    grade_for_ikm,
+    round_half_up,
+)
 from app.models import FollowupItem, FollowupPlan, Service, Unit
 from app.periods import Span, parse_period
 from app.publications import current_publication
@@ -138,7 +146,9 @@ def proposed_action(key: str, reasons: Sequence[str], nrr: Fraction) -> str:
     why = ", ".join(
         {"weakest": "unsur terendah", "grade_C": "mutu C", "grade_D": "mutu D"}[r] for r in reasons
     )
-    shown = f"{float(nrr):.3f}".replace(".", ",")
+    # Half-up to 3 decimals as the method presents an NRR (a float's format rounds
+    # differently: 3.2125 would read 3,212), written the Indonesian way by Babel.
+    shown = format_decimal(round_half_up(nrr, 3), format="0.000", locale="id_ID")
     return f"Tindak lanjut {ELEMENT_NAMES[key]} (NRR {shown}; {why})"
 
 

@@ -153,7 +153,7 @@ def changes(before: dict[str, Any], after: dict[str, Any]) -> list[FigureChange]
 def publicly_safe(
     before: dict[str, dict[str, int]] | None, after: dict[str, dict[str, int]], minimum: int
 ) -> bool:
-    """Whether a revision may be shown beside the public record it follows: every count
+    """Whether a revision may be shown beside an earlier public record: every count
     (respondents, each element's answers; the total and each service) is unchanged or
     differs by at least `minimum` — otherwise the difference of two public answers would
     describe the late few."""
@@ -216,18 +216,19 @@ def _out(row: Any, unit: Unit | UnitRef, superseded_by: int | None) -> Publicati
     return PublicationOut(**summary.model_dump(), report=FrozenReport.model_validate(row.report))
 
 
-async def _newest_public(session: AsyncSession, unit_id: int, period: str) -> Publication | None:
-    found: Publication | None = await session.scalar(
-        select(Publication)
-        .where(
+async def _public_counts(
+    session: AsyncSession, unit_id: int, period: str
+) -> list[dict[str, dict[str, int]] | None]:
+    """The counts behind every public record of the period: anyone can compare any two of
+    them, so a new public record must keep its distance from each, not only the newest."""
+    reports = await session.scalars(
+        select(Publication.report).where(
             Publication.unit_id == unit_id,
             Publication.period == period,
             Publication.public.is_(True),
         )
-        .order_by(Publication.revision.desc())
-        .limit(1)
     )
-    return found
+    return [report["public_counts"] for report in reports]
 
 
 async def publish(
@@ -265,9 +266,11 @@ async def publish(
         raise conflict("publication-exists", detail)
     public = period_length(body.period) == settings.public_period
     if public and newest is not None:
-        shown = await _newest_public(session, unit.id, body.period)
-        before = shown.report.get("public_counts") if shown is not None else None
-        public = publicly_safe(before, report["public_counts"], settings.public_min_group)
+        shown = await _public_counts(session, unit.id, body.period)
+        public = all(
+            publicly_safe(before, report["public_counts"], settings.public_min_group)
+            for before in shown
+        )
     record = Publication(
         unit_id=unit.id,
         period=body.period,

@@ -4,6 +4,7 @@ numbers worked out by hand (docs/method.md §8)."""
 
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
+from fractions import Fraction
 from typing import Any
 
 import pytest
@@ -11,6 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
 from app.evaluation import report_followup
+from app.followup import proposed_action
 from app.followup_schemas import ReportFollowup
 from app.models import AuditEntry
 from app.periods import parse_period
@@ -335,3 +337,10 @@ def test_the_next_comparable_period_has_the_same_length(
     body = history.get(f"/v1/units/disdukcapil/plans/{period}/evaluation").json()
     assert body["next_period"]["label"] == following
     assert body["unit_change"]["verdict"] == "not_enough_data"
+
+
+def test_a_proposed_action_shows_the_nrr_as_the_method_presents_it() -> None:
+    """257/80 = 3.2125 exactly: half-up to three decimals is 3.213 (a float's format gives
+    3.212), written with the Indonesian decimal comma."""
+    text = proposed_action("waktu", ["weakest", "grade_C"], Fraction(257, 80))
+    assert text == "Tindak lanjut Waktu Penyelesaian (NRR 3,213; unsur terendah, mutu C)"

@@ -470,6 +470,34 @@ def test_a_revision_minus_its_original_by_late_arrival(far: TestClient) -> None:
     assert (shown["publication_id"], shown["value"]["responses"]) == (third, 2 * MIN + 1)
 
 
+def test_a_public_record_keeps_its_distance_from_every_earlier_one(far: TestClient) -> None:
+    """Counts can fall (a withdrawn paper response): a revision far from the newest public
+    record but one respondent from an older one stays with readers in scope, since the
+    keyless list shows every public record and any two can be compared."""
+    _public_capil(far)
+    day = date(2025, 5, 12)
+    when = datetime.combine(day, datetime.min.time(), WITA) + timedelta(hours=14)
+    _post(far, day, 4, MIN + 1)
+    first = publish(far, "capil", "2025-Q2")
+    paper = [
+        response_item(
+            "capil", "ktp", scores(*[3] * 9), when + timedelta(minutes=i), channel="paper"
+        )
+        for i in range(2 * MIN)
+    ]
+    assert all(far.post("/v1/responses", json=item).status_code == 201 for item in paper)
+    second = publish(far, "capil", "2025-Q2", revises=first)  # 2·MIN more than the first
+    for item in paper[1:]:
+        assert far.delete(f"/v1/responses/{item['id']}").status_code == 204
+    # 2·MIN − 1 fewer than the second (far enough), but one more than the first: withheld.
+    third = publish(far, "capil", "2025-Q2", revises=second)
+    shown = keyless(far, "/v1/public/indices/capil", period="2025-Q2").json()
+    assert (shown["publication_id"], shown["value"]["responses"]) == (second, 3 * MIN + 1)
+    listed = keyless(far, "/v1/public/units/capil/publications").json()
+    assert third not in [record["id"] for record in listed]
+    assert third > second > first
+
+
 def test_a_revision_minus_its_original_by_review(far: TestClient) -> None:
     """A response flagged at arrival never counts in public figures, so clearing it later
     revises the keyed index but not the public figures, even in a revision."""

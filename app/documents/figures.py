@@ -22,7 +22,7 @@ from app.followup_schemas import ReportFollowup
 from app.indices import Node
 from app.method import METHOD_ID
 from app.models import Survey, SurveyVersion
-from app.periods import Span, parse_period
+from app.periods import Span
 from app.publications import current_publication
 from app.schemas import (
     BreakdownOut,
@@ -264,8 +264,3 @@ async def figures(
         questionnaires=await questionnaires(conn, list(report.method.survey_versions)),
         followup=await report_followup(conn, unit.code, window) if window.label else None,
     )
-
-
-def named_period(label: str) -> Span:
-    """A period label as a span of local days (raises ValueError on a bad label)."""
-    return parse_period(label)

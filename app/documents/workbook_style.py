@@ -128,10 +128,6 @@ class Formats:
         self.helper = book.add_format({"font_color": "#7F7F7F", "text_wrap": True})
 
 
-def _day(value: date) -> int:
-    return (value - EPOCH).days
-
-
 def day(value: date) -> int:
     """A date as the spreadsheet's day number (formatted as a date where it is written)."""
     return (value - EPOCH).days
