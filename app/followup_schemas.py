@@ -8,10 +8,9 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, Field, StringConstraints, model_validator
 
-from app.method import ElementKey
 from app.models import ACTION_LENGTH, LINK_LENGTH, MAX_LINKS, NAME_LENGTH, REASON_LENGTH
 from app.schemas import Clean, Closed, Code, Day, Flag, GradeOut, PeriodOut, UnitRef
-from app.vocabulary import ItemStatus, PlanState, RequiredPeriods, Verdict
+from app.vocabulary import Element, ItemStatus, PlanState, RequiredPeriods, Verdict
 
 Action = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=ACTION_LENGTH), Clean
@@ -57,7 +56,7 @@ class PlanIn(Closed):
 class ItemIn(Closed):
     """A new item: tied to one element, or to one service of the unit."""
 
-    element: ElementKey | None = None
+    element: Element | None = None
     service: Code | None = None
     action: Action
     responsible: Responsible | None = None

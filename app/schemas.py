@@ -30,13 +30,14 @@ from pydantic_core import PydanticCustomError
 
 from app.config import MAX_BATCH_ITEMS_CEILING
 from app.errors import Problem
-from app.method import ELEMENTS, ElementKey, Mutu
+from app.method import ELEMENTS, Mutu
 from app.models import CODE_LENGTH, INT32_MAX, KEY_NAME_LENGTH, NAME_LENGTH, ZONE_LENGTH
 from app.vocabulary import (
     AgeBand,
     BreakdownBy,
     Channel,
     Education,
+    Element,
     FlagDecision,
     FlagState,
     Gender,
@@ -210,7 +211,7 @@ class OptionDef(Closed):
 
 
 class QuestionDef(Closed):
-    element: ElementKey
+    element: Element
     text: LocalizedText
     required: Flag = True
     options: list[OptionDef] = Field(min_length=4, max_length=4)

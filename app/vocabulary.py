@@ -145,3 +145,31 @@ Verdict = Annotated[
     Literal["improved", "worse", "no_clear_change", "not_enough_data"],
     Named("Verdict", "What the next comparable period says of a follow-up item's element"),
 ]
+
+# --- documents, follow-up and compliance ------------------------------------------------------
+
+Language = Annotated[
+    Literal["id", "en"],
+    Named("Language", "A document's language: id (Bahasa Indonesia, the default) or en"),
+]
+Element = Annotated[
+    Literal[
+        "persyaratan",
+        "prosedur",
+        "waktu",
+        "biaya",
+        "produk",
+        "kompetensi",
+        "perilaku",
+        "sarana",
+        "pengaduan",
+    ],
+    Named("Element", "One of the nine SKM elements (unsur), by its key"),
+]
+LogoType = Annotated[
+    Literal["image/png", "image/jpeg"], Named("LogoType", "A report logo's image type")
+]
+CompliancePoint = Annotated[
+    Literal["any", "surveyed", "sample_met", "published", "followed_up"],
+    Named("CompliancePoint", "A point of the compliance overview a unit may fail (any: one)"),
+]

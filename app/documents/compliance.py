@@ -9,7 +9,6 @@ the same data gives the same bytes.
 import io
 from datetime import date, datetime
 from pathlib import Path
-from typing import Literal
 from xml.sax.saxutils import escape
 
 import reportlab
@@ -25,8 +24,9 @@ from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.platypus import Flowable, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
 from app.followup_schemas import ComplianceOut, ComplianceRow, PeriodCompliance
+from app.vocabulary import Language
 
-Lang = Literal["id", "en"]
+Lang = Language
 LOCALES = {"id": "id_ID", "en": "en_GB"}
 
 TEXTS: dict[str, dict[Lang, str]] = {

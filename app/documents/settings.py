@@ -9,7 +9,7 @@ import base64
 import binascii
 import io
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated
 
 from PIL import Image, UnidentifiedImageError
 from pydantic import BaseModel, Field, StringConstraints
@@ -20,9 +20,10 @@ from app.db import utcnow
 from app.errors import FieldProblem, invalid
 from app.models import FOREWORD_LENGTH, LOGO_BYTES, NAME_LENGTH, ReportSettings
 from app.schemas import Clean, Closed
+from app.vocabulary import LogoType
 
 LOGO_PIXELS = 2000  # neither side of a logo may be larger
-LogoType = Literal["image/png", "image/jpeg"]
+
 _FORMATS: dict[str, LogoType] = {"PNG": "image/png", "JPEG": "image/jpeg"}
 
 Foreword = Annotated[

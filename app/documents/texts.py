@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from functools import cache
-from typing import Final, Literal
+from typing import Final
 
 from babel.core import Locale
 from babel.dates import format_date
@@ -14,8 +14,9 @@ from babel.numbers import NumberPattern, parse_pattern
 
 from app.method import ELEMENT_NAMES
 from app.standard_survey import PROFILE_LABELS, PROFILE_OPTIONS
+from app.vocabulary import Language
 
-Lang = Literal["id", "en"]
+Lang = Language
 LANGS: Final[tuple[Lang, ...]] = ("id", "en")
 LOCALES: Final[dict[Lang, str]] = {"id": "id_ID", "en": "en_US"}
 

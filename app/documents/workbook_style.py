@@ -2,11 +2,12 @@
 once, both languages side by side), its cell formats, and spreadsheet days."""
 
 from datetime import date
-from typing import Final, Literal
+from typing import Final
 
 from xlsxwriter import Workbook
 
-Language = Literal["id", "en"]
+from app.vocabulary import Language as Language
+
 EPOCH: Final = date(1899, 12, 30)  # spreadsheet day 0
 
 # Every text of the workbook, (Indonesian, English).

@@ -7,8 +7,8 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from app.schemas import Answers, Closed, Code, Id, Profile, Suggestion
+from app.vocabulary import Language as Language
 
-Language = Literal["id", "en"]
 ImportState = Literal["queued", "running", "done", "failed", "lost"]
 MAX_SHEETS = 500  # sheets per print run (one page each)
 

@@ -6,7 +6,7 @@ scope.
 """
 
 from datetime import date, datetime
-from typing import Annotated, Literal
+from typing import Annotated
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query, Request, Response
@@ -26,7 +26,7 @@ from app.followup_schemas import (
 from app.http_cache import INDICES_CACHE_CONTROL, NOT_MODIFIED, cached_json
 from app.indices import Node
 from app.schemas import Day
-from app.vocabulary import UnitKind
+from app.vocabulary import CompliancePoint, Language, UnitKind
 
 router = APIRouter(tags=["compliance"], responses=problem_responses(401, 403, 404, 422, 429))
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -35,8 +35,8 @@ AsOf = Annotated[
     Day | None,
     Query(description="The day of reference for 'ended' and 'overdue' (default: today, local)"),
 ]
-Failing = Literal["any", "surveyed", "sample_met", "published", "followed_up"]
-Lang = Annotated[Literal["id", "en"], Query(description="Document language")]
+Failing = CompliancePoint
+Lang = Annotated[Language, Query(description="Document language")]
 
 
 EARLIEST, LATEST = date(2000, 1, 1), date(2999, 12, 31)
