@@ -10,7 +10,7 @@ from app.schemas import Answers, Closed, Code, Id, Profile, Suggestion
 from app.vocabulary import Language as Language
 
 ImportState = Literal["queued", "running", "done", "failed", "lost"]
-MAX_SHEETS = 500  # sheets per print run (one page each)
+MAX_SHEETS = 200  # sheets per print run (one page each; a larger run is printed as several)
 
 
 class PrintRequest(Closed):
