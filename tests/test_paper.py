@@ -319,7 +319,8 @@ def test_a_file_without_codes_is_withdrawn_whole_then_corrected(units: TestClien
     refused = units.post("/v1/units/capil/imports", content=content)
     assert refused.status_code == 409
     assert refused.json()["type"].endswith("import-withdrawn")
-    again_saved = upload(units, workbook(rows))  # other bytes: its rows are known withdrawn
+    # Other bytes (other time stamps): its rows are known withdrawn.
+    again_saved = upload(units, workbook(rows, saved=datetime(2026, 2, 3, 4, 5, 6)))  # noqa: DTZ001
     assert (again_saved["withdrawn_rows"], again_saved["stored"]) == (2, 0)
     corrected = [row(None, DAY, "ktp", NINE_FOURS), row(None, DAY, "ktp", [3] * 9)]
     assert counts(upload(units, workbook(corrected))) == (2, 0, 0, 0)
