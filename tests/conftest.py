@@ -39,6 +39,7 @@ from app.db import Base, sync_url, utcnow
 from app.main import create_app
 from app.models import ApiKey
 from app.surveys import VersionCache
+from tests.browser import LiveServer, chromium_path
 from tests.factories import create_key, hierarchy, make_mall
 
 POSTGRES_ADMIN_URL = os.environ.get(
@@ -310,3 +311,27 @@ def kiosks(units: TestClient) -> tuple[str, str]:
         create_key(units, "Kiosk 1", "collector", "capil")["token"],
         create_key(units, "Kiosk 2", "collector", "capil")["token"],
     )
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Any]:
+    """Chromium driven by Playwright (tests/browser.py: skipped without it, unless required)."""
+    path = chromium_path()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=path)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def live_server(
+    client: TestClient, database_url: str, tmp_path: Path, chromium: Any
+) -> Iterator[LiveServer]:
+    """The service as `skm serve` runs it, on the test's database (emptied afterwards by
+    `client`), in a process of its own on a free port."""
+    server = LiveServer(database_url, tmp_path / "serve.log")
+    server.start()
+    yield server
+    server.stop()
