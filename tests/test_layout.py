@@ -26,3 +26,15 @@ def test_the_readme_maps_every_module() -> None:
     }
     assert modules - mapped == set(), "add a line per module to the README's layout map"
     assert mapped - modules == set(), "the README's layout map names modules that are gone"
+
+
+def test_a_router_never_imports_another_router() -> None:
+    """What two routers share (a period parameter, a dependency) lives in a module of its
+    own: a router importing another couples their prefixes, tags and import order."""
+    offenders = [
+        f"{path.name}: {line.strip()}"
+        for path in sorted((ROOT / "app" / "routers").glob("*.py"))
+        for line in path.read_text().splitlines()
+        if line.startswith(("from app.routers", "import app.routers"))
+    ]
+    assert offenders == []

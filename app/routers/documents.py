@@ -4,7 +4,6 @@ and the poster (PDF, PNG)."""
 import asyncio
 import shutil
 import tempfile
-from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -38,9 +37,9 @@ from app.documents.texts import Lang
 from app.documents.workbook import Language, generate_workbook
 from app.errors import FieldProblem, ProblemError, invalid, problem_responses
 from app.models import Publication
-from app.periods import PERIOD_DESCRIPTION, Span, parse_period, window_or_problem
-from app.routers.public import PublicWindow
-from app.schemas import Day, FrozenReport
+from app.periods import PERIOD_DESCRIPTION, Span, parse_period
+from app.schemas import FrozenReport
+from app.windows import PublicWindow, WindowDep
 
 router = APIRouter(
     prefix="/v1/units/{code}",
@@ -131,26 +130,6 @@ async def put_report_settings(
 # --- the processing workbook ------------------------------------------------------------------
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-WORKBOOK_MAX_RANGE = timedelta(days=3700)  # about ten years, as the indices
-
-
-async def workbook_window(
-    period: Annotated[str | None, Query(max_length=10, description=PERIOD_DESCRIPTION)] = None,
-    date_from: Annotated[
-        Day | None, Query(alias="from", description="First local day (with `to`)")
-    ] = None,
-    date_to: Annotated[Day | None, Query(alias="to", description="Last local day")] = None,
-) -> Span:
-    """A period, or a range of local days; each unit's days are in its own time zone."""
-    chosen = window_or_problem(period, date_from, date_to)
-    if chosen.start is None or chosen.end is None:
-        detail = "give a period (e.g. 2026-Q1) or both `from` and `to`"
-        raise invalid([FieldProblem(parameter="period", detail=detail, code="missing")])
-    if chosen.end - chosen.start > WORKBOOK_MAX_RANGE:
-        raise invalid(
-            [FieldProblem(parameter="to", detail="at most ten years", code="range_too_long")]
-        )
-    return Span(chosen.label, chosen.start, chosen.end)
 
 
 @router.get(
@@ -162,7 +141,7 @@ async def workbook(
     code: str,
     caller: Caller,
     database: DatabaseDep,
-    period: Annotated[Span, Depends(workbook_window)],
+    period: WindowDep,
     include_suggestions: Annotated[
         bool,
         Query(description="Add a sheet of the free-text suggestions (personal data may appear)"),

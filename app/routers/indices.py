@@ -1,53 +1,22 @@
 """Reading: satisfaction indices for dashboards (ETag + Cache-Control on every answer)."""
 
-from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from app import indices, publications
 from app.dependencies import ReadConnection, ReadingCaller
-from app.errors import FieldProblem, invalid, problem_responses
+from app.errors import problem_responses
 from app.http_cache import INDICES_CACHE_CONTROL, NOT_MODIFIED, cached_json
-from app.periods import PERIOD_DESCRIPTION, Span, window_or_problem
-from app.schemas import BreakdownOut, Day, IndexReport, RankingOut, SeriesOut
+from app.schemas import BreakdownOut, IndexReport, RankingOut, SeriesOut
 from app.vocabulary import BreakdownBy, Granularity, Rule
+from app.windows import WindowDep
 
 router = APIRouter(
     prefix="/v1/indices",
     tags=["indices"],
     responses={**NOT_MODIFIED, **problem_responses(401, 403, 404, 422, 429)},
 )
-MAX_RANGE = timedelta(days=3700)  # about ten years
-
-
-async def window(
-    period: Annotated[str | None, Query(max_length=10, description=PERIOD_DESCRIPTION)] = None,
-    date_from: Annotated[
-        Day | None, Query(alias="from", description="First local day (with `to`)")
-    ] = None,
-    date_to: Annotated[Day | None, Query(alias="to", description="Last local day")] = None,
-) -> Span:
-    """A period, or a range of local days; each unit's days are in its own time zone."""
-    chosen = window_or_problem(period, date_from, date_to)
-    if chosen.start is None or chosen.end is None:
-        raise invalid(
-            [
-                FieldProblem(
-                    parameter="period",
-                    detail="give a period (e.g. 2026-Q1) or both `from` and `to`",
-                    code="missing",
-                )
-            ]
-        )
-    if chosen.end - chosen.start > MAX_RANGE:
-        raise invalid(
-            [FieldProblem(parameter="to", detail="at most ten years", code="range_too_long")]
-        )
-    return Span(chosen.label, chosen.start, chosen.end)
-
-
-WindowDep = Annotated[Span, Depends(window)]
 ServiceParam = Annotated[
     str | None,
     Query(

@@ -27,7 +27,6 @@ from app.http_cache import INDICES_CACHE_CONTROL, NOT_MODIFIED, cached_json
 from app.ingest import Submitter, store_one
 from app.models import INT32_MAX, Unit
 from app.observability import count_refused, count_submissions
-from app.periods import Span, parse_period, period_length
 from app.schemas import (
     FormOut,
     PublicBreakdown,
@@ -38,6 +37,7 @@ from app.schemas import (
     ResponseOut,
 )
 from app.units import find_unit
+from app.windows import PublicWindow
 
 # Every public request is counted against its client address's rate limit before anything
 # else is done for it (its session or connection depends on that count too).
@@ -122,42 +122,6 @@ async def public_submit(
     return stored.response.model_copy(update={"suggestion": None, "submitted_by_key": None})
 
 
-PublicPeriodParam = Annotated[
-    str,
-    Query(
-        max_length=10,
-        description="A whole period of the length the service publishes (SKM_PUBLIC_PERIOD): "
-        "YYYY-Qn, YYYY-Sn or YYYY; served from its newest public published record",
-    ),
-]
-_LENGTH_EXAMPLE = {"quarter": "2026-Q1", "semester": "2026-S1", "year": "2026"}
-
-
-def _period_problem(detail: str, code: str, parameter: str = "period") -> Exception:
-    return invalid([FieldProblem(parameter=parameter, detail=detail, code=code)])
-
-
-async def public_window(request: Request, period: PublicPeriodParam, settings: SettingsDep) -> Span:
-    """One whole period of the public length: never a range of days (two overlapping ranges
-    differ by a few respondents) nor a month of a published quarter (nested periods differ
-    the same way)."""
-    for bound in ("from", "to"):
-        if bound in request.query_params:
-            raise _period_problem("public figures are given for whole periods", "whole", bound)
-    try:
-        named = parse_period(period)
-    except ValueError as error:
-        raise _period_problem(str(error), "bad_period") from None
-    if period_length(period) != settings.public_period:
-        example = _LENGTH_EXAMPLE[settings.public_period]
-        raise _period_problem(
-            f"public figures are given per {settings.public_period} only, e.g. {example}",
-            "public_period",
-        )
-    return Span(period, named.start, named.end)
-
-
-PublicWindow = Annotated[Span, Depends(public_window)]
 _PublicList = RootModel[list[PublicPublication]]
 
 
