@@ -148,7 +148,7 @@ async def _document(args: argparse.Namespace, settings: Settings, progress: Prog
     """The Laporan or the poster of a unit and period: from the newest record published for
     the period when there is one (unless --live), the live index otherwise."""
     from app import indices
-    from app.documents.figures import figures
+    from app.documents.figures import figures, poster_link
     from app.documents.poster import poster_pdf, poster_png
     from app.documents.report import laporan_pdf
     from app.periods import parse_period
@@ -166,17 +166,14 @@ async def _document(args: argparse.Namespace, settings: Settings, progress: Prog
                 conn, unit, window, full=args.document == "laporan", live=args.live
             )
             progress.step(f"figures: {data.source.metadata()}")
+            url = await poster_link(conn, unit, args.period, settings.public_base_url)
     finally:
         await database.dispose()
     progress.step("figures read; laying out the document")
     if args.document == "laporan":
         return laporan_pdf(data, args.lang)
-    url = None
-    if unit.public and settings.public_base_url:
-        base = settings.public_base_url.rstrip("/")
-        url = f"{base}/v1/public/indices/{unit.code}?period={args.period}"
-    elif unit.public:
-        progress.step("no QR code: SKM_PUBLIC_BASE_URL is not set")
+    if unit.public and url is None:
+        progress.step("no QR code: no public record of the period, or SKM_PUBLIC_BASE_URL unset")
     pdf = poster_pdf(data, args.lang, url)
     if args.format == "png":
         progress.step("rendering the PNG")

@@ -378,7 +378,13 @@ def test_the_public_poster_comes_from_public_records_only(capil: TestClient) -> 
     make_unit(capil, "loket", parent="kota", kind="agency", services=("ktp",))
     assert capil.patch("/v1/units/loket", json={"public": True}).status_code == 200
     _post_q3(capil, "loket", ["4 4 4 4 4 4 4 4 4"] * 5 + ["3 3 3 3 3 3 3 3 3"] * 5, "2026-07-06")
+    link = f"/v1/public/indices/loket?period={PERIOD}"
+    # The keyed poster links to the public result only once there is one.
+    assert link not in pdf_text(get(capil, "/v1/units/loket/documents/poster.pdf").content)
     first = capil.post("/v1/units/loket/publications", json={"period": PERIOD}).json()
+    assert link in pdf_text(get(capil, "/v1/units/loket/documents/poster.pdf").content)
+    month = get(capil, "/v1/units/loket/documents/poster.pdf", period="2026-08", live="true")
+    assert "/v1/public/" not in pdf_text(month.content)  # no public record of a month
     _post_q3(capil, "loket", ["1 1 1 1 1 1 1 1 1"], "2026-08-06")
     revision = capil.post(
         "/v1/units/loket/publications", json={"period": PERIOD, "revises": first["id"]}

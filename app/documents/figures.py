@@ -23,7 +23,7 @@ from app.indices import Node
 from app.method import METHOD_ID
 from app.models import Survey, SurveyVersion
 from app.periods import Span
-from app.publications import current_publication
+from app.publications import current_publication, has_public_record
 from app.schemas import (
     BreakdownOut,
     FrozenReport,
@@ -264,3 +264,20 @@ async def figures(
         questionnaires=await questionnaires(conn, list(report.method.survey_versions)),
         followup=await report_followup(conn, unit.code, window) if window.label else None,
     )
+
+
+def public_result_url(base: str, code: str, period: str) -> str:
+    """Where a poster's QR code leads: the unit's public result for the period."""
+    return f"{base.rstrip('/')}/v1/public/indices/{code}?period={period}"
+
+
+async def poster_link(
+    conn: AsyncConnection, unit: Node, period: str, base: str | None
+) -> str | None:
+    """The public result a keyed poster's QR code leads to: only for a public unit, a period
+    with a public record (elsewhere the link would answer 404 or 422), and a known address."""
+    if base is None or not unit.public:
+        return None
+    if not await has_public_record(conn, unit.code, period):
+        return None
+    return public_result_url(base, unit.code, period)

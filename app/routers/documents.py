@@ -30,7 +30,14 @@ from app.dependencies import (
     public_client,
 )
 from app.documents import settings as report_settings
-from app.documents.figures import Figures, Source, figures, questionnaires
+from app.documents.figures import (
+    Figures,
+    Source,
+    figures,
+    poster_link,
+    public_result_url,
+    questionnaires,
+)
 from app.documents.poster import poster_pdf, poster_png
 from app.documents.report import laporan_pdf
 from app.documents.texts import Lang
@@ -90,11 +97,6 @@ def document(body: bytes, media_type: str, filename: str, public: bool = False) 
             "Cache-Control": "public, max-age=300" if public else "private, no-cache",
         },
     )
-
-
-def public_result_url(base: str, code: str, period: str) -> str:
-    """Where a poster's QR code leads: the unit's public result for the period."""
-    return f"{base.rstrip('/')}/v1/public/indices/{code}?period={period}"
 
 
 # --- report settings -------------------------------------------------------------------------
@@ -218,11 +220,8 @@ async def _poster(
     window = named_period(period)
     unit = await indices.unit_in_scope(conn, caller, code)
     data = await figures(conn, unit, window, full=False, live=live)
-    url = None
-    if unit.public:
-        url = public_result_url(
-            settings.public_base_url or str(request.base_url), unit.code, period
-        )
+    base = settings.public_base_url or str(request.base_url)
+    url = await poster_link(conn, unit, period, base)
     pdf = await run_in_threadpool(poster_pdf, data, lang, url)
     name = f"poster-skm-{unit.code}-{period}-{lang}"
     if form == "pdf":
