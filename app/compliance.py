@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from fractions import Fraction
 from functools import cache
-from math import lcm
 from typing import Any
 
 from sqlalchemy import Date, Select, String, Table, bindparam, case, false, func, select
@@ -37,7 +36,14 @@ from app.followup_schemas import (
     RequiredPeriodsOut,
 )
 from app.indices import Node
-from app.method import ELEMENTS, IKM_FACTOR, grade_for_ikm, minimum_sample, presented
+from app.method import (
+    ELEMENTS,
+    IKM_FACTOR,
+    grade_for_ikm,
+    index_value,
+    minimum_sample,
+    presented,
+)
 from app.models import (
     ComplianceSetting,
     FollowupItem,
@@ -219,20 +225,11 @@ async def _counts(
 
 
 def counted_ikm(counters: list[int]) -> Fraction | None:
-    """The IKM of §2 (each answered element's NRR weighted 1/k, × 25) from the counters,
-    as one fraction: `compute_index` also builds every element's result, which 1,200 rows
-    of an overview do not need. Tests hold the two to the same figures."""
-    answered = [
-        (counters[1 + 2 * i], counters[2 + 2 * i])
-        for i in range(len(ELEMENTS))
-        if counters[1 + 2 * i] > 0
-    ]
-    if not answered:
-        return None
-    common = lcm(*(n for n, _ in answered))
-    return Fraction(
-        IKM_FACTOR * sum(total * (common // n) for n, total in answered), common * len(answered)
-    )
+    """The IKM of §2 from a row's counters (responses, then each element's answers and
+    total): `method.index_value` × 25, without the per-element results `compute_index`
+    also builds, which 1,200 rows of an overview do not need."""
+    value = index_value((counters[1 + 2 * i], counters[2 + 2 * i]) for i in range(len(ELEMENTS)))
+    return None if value is None else value * IKM_FACTOR
 
 
 async def _populations(

@@ -4,7 +4,7 @@ Everything is exact (`fractions.Fraction`) until presentation; rounding is half-
 happens only at the end.
 """
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
@@ -114,6 +114,19 @@ class IndexResult:
     weakest: tuple[str, ...]
 
 
+def index_value(elements: Iterable[tuple[int, int]]) -> Fraction | None:
+    """The index (1–4) from each element's (answers, score total): Σ NRR × 1/k over the k
+    elements with answers, as one fraction over a common denominator (one normalisation
+    instead of one per term). None when no element has an answer."""
+    answered = [(count, total) for count, total in elements if count > 0]
+    if not answered:
+        return None
+    common = lcm(*(count for count, _ in answered))
+    return Fraction(
+        sum(total * (common // count) for count, total in answered), common * len(answered)
+    )
+
+
 def compute_index(totals: Mapping[str, int], counts: Mapping[str, int]) -> IndexResult | None:
     """IKM from per-element score totals and answer counts (each element its own denominator).
 
@@ -127,9 +140,8 @@ def compute_index(totals: Mapping[str, int], counts: Mapping[str, int]) -> Index
     if not answered:
         return None
     weight = Fraction(1, len(answered))
-    # Σ NRR × 1/k over one common denominator: one normalisation instead of one per term.
-    common = lcm(*(e.count for e in answered))
-    index = Fraction(sum(e.total * (common // e.count) for e in answered), common * len(answered))
+    index = index_value((e.count, e.total) for e in answered)
+    assert index is not None
     ikm = index * IKM_FACTOR
     lowest = min(e.nrr for e in answered)
     return IndexResult(
