@@ -154,7 +154,7 @@ def _grade(value: PublicValue, words: Words) -> str:
 
 def _element_chart(value: PublicValue, words: Words, lang: Lang) -> str:
     """Horizontal bars of each element's NRR on 1–4 (text beside every bar)."""
-    row, left, width = 30, 300, 300
+    row, left, width = 30, 330, 300
     bars = []
     for i, element in enumerate(value.elements):
         y = i * row
@@ -167,7 +167,8 @@ def _element_chart(value: PublicValue, words: Words, lang: Lang) -> str:
         )
     height = row * len(value.elements)
     return (
-        f'<svg viewBox="0 0 {left + width + 60} {height}" role="img" '
+        f'<svg viewBox="0 0 {left + width + 60} {height}" width="{left + width + 60}" '
+        f'height="{height}" role="img" '
         f'aria-label="{_t("chart_elements", lang)}" class="chart">{"".join(bars)}</svg>'
     )
 
@@ -193,8 +194,9 @@ def _trend_chart(records: list[PublicPublication], words: Words, lang: Lang) -> 
         bars.append(
             f'<text x="{x + 35}" y="{top + height + 18}" text-anchor="middle">{label}</text>'
         )
+    size = f"{max(1, len(records)) * column + 20} {top + height + 28}"
     return (
-        f'<svg viewBox="0 0 {max(1, len(records)) * column + 20} {top + height + 28}" '
+        f'<svg viewBox="0 0 {size}" width="{size.split()[0]}" height="{size.split()[1]}" '
         f'role="img" aria-label="{_t("chart_trend", lang)}" class="chart">{"".join(bars)}</svg>'
     )
 
