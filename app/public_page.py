@@ -10,10 +10,11 @@ person's name), nor the evidence notes, nor why an item was proposed (the subtre
 which are not public figures)."""
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import datetime
 from html import escape
 from typing import Final
 from urllib.parse import quote, urlencode
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,7 +23,7 @@ from app.documents.texts import STATUS_NAMES, Lang, Words
 from app.errors import ProblemError
 from app.followup_schemas import ItemOut
 from app.method import METHOD_ID
-from app.schemas import PublicPublication, PublicValue
+from app.schemas import PeriodOut, PublicPublication, PublicValue
 from app.units import find_unit
 
 TEXTS: Final[dict[str, dict[Lang, str]]] = {
@@ -100,6 +101,7 @@ TEXTS: Final[dict[str, dict[Lang, str]]] = {
 class PublicPage:
     code: str
     name: str
+    time_zone: str
     records: list[PublicPublication]  # each period's newest public record, oldest first
     shown: PublicPublication | None  # the period on the page
     plan_items: list[ItemOut] | None  # None: no plan for the shown period
@@ -126,9 +128,9 @@ async def gather(session: AsyncSession, code: str, period: str | None) -> Public
         except ProblemError:
             plan = None
         if plan is not None:
-            today = date.today()
+            today = datetime.now(ZoneInfo(unit.time_zone)).date()
             plan_items = (await followup.plan_out(session, unit, plan, today)).items
-    return PublicPage(unit.code, unit.name, records, shown, plan_items)
+    return PublicPage(unit.code, unit.name, unit.time_zone, records, shown, plan_items)
 
 
 # --- HTML ----------------------------------------------------------------------------------
@@ -140,10 +142,17 @@ def _t(key: str, lang: Lang, **values: object) -> str:
 
 
 def _link(code: str, lang: Lang, period: str | None) -> str:
-    query = {"lang": lang} if lang != "id" else {}
+    query: dict[str, str] = {"lang": lang} if lang != "id" else {}
     if period is not None:
         query["period"] = period
     return f"/publik/{quote(code)}" + ("?" + urlencode(query) if query else "")
+
+
+def _period(period: PeriodOut, words: Words) -> str:
+    """A published period's name ('Triwulan II Tahun 2025'); public records are periods."""
+    assert period.start is not None
+    assert period.end is not None
+    return _period(period, words)
 
 
 def _grade(value: PublicValue, words: Words) -> str:
@@ -194,20 +203,21 @@ def _trend_chart(records: list[PublicPublication], words: Words, lang: Lang) -> 
         bars.append(
             f'<text x="{x + 35}" y="{top + height + 18}" text-anchor="middle">{label}</text>'
         )
-    size = f"{max(1, len(records)) * column + 20} {top + height + 28}"
+    box_width, box_height = max(1, len(records)) * column + 20, top + height + 28
     return (
-        f'<svg viewBox="0 0 {size}" width="{size.split()[0]}" height="{size.split()[1]}" '
+        f'<svg viewBox="0 0 {box_width} {box_height}" width="{box_width}" height="{box_height}" '
         f'role="img" aria-label="{_t("chart_trend", lang)}" class="chart">{"".join(bars)}</svg>'
     )
 
 
 def _result(page: PublicPage, shown: PublicPublication, words: Words, lang: Lang) -> str:
     index = shown.figures.index
+    published_on = words.day(shown.published_at.astimezone(ZoneInfo(page.time_zone)).date())
     parts = [
         f'<section aria-labelledby="result-title"><h2 id="result-title">'
-        f"{_t('result', lang)}: {escape(words.period(index.period.label, index.period.start, index.period.end))}"  # noqa: E501
+        f"{_t('result', lang)}: {_period(index.period, words)}"
         "</h2>",
-        f'<p class="muted">{_t("published_on", lang, d=words.day(shown.published_at.date()))}'
+        f'<p class="muted">{_t("published_on", lang, d=published_on)}'
         + (f" {_t('revises', lang)}" if shown.supersedes is not None else "")
         + "</p>",
     ]
@@ -274,7 +284,7 @@ def _plan(page: PublicPage, words: Words, lang: Lang) -> str:
     if not page.plan_items:
         return head + f"<p>{_t('plan_none', lang)}</p></section>"
     rows = "".join(
-        "<tr><th scope=\"row\">"
+        '<tr><th scope="row">'
         + escape(words.element(item.element) if item.element else str(item.service))
         + f"</th><td>{escape(item.action)}</td>"
         f"<td>{words.day(item.target_date) if item.target_date else '–'}</td>"
@@ -293,7 +303,7 @@ def _trend(page: PublicPage, words: Words, lang: Lang) -> str:
     if len(page.records) < 2:
         return ""
     rows = "".join(
-        f'<tr><th scope="row">{escape(words.period(r.period.label, r.period.start, r.period.end))}'
+        f'<tr><th scope="row">{_period(r.period, words)}'
         "</th>"
         + (
             f"<td>{words.number(r.figures.index.value.ikm, 2)}</td>"
@@ -324,10 +334,12 @@ def render(page: PublicPage, lang: Lang) -> str:
         links = "".join(
             f'<li><a href="{escape(_link(page.code, lang, str(r.period.label)))}"'
             + (' aria-current="page"' if r is page.shown else "")
-            + f">{escape(words.period(r.period.label, r.period.start, r.period.end))}</a></li>"
+            + f">{_period(r.period, words)}</a></li>"
             for r in reversed(page.records)
         )
-        body.append(f'<nav aria-label="{_t("periods", lang)}"><ul class="periods">{links}</ul></nav>')
+        body.append(
+            f'<nav aria-label="{_t("periods", lang)}"><ul class="periods">{links}</ul></nav>'
+        )
     if page.shown is None:
         body.append(f'<p class="notice">{_t("nothing", lang)}</p>')
     else:
@@ -357,5 +369,5 @@ def render(page: PublicPage, lang: Lang) -> str:
         f'<p><a href="{escape(_link(page.code, other, period))}" hreflang="{other}" '
         f'lang="{other}">{_t("other_lang", lang)}</a> · '
         f'<a href="/s/{quote(page.code)}">{_t("give_feedback", lang)}</a></p></header>'
-        f'<main>{"".join(body)}</main><footer>{footer}</footer></body></html>'
+        f"<main>{''.join(body)}</main><footer>{footer}</footer></body></html>"
     )

@@ -239,9 +239,7 @@ def test_dashboard_of_a_mall_of_30_tenants_under_4x_cpu_slowdown(
         page.reload()
         ready(page)
         figures.append(
-            page.evaluate(
-                "performance.getEntriesByName('skm-dashboard-ready')[0].startTime"
-            )
+            page.evaluate("performance.getEntriesByName('skm-dashboard-ready')[0].startTime")
         )
     assert page.eval_on_selector_all("#ranking tbody tr", "rows => rows.length") == 30
     with capsys.disabled():
