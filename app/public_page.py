@@ -152,7 +152,7 @@ def _period(period: PeriodOut, words: Words) -> str:
     """A published period's name ('Triwulan II Tahun 2025'); public records are periods."""
     assert period.start is not None
     assert period.end is not None
-    return _period(period, words)
+    return escape(words.period(period.label, period.start, period.end))
 
 
 def _grade(value: PublicValue, words: Words) -> str:

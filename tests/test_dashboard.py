@@ -107,7 +107,7 @@ def test_dashboard_shows_the_apis_figures_and_ranking(
     screenshot(page, "test_dashboard", "id")
 
     page.click("#lang")
-    page.wait_for_function("document.documentElement.lang === 'en'")
+    page.wait_for_function("() => document.documentElement.lang === 'en'")
     ready(page)
     assert page.text_content("#ikm") == "90.00"
     assert page.text_content("#kinerja") == "Very good"
@@ -119,14 +119,17 @@ def test_dashboard_shows_the_apis_figures_and_ranking(
     page.on("response", lambda r: statuses.append(r.status) if "/v1/indices/" in r.url else None)
     page.click("#refresh")
     page.wait_for_function(
-        "document.getElementById('status').textContent === 'Nothing has changed since loaded.'"
+        "() => document.getElementById('status').textContent"
+        " === 'Nothing has changed since loaded.'"
     )
     assert statuses == [304, 304, 304, 304]
     assert page.text_content("#ikm") == "90.00"
 
     # A child chosen in the tree: its own figures.
     page.click("#tree-list button[data-unit='dpmptsp']")
-    page.wait_for_function("document.getElementById('unit-name').textContent === 'Unit dpmptsp'")
+    page.wait_for_function(
+        "() => document.getElementById('unit-name').textContent === 'Unit dpmptsp'"
+    )
     ready(page)
     assert page.text_content("#ikm") == "75.00"
     assert page.text_content("#responses") == "2"
@@ -165,7 +168,7 @@ def test_dashboard_pairs_through_the_exchange(
     page.goto(live_server.url("/dashboard/"))
     page.fill("#pair-code", "aaaa-bbbb")
     page.click("#pair-form button[type=submit]")
-    page.wait_for_function("document.getElementById('signin-error').textContent !== ''")
+    page.wait_for_function("() => document.getElementById('signin-error').textContent !== ''")
     assert "tidak berlaku" in page.text_content("#signin-error")
     screenshot(page, "test_dashboard", "signin-id")
     page.fill("#pair-code", "k7m2-q9xb")
