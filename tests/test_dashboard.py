@@ -235,21 +235,33 @@ def test_dashboard_of_a_mall_of_30_tenants_under_4x_cpu_slowdown(
         "token => localStorage.setItem('skm.dashboard.key', token)",
         token,
     )
+    page.reload()  # unthrottled: the service's first statements, the unit remembered
+    ready(page)
     cdp = page.context.new_cdp_session(page)
     cdp.send("Emulation.setCPUThrottlingRate", {"rate": 4})
-    figures = []
-    for _ in range(3):
+    figures: list[float] = []
+    slowest: list[float] = []
+    for _ in range(5):
         page.reload()
         ready(page)
         figures.append(
             page.evaluate("performance.getEntriesByName('skm-dashboard-ready')[0].startTime")
         )
+        slowest.append(
+            page.evaluate(
+                "Math.max(...performance.getEntriesByType('resource')"
+                ".filter(e => e.name.includes('/v1/indices/')).map(e => e.duration))"
+            )
+        )
     assert page.eval_on_selector_all("#ranking tbody tr", "rows => rows.length") == 30
     with capsys.disabled():
         sys.stdout.write(
-            "\ndashboard, mall of 30 tenants, CPU 4× slower: ready "
-            + ", ".join(f"{ms:.0f} ms" for ms in figures)
-            + " after navigation (headline, elements, trend, ranking)\n"
+            "\ndashboard, mall of 30 tenants, CPU 4× slower, from navigation to headline, "
+            f"elements, trend and ranking shown: median {sorted(figures)[2]:.0f} ms ("
+            + ", ".join(f"{ms:.0f}" for ms in figures)
+            + "); slowest index request per load: "
+            + ", ".join(f"{ms:.0f}" for ms in slowest)
+            + " ms\n"
         )
     screenshot(page, "test_dashboard", "mall-30")
     page.close()

@@ -5,6 +5,7 @@ import { TEXTS } from "/dashboard/texts.js";
 const KEY = "skm.dashboard.key";
 const KEY_NAME = "skm.dashboard.keyName";
 const LANG = "skm.dashboard.lang";
+const UNIT = "skm.dashboard.unit";
 const $ = (id) => document.getElementById(id);
 
 const state = {
@@ -12,6 +13,7 @@ const state = {
   unit: null,
   cache: new Map(), // url → {etag, body}: refresh asks with If-None-Match
   chart: null,
+  generation: 0, // a newer load makes an older one's answers stale
 };
 
 const t = (key) => TEXTS[state.lang][key] ?? TEXTS.id[key] ?? key;
@@ -109,6 +111,8 @@ $("pair-form").addEventListener("submit", async (event) => {
 $("forget").addEventListener("click", () => {
   localStorage.removeItem(KEY);
   localStorage.removeItem(KEY_NAME);
+  localStorage.removeItem(UNIT);
+  state.unit = null;
   state.cache.clear();
   showSignin();
 });
@@ -193,6 +197,7 @@ async function loadTree() {
 
 function select(code) {
   state.unit = code;
+  localStorage.setItem(UNIT, code);
   for (const button of document.querySelectorAll("#tree-list button")) {
     if (button.dataset.unit === code) button.setAttribute("aria-current", "true");
     else button.removeAttribute("aria-current");
@@ -309,6 +314,7 @@ function showBreakdown(breakdown) {
 
 async function load(refreshing) {
   const code = encodeURIComponent(state.unit);
+  const mine = ++state.generation;
   document.documentElement.dataset.ready = "false";
   $("status").textContent = t("loading");
   try {
@@ -318,6 +324,7 @@ async function load(refreshing) {
       api(`/v1/indices/${code}/ranking?${query()}`),
       api(`/v1/indices/${code}/breakdown?${query({ by: $("breakdown-by").value })}`),
     ]);
+    if (mine !== state.generation) return;
     showHeadline(index.body);
     showElements(index.body);
     showTrend(series.body);
@@ -328,6 +335,7 @@ async function load(refreshing) {
     performance.mark("skm-dashboard-ready");
     document.documentElement.dataset.ready = "true";
   } catch (error) {
+    if (mine !== state.generation) return;
     if (error.status === 401) return showSignin(t("key_refused"));
     $("status").textContent = error.problem?.errors?.[0]?.detail
       ? `${t("error")}: ${error.problem.errors[0].detail}` : `${t("error")}: ${error.message}`;
@@ -371,6 +379,9 @@ for (const button of document.querySelectorAll("[data-download]")) {
 
 async function start() {
   if (!localStorage.getItem(KEY)) return showSignin();
+  // The unit shown last time is asked for at once, while the tree loads beside it.
+  const last = localStorage.getItem(UNIT);
+  if (last) select(last);
   try {
     const trees = await loadTree();
     $("signin").hidden = true;
@@ -378,7 +389,8 @@ async function start() {
     $("forget").hidden = false;
     $("key-name").textContent = localStorage.getItem(KEY_NAME) || "";
     if (!trees.length) return showSignin(t("no_units"));
-    select(state.unit && document.querySelector(`[data-unit="${CSS.escape(state.unit)}"]`) ? state.unit : trees[0].code);
+    const known = state.unit && document.querySelector(`[data-unit="${CSS.escape(state.unit)}"]`);
+    if (!known) select(trees[0].code);
   } catch (error) {
     localStorage.removeItem(KEY);
     showSignin(error.status === 401 || error.status === 403 ? t("key_refused") : `${t("error")}: ${error.message}`);
