@@ -163,7 +163,7 @@ def _grade(value: PublicValue, words: Words) -> str:
 
 def _element_chart(value: PublicValue, words: Words, lang: Lang) -> str:
     """Horizontal bars of each element's NRR on 1–4 (text beside every bar)."""
-    row, left, width = 30, 330, 300
+    row, left, width = 30, 370, 300
     bars = []
     for i, element in enumerate(value.elements):
         y = i * row

@@ -112,6 +112,10 @@ def test_dashboard_shows_the_apis_figures_and_ranking(
     assert page.text_content("#ikm") == "90.00"
     assert page.text_content("#kinerja") == "Very good"
     assert page.text_content("#elements-title") == "The nine elements"
+    waktu = page.eval_on_selector(
+        "#elements tbody tr[data-element='waktu'] th", "th => th.firstChild.textContent"
+    )
+    assert waktu == "Completion time"
     screenshot(page, "test_dashboard", "en")
 
     # A refresh asks with the ETags it holds: nothing changed, so 304s and the same figures.
@@ -182,6 +186,7 @@ def test_dashboard_pairs_through_the_exchange(
     page.click("#lang")
     page.click("#forget")
     page.wait_for_selector("#signin:not([hidden])")
+    assert not page.is_visible("#board")
     screenshot(page, "test_dashboard", "signin-en")
     assert page.evaluate("localStorage.getItem('skm.dashboard.key')") is None
     page.close()

@@ -258,7 +258,7 @@ function showElements(report) {
   $("elements").tBodies[0].replaceChildren(
     ...report.pooled.elements.map((element) =>
       el("tr", { "data-element": element.key },
-        el("th", { scope: "row" }, element.unsur, weakest.has(element.key) ? el("span", { class: "tag", text: t("weakest") }) : ""),
+        el("th", { scope: "row" }, state.lang === "en" ? TEXTS.en[`el_${element.key}`] ?? element.unsur : element.unsur, weakest.has(element.key) ? el("span", { class: "tag", text: t("weakest") }) : ""),
         el("td", { "data-value": element.nrr, text: fixed(element.nrr, 3) }),
         el("td", { text: fixed(element.ikm, 2) }),
         el("td", { text: gradeText(element.grade) }),

@@ -137,5 +137,15 @@ export const TEXTS = {
     dl_poster_png: "Poster (PNG)",
     downloading: "Downloading…",
     error: "Failed",
+    // The elements' names in English (Indonesian: the API's `unsur`).
+    el_persyaratan: "Requirements",
+    el_prosedur: "Systems, mechanisms and procedures",
+    el_waktu: "Completion time",
+    el_biaya: "Cost/tariff",
+    el_produk: "Product specification of the service",
+    el_kompetensi: "Staff competence",
+    el_perilaku: "Staff conduct",
+    el_sarana: "Facilities and infrastructure",
+    el_pengaduan: "Handling of complaints, suggestions and feedback",
   },
 };
