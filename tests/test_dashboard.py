@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.browser import LiveServer, screenshot
+from tests.browser import LiveServer, axe_violations, screenshot
 from tests.factories import all_answers, create_key, make_mall, make_unit, response_item
 
 WITA = ZoneInfo("Asia/Makassar")
@@ -270,3 +270,23 @@ def test_dashboard_of_a_mall_of_30_tenants_under_4x_cpu_slowdown(
         )
     screenshot(page, "test_dashboard", "mall-30")
     page.close()
+
+
+def test_dashboard_passes_axe(client: TestClient, live_server: LiveServer, chromium: Any) -> None:
+    """axe-core (tests/assets) finds no serious or critical violation on the dashboard with
+    its figures shown, nor on its sign-in screen."""
+    _, token = seed_mall(client)
+    context = chromium.new_context(bypass_csp=True)  # axe is injected as a page script
+    page = context.new_page()
+    page.goto(live_server.url("/dashboard/"))
+    found = {"signin": axe_violations(page)}
+    page.fill("#key-input", token)
+    page.click("#key-form button[type=submit]")
+    ready(page)
+    found["board"] = axe_violations(page)
+    serious = {
+        screen: [v for v in violations if v["impact"] in ("serious", "critical")]
+        for screen, violations in found.items()
+    }
+    assert serious == {"signin": [], "board": []}, found
+    context.close()
