@@ -181,8 +181,14 @@ def test_dashboard_pairs_through_the_exchange(
     assert sent == [{"code": "AAAA-BBBB"}, {"code": "K7M2-Q9XB"}]
     assert page.text_content("#key-name") == "Dasbor MPP"
     assert page.evaluate("localStorage.getItem('skm.dashboard.key')") == token
-    choose_quarter(page, when)
+    label = choose_quarter(page, when)
     assert page.text_content("#ikm") == "90,00"
+    # A download goes through the key (a link could not send it): the poster as a file.
+    with page.expect_download() as download:
+        page.click("[data-download='poster']")
+    assert download.value.suggested_filename == f"poster-skm-mpp-{label}.pdf"
+    with open(download.value.path(), "rb") as poster:
+        assert poster.read(5) == b"%PDF-"
     page.click("#lang")
     page.click("#forget")
     page.wait_for_selector("#signin:not([hidden])")
