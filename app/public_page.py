@@ -245,7 +245,7 @@ def _result(page: PublicPage, shown: PublicPublication, words: Words, lang: Lang
     parts.append(
         f'</section><section aria-labelledby="elements-title"><h2 id="elements-title">'
         f"{_t('elements', lang)}</h2>{_element_chart(value, words, lang)}"
-        f'<table id="elements"><caption>{_t("elements", lang)}</caption><thead><tr>'
+        f'<table id="elements"><thead><tr>'
         f'<th scope="col">{_t("element", lang)}</th><th scope="col">{_t("nrr", lang)}</th>'
         f'<th scope="col">{_t("element_ikm", lang)}</th><th scope="col">{_t("grade", lang)}</th>'
         f"</tr></thead><tbody>{rows}</tbody></table></section>"
