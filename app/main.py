@@ -86,6 +86,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings.db_connect_timeout_seconds,
             settings.db_timeout_seconds,
             settings.db_prepare,
+            read_url=settings.database_read_url,
+            replica_max_lag=settings.replica_max_lag_seconds,
         )
         app.state.versions = VersionCache()
         app.state.limiter = RateLimiter(settings.redis_url)
