@@ -65,7 +65,7 @@ async def _service_ids(session: AsyncSession, unit: Unit, codes: list[str]) -> l
             Service.deactivated_at.is_(None),
         )
     )
-    found: dict[str, int] = {code: service_id for code, service_id in rows}
+    found: dict[str, int] = {row.code: row.id for row in rows}
     missing = [
         FieldProblem(
             pointer=f"/services/{i}", detail="the unit offers no such service", code="unknown"
