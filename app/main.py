@@ -39,6 +39,7 @@ from app.routers import (
     health,
     indices,
     keys,
+    kiosk,
     metrics,
     pairing,
     paper,
@@ -149,6 +150,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         public.router,
         health.router,
         metrics.router,
+        kiosk.router,
     ):
         app.include_router(router)
 

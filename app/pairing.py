@@ -218,4 +218,6 @@ async def exchange(session: AsyncSession, typed: str) -> tuple[KeyCreated, Princ
         read_responses=False,
         services=frozenset(claimed.services) if claimed.services is not None else None,
     )
-    return KeyCreated(**key_out(key, unit.code).model_dump(), token=token), principal
+    services = await _service_codes(session, claimed.services)
+    created = KeyCreated(**key_out(key, unit.code).model_dump(), token=token, services=services)
+    return created, principal

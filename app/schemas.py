@@ -805,6 +805,11 @@ class KeyOut(BaseModel):
 
 class KeyCreated(KeyOut):
     token: str = Field(description="Shown once; only its hash is stored")
+    services: list[str] | None = Field(
+        default=None,
+        description="A key paired for some services: those the key may submit for (codes of "
+        "its scope's unit); null: any",
+    )
 
 
 class PairingCodeCreate(Closed):

@@ -118,7 +118,9 @@ def test_a_key_paired_for_some_services_is_refused_the_others(units: TestClient)
     assert made.status_code == 201, made.text
     created = new_code(units, services=["kk"])
     assert created["services"] == ["kk"]
-    token = exchange(units, created["code"]).json()["token"]
+    paired = exchange(units, created["code"]).json()
+    assert paired["services"] == ["kk"]
+    token = paired["token"]
     allowed = bearer_post(units, token, "/v1/responses", response_item("capil", "kk"))
     assert allowed.status_code == 201, allowed.text
     refused = bearer_post(units, token, "/v1/responses", response_item("capil", "ktp"))
