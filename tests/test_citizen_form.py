@@ -41,9 +41,7 @@ def stored(client: TestClient) -> list[dict[str, Any]]:
 def fill(page: Any) -> None:
     for element, score in ANSWERS.items():
         page.click(f".element[data-element='{element}'] .choice[data-value='{score}']")
-    page.click(
-        "[aria-label='Umur'] .choice[data-value='30-39'], [aria-label='Age'] .choice[data-value='30-39']"
-    )
+    page.click("[aria-label='Umur'] .choice[data-value='30-39']")
 
 
 def test_a_ticket_admits_one_response_and_its_second_use_is_refused(
