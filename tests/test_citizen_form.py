@@ -90,6 +90,9 @@ def test_a_ticket_admits_one_response_and_its_second_use_is_refused(
     second.click("#submit")
     second.wait_for_selector("#message:has-text('sudah dipakai')")
     screenshot(second, "citizen", "ticket-used-id")
+    second.click("#lang")
+    second.wait_for_selector("#message:has-text('already used')")
+    screenshot(second, "citizen", "ticket-used-en")
     assert [r["id"] for r in stored(units)] == [row["id"]]
     context.close()
 

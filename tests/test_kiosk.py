@@ -32,12 +32,17 @@ def stored(client: TestClient, unit: str = "capil") -> list[dict[str, Any]]:
     return items
 
 
-def wait_for(condition: Any, timeout: float = 30, what: str = "") -> None:
+def wait_for(condition: Any, timeout: float = 30, what: str = "", page: Page = None) -> None:
+    """Poll `condition`; with a page, waiting through Playwright so that its event handlers
+    (routes) run meanwhile."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():
             return
-        time.sleep(0.2)
+        if page is not None:
+            page.wait_for_timeout(200)
+        else:
+            time.sleep(0.2)
     raise AssertionError(f"timed out waiting for {what}")
 
 
@@ -168,22 +173,57 @@ def test_a_batch_cut_off_mid_flight_and_resent_doubles_nothing(
     page.route("**/v1/responses/batch", cut_off)
     for _ in range(3):
         answer_all(page)
-    wait_for(lambda: len(stored(units)) == 3 and cut, what="three rows stored")
+    wait_for(lambda: len(stored(units)) == 3 and cut, what="three rows stored", page=page)
     assert staff_numbers(page)[0] == 3  # all still queued on the kiosk
     outcomes: list[dict[str, Any]] = []
     page.on(
         "response",
-        lambda r: outcomes.extend(r.json()["items"]) if r.url.endswith("/batch") else None,
+        lambda r: (
+            outcomes.extend(r.json()["items"])
+            if r.url.endswith("/batch") and r.status == 200
+            else None
+        ),
     )
     page.unroute("**/v1/responses/batch")
     open_staff(page)
     page.click("#staff-sync")
     page.wait_for_selector("#staff-pending:text-is('0')")
     assert set(cut) == {200}
-    assert sorted(o["status"] for o in outcomes) == ["duplicate"] * 3
     rows = stored(units)
     assert len(rows) == 3
     assert len({r["id"] for r in rows}) == 3
+    # Every item resent came back a duplicate of its stored row.
+    assert {o["status"] for o in outcomes} == {"duplicate"}
+    assert {o["id"] for o in outcomes} == {r["id"] for r in rows}
+
+
+@pytest.mark.parametrize("context", ["block"], indirect=True)
+def test_a_busy_service_is_retried_after_its_retry_after(
+    units: TestClient, live_server: LiveServer, context: Any
+) -> None:
+    """A 503 with Retry-After: 3 keeps the items queued, and the kiosk waits those seconds
+    (not its own 1-2 s first backoff) before it sends them again."""
+    page = context.new_page()
+    pair(page, live_server, pairing_code(units))
+    sent: list[float] = []
+
+    def busy_once(route: Any) -> None:
+        sent.append(time.monotonic())
+        if len(sent) == 1:
+            route.fulfill(
+                status=503,
+                headers={"Retry-After": "3", "Content-Type": "application/problem+json"},
+                body='{"type":"urn:skm:problem:unavailable","title":"Unavailable","status":503}',
+            )
+        else:
+            route.continue_()
+
+    page.route("**/v1/responses/batch", busy_once)
+    answer_all(page)
+    wait_for(lambda: len(stored(units)) == 1, what="the row, once back", page=page)
+    assert len(sent) == 2
+    assert sent[1] - sent[0] >= 2.9
+    assert staff_numbers(page) == (0, 0)
 
 
 def test_an_invalid_item_is_set_aside_and_shown_to_staff(

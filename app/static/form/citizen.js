@@ -15,7 +15,7 @@ const langButton = document.getElementById("lang");
 let lang = "id";
 let form = null;
 let state = emptyAnswers();
-let message = null;
+let message = null; // a key of WORDS, said in the current language
 let sent = false;
 let pendingItem = null; // kept for a retry: same id, same content
 
@@ -26,7 +26,7 @@ function render() {
   langButton.textContent = words().other;
   langButton.setAttribute("lang", words().otherLang);
   title.textContent = form ? `${words().title} — ${form.unit.name}` : words().title;
-  if (!form) return screen.replaceChildren(h("p", { class: "error", role: "alert", text: message || words().loading }));
+  if (!form) return screen.replaceChildren(h("p", { class: "error", role: "alert", text: message ? words()[message] : words().loading }));
   if (sent) {
     return screen.replaceChildren(h("div", { class: "thanks" }, h("h2", { text: words().thanks }), h("p", { text: words().thanksHelp })));
   }
@@ -58,7 +58,7 @@ function render() {
   text.value = state.suggestion;
   text.addEventListener("input", () => { state.suggestion = text.value; });
   parts.push(h("label", { for: "suggestion", text: loc(definition.suggestion_prompt, lang) || words().suggestion }), text);
-  if (message) parts.push(h("p", { class: "error", role: "alert", id: "message", text: message }));
+  if (message) parts.push(h("p", { class: "error", role: "alert", id: "message", text: words()[message] }));
   parts.push(h("div", { class: "nav" }, h("span"), h("button", { type: "button", class: "primary", id: "submit", text: words().submit, onclick: submit })));
   screen.replaceChildren(...parts);
   window.scrollTo(0, scroll);
@@ -72,9 +72,9 @@ function complete() {
 }
 
 async function submit() {
-  if (!complete()) { message = words().required; return render(); }
+  if (!complete()) { message = "required"; return render(); }
   pendingItem ??= { ...responseItem(form, state, "web"), ...(ticket ? { ticket } : {}) };
-  message = words().sending;
+  message = "sending";
   render();
   let answer;
   try {
@@ -82,29 +82,29 @@ async function submit() {
       method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(pendingItem),
     });
   } catch {
-    message = words().retry;
+    message = "retry";
     return render();
   }
   const problem = answer.ok ? null : await answer.json().catch(() => ({}));
   const code = problem?.errors?.[0]?.code;
   if (answer.ok) { sent = true; message = null; }
-  else if (answer.status === 409 && problem.type?.endsWith("ticket-used")) message = words().ticketUsed;
-  else if (code === "bad_ticket") message = words().ticketBad;
-  else if (code === "missing" && problem.errors[0].pointer === "/ticket") message = words().ticketMissing;
-  else message = answer.status >= 500 || answer.status === 429 ? words().retry : `${words().required} (${problem.detail || answer.status})`;
+  else if (answer.status === 409 && problem.type?.endsWith("ticket-used")) message = "ticketUsed";
+  else if (code === "bad_ticket") message = "ticketBad";
+  else if (code === "missing" && problem.errors[0].pointer === "/ticket") message = "ticketMissing";
+  else message = answer.status >= 500 || answer.status === 429 ? "retry" : "required";
   render();
 }
 
-langButton.addEventListener("click", () => { lang = words().otherLang; if (message) message = null; render(); });
+langButton.addEventListener("click", () => { lang = words().otherLang; render(); });
 
 async function start() {
   try {
     const answer = await fetch(`/v1/public/units/${encodeURIComponent(unit)}/form`);
-    if (!answer.ok) { message = words().notPublic; return render(); }
+    if (!answer.ok) { message = "notPublic"; return render(); }
     form = await answer.json();
     if (form.services.length === 1) state.service = form.services[0].code;
   } catch {
-    message = words().offline;
+    message = "offline";
   }
   render();
 }

@@ -25,7 +25,7 @@ let state = emptyAnswers();
 let step = 0; // 0..8 the elements, 9 details, 10 thanks
 let idleTimer = null;
 let thanksTimer = null;
-const sync = { running: false, timer: null, failures: 0, last: null, revoked: false };
+const sync = { running: false, again: false, timer: null, failures: 0, last: null, revoked: false };
 
 const words = () => WORDS[lang];
 const questions = () => form.survey_version.definition.questions;
@@ -252,8 +252,13 @@ function backoff() {
 }
 
 async function syncNow() {
-  if (sync.running || !key || sync.revoked) return;
+  if (!key || sync.revoked) return;
+  if (sync.running) {
+    sync.again = true; // a response queued while a sync runs: another round when it ends
+    return;
+  }
   sync.running = true;
+  sync.again = false;
   clearTimeout(sync.timer);
   try {
     for (;;) {
@@ -295,6 +300,7 @@ async function syncNow() {
     }
   } finally {
     sync.running = false;
+    if (sync.again && sync.failures === 0) syncSoon(0);
     if (!staffView.hidden) renderStaff();
   }
 }
