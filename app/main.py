@@ -39,7 +39,9 @@ from app.routers import (
     health,
     indices,
     keys,
+    kiosk,
     metrics,
+    pairing,
     paper,
     plans,
     populations,
@@ -142,6 +144,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         indices.router,
         publications.router,
         keys.router,
+        pairing.router,
         flags.router,
         documents.router,
         documents.public_router,
@@ -149,6 +152,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         public.router,
         health.router,
         metrics.router,
+        kiosk.router,
     ):
         app.include_router(router)
 
@@ -267,6 +271,10 @@ OPERATION_IDS: dict[tuple[str, str], str] = {
     ("POST", "/v1/keys"): "createKey",
     ("GET", "/v1/keys/{key_id}"): "getKey",
     ("POST", "/v1/keys/{key_id}/revoke"): "revokeKey",
+    ("POST", "/v1/pairing-codes"): "createPairingCode",
+    ("GET", "/v1/pairing-codes"): "listPairingCodes",
+    ("DELETE", "/v1/pairing-codes/{code_id}"): "withdrawPairingCode",
+    ("POST", "/v1/pairing-codes/exchange"): "exchangePairingCode",
     ("GET", "/v1/public/indices/{code}"): "getPublicIndex",
     ("GET", "/v1/public/indices/{code}/breakdown"): "getPublicBreakdown",
     ("GET", "/v1/public/publications/{publication_id}"): "getPublicPublication",
@@ -356,8 +364,9 @@ def operation_id(route: APIRoute) -> str:
     return head + "".join(word.capitalize() for word in rest)
 
 
-# The operations that take no key: health probes, and what a citizen's phone calls.
-KEYLESS_PATHS = re.compile(r"^/(health|v1/public/)")
+# The operations that take no key: health probes, what a citizen's phone calls, and the
+# exchange of a pairing code (the code is the credential).
+KEYLESS_PATHS = re.compile(r"^/(health|v1/public/|v1/pairing-codes/exchange$)")
 BEARER_SCHEME = "apiKey"
 METRICS_SCHEME = "metricsToken"
 

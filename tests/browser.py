@@ -105,3 +105,12 @@ def screenshot(page: Any, test: str, screen: str) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(target), full_page=True)
     return target
+
+
+def measured(line: str) -> None:
+    """A figure a browser test measured (sizes, times): printed (seen with `pytest -s`) and
+    appended to SKM_TEST_ARTIFACTS/measures.txt. Times are never asserted in tests."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with (ARTIFACTS / "measures.txt").open("a") as out:
+        out.write(line + "\n")
+    print(line)  # noqa: T201  (the figures are the point: the closing note quotes them)
