@@ -69,6 +69,8 @@ class Principal:
     scope_path: str | None  # None: the whole hierarchy
     scope_code: str | None
     read_responses: bool
+    # The ids of the services its submissions may name; None: any (`pairing`).
+    services: frozenset[int] | None = None
 
     @property
     def device(self) -> str:
@@ -124,6 +126,7 @@ _KEY = (
         ApiKey.expires_at,
         ApiKey.revoked_at,
         ApiKey.last_used_at,
+        ApiKey.services,
         Unit.path,
         Unit.code,
     )
@@ -161,6 +164,7 @@ async def _lookup(
         scope_path=key.path,
         scope_code=key.code,
         read_responses=key.read_responses,
+        services=frozenset(key.services) if key.services is not None else None,
     )
 
 

@@ -22,7 +22,7 @@ from sqlalchemy import Date, Select, String, Table, bindparam, case, false, func
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.aggregates import MONTHLY
-from app.db import utcnow
+from app.db import primary_reads, utcnow
 from app.evaluation import signed
 from app.followup_schemas import (
     ComplianceOut,
@@ -248,21 +248,23 @@ async def _populations(
 async def _publications(
     conn: AsyncConnection, ids: list[int], first: date, last: date
 ) -> dict[tuple[int, date, date], tuple[int, datetime]]:
-    """The newest revision per unit and exact days (half-open end) published in the range."""
-    rows = await conn.execute(
-        select(
-            Publication.unit_id,
-            Publication.period_start,
-            Publication.period_end,
-            Publication.id,
-            Publication.published_at,
-            Publication.revision,
-        ).where(
-            Publication.unit_id.in_(ids),
-            Publication.period_start >= first,
-            Publication.period_end <= last + timedelta(days=1),
+    """The newest revision per unit and exact days (half-open end) published in the range
+    (read on the primary when `conn` is a replica's)."""
+    async with primary_reads(conn) as records:
+        rows = await records.execute(
+            select(
+                Publication.unit_id,
+                Publication.period_start,
+                Publication.period_end,
+                Publication.id,
+                Publication.published_at,
+                Publication.revision,
+            ).where(
+                Publication.unit_id.in_(ids),
+                Publication.period_start >= first,
+                Publication.period_end <= last + timedelta(days=1),
+            )
         )
-    )
     found: dict[tuple[int, date, date], tuple[int, datetime, int]] = {}
     for row in rows:
         key = (row.unit_id, row.period_start, row.period_end)

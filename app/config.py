@@ -4,7 +4,7 @@ from functools import lru_cache
 from typing import Literal
 
 from limits import parse
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -21,6 +21,17 @@ class Settings(BaseSettings):
     database_url: str = Field(
         default="sqlite:///./skm.db",
         description="sqlite:///path or postgresql://user:pass@host:port/db",
+    )
+    database_read_url: str | None = Field(
+        default=None,
+        description="A PostgreSQL streaming replica for the heavy reads (indices, documents, "
+        "compliance); keys, publication records and every write stay on the primary",
+    )
+    replica_max_lag_seconds: float = Field(
+        default=30,
+        ge=0,
+        le=86400,
+        description="A replica further behind than this (or down) is left for the primary",
     )
     db_pool_size: int = Field(
         default=20,
@@ -123,6 +134,23 @@ class Settings(BaseSettings):
         if backend not in DATABASE_BACKENDS:
             raise ValueError(f"unsupported database '{backend}': use sqlite or postgresql")
         return url
+
+    @model_validator(mode="after")
+    def _replica_of_postgresql(self) -> "Settings":
+        """A replica only beside a PostgreSQL primary, and itself PostgreSQL."""
+        if self.database_read_url is None:
+            return self
+        for name, url in (
+            ("database_read_url", self.database_read_url),
+            ("database_url", self.database_url),
+        ):
+            try:
+                backend = make_url(url).get_backend_name()
+            except ArgumentError:
+                raise ValueError(f"{name}: not a database URL") from None
+            if backend != "postgresql":
+                raise ValueError(f"{name}: a read replica needs PostgreSQL on both sides")
+        return self
 
     @field_validator("log_format", mode="before")
     @classmethod

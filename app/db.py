@@ -2,9 +2,12 @@
 connections a request works in (given to endpoints by `app.dependencies`)."""
 
 import asyncio
+import logging
+import math
 import os
 import socket
 import sqlite3
+import time
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from datetime import UTC, datetime
@@ -14,7 +17,7 @@ from typing import Any
 import psycopg
 import redis.exceptions
 from psycopg.pq import TransactionStatus
-from sqlalchemy import DateTime, MetaData, event
+from sqlalchemy import DateTime, MetaData, event, text
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, Dialect, make_url
 from sqlalchemy.ext.asyncio import (
@@ -28,7 +31,9 @@ from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.pool import AsyncAdaptedQueuePool, ConnectionPoolEntry
 from sqlalchemy.types import TypeDecorator
 
-from app.observability import POOL_IN_USE, POOL_SIZE, POOL_WAITING
+from app.observability import POOL_IN_USE, POOL_SIZE, POOL_WAITING, REPLICA_USABLE
+
+logger = logging.getLogger(__name__)
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -370,6 +375,115 @@ def unavailable(error: BaseException) -> str | None:
     return None
 
 
+# How far a replica is behind, in seconds: 0 when it has replayed all it received and is
+# streaming (an idle primary sends nothing, and the last replayed commit ages without any
+# lag), otherwise the age of the last commit it replayed; NULL when it is not a replica (a
+# promoted one no longer follows the primary) or has replayed nothing.
+REPLICA_LAG = text(
+    "SELECT CASE"
+    " WHEN NOT pg_is_in_recovery() THEN NULL"
+    " WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn()"
+    "  AND EXISTS (SELECT FROM pg_stat_wal_receiver WHERE status = 'streaming') THEN 0"
+    " ELSE extract(epoch FROM now() - pg_last_xact_replay_timestamp())::float8"
+    " END"
+)
+_PRIMARY = "skm_primary"  # connection record info of a replica connection: its primary
+
+
+class Replica:
+    """A PostgreSQL streaming replica for the heavy reads, used while it is up and at most
+    `max_lag` seconds behind. Its state is probed at most once per `check_seconds` per
+    process (one round trip, on the request that finds it stale); a replica that cannot be
+    reached is left alone for the same time."""
+
+    def __init__(
+        self,
+        url: str,
+        primary: "Database",
+        pool_size: int,
+        connect_timeout: float,
+        timeout: float,
+        prepare: bool,
+        max_lag: float,
+        check_seconds: float = 1.0,
+    ) -> None:
+        self.engine = create_engine(
+            url, pool_size, connect_timeout, timeout, prepare, application_name="skm-replica"
+        )
+        watch_connections(self.engine.sync_engine)
+        count_connections(self.engine.sync_engine)
+        POOL_SIZE.inc(pool_size)
+        self._counted_pool = pool_size
+        self.snapshot_engine = self.engine.execution_options(
+            isolation_level="REPEATABLE READ", postgresql_readonly=True
+        )
+        self.max_lag = max_lag
+        self.check_seconds = check_seconds
+        self.connect_timeout = connect_timeout
+        self.usable = False
+        self.lag: float | None = None
+        self._checked_at = -math.inf
+        self._lock = asyncio.Lock()
+
+        @event.listens_for(self.engine.sync_engine, "connect")
+        def _mark(_dbapi: Any, record: ConnectionPoolEntry) -> None:
+            record.info[_PRIMARY] = primary
+
+    async def in_use(self) -> bool:
+        """Whether reads go to the replica now (probed when the last probe is stale)."""
+        if time.monotonic() - self._checked_at < self.check_seconds:
+            return self.usable
+        async with self._lock:
+            if time.monotonic() - self._checked_at >= self.check_seconds:
+                self.lag = await self._probe()
+                self.usable = self.lag is not None and self.lag <= self.max_lag
+                self._checked_at = time.monotonic()
+                REPLICA_USABLE.set(1 if self.usable else 0)
+        return self.usable
+
+    async def _probe(self) -> float | None:
+        try:
+            # Every use of a replica's connection is read-only: a connection once given
+            # back from a read-only use begins READ WRITE otherwise, which a server in
+            # recovery refuses.
+            timeout = asyncio.timeout(self.connect_timeout)
+            async with timeout, self.snapshot_engine.connect() as conn:
+                lag = await conn.scalar(REPLICA_LAG)
+        except (TimeoutError, sa_exc.SQLAlchemyError, psycopg.Error, OSError) as error:
+            logger.warning(
+                "read replica unreachable, reading from the primary: %s %s",
+                type(error).__name__,
+                error,
+            )
+            return None
+        if lag is None or lag > self.max_lag:
+            logger.warning("read replica behind (lag %s s), reading from the primary", lag)
+        return None if lag is None else float(lag)
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+        POOL_SIZE.dec(self._counted_pool)
+        self._counted_pool = 0
+
+
+@asynccontextmanager
+async def primary_reads(conn: AsyncConnection) -> AsyncIterator[AsyncConnection]:
+    """Where to read what must be current whatever a replica's lag (publication records;
+    keys are read apart, see `dependencies.reading_caller`): `conn` itself on the primary,
+    a short read connection of the primary when `conn` is a replica's."""
+    primary = conn.info.get(_PRIMARY)
+    if primary is None:
+        yield conn
+        return
+    async with primary.read_connection() as current:
+        yield current
+
+
+def on_replica(conn: AsyncConnection) -> bool:
+    """Whether `conn` is a replica's (see `Database.analysis_connection`)."""
+    return conn.info.get(_PRIMARY) is not None
+
+
 class Database:
     """The engine and the two session factories of one running app."""
 
@@ -381,9 +495,16 @@ class Database:
         timeout: float = 10,
         prepare: bool = True,
         application_name: str = "skm",
+        read_url: str | None = None,
+        replica_max_lag: float = 30,
     ) -> None:
         self.engine = create_engine(
             url, pool_size, connect_timeout, timeout, prepare, application_name
+        )
+        self.replica = (
+            Replica(read_url, self, pool_size, connect_timeout, timeout, prepare, replica_max_lag)
+            if read_url is not None
+            else None
         )
         self.dialect = self.engine.dialect.name
         self.timeout = timeout
@@ -461,7 +582,22 @@ class Database:
         async with self.deadline(), self.snapshot_engine.connect() as conn:
             yield conn
 
+    @asynccontextmanager
+    async def analysis_connection(self) -> AsyncIterator[AsyncConnection]:
+        """The heavy reads' connection (indices, documents, compliance): as
+        `read_connection`, on the replica while it is in use (up, and at most
+        SKM_REPLICA_MAX_LAG_SECONDS behind), on the primary otherwise. What must be current
+        whatever the lag is read through `primary_reads`."""
+        if self.replica is None or not await self.replica.in_use():
+            async with self.read_connection() as conn:
+                yield conn
+            return
+        async with self.deadline(), self.replica.snapshot_engine.connect() as conn:
+            yield conn
+
     async def dispose(self) -> None:
+        if self.replica is not None:
+            await self.replica.dispose()
         await self.engine.dispose()
         POOL_SIZE.dec(self._counted_pool)
         self._counted_pool = 0

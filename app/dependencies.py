@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from app import auth
 from app.auth import Principal
 from app.config import Settings
-from app.db import Database
+from app.db import Database, on_replica
 from app.ratelimit import RateLimiter
 from app.surveys import VersionCache
 
@@ -140,7 +140,8 @@ def _admitted(
 WriteSession = Annotated[AsyncSession, _admitted(caller, Database.write_session)]
 ReadSession = Annotated[AsyncSession, _admitted(caller, Database.read_session)]
 WriteConnection = Annotated[AsyncConnection, _admitted(bearer_key, Database.write_connection)]
-ReadConnection = Annotated[AsyncConnection, _admitted(bearer_key, Database.read_connection)]
+# The heavy reads: on the read replica when one is configured and in use.
+ReadConnection = Annotated[AsyncConnection, _admitted(bearer_key, Database.analysis_connection)]
 
 # Public endpoints: the client is counted first.
 PublicWriteSession = Annotated[AsyncSession, _admitted(public_client, Database.write_session)]
@@ -174,8 +175,10 @@ async def reading_caller(
     background: BackgroundTasks,
 ) -> Principal:
     """The caller's key, read on the request's read connection, in its one transaction (the
-    indices)."""
-    return await auth.authenticate(request, token, conn, database, limiter, settings, background)
+    indices) — but on a short connection of the primary when that one is a replica's: a
+    revoked key stops at once, whatever the replica's lag."""
+    on = None if on_replica(conn) else conn
+    return await auth.authenticate(request, token, on, database, limiter, settings, background)
 
 
 WritingCaller = Annotated[Principal, Depends(writing_caller)]

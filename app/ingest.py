@@ -70,6 +70,7 @@ class Submitter:
     api_key_id: int | None
     device: str | None
     scope_path: str | None
+    services: frozenset[int] | None = None  # the key's services, when restricted to some
 
 
 def content_hash(item: ResponseIn) -> str:
@@ -281,7 +282,9 @@ async def _checked_rows(
     refused: dict[int, list[FieldProblem]] = {}
     for index, item in unique:
         rules = await versions.rules(conn, item.survey_version_id)
-        problems = check_item(item, units, services, rules, now, settings, submitter.scope_path)
+        problems = check_item(
+            item, units, services, rules, now, settings, submitter.scope_path, submitter.services
+        )
         if problems:
             refused[index] = problems
             continue

@@ -41,7 +41,9 @@ from app.routers import (
     health,
     indices,
     keys,
+    kiosk,
     metrics,
+    pairing,
     paper,
     plans,
     populations,
@@ -89,6 +91,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings.db_connect_timeout_seconds,
             settings.db_timeout_seconds,
             settings.db_prepare,
+            read_url=settings.database_read_url,
+            replica_max_lag=settings.replica_max_lag_seconds,
         )
         app.state.versions = VersionCache()
         app.state.limiter = RateLimiter(settings.redis_url)
@@ -145,6 +149,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         indices.router,
         publications.router,
         keys.router,
+        pairing.router,
         flags.router,
         documents.router,
         documents.public_router,
@@ -152,6 +157,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         public.router,
         health.router,
         metrics.router,
+        kiosk.router,
         docs.router,
         dashboard.router,
         public_page.router,
@@ -273,6 +279,10 @@ OPERATION_IDS: dict[tuple[str, str], str] = {
     ("POST", "/v1/keys"): "createKey",
     ("GET", "/v1/keys/{key_id}"): "getKey",
     ("POST", "/v1/keys/{key_id}/revoke"): "revokeKey",
+    ("POST", "/v1/pairing-codes"): "createPairingCode",
+    ("GET", "/v1/pairing-codes"): "listPairingCodes",
+    ("DELETE", "/v1/pairing-codes/{code_id}"): "withdrawPairingCode",
+    ("POST", "/v1/pairing-codes/exchange"): "exchangePairingCode",
     ("GET", "/v1/public/indices/{code}"): "getPublicIndex",
     ("GET", "/v1/public/indices/{code}/breakdown"): "getPublicBreakdown",
     ("GET", "/v1/public/publications/{publication_id}"): "getPublicPublication",
@@ -362,8 +372,9 @@ def operation_id(route: APIRoute) -> str:
     return head + "".join(word.capitalize() for word in rest)
 
 
-# The operations that take no key: health probes, and what a citizen's phone calls.
-KEYLESS_PATHS = re.compile(r"^/(health|v1/public/)")
+# The operations that take no key: health probes, what a citizen's phone calls, and the
+# exchange of a pairing code (the code is the credential).
+KEYLESS_PATHS = re.compile(r"^/(health|v1/public/|v1/pairing-codes/exchange$)")
 BEARER_SCHEME = "apiKey"
 METRICS_SCHEME = "metricsToken"
 

@@ -319,6 +319,29 @@ class ApiKey(Base):
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The ids of the services its submissions may name (a kiosk paired for some services);
+    # NULL: any service of its scope.
+    services: Mapped[list[int] | None] = mapped_column(JSON(none_as_null=True))
+
+
+class PairingCode(Base):
+    """A short code a kiosk or dashboard exchanges once, within minutes, for its own key.
+    Only its hash is stored."""
+
+    __tablename__ = "pairing_codes"
+    __table_args__ = (_one_of("role", ("collector", "reader")),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    role: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(KEY_NAME_LENGTH))
+    services: Mapped[list[int] | None] = mapped_column(JSON(none_as_null=True))
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id"))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id"))
 
 
 class Ticket(Base):

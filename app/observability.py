@@ -128,6 +128,13 @@ POOL_WAITING = Gauge(
     registry=REGISTRY,
     multiprocess_mode="livesum",
 )
+REPLICA_USABLE = Gauge(
+    "skm_db_replica_usable",
+    "1 while the read replica (SKM_DATABASE_READ_URL) serves reads, 0 while they fall back to "
+    "the primary (replica down or further behind than SKM_REPLICA_MAX_LAG_SECONDS)",
+    registry=REGISTRY,
+    multiprocess_mode="liveall",
+)
 WORKER_STARTED = Gauge(
     "skm_worker_start_time_seconds",
     "When each live worker process started serving (Unix time; one series per worker pid "

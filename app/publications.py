@@ -24,7 +24,7 @@ from app import audit, indices, public_figures
 from app.aggregates import Sums
 from app.auth import Principal, unit_for
 from app.config import Settings
-from app.db import utcnow
+from app.db import primary_reads, utcnow
 from app.errors import FieldProblem, ProblemError, conflict, invalid, not_found
 from app.method import ELEMENTS, METHOD_ID
 from app.models import Publication, Unit
@@ -63,18 +63,19 @@ async def current_publication(
 ) -> Any | None:
     """The newest record (highest revision) published for the unit over exactly the local
     days start ≤ day < end (half-open, like `period_start`/`period_end`), or None. A row
-    with the columns of `publications`."""
-    rows = await conn.execute(
-        select(PUBLICATIONS)
-        .where(
-            PUBLICATIONS.c.unit_id == unit_id,
-            PUBLICATIONS.c.period_start == start,
-            PUBLICATIONS.c.period_end == end,
+    with the columns of `publications`. Read on the primary when `conn` is a replica's."""
+    async with primary_reads(conn) as records:
+        rows = await records.execute(
+            select(PUBLICATIONS)
+            .where(
+                PUBLICATIONS.c.unit_id == unit_id,
+                PUBLICATIONS.c.period_start == start,
+                PUBLICATIONS.c.period_end == end,
+            )
+            .order_by(PUBLICATIONS.c.revision.desc())
+            .limit(1)
         )
-        .order_by(PUBLICATIONS.c.revision.desc())
-        .limit(1)
-    )
-    return rows.first()
+        return rows.first()
 
 
 # --- what is frozen ---------------------------------------------------------------------------

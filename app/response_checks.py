@@ -158,7 +158,10 @@ def check_item(
     now: datetime,
     settings: Settings,
     scope: str | None,
+    only_services: frozenset[int] | None = None,
 ) -> list[FieldProblem]:
+    """Every problem of the item; `only_services`: the ids of the services the submitter's
+    key is restricted to (None, the usual case, costs nothing)."""
     problems: list[FieldProblem] = []
     if item.collected_at > now + timedelta(seconds=settings.max_clock_skew_seconds):
         problems.append(
@@ -202,6 +205,14 @@ def check_item(
                 pointer="/service",
                 detail="the service was deactivated before then",
                 code="service_inactive",
+            )
+        )
+    elif only_services is not None and service.id not in only_services:
+        problems.append(
+            FieldProblem(
+                pointer="/service",
+                detail="this key may not submit for this service",
+                code="service_not_allowed",
             )
         )
     problems.extend(_check_version(rules, unit, item))

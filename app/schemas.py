@@ -43,6 +43,7 @@ from app.vocabulary import (
     Gender,
     Granularity,
     Occupation,
+    PairedRole,
     ProfileField,
     Role,
     Rule,
@@ -804,6 +805,49 @@ class KeyOut(BaseModel):
 
 class KeyCreated(KeyOut):
     token: str = Field(description="Shown once; only its hash is stored")
+    services: list[str] | None = Field(
+        default=None,
+        description="A key paired for some services: those the key may submit for (codes of "
+        "its scope's unit); null: any",
+    )
+
+
+class PairingCodeCreate(Closed):
+    unit: Code = Field(description="The unit the paired key is scoped to")
+    role: PairedRole
+    name: KeyName = Field(description="The paired key's name, e.g. 'Kiosk 2, MPP lantai 1'")
+    services: list[Code] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=100,
+        description="Collectors only: the unit's services its submissions may name "
+        "(others are refused, 422 naming `service`); absent: any service in its scope",
+    )
+    expires_in_minutes: int = Field(default=10, ge=1, le=60, strict=True)
+
+
+class PairingCodeOut(BaseModel):
+    id: int
+    unit: str
+    role: PairedRole
+    services: list[str] | None
+    name: str
+    created_at: datetime
+    expires_at: datetime
+
+
+class PairingCodeCreated(PairingCodeOut):
+    code: str = Field(
+        description="XXXX-XXXX (Crockford base 32); shown once, only its hash is stored"
+    )
+
+
+class PairingExchange(Closed):
+    code: str = Field(
+        min_length=1,
+        max_length=32,
+        description="The code as typed: case, dashes and spaces do not matter",
+    )
 
 
 class AuditOut(BaseModel):

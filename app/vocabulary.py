@@ -63,6 +63,10 @@ Role = Annotated[
     Named("Role", "What an API key may do"),
 ]
 ROLES: Final = values(Role)
+PairedRole = Annotated[
+    Literal["collector", "reader"],
+    Named("PairedRole", "The role of a key obtained by pairing: a kiosk or a dashboard"),
+]
 
 FlagState = Annotated[
     Literal["suspected", "confirmed", "cleared"],

@@ -53,6 +53,7 @@ more than its targets' margins, so read the ranges.
 """
 
 import asyncio
+import contextlib
 import itertools
 import json
 import os
@@ -268,7 +269,10 @@ class HttpConnection:
 
     async def close(self) -> None:
         self._writer.close()
-        await self._writer.wait_closed()
+        # The server may have closed its end first (an idle keep-alive timing out): the
+        # connection is gone either way, and a run's figures must not be lost to it.
+        with contextlib.suppress(ConnectionError):
+            await self._writer.wait_closed()
 
     async def request(
         self, method: str, path: str, body: bytes = b"", token: str | None = None

@@ -110,6 +110,15 @@ def screenshot(page: Any, test: str, screen: str) -> Path:
     return target
 
 
+def measured(line: str) -> None:
+    """A figure a browser test measured (sizes, times): printed (seen with `pytest -s`) and
+    appended to SKM_TEST_ARTIFACTS/measures.txt. Times are never asserted in tests."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with (ARTIFACTS / "measures.txt").open("a") as out:
+        out.write(line + "\n")
+    print(line)  # noqa: T201  (the figures are the point: the closing note quotes them)
+
+
 def axe_violations(page: Any) -> list[dict[str, Any]]:
     """axe-core's WCAG 2.1 A/AA and best-practice violations on the page: id, impact,
     how many nodes."""

@@ -391,6 +391,30 @@ def revoke_key(w: World, role: Role, where: Where) -> httpx2.Response:
     return w.send(role, "POST", f"/v1/keys/{fresh_key(w, where)}/revoke")
 
 
+def fresh_pairing_code(w: World, where: Where) -> dict[str, Any]:
+    """A new pairing code for the target unit, made by the administrator (a made-up id for
+    a missing one)."""
+    if where == "missing":
+        return {"id": MISSING_ID, "code": "ZZZZ-ZZZZ"}
+    body = {"unit": UNITS[where], "role": "collector", "name": w.new_code("kiosk")}
+    return w.admin("POST", "/v1/pairing-codes", json=body)
+
+
+def create_pairing_code(w: World, role: Role, where: Where) -> httpx2.Response:
+    body = {"unit": UNITS[where], "role": "collector", "name": w.new_code("kiosk")}
+    return w.send(role, "POST", "/v1/pairing-codes", json=body)
+
+
+def withdraw_pairing_code(w: World, role: Role, where: Where) -> httpx2.Response:
+    return w.send(role, "DELETE", f"/v1/pairing-codes/{fresh_pairing_code(w, where)['id']}")
+
+
+def exchange_pairing_code(w: World, role: Role, where: Where) -> httpx2.Response:
+    """No key needed: the code is the credential (a key sent along changes nothing)."""
+    code = fresh_pairing_code(w, "in")["code"]
+    return w.send(role, "POST", "/v1/pairing-codes/exchange", json={"code": code})
+
+
 def audit_log(w: World, role: Role, where: Where) -> httpx2.Response:
     return w.send(role, "GET", "/v1/audit")
 
@@ -620,6 +644,12 @@ ROWS: dict[str, Row] = {
     "POST /v1/keys": Row(create_key_in, admin_and_manager(201)),
     "GET /v1/keys/{key_id}": Row(get_key, admin_and_manager(200)),
     "POST /v1/keys/{key_id}/revoke": Row(revoke_key, admin_and_manager(200)),
+    "POST /v1/pairing-codes": Row(create_pairing_code, admin_and_manager(201)),
+    "GET /v1/pairing-codes": Row(get("/v1/pairing-codes", unit="{code}"), admin_and_manager(200)),
+    "DELETE /v1/pairing-codes/{code_id}": Row(withdraw_pairing_code, admin_and_manager(204)),
+    "POST /v1/pairing-codes/exchange": Row(
+        exchange_pairing_code, everyone(201, out=201), targeted=False
+    ),
     "GET /v1/audit": Row(audit_log, only(("admin",), 200), targeted=False),
     "POST /v1/units/{code}/tickets": Row(issue_tickets, submitters(200)),
     "GET /v1/flags": Row(get("/v1/flags", unit="{code}"), admin_and_manager(200)),

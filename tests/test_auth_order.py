@@ -14,11 +14,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import event
 
-from app.main import create_app
+from app.main import KEYLESS_PATHS, create_app
 from tests.conftest import app_settings, bearer
 from tests.factories import response_item
 
-PUBLIC = "/v1/public/"
 PATH_PARAMETER = re.compile(r"{(\w+)}")
 # A value for each path parameter: well-formed, so that nothing but the caller is refused.
 PATH_VALUES = {
@@ -32,6 +31,7 @@ PATH_VALUES = {
     "period": "2026-01",
     "item_id": "7",
     "publication_id": "5",
+    "code_id": "7",
 }
 
 
@@ -72,12 +72,13 @@ def watched(client: TestClient) -> Taken:
 
 
 def operations(client: TestClient, public: bool) -> list[str]:
-    """Every operation of the API under /v1 ("METHOD /path"), public or keyed."""
+    """Every operation of the API under /v1 ("METHOD /path"), public (keyless: /v1/public/…
+    and the exchange of a pairing code) or keyed."""
     paths = client.app.openapi()["paths"]  # type: ignore[attr-defined]
     return [
         f"{method.upper()} {PATH_PARAMETER.sub(lambda m: PATH_VALUES[m[1]], path)}"
         for path, item in paths.items()
-        if path.startswith("/v1/") and path.startswith(PUBLIC) == public
+        if path.startswith("/v1/") and (KEYLESS_PATHS.match(path) is not None) == public
         for method in item
     ]
 
@@ -137,5 +138,6 @@ def test_a_client_over_its_public_limit_is_refused_before_it_takes_anything(
         answers = {operation: call(app, operation) for operation in operations(app, True)}
     assert first != 429
     assert "POST /v1/public/responses" in answers
+    assert "POST /v1/pairing-codes/exchange" in answers
     assert answers == dict.fromkeys(answers, 429)
     assert taken == Taken(0, 0)

@@ -7,15 +7,13 @@ so mpp pools 5 with every NRR (3×4 + 2×3)/5 = 3.6 → IKM 90.00, A; disdukcapi
 ranks 1st, dpmptsp 75.00 (C) 2nd."""
 
 import json
-import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import pytest
 from fastapi.testclient import TestClient
 
-from tests.browser import LiveServer, axe_violations, screenshot
+from tests.browser import LiveServer, axe_violations, measured, screenshot
 from tests.factories import all_answers, create_key, make_mall, make_unit, response_item
 
 WITA = ZoneInfo("Asia/Makassar")
@@ -144,43 +142,35 @@ def test_dashboard_shows_the_apis_figures_and_ranking(
 def test_dashboard_pairs_through_the_exchange(
     client: TestClient, live_server: LiveServer, chromium: Any
 ) -> None:
-    """The pairing endpoint's contract (`POST /v1/pairing-codes/exchange` → 201 with a
-    token; a refused code → a problem), played by the page's router until it is merged."""
-    when, token = seed_mall(client)
+    """A manager's pairing code typed once (any case) becomes the dashboard's reader key;
+    a code that is not valid is refused on the page."""
+    when, _ = seed_mall(client)
+    made = client.post(
+        "/v1/pairing-codes", json={"unit": "mpp", "role": "reader", "name": "Dasbor MPP"}
+    )
+    assert made.status_code == 201, made.text
+    code = made.json()["code"]
     page = chromium.new_page()
     sent: list[dict[str, Any]] = []
-
-    def exchange(route: Any) -> None:
-        body = json.loads(route.request.post_data)
-        sent.append(body)
-        if body["code"] == "K7M2-Q9XB":
-            answer = {"token": token, "name": "Dasbor MPP", "role": "reader", "scope": "mpp"}
-            route.fulfill(status=201, json=answer)
-        else:
-            problem = {
-                "type": "urn:skm:problem:invalid-pairing-code",
-                "title": "Bad Request",
-                "status": 400,
-                "detail": "This pairing code is not valid.",
-                "errors": [{"pointer": "/code", "code": "invalid_pairing_code"}],
-            }
-            route.fulfill(
-                status=400, body=json.dumps(problem), content_type="application/problem+json"
-            )
-
-    page.route("**/v1/pairing-codes/exchange", exchange)
+    page.on(
+        "request",
+        lambda r: sent.append(json.loads(r.post_data)) if r.url.endswith("/exchange") else None,
+    )
     page.goto(live_server.url("/dashboard/"))
     page.fill("#pair-code", "aaaa-bbbb")
     page.click("#pair-form button[type=submit]")
     page.wait_for_function("() => document.getElementById('signin-error').textContent !== ''")
     assert "tidak berlaku" in page.text_content("#signin-error")
     screenshot(page, "test_dashboard", "signin-id")
-    page.fill("#pair-code", "k7m2-q9xb")
+    page.fill("#pair-code", code.lower())
     page.click("#pair-form button[type=submit]")
     ready(page)
-    assert sent == [{"code": "AAAA-BBBB"}, {"code": "K7M2-Q9XB"}]
+    assert sent == [{"code": "AAAA-BBBB"}, {"code": code}]
     assert page.text_content("#key-name") == "Dasbor MPP"
-    assert page.evaluate("localStorage.getItem('skm.dashboard.key')") == token
+    token = page.evaluate("localStorage.getItem('skm.dashboard.key')")
+    keys = client.get("/v1/keys").json()
+    [paired] = [key for key in keys if key["name"] == "Dasbor MPP"]
+    assert (paired["role"], paired["scope"], paired["prefix"]) == ("reader", "mpp", token[:10])
     label = choose_quarter(page, when)
     assert page.text_content("#ikm") == "90,00"
     # A download goes through the key (a link could not send it): the poster as a file.
@@ -220,7 +210,7 @@ def test_dashboard_files_are_compressed_cached_and_confined(client: TestClient) 
 
 
 def test_dashboard_of_a_mall_of_30_tenants_under_4x_cpu_slowdown(
-    client: TestClient, live_server: LiveServer, chromium: Any, capsys: pytest.CaptureFixture[str]
+    client: TestClient, live_server: LiveServer, chromium: Any
 ) -> None:
     """The closing note's figure: from navigation to headline, elements, trend and ranking
     shown for a mall of 30 tenants, Chromium's CPU slowed 4×. Printed, never asserted."""
@@ -265,15 +255,14 @@ def test_dashboard_of_a_mall_of_30_tenants_under_4x_cpu_slowdown(
             )
         )
     assert page.eval_on_selector_all("#ranking tbody tr", "rows => rows.length") == 30
-    with capsys.disabled():
-        sys.stdout.write(
-            "\ndashboard, mall of 30 tenants, CPU 4× slower, from navigation to headline, "
-            f"elements, trend and ranking shown: median {sorted(figures)[2]:.0f} ms ("
-            + ", ".join(f"{ms:.0f}" for ms in figures)
-            + "); slowest index request per load: "
-            + ", ".join(f"{ms:.0f}" for ms in slowest)
-            + " ms\n"
-        )
+    measured(
+        "dashboard, mall of 30 tenants, CPU 4× slower, from navigation to headline, "
+        f"elements, trend and ranking shown: median {sorted(figures)[2]:.0f} ms ("
+        + ", ".join(f"{ms:.0f}" for ms in figures)
+        + "); slowest index request per load: "
+        + ", ".join(f"{ms:.0f}" for ms in slowest)
+        + " ms"
+    )
     screenshot(page, "test_dashboard", "mall-30")
     page.close()
 

@@ -85,6 +85,7 @@ def test_operations_say_whether_they_need_a_key(client: TestClient) -> None:
         "/health",
         "/health/live",
         "/health/ready",
+        "/v1/pairing-codes/exchange",
         "/v1/public/indices/{code}",
         "/v1/public/indices/{code}/breakdown",
         "/v1/public/publications/{publication_id}",

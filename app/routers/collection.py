@@ -95,7 +95,7 @@ async def submit_response(
 
 
 def submitter_of(caller: Principal) -> Submitter:
-    return Submitter(caller.key_id, caller.device, caller.scope_path)
+    return Submitter(caller.key_id, caller.device, caller.scope_path, caller.services)
 
 
 def _prefixed(problem: Problem, index: int) -> Problem:

@@ -1,0 +1,270 @@
+"""Reads from a streaming replica (SKM_DATABASE_READ_URL), on throwaway clusters.
+
+A primary is made with `initdb` and a replica of it with `pg_basebackup -R`, each on a free
+port in a temporary directory (as the `postgres` system user when the tests run as root:
+both tools refuse root), never the machine's shared server. Without PostgreSQL's server
+binaries the module is skipped, and the summary says so; SKM_TEST_REQUIRE_REPLICA=1 (as in
+CI) fails instead. SKM_TEST_PG_BIN names the binaries' directory.
+
+A replica's replay is paused (`pg_wal_replay_pause()`) to make it fall behind at will: what
+the index answers then shows which server it read.
+"""
+
+import os
+import pwd
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from pydantic import ValidationError
+
+from app.config import Settings
+from app.main import create_app
+from tests.browser import free_port
+from tests.conftest import app_settings, bearer, connect, insert_key, migrated
+from tests.factories import create_key, make_unit, response_item
+
+REQUIRE_REPLICA = os.environ.get("SKM_TEST_REQUIRE_REPLICA") == "1"
+OWNER = "postgres"  # who runs initdb, pg_basebackup and the servers when the tests are root
+
+
+def _binaries() -> Path:
+    named = os.environ.get("SKM_TEST_PG_BIN")
+    found = [Path(named)] if named else sorted(Path("/usr/lib/postgresql").glob("*/bin"))
+    usable = [path for path in found if (path / "pg_basebackup").exists()]
+    if not usable:
+        message = "replica tests not run: no PostgreSQL server binaries (initdb, pg_basebackup)"
+        if REQUIRE_REPLICA:
+            pytest.fail(message + " and SKM_TEST_REQUIRE_REPLICA=1")
+        pytest.skip(message)
+    return usable[-1]  # the newest major version
+
+
+class Cluster:
+    """One throwaway PostgreSQL cluster: a data directory and a port of its own."""
+
+    def __init__(self, binaries: Path, root: Path, name: str) -> None:
+        self.binaries = binaries
+        self.root = root
+        self.data = root / name
+        self.port = free_port()
+
+    def run(self, tool: str, *args: str) -> None:
+        command = [str(self.binaries / tool), *args]
+        if os.geteuid() == 0:
+            command = ["runuser", "-u", OWNER, "--", *command]
+        subprocess.run(command, check=True, capture_output=True, timeout=120)
+
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
+        log = str(self.root / f"{self.data.name}.log")
+        self.run("pg_ctl", "-D", str(self.data), "-o", options, "-l", log, "-w", "start")
+
+    def stop(self) -> None:
+        self.run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
+
+    def scalar(self, sql: str) -> Any:
+        with connect(self.url("skm")) as conn:
+            row = conn.execute(sql).fetchone()
+            return row[0] if row else None
+
+
+@pytest.fixture(scope="module")
+def clusters() -> Iterator[tuple[Cluster, Cluster]]:
+    """A primary with the service's schema (database `skm`) and a streaming replica of it."""
+    binaries = _binaries()
+    root = Path(tempfile.mkdtemp(prefix="skm-replica-"))
+    if os.geteuid() == 0:
+        owner = pwd.getpwnam(OWNER)
+        os.chown(root, owner.pw_uid, owner.pw_gid)
+    primary, replica = Cluster(binaries, root, "primary"), Cluster(binaries, root, "replica")
+    try:
+        primary.run("initdb", "-D", str(primary.data), "-U", "postgres", "--auth=trust")
+        primary.start()
+        with connect(primary.url()) as conn:
+            conn.execute("CREATE DATABASE skm")
+        migrated(primary.url("skm"))
+        replica.run(
+            "pg_basebackup", "-h", "127.0.0.1", "-p", str(primary.port), "-U", "postgres",
+            "-D", str(replica.data), "-R", "-X", "stream", "--checkpoint=fast",
+        )  # fmt: skip
+        replica.start()
+        yield primary, replica
+    finally:
+        for cluster in (replica, primary):
+            if (cluster.data / "postmaster.pid").exists():
+                cluster.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def caught_up(primary: Cluster, replica: Cluster, timeout: float = 30) -> None:
+    """Wait until the replica has replayed everything the primary has written."""
+    target = primary.scalar("SELECT pg_current_wal_lsn()::text")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if replica.scalar(f"SELECT pg_last_wal_replay_lsn() >= '{target}'::pg_lsn"):
+            return
+        time.sleep(0.05)
+    raise AssertionError("the replica did not catch up")
+
+
+@pytest.fixture
+def paired(clusters: tuple[Cluster, Cluster]) -> Iterator[tuple[TestClient, Cluster, Cluster]]:
+    """An app on the primary reading indices from the replica (at most an hour behind), its
+    replica state probed on every request; a unit with one service; replay running again
+    at the end."""
+    primary, replica = clusters
+    token = insert_key(primary.url("skm"))
+    settings = app_settings(
+        primary.url("skm"),
+        database_read_url=replica.url("skm"),
+        replica_max_lag_seconds=3600,
+        max_collected_age_days=100_000,
+        burst_seconds=0,  # identical answers from one key: counted, not flagged
+    )
+    with TestClient(create_app(settings), headers=bearer(token)) as client:
+        client.app.state.database.replica.check_seconds = 0  # type: ignore[attr-defined]
+        code = f"u{free_port()}"
+        make_unit(client, code, services=("ktp",))
+        client.code = code  # type: ignore[attr-defined]
+        caught_up(primary, replica)
+        try:
+            yield client, primary, replica
+        finally:
+            if not (replica.data / "postmaster.pid").exists():
+                replica.start()
+            replica.scalar("SELECT pg_wal_replay_resume()")
+
+
+def post(client: TestClient, code: str, n: int, when: datetime | None = None) -> None:
+    items = [response_item(code, "ktp", collected_at=when) for _ in range(n)]
+    answer = client.post("/v1/responses/batch", json={"items": items})
+    assert answer.status_code == 200, answer.text
+    assert {item["status"] for item in answer.json()["items"]} == {"created"}
+
+
+def index(client: TestClient, code: str, period: str, **headers: str) -> Any:
+    answer = client.get(f"/v1/indices/{code}", params={"period": period}, headers=headers)
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def this_year() -> str:
+    return str(datetime.now(UTC).year)
+
+
+def test_indices_are_read_on_the_replica_with_its_own_update_time(
+    paired: tuple[TestClient, Cluster, Cluster],
+) -> None:
+    """With replay paused, responses stored on the primary are not in the index (read on the
+    replica), and `data_updated_at` is the replica's, matching the figures it serves; once
+    the replica replays them, both move."""
+    client, primary, replica = paired
+    code, year = client.code, this_year()  # type: ignore[attr-defined]
+    post(client, code, 3)
+    caught_up(primary, replica)
+    before = index(client, code, year)
+    assert before["pooled"]["responses"] == 3
+    replica.scalar("SELECT pg_wal_replay_pause()")
+    post(client, code, 2)
+    behind = index(client, code, year)
+    assert behind["pooled"]["responses"] == 3  # the replica's figures, not the primary's 5
+    assert behind["data_updated_at"] == before["data_updated_at"]
+    replica.scalar("SELECT pg_wal_replay_resume()")
+    caught_up(primary, replica)
+    after = index(client, code, year)
+    assert after["pooled"]["responses"] == 5
+    assert after["data_updated_at"] > before["data_updated_at"]
+
+
+def test_a_replica_too_far_behind_or_down_is_left_for_the_primary(
+    paired: tuple[TestClient, Cluster, Cluster],
+) -> None:
+    """Further behind than SKM_REPLICA_MAX_LAG_SECONDS: the primary's figures; down: the
+    primary's figures too (200, not 503); back and caught up: the replica again."""
+    client, primary, replica = paired
+    code, year = client.code, this_year()  # type: ignore[attr-defined]
+    database = client.app.state.database  # type: ignore[attr-defined]
+    post(client, code, 2)
+    caught_up(primary, replica)
+    replica.scalar("SELECT pg_wal_replay_pause()")
+    post(client, code, 1)
+    assert index(client, code, year)["pooled"]["responses"] == 2  # within the hour allowed
+    database.replica.max_lag = 0.5
+    time.sleep(1.0)  # the last commit the replica replayed is now over 0.5 s old
+    assert index(client, code, year)["pooled"]["responses"] == 3
+    assert database.replica.usable is False
+    assert database.replica.lag is not None
+    assert database.replica.lag > 0.5
+    replica.stop()
+    assert index(client, code, year)["pooled"]["responses"] == 3
+    assert database.replica.lag is None
+    replica.start()
+    replica.scalar("SELECT pg_wal_replay_resume()")
+    caught_up(primary, replica)
+    database.replica.max_lag = 3600
+    assert index(client, code, year)["pooled"]["responses"] == 3
+    assert database.replica.usable is True
+
+
+def test_a_revoked_key_stops_at_once_whatever_the_replicas_lag(
+    paired: tuple[TestClient, Cluster, Cluster],
+) -> None:
+    """Keys are read on the primary: a key revoked there is refused by an index endpoint at
+    once, though the paused replica still holds it unrevoked."""
+    client, primary, replica = paired
+    code, year = client.code, this_year()  # type: ignore[attr-defined]
+    reader = create_key(client, "Dasbor", "reader", code)
+    caught_up(primary, replica)
+    replica.scalar("SELECT pg_wal_replay_pause()")
+    authorised = {"Authorization": f"Bearer {reader['token']}"}
+    assert index(client, code, year, **authorised)["unit"]["code"] == code
+    revoked = client.post(f"/v1/keys/{reader['id']}/revoke")
+    assert revoked.status_code == 200, revoked.text
+    refused = client.get(f"/v1/indices/{code}", params={"period": year}, headers=authorised)
+    assert refused.status_code == 401
+    assert replica.scalar(
+        f"SELECT revoked_at IS NULL FROM api_keys WHERE id = {reader['id']}"
+    ) is True  # fmt: skip
+
+
+def test_publication_records_are_read_on_the_primary(
+    paired: tuple[TestClient, Cluster, Cluster],
+) -> None:
+    """A period published while the replica is paused: the index (read on the replica)
+    already names the record, read on the primary, and says its figures agree."""
+    client, primary, replica = paired
+    code = client.code  # type: ignore[attr-defined]
+    post(client, code, 4, datetime(2025, 2, 10, 3, tzinfo=UTC))
+    caught_up(primary, replica)
+    replica.scalar("SELECT pg_wal_replay_pause()")
+    record = client.post(f"/v1/units/{code}/publications", json={"period": "2025-Q1"})
+    assert record.status_code == 201, record.text
+    on_replica = "SELECT count(*) FROM publications p JOIN units u ON u.id = p.unit_id"
+    assert replica.scalar(f"{on_replica} WHERE u.code = '{code}'") == 0
+    report = index(client, code, "2025-Q1")
+    assert report["pooled"]["responses"] == 4
+    assert report["publication"]["id"] == record.json()["id"]
+    assert report["publication"]["differs"] is False
+
+
+@pytest.mark.parametrize(
+    ("primary", "replica"),
+    [
+        ("sqlite:///./skm.db", "postgresql://postgres@127.0.0.1:5432/skm"),
+        ("postgresql://postgres@127.0.0.1:5432/skm", "sqlite:///./replica.db"),
+    ],
+)
+def test_a_replica_needs_postgresql_on_both_sides(primary: str, replica: str) -> None:
+    with pytest.raises(ValidationError, match="a read replica needs PostgreSQL on both sides"):
+        Settings(database_url=primary, database_read_url=replica)
