@@ -16,23 +16,27 @@ from app.errors import not_found
 
 STATIC = Path(__file__).resolve().parent / "static"
 
-# The pages' own policy: scripts, styles, images and API calls from the service only.
+# The pages' policy: scripts, styles, images, API calls, the kiosk's manifest and service
+# worker, from the service only; no form is ever submitted by the browser itself.
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    "connect-src 'self'; manifest-src 'self'; worker-src 'self'; base-uri 'none'; "
+    "form-action 'none'; frame-ancestors 'none'"
 )
 MEDIA_TYPES = {
     ".js": "text/javascript; charset=utf-8",
     ".css": "text/css; charset=utf-8",
     ".html": "text/html; charset=utf-8",
+    ".webmanifest": "application/manifest+json",
     ".svg": "image/svg+xml",
     ".json": "application/json",
     ".png": "image/png",
     ".txt": "text/plain; charset=utf-8",
 }
-COMPRESSIBLE = {".js", ".css", ".html", ".svg", ".json", ".txt"}
-# A library's files change only with its version directory's contents, which a release
-# replaces: a day's caching, revalidated by ETag afterwards. Pages revalidate every time.
+COMPRESSIBLE = {".js", ".css", ".html", ".webmanifest", ".svg", ".json", ".txt"}
+# Pages and modules revalidate on every use (a 304 costs a round trip of headers), so a new
+# release reaches kiosks and dashboards on their next load. A library's files change only
+# with a release that replaces its version: a day's caching, then revalidated by ETag.
 VENDOR_CACHE = "public, max-age=86400"
 PAGE_CACHE = "no-cache"
 
@@ -66,7 +70,12 @@ def security_headers(csp: str = CSP) -> dict[str, str]:
     }
 
 
-def serve(request: Request, relative: str, cache_control: str = PAGE_CACHE) -> Response:
+def serve(
+    request: Request,
+    relative: str,
+    cache_control: str = PAGE_CACHE,
+    extra: dict[str, str] | None = None,
+) -> Response:
     """The file, gzipped when the client takes it; 304 when its ETag matches."""
     found = asset(relative)
     headers = {
@@ -74,6 +83,7 @@ def serve(request: Request, relative: str, cache_control: str = PAGE_CACHE) -> R
         "Cache-Control": cache_control,
         "Vary": "Accept-Encoding",
         **security_headers(),
+        **(extra or {}),
     }
     if found.etag in request.headers.get("if-none-match", ""):
         return Response(status_code=304, headers=headers)
