@@ -34,6 +34,8 @@ from app.ratelimit import RateLimiter
 from app.routers import (
     collection,
     compliance,
+    dashboard,
+    docs,
     documents,
     flags,
     health,
@@ -46,6 +48,7 @@ from app.routers import (
     plans,
     populations,
     public,
+    public_page,
     publications,
     responses,
     surveys,
@@ -113,6 +116,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="1.0.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # served by app/routers/docs.py from the service's own files
+        redoc_url=None,
         dependencies=[Depends(refuse_nul)],
         generate_unique_id_function=operation_id,
     )
@@ -153,6 +158,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         health.router,
         metrics.router,
         kiosk.router,
+        docs.router,
+        dashboard.router,
+        public_page.router,
     ):
         app.include_router(router)
 

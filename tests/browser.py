@@ -28,6 +28,9 @@ import pytest
 REQUIRE_CHROMIUM = os.environ.get("SKM_TEST_REQUIRE_CHROMIUM") == "1"
 ARTIFACTS = Path(os.environ.get("SKM_TEST_ARTIFACTS", "test-artifacts"))
 UNLIMITED = "1000000/minute"
+# axe-core (its VERSION and LICENSE beside it), injected into a page by the accessibility
+# checks; a page under the service's CSP needs a context made with bypass_csp=True.
+AXE = Path(__file__).parent / "assets" / "axe-core" / "axe.min.js"
 
 
 def chromium_path() -> str:
@@ -114,3 +117,15 @@ def measured(line: str) -> None:
     with (ARTIFACTS / "measures.txt").open("a") as out:
         out.write(line + "\n")
     print(line)  # noqa: T201  (the figures are the point: the closing note quotes them)
+
+
+def axe_violations(page: Any) -> list[dict[str, Any]]:
+    """axe-core's WCAG 2.1 A/AA and best-practice violations on the page: id, impact,
+    how many nodes."""
+    page.add_script_tag(path=str(AXE))
+    found: list[dict[str, Any]] = page.evaluate(
+        """async () => (await axe.run(document, {runOnly: {type: 'tag',
+            values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice']}}))
+            .violations.map(v => ({id: v.id, impact: v.impact, nodes: v.nodes.length}))"""
+    )
+    return found
