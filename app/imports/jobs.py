@@ -17,9 +17,10 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from functools import cache
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.config import Settings
@@ -30,7 +31,7 @@ from app.imports.rows import CellProblem, ParsedRow, Target, from_field_problems
 from app.ingest import Submitter, content_hash, ingest
 from app.models import AuditEntry, Import, ImportRow, SheetCode, Unit, WithdrawnResponse
 from app.response_checks import check_item, references_found, references_params, references_query
-from app.statements import fetch_all
+from app.statements import execute_many, fetch_all, one_of
 from app.stored_responses import stored_in_scope
 from app.surveys import VersionCache
 
@@ -121,25 +122,18 @@ class Job:
         self, conn: AsyncConnection, rows: list[ParsedRow]
     ) -> tuple[set[str], set[uuid.UUID]]:
         """The rows' sheet codes printed for the unit, and their ids that were withdrawn."""
+        dialect = conn.dialect.name
         wanted = [r.code for r in rows if r.code is not None]
         printed: set[str] = set()
         if wanted:
-            found = await conn.execute(
-                select(SheetCode.code).where(
-                    SheetCode.unit_id == self.target.unit_id, SheetCode.code.in_(wanted)
-                )
+            found = await fetch_all(
+                conn, _printed_query(dialect), {"unit_id": self.target.unit_id, "codes": wanted}
             )
-            printed = set(found.scalars())
+            printed = {r.code for r in found}
         ids = [r.response_id for r in rows]
-        withdrawn = set(
-            (
-                await conn.execute(
-                    select(WithdrawnResponse.response_id).where(
-                        WithdrawnResponse.response_id.in_(ids)
-                    )
-                )
-            ).scalars()
-        )
+        withdrawn = {
+            r.response_id for r in await fetch_all(conn, _withdrawn_query(dialect), {"ids": ids})
+        }
         return printed, withdrawn
 
     def _sheet_problems(
@@ -198,7 +192,9 @@ class Job:
             outcomes = await self._checked(conn, candidates)
         else:
             items = [(i, row.item) for i, row in enumerate(candidates) if row.item is not None]
-            done = await ingest(conn, items, self.versions, self.settings, utcnow(), self.submitter)
+            done = await ingest(
+                conn, items, self.versions, self.settings, utcnow(), self.submitter, respond=False
+            )
             outcomes = [
                 (o.status, o.problem.errors if o.problem and o.problem.errors else []) for o in done
             ]
@@ -297,6 +293,24 @@ class Job:
         return answers
 
 
+@cache
+def _printed_query(dialect: str) -> Any:
+    return select(SheetCode.code).where(
+        SheetCode.unit_id == bindparam("unit_id"), one_of(SheetCode.code, "codes", dialect)
+    )
+
+
+@cache
+def _withdrawn_query(dialect: str) -> Any:
+    return select(WithdrawnResponse.response_id).where(
+        one_of(WithdrawnResponse.response_id, "ids", dialect)
+    )
+
+
+# Built once: the hot statements are compiled once (`app.statements`).
+_INSERT_IMPORT_ROWS = insert(ImportRow)
+
+
 def _code_cell(layout: Layout, row: ParsedRow) -> str:
     if row.code is not None and "sheet_code" in layout.letters:
         return layout.cell("sheet_code", row.number)
@@ -322,8 +336,8 @@ async def _save(database: Database, record: Import, batch: Batch | None, **chang
     """One batch's records and the job's counters (and heartbeat), in one transaction."""
     async with database.write_session() as session:
         conn = await session.connection()
-        if batch is not None and batch.records:
-            await conn.execute(insert(ImportRow), batch.records)
+        if batch is not None:
+            await execute_many(conn, _INSERT_IMPORT_ROWS, batch.records)
         values = {
             **{name: getattr(record, name) for name in Counts.__dataclass_fields__},
             "updated_at": utcnow(),
@@ -425,8 +439,7 @@ async def _run(
             async with database.write_session() as session:
                 conn = await session.connection()
                 batch = await job.batch(conn, layout, chunk, record.dry_run)
-                if batch.records:
-                    await conn.execute(insert(ImportRow), batch.records)
+                await execute_many(conn, _INSERT_IMPORT_ROWS, batch.records)
                 counts = Counts(**{n: getattr(record, n) for n in Counts.__dataclass_fields__})
                 counts.add(batch.counts)
                 values = {**counts.as_dict(), "updated_at": utcnow()}
