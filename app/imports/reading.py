@@ -184,16 +184,16 @@ def _read_in_child(content: bytes, file_format: str, size: int, out: Connection)
                 if len(batch) == size:
                     out.send(("rows", batch))
                     batch = []
-        except FileProblem as problem:
-            out.send(("problem", str(problem)))
-            return
-        except Exception as error:  # a file that breaks off part way (a damaged archive)
+        except Exception as error:  # a file that breaks off part way (a damaged sheet)
+            # The rows before the break are sent: they were read whole.
+            if batch:
+                out.send(("rows", batch))
             reason = type(error).__name__
             out.send(
                 (
                     "problem",
-                    f"{layout.sheet}: the file cannot be read after row {last} "
-                    f"({reason}); the rows before it were imported",
+                    f"{layout.sheet}: the file cannot be read after row {last} ({reason}); "
+                    "the rows before it were imported",
                 )
             )
             return
