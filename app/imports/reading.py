@@ -13,6 +13,7 @@ import csv
 import hashlib
 import io
 import multiprocessing
+import pickle
 import zipfile
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -206,40 +207,39 @@ def _read_in_child(content: bytes, file_format: str, size: int, out: Connection)
         out.close()
 
 
-def _receive(connection: Connection, keys: list[str]) -> Any:
-    """The child's next message, its rows as FileRows (in a thread: waiting releases the
-    GIL)."""
+def _receive(connection: Connection) -> bytes:
+    """The child's next message as it came (in a thread: the wait releases the GIL)."""
     try:
-        message = connection.recv()
+        return connection.recv_bytes()
     except (EOFError, OSError):
         raise FileProblem("the process reading the file stopped before its end") from None
-    if message[0] == "rows":
+
+
+class _Receiver:
+    """The parent's end of the pipe: one message asked for at a time, its bytes received in
+    a thread, read here (the rows' objects are made by the job's own thread); a wait that is
+    cancelled leaves the thread's read running (shielded), to be awaited on close."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        self.keys: list[str] = []
+        self.pending: asyncio.Task[bytes] | None = None
+
+    def ask(self) -> None:
+        self.pending = asyncio.ensure_future(asyncio.to_thread(_receive, self.connection))
+
+    async def answer(self) -> Any:
+        assert self.pending is not None
+        message = pickle.loads(await asyncio.shield(self.pending))  # from our own child
+        if message[0] != "rows":
+            return message
+        keys = self.keys
         return [
             FileRow(
                 values[0], {k: v for k, v in zip(keys, values[1:], strict=True) if v is not None}
             )
             for values in message[1]
         ]
-    return message
-
-
-class _Receiver:
-    """The parent's end of the pipe: one message asked for at a time, in a thread; a wait
-    that is cancelled leaves the thread's read running (shielded), to be awaited on close."""
-
-    def __init__(self, connection: Connection) -> None:
-        self.connection = connection
-        self.keys: list[str] = []
-        self.pending: asyncio.Task[Any] | None = None
-
-    def ask(self) -> None:
-        self.pending = asyncio.ensure_future(
-            asyncio.to_thread(_receive, self.connection, self.keys)
-        )
-
-    async def answer(self) -> Any:
-        assert self.pending is not None
-        return await asyncio.shield(self.pending)
 
     async def close(self) -> None:
         if self.pending is not None:
