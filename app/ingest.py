@@ -185,14 +185,12 @@ def _id_taken(index: int, item_id: uuid.UUID) -> Outcome:
     )
 
 
-def _replayed(index: int, item_id: uuid.UUID, digest: str, stored: Any) -> Outcome:
+def _replayed(
+    index: int, item_id: uuid.UUID, digest: str, stored: Any, respond: bool = True
+) -> Outcome:
     if stored.content_hash == digest:
-        return Outcome(
-            index,
-            item_id,
-            "duplicate",
-            response=response_out(stored, stored.unit_code, stored.service_code),
-        )
+        response = response_out(stored, stored.unit_code, stored.service_code) if respond else None
+        return Outcome(index, item_id, "duplicate", response=response)
     return _id_taken(index, item_id)
 
 
@@ -302,8 +300,10 @@ async def _settled(
     refused: dict[int, list[FieldProblem]],
     digests: dict[int, str],
     scope: str | None,
+    respond: bool,
 ) -> dict[int, Outcome]:
-    """The outcome of each item whose id is first of its kind in the batch, by its index."""
+    """The outcome of each item whose id is first of its kind in the batch, by its index
+    (with the stored response, when `respond`)."""
     # Everything not inserted may be a retry of a stored response (even one that would no
     # longer validate, such as an old collected_at): compare with what is stored.
     unsettled = [(i, item) for i, item in unique if item.id not in inserted]
@@ -313,11 +313,10 @@ async def _settled(
     for index, item in unique:
         if item.id in inserted:
             row = rows_by_id[item.id]
-            outcomes[index] = Outcome(
-                index, item.id, "created", response=response_out(row, item.unit, item.service)
-            )
+            response = response_out(row, item.unit, item.service) if respond else None
+            outcomes[index] = Outcome(index, item.id, "created", response=response)
         elif item.id in stored:
-            outcomes[index] = _replayed(index, item.id, digests[index], stored[item.id])
+            outcomes[index] = _replayed(index, item.id, digests[index], stored[item.id], respond)
         elif item.id in elsewhere and index not in refused:
             outcomes[index] = _id_taken(index, item.id)
         else:
@@ -361,8 +360,10 @@ async def ingest(
     settings: Settings,
     now: datetime,
     submitter: Submitter,
+    respond: bool = True,
 ) -> list[Outcome]:
-    """Store the given (index, response) pairs; one outcome per pair, in the same order.
+    """Store the given (index, response) pairs; one outcome per pair, in the same order
+    (without the stored response when not `respond`: an import wants only the status).
 
     Valid new responses are inserted (and counted in the daily aggregates) even when others
     are refused. A response whose id is already stored is a duplicate when its content is the
@@ -388,7 +389,9 @@ async def ingest(
     if rows:
         rows.sort(key=lambda r: r["id"])  # one lock order for concurrent batches
         inserted = await retrying(conn, lambda: _insert(conn, rows, now))
-    outcomes = await _settled(conn, unique, rows, inserted, refused, digests, submitter.scope_path)
+    outcomes = await _settled(
+        conn, unique, rows, inserted, refused, digests, submitter.scope_path, respond
+    )
     outcomes.update(_repeated(repeats, first_of, outcomes, digests))
     return [outcomes[index] for index, _ in items]
 

@@ -1,7 +1,7 @@
-"""Paper import benchmark (issue 14): a 100,000-row workbook imported through the API on
-PostgreSQL, against the batch endpoint fed the same rows, in the same run.
+"""Paper import benchmark (issue 14): a workbook imported through the API on PostgreSQL,
+against the batch endpoint fed the same rows, in the same run, on a shared machine.
 
-    .venv/bin/python -m bench.paper_import [--rows 100000] [--small 10000] [--db postgresql]
+    .venv/bin/python -m bench.paper_import [--rows 100000] [--small 10000] [--repetitions 3]
     make bench-paper BENCH_ARGS="--rows 20000"
 
 It makes a fresh, migrated database (`skm_bench_paper` on SKM_BENCH_POSTGRES_URL, dropped
@@ -9,12 +9,17 @@ and created, left afterwards for inspection; or a SQLite file), serves it with t
 service (`uvicorn app.main:create_app --factory --workers 1`, bench/harness.py), and prints:
 
 - the spreadsheet reader's own speed (openpyxl read-only, in this process): the ceiling;
-- the batch endpoint's responses/s: the same rows as paper responses, in batches of 500,
-  posted one after another by one client (as one importing client would);
-- per workbook (`--small` rows, then `--rows`): the import end to end — upload, the job
-  (validation included), polled every 0.2 s until done — in rows/s, and the worker's peak
-  resident memory (sampled while it runs) above its idle size at start and above its size
-  just before the import (the batch run before it grows the heap, which is not returned);
+- per workbook (`--small` rows, then `--rows`), `--repetitions` pairs, the two sides
+  interleaved (batch then import, then import then batch, ...), each on units of its own
+  (so every repetition stores every row), with the load average at each:
+  - the batch endpoint's responses/s: the same rows as paper responses, 500 a batch,
+    posted one after another by one client (as one importing client would);
+  - the import end to end: from the upload's start to the job's `finished_at` (validation
+    included; the job's own clock, so the polling interval adds nothing), in rows/s; its
+    status is polled once a second meanwhile (as a dashboard would), progress counted;
+  - the ratio import ÷ batch of the pair, and the median ratio of the repetitions;
+  - peak resident memory of the worker and its children (the import's reading process)
+    above the worker just before the import (its steady state) and above the idle worker;
 - the second import of the large file: its time and the rows it stored (0 expected).
 
 Exits 1 when a check fails (rows stored differ from the file's, or the second import
@@ -22,8 +27,11 @@ stored anything), 2 when it cannot run. A missed target is only reported.
 """
 
 import argparse
+import contextlib
 import io
+import os
 import random
+import statistics
 import sys
 import tempfile
 import threading
@@ -48,12 +56,13 @@ from bench.harness import (
     code_version,
     fresh_database,
     migrate,
+    read_rss,
     serving,
 )
 
 SERVICES = ("ktp", "kk", "akta")
 BATCH = 500
-POLL_SECONDS = 0.2
+POLL_SECONDS = 1.0  # as a dashboard would; the time comes from the job's finished_at
 MB = 1_000_000
 
 
@@ -87,18 +96,45 @@ def reader_speed(content: bytes) -> tuple[int, float]:
     return count, time.perf_counter() - started
 
 
+def descendants(pid: int) -> list[int]:
+    """The process's children, theirs, and so on (as the kernel lists them)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            children = (task / "children").read_text().split()
+        except OSError:
+            continue
+        for child in map(int, children):
+            found += [child, *descendants(child)]
+    return found
+
+
+def tree_rss(pid: int) -> int:
+    """The resident memory of a process and of its descendants (counted apart: their shared
+    pages counted twice, so an overestimate)."""
+    total = read_rss(pid)
+    for child in descendants(pid):
+        with contextlib.suppress(OSError, BenchError):  # ended meanwhile
+            total += read_rss(child)
+    return total
+
+
+def load() -> str:
+    return "load " + " ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
 class Sampler(threading.Thread):
-    """The worker's peak resident memory while something runs."""
+    """The peak resident memory of the worker and its children while something runs."""
 
     def __init__(self, service: Service) -> None:
         super().__init__(daemon=True)
         self.service = service
-        self.peak = service.rss()
+        self.peak = tree_rss(service.pid)
         self.running = True
 
     def run(self) -> None:
         while self.running:
-            self.peak = max(self.peak, self.service.rss())
+            self.peak = max(self.peak, tree_rss(self.service.pid))
             time.sleep(0.05)
 
     def stop(self) -> int:
@@ -122,66 +158,78 @@ def insert_admin(url: str) -> str:
     return token
 
 
-def setup_units(client: httpx2.Client) -> None:
-    for code in ("capil", "capil-batch"):
-        made = client.post(
-            "/v1/units",
-            json={"code": code, "name": code, "kind": "agency", "time_zone": "Asia/Makassar"},
-        )
-        if made.status_code != 201:
-            raise BenchError(made.text)
-        for service in SERVICES:
-            client.post(f"/v1/units/{code}/services", json={"code": service, "name": service})
+def setup_unit(client: httpx2.Client, code: str) -> None:
+    made = client.post(
+        "/v1/units",
+        json={"code": code, "name": code, "kind": "agency", "time_zone": "Asia/Makassar"},
+    )
+    if made.status_code != 201:
+        raise BenchError(made.text)
+    for service in SERVICES:
+        client.post(f"/v1/units/{code}/services", json={"code": service, "name": service})
 
 
-def batch_rate(client: httpx2.Client, content: bytes) -> tuple[int, float]:
-    """The file's rows posted to the batch endpoint as paper responses (another unit)."""
+Row = tuple[str, str, dict[str, Any], dict[str, Any]]
+
+
+def batch_rows(content: bytes) -> list[Row]:
+    """The file's rows as the batch endpoint's items take them, read once (untimed)."""
     _, rows = read(content, "xlsx")
-    items: list[dict[str, Any]] = []
+    found = []
+    for row in rows:
+        cells = row.cells
+        day = cells["date"].replace(tzinfo=UTC) - timedelta(hours=8)
+        found.append(
+            (
+                day.isoformat(),
+                cells["service"],
+                {e: cells[e] for e in ELEMENTS if e in cells},
+                {"gender": cells["gender"], "age_band": cells["age_band"]},
+            )
+        )
+    return found
+
+
+def batch_rate(client: httpx2.Client, rows: list[Row], unit: str) -> tuple[int, float]:
+    """The rows posted to the batch endpoint as paper responses of `unit`: created, and the
+    seconds the posts took."""
     created = 0
     elapsed = 0.0
-
-    def send() -> None:
-        nonlocal created, elapsed
+    for start in range(0, len(rows), BATCH):
+        items = [
+            {
+                "id": str(uuid.uuid4()),
+                "unit": unit,
+                "service": service,
+                "survey_version_id": 1,
+                "channel": "paper",
+                "collected_at": collected,
+                "answers": answers,
+                "profile": profile,
+            }
+            for collected, service, answers, profile in rows[start : start + BATCH]
+        ]
         started = time.perf_counter()
         answer = client.post("/v1/responses/batch", json={"items": items})
         elapsed += time.perf_counter() - started
         if answer.status_code != 200:
             raise BenchError(answer.text[:500])
         created += sum(1 for i in answer.json()["items"] if i["status"] == "created")
-        items.clear()
-
-    for row in rows:
-        cells = row.cells
-        day = cells["date"].replace(tzinfo=UTC) - timedelta(hours=8)
-        items.append(
-            {
-                "id": str(uuid.uuid4()),
-                "unit": "capil-batch",
-                "service": cells["service"],
-                "survey_version_id": 1,
-                "channel": "paper",
-                "collected_at": day.isoformat(),
-                "answers": {e: cells[e] for e in ELEMENTS if e in cells},
-                "profile": {"gender": cells["gender"], "age_band": cells["age_band"]},
-            }
-        )
-        if len(items) == BATCH:
-            send()
-    if items:
-        send()
     return created, elapsed
 
 
 def import_file(
-    client: httpx2.Client, service: Service, content: bytes
-) -> tuple[dict[str, Any], float, int, list[float]]:
-    """Upload and poll to the end: the final status, seconds, peak RSS, percents seen."""
+    client: httpx2.Client, service: Service, content: bytes, unit: str
+) -> tuple[dict[str, Any], float, int, int, list[float]]:
+    """Upload and poll to the end: the final status, the seconds from the upload's start to
+    the job's finished_at, the worker's (and children's) size just before and at its peak,
+    and the percents seen."""
+    before = tree_rss(service.pid)
     sampler = Sampler(service)
     sampler.start()
-    started = time.perf_counter()
+    started = datetime.now(UTC)
     answer = client.post(
-        "/v1/units/capil/imports",
+        f"/v1/units/{unit}/imports",
         content=content,
         headers={"Content-Type": "application/octet-stream"},
     )
@@ -190,19 +238,21 @@ def import_file(
         raise BenchError(answer.text[:500])
     seen: list[float] = []
     while True:
+        time.sleep(POLL_SECONDS)
         status: dict[str, Any] = client.get(f"/v1/imports/{answer.json()['id']}").json()
         seen.append(status["percent"])
         if status["state"] in ("done", "failed", "lost"):
             break
-        time.sleep(POLL_SECONDS)
-    seconds = time.perf_counter() - started
-    return status, seconds, sampler.stop(), seen
+    peak = sampler.stop()
+    finished = datetime.fromisoformat(status["finished_at"] or datetime.now(UTC).isoformat())
+    return status, (finished - started).total_seconds(), before, peak, seen
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench.paper_import", description=__doc__)
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--small", type=int, default=10_000)
+    parser.add_argument("--repetitions", type=int, default=3)
     parser.add_argument("--db", choices=("postgresql", "sqlite"), default="postgresql")
     args = parser.parse_args(argv)
     at_start = code_version()
@@ -214,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
         small, large = make_workbook(args.small, 1), make_workbook(args.rows, 2)
         print(
             f"workbooks: {args.small:,} rows {len(small) / MB:.1f} MB, "
-            f"{args.rows:,} rows {len(large) / MB:.1f} MB"
+            f"{args.rows:,} rows {len(large) / MB:.1f} MB; {os.cpu_count()} CPUs; {load()}"
         )
         count, seconds = reader_speed(large)
         print(f"reader (openpyxl read-only, this process): {count / seconds:,.0f} rows/s")
@@ -226,35 +276,60 @@ def main(argv: list[str] | None = None) -> int:
                 timeout=600,
             ) as client,
         ):
-            setup_units(client)
-            idle = service.rss()
+            sizes = (("small", small, args.small), ("large", large, args.rows))
+            for name, _, _ in sizes:
+                for rep in range(1, args.repetitions + 1):
+                    setup_unit(client, f"imp-{name}-{rep}")
+                    setup_unit(client, f"bat-{name}-{rep}")
+            idle = tree_rss(service.pid)
             print(f"worker idle: {idle / MB:.1f} MB")
-            created, seconds = batch_rate(client, large)
-            batch_per_second = created / seconds
-            print(
-                f"batch endpoint ({BATCH} a batch, one client): {created:,} created, "
-                f"{batch_per_second:,.0f} responses/s"
-            )
-            for name, content, rows in (("small", small, args.small), ("large", large, args.rows)):
-                before = service.rss()
-                status, seconds, peak, seen = import_file(client, service, content)
-                rate = status["stored"] / seconds
-                shown = sorted({p for p in seen if 0 < p < 100})
+            for name, content, rows in sizes:
+                items = batch_rows(content)
+                ratios = []
+                over_before = []
+                for rep in range(1, args.repetitions + 1):
+                    figures = {}
+                    sides = ("batch", "import") if rep % 2 else ("import", "batch")
+                    for side in sides:
+                        if side == "batch":
+                            created, seconds = batch_rate(client, items, f"bat-{name}-{rep}")
+                            figures["batch"] = created / seconds
+                            print(
+                                f"  {name} #{rep} batch endpoint ({BATCH} a batch, one client):"
+                                f" {created:,} created, {created / seconds:,.0f} responses/s;"
+                                f" {load()}"
+                            )
+                            continue
+                        status, seconds, before, peak, seen = import_file(
+                            client, service, content, f"imp-{name}-{rep}"
+                        )
+                        figures["import"] = status["stored"] / seconds
+                        over_before.append(peak - before)
+                        shown = sorted({p for p in seen if 0 < p < 100})
+                        print(
+                            f"  {name} #{rep} import: {status['state']}, {status['stored']:,} "
+                            f"stored in {seconds:.1f} s = {figures['import']:,.0f} rows/s; "
+                            f"peak RSS {(peak - before) / MB:+.1f} MB over the worker just "
+                            f"before ({before / MB:.0f} MB), {(peak - idle) / MB:+.1f} MB "
+                            f"over idle; {len(shown)} intermediate percents seen; {load()}"
+                        )
+                        if status["stored"] != rows:
+                            print(f"  CHECK FAILED: {rows} rows, {status['stored']} stored")
+                            failed = True
+                    ratios.append(figures["import"] / figures["batch"])
                 print(
-                    f"import {name} ({rows:,} rows): {status['state']}, {status['stored']:,} "
-                    f"stored in {seconds:.1f} s = {rate:,.0f} rows/s "
-                    f"({rate / batch_per_second:.2f} x the batch endpoint); peak RSS "
-                    f"{(peak - idle) / MB:+.1f} MB over idle, {(peak - before) / MB:+.1f} MB "
-                    f"over the worker just before; progress seen: "
-                    f"{len(shown)} intermediate percents"
+                    f"import {name} ({rows:,} rows): import / batch endpoint "
+                    f"{', '.join(f'{r:.2f}' for r in ratios)}; median "
+                    f"{statistics.median(ratios):.2f} x (target >= 1.0); peak RSS over the "
+                    f"worker just before: at most {max(over_before) / MB:+.1f} MB "
+                    f"(target <= 80 MB)"
                 )
-                if status["stored"] != rows:
-                    print(f"  CHECK FAILED: {rows} rows, {status['stored']} stored")
-                    failed = True
-            status, seconds, peak, _ = import_file(client, service, large)
+                del items
+            status, seconds, _, peak, _ = import_file(client, service, large, "imp-large-1")
             print(
                 f"second import of the large file: {seconds:.1f} s, {status['stored']} stored, "
-                f"{status['present']:,} already present; peak RSS {(peak - idle) / MB:+.1f} MB"
+                f"{status['present']:,} already present; peak RSS {(peak - idle) / MB:+.1f} MB "
+                f"over idle"
             )
             if status["stored"] != 0:
                 failed = True

@@ -4,10 +4,15 @@ stores each response once; a conflict is reported, never applied; a file without
 withdrawn whole; one stored paper response is corrected or withdrawn; the command line
 does what the API does. Expected figures are worked out by hand in each test."""
 
+import asyncio
+import functools
 import io
 import os
+import re
+import signal
 import time
 import uuid
+import zipfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,6 +26,7 @@ from sqlalchemy import Engine, select, text, update
 from app.cli import main
 from app.config import get_settings
 from app.imports import codes
+from app.imports.reading import FileProblem, FileRow, reading_process
 from app.models import Import
 
 TODAY = datetime.now(UTC).date()
@@ -469,3 +475,174 @@ def test_skm_import_reports_every_refusal_and_stores_once(
     entries = units.get("/v1/audit", params={"action": "import"}).json()["items"]
     assert [e["details"]["stored"] for e in entries] == [0, 1]
     assert {e["key_name"] for e in entries} == {"skm import (command line)"}
+
+
+# --- the reading process ----------------------------------------------------------------------
+
+
+def reader_children() -> list[int]:
+    """The ids of this process's children that are reading a file (spawned by
+    multiprocessing), as the system lists them."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            command = (entry / "cmdline").read_bytes()
+        except OSError:  # ended meanwhile
+            continue
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        if parent == os.getpid() and b"spawn_main" in command:
+            found.append(int(entry.name))
+    return found
+
+
+def broken_after(content: bytes, last_good_row: int) -> bytes:
+    """The workbook with its sheet's XML damaged after the given row (a file that breaks off
+    part way: the archive is sound, the sheet is not)."""
+    source = zipfile.ZipFile(io.BytesIO(content))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+        for item in source.infolist():
+            data = source.read(item.filename)
+            if item.filename.startswith("xl/worksheets/sheet"):
+                text = data.decode()
+                cut = text.index(f'<row r="{last_good_row + 1}"')
+                end = text.index("</sheetData>")
+                data = (text[:cut] + '<row r="x"><c></row>' + text[end:]).encode()
+            target.writestr(item, data)
+    return out.getvalue()
+
+
+async def read_all(content: bytes, size: int) -> tuple[list[list[FileRow]], list[int]]:
+    """Every batch, and the reading children seen while the file was read."""
+    seen: list[int] = []
+    batches = []
+    async with reading_process(content, "xlsx", size) as (_, rows):
+        async for batch in rows:
+            seen += reader_children()
+            batches.append(batch)
+    return batches, seen
+
+
+def test_a_child_process_reads_the_rows_in_batches_and_is_gone_after() -> None:
+    rows = [row(None, DAY, "ktp", [1 + n % 4] * 9, "L" if n % 2 else None) for n in range(25)]
+    batches, _ = asyncio.run(read_all(workbook(rows), 10))
+    assert [len(b) for b in batches] == [10, 10, 5]
+    assert reader_children() == []
+    flat = [r for b in batches for r in b]
+    assert [r.number for r in flat] == list(range(2, 27))
+    # Row 3 (n = 1): all 2s, gender L; row 2 (n = 0): all 1s, no gender (an empty cell).
+    assert flat[1].cells["waktu"] == 2
+    assert flat[1].cells["gender"] == "L"
+    assert "gender" not in flat[0].cells
+    assert flat[0].cells["service"] == "ktp"
+
+
+def test_a_file_breaking_off_part_way_raises_after_the_rows_before_it() -> None:
+    rows = [row(None, DAY, "ktp", NINE_FOURS) for _ in range(30)]
+    content = broken_after(workbook(rows), 21)  # rows 2 to 21 are sound: 20 rows
+
+    numbers: list[int] = []
+
+    async def scenario() -> None:
+        async with reading_process(content, "xlsx", 8) as (_, batches):
+            async for batch in batches:
+                numbers.extend(r.number for r in batch)
+
+    with pytest.raises(FileProblem, match=r"cannot be read after row 21 "):
+        asyncio.run(scenario())
+    assert numbers == list(range(2, 22))
+    assert reader_children() == []
+
+
+@functools.cache
+def long_workbook() -> bytes:
+    """More rows than the pipe holds in batches of 10: the child is still there, waiting to
+    send, when the first batch arrives."""
+    return workbook([row(None, DAY, "ktp", NINE_FOURS) for _ in range(3000)])
+
+
+def test_the_child_reads_while_the_job_runs_and_is_gone_after() -> None:
+    _, seen = asyncio.run(read_all(long_workbook(), 10))
+    assert seen  # read by another process ...
+    assert os.getpid() not in seen
+    assert reader_children() == []  # ... which is gone
+
+
+def test_the_child_is_ended_when_the_reading_is_left_early_or_cancelled() -> None:
+    content = long_workbook()
+
+    async def left_early() -> list[int]:
+        seen: list[int] = []
+        left = False
+        try:
+            async with reading_process(content, "xlsx", 10) as (_, batches):
+                async for _batch in batches:
+                    seen.extend(reader_children())
+                    raise LookupError("the job failed")
+        except LookupError:
+            left = True
+        assert left
+        return seen
+
+    async def cancelled() -> list[int]:
+        seen: list[int] = []
+        first = asyncio.Event()
+
+        async def job() -> None:
+            async with reading_process(content, "xlsx", 10) as (_, batches):
+                async for _batch in batches:
+                    seen.extend(reader_children())
+                    first.set()
+                    await asyncio.sleep(60)  # a slow store: the child waits, blocked
+
+        task = asyncio.create_task(job())
+        await first.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        return seen
+
+    for scenario in (left_early, cancelled):
+        assert len(asyncio.run(scenario())) == 1
+        assert reader_children() == []
+
+
+def test_a_reading_child_that_dies_fails_the_reading() -> None:
+    content = long_workbook()
+
+    got: list[int] = []
+
+    async def scenario() -> None:
+        async with reading_process(content, "xlsx", 10) as (_, batches):
+            async for batch in batches:
+                if not got:
+                    [child] = reader_children()
+                    os.kill(child, signal.SIGKILL)
+                got.extend(r.number for r in batch)
+
+    with pytest.raises(FileProblem, match="stopped before its end"):
+        asyncio.run(scenario())
+    assert 10 <= len(got) < 3000
+    assert reader_children() == []
+
+
+def test_an_import_whose_file_breaks_off_fails_keeping_whole_batches(units: TestClient) -> None:
+    # 1,500 rows, the sheet damaged after row 1,201: rows 2 to 1,201 (1,200) are read, in a
+    # batch of 1,000 and one of 200, each stored whole with its counts; then the job fails.
+    rows = [row(None, DAY, "ktp", [1 + n % 4] * 9) for n in range(1500)]
+    content = broken_after(workbook(rows), 1201)
+    answer = units.post("/v1/units/capil/imports", content=content)
+    assert answer.status_code == 202, answer.text  # the header reads: the damage is further
+    status = wait(units, answer.json()["id"])
+    assert status["state"] == "failed"
+    assert re.search(r"cannot be read after row 1201\b", status["error"])
+    assert (status["rows_read"], *counts(status)) == (1200, 1200, 0, 0, 0)
+    assert index_count(units) == 1200
+    assert reader_children() == []
+    # A failed import is withdrawn whole: everything it stored leaves the indices.
+    withdrawn = units.post(f"/v1/imports/{status['id']}/withdraw")
+    assert withdrawn.status_code == 200, withdrawn.text
+    assert index_count(units) == 0

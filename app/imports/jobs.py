@@ -14,30 +14,30 @@ import asyncio
 import hashlib
 import logging
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from itertools import islice
+from functools import cache
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.config import Settings
 from app.db import Database, utcnow
 from app.imports import codes
-from app.imports.reading import FileProblem, FileRow, Layout, content_digest, read
+from app.imports.reading import FileProblem, FileRow, Layout, content_digest, reading_process
 from app.imports.rows import CellProblem, ParsedRow, Target, from_field_problems, parse
 from app.ingest import Submitter, content_hash, ingest
 from app.models import AuditEntry, Import, ImportRow, SheetCode, Unit, WithdrawnResponse
 from app.response_checks import check_item, references_found, references_params, references_query
-from app.statements import fetch_all
+from app.statements import execute_many, fetch_all, one_of
 from app.stored_responses import stored_in_scope
 from app.surveys import VersionCache
 
 log = logging.getLogger(__name__)
 
-BATCH_ROWS = 500  # rows checked and stored per transaction
+BATCH_ROWS = 1000  # rows checked and stored per transaction
 LOST_AFTER = timedelta(minutes=2)  # a running job whose heartbeat is older was interrupted
 MAX_LISTED_PROBLEMS = 200  # refusals listed in a job's status; the report has them all
 # A manager may import last year's paper: rows older than the usual window are stored
@@ -122,25 +122,18 @@ class Job:
         self, conn: AsyncConnection, rows: list[ParsedRow]
     ) -> tuple[set[str], set[uuid.UUID]]:
         """The rows' sheet codes printed for the unit, and their ids that were withdrawn."""
+        dialect = conn.dialect.name
         wanted = [r.code for r in rows if r.code is not None]
         printed: set[str] = set()
         if wanted:
-            found = await conn.execute(
-                select(SheetCode.code).where(
-                    SheetCode.unit_id == self.target.unit_id, SheetCode.code.in_(wanted)
-                )
+            found = await fetch_all(
+                conn, _printed_query(dialect), {"unit_id": self.target.unit_id, "codes": wanted}
             )
-            printed = set(found.scalars())
+            printed = {r.code for r in found}
         ids = [r.response_id for r in rows]
-        withdrawn = set(
-            (
-                await conn.execute(
-                    select(WithdrawnResponse.response_id).where(
-                        WithdrawnResponse.response_id.in_(ids)
-                    )
-                )
-            ).scalars()
-        )
+        withdrawn = {
+            r.response_id for r in await fetch_all(conn, _withdrawn_query(dialect), {"ids": ids})
+        }
         return printed, withdrawn
 
     def _sheet_problems(
@@ -199,7 +192,9 @@ class Job:
             outcomes = await self._checked(conn, candidates)
         else:
             items = [(i, row.item) for i, row in enumerate(candidates) if row.item is not None]
-            done = await ingest(conn, items, self.versions, self.settings, utcnow(), self.submitter)
+            done = await ingest(
+                conn, items, self.versions, self.settings, utcnow(), self.submitter, respond=False
+            )
             outcomes = [
                 (o.status, o.problem.errors if o.problem and o.problem.errors else []) for o in done
             ]
@@ -298,6 +293,24 @@ class Job:
         return answers
 
 
+@cache
+def _printed_query(dialect: str) -> Any:
+    return select(SheetCode.code).where(
+        SheetCode.unit_id == bindparam("unit_id"), one_of(SheetCode.code, "codes", dialect)
+    )
+
+
+@cache
+def _withdrawn_query(dialect: str) -> Any:
+    return select(WithdrawnResponse.response_id).where(
+        one_of(WithdrawnResponse.response_id, "ids", dialect)
+    )
+
+
+# Built once: the hot statements are compiled once (`app.statements`).
+_INSERT_IMPORT_ROWS = insert(ImportRow)
+
+
 def _code_cell(layout: Layout, row: ParsedRow) -> str:
     if row.code is not None and "sheet_code" in layout.letters:
         return layout.cell("sheet_code", row.number)
@@ -305,26 +318,6 @@ def _code_cell(layout: Layout, row: ParsedRow) -> str:
 
 
 _row_cell = _code_cell
-
-
-def _batches(rows: Iterator[FileRow], size: int) -> Iterator[list[FileRow]]:
-    while chunk := list(islice(rows, size)):
-        yield chunk
-
-
-async def _prefetched(rows: Iterator[FileRow], size: int) -> AsyncIterator[list[FileRow]]:
-    """The rows in batches, each read in a thread while the one before is stored: parsing a
-    workbook is the slowest step, and it keeps the event loop (other requests) waiting
-    otherwise. One thread reads at a time, so the reader is never used concurrently."""
-    batches = _batches(rows, size)
-    ahead = asyncio.ensure_future(asyncio.to_thread(next, batches, None))
-    try:
-        while (chunk := await ahead) is not None:
-            ahead = asyncio.ensure_future(asyncio.to_thread(next, batches, None))
-            yield chunk
-    finally:
-        if not ahead.done():
-            await asyncio.wait([ahead])
 
 
 Progress = Callable[[Import], None]
@@ -343,8 +336,8 @@ async def _save(database: Database, record: Import, batch: Batch | None, **chang
     """One batch's records and the job's counters (and heartbeat), in one transaction."""
     async with database.write_session() as session:
         conn = await session.connection()
-        if batch is not None and batch.records:
-            await conn.execute(insert(ImportRow), batch.records)
+        if batch is not None:
+            await execute_many(conn, _INSERT_IMPORT_ROWS, batch.records)
         values = {
             **{name: getattr(record, name) for name in Counts.__dataclass_fields__},
             "updated_at": utcnow(),
@@ -381,15 +374,14 @@ async def run(
     import_id: int,
     progress: Progress | None = None,
 ) -> Import:
-    """Run (or resume) an import job to its end; the job as it ended."""
+    """Run (or resume) an import job to its end; the job as it ended. A file that cannot be
+    read (at its start, or part way: the batches before stay stored and counted) fails
+    the job, saying why."""
     record, unit = await _load(database, import_id)
     if record.state in ("done", "failed") or record.content is None:
         return record
     try:
-        layout, rows = read(record.content, record.file_format)
-        if record.content_sha256 is None:
-            digest = content_digest(record.content, record.file_format)
-            await _save(database, record, None, content_sha256=digest)
+        return await _run(database, versions, settings, record, unit, progress)
     except FileProblem as problem:
         await _save(
             database,
@@ -402,69 +394,87 @@ async def run(
         )
         await _audit(database, record, unit)
         return record
+
+
+async def _run(
+    database: Database,
+    versions: VersionCache,
+    settings: Settings,
+    record: Import,
+    unit: Unit,
+    progress: Progress | None,
+) -> Import:
+    content = record.content
+    assert content is not None
+    if record.content_sha256 is None:
+        digest = content_digest(content, record.file_format)
+        await _save(database, record, None, content_sha256=digest)
     job = Job(record, unit, versions, settings)
-    await _save(database, record, None, state="running", rows_total=layout.rows_total)
     if record.all_or_nothing and not record.dry_run:
         # First every row is checked, storing nothing; only a clean file is then stored.
         check = Counts()
-        _, dry_rows = read(record.content, record.file_format)
-        async for chunk in _prefetched(dry_rows, BATCH_ROWS):
-            async with database.read_session() as session:
-                checked = await job.batch(await session.connection(), layout, chunk, dry_run=True)
-            check.add(checked.counts)
+        async with reading_process(content, record.file_format, BATCH_ROWS) as (layout, rows):
+            await _save(database, record, None, state="running", rows_total=layout.rows_total)
+            async for chunk in rows:
+                async with database.read_session() as session:
+                    conn = await session.connection()
+                    checked = await job.batch(conn, layout, chunk, dry_run=True)
+                check.add(checked.counts)
         job.codes_seen.clear()
         if check.refused or check.conflicts or check.withdrawn_rows:
-            return await _finish_refused_all(database, job, unit, layout, progress)
+            return await _finish_refused_all(database, job, unit, progress)
     skip = record.rows_read  # rows of a resumed job already committed
-    async for chunk in _prefetched(rows, BATCH_ROWS):
-        if skip:
-            taken = min(skip, len(chunk))
-            for r in chunk[:taken]:
-                code = codes.normalised(str(r.cells.get("sheet_code", "")))
-                if code is not None:
-                    job.codes_seen.setdefault(code, r.number)
-            chunk, skip = chunk[taken:], skip - taken
-            if not chunk:
-                continue
-        async with database.write_session() as session:
-            conn = await session.connection()
-            batch = await job.batch(conn, layout, chunk, record.dry_run)
-            if batch.records:
-                await conn.execute(insert(ImportRow), batch.records)
-            counts = Counts(**{n: getattr(record, n) for n in Counts.__dataclass_fields__})
-            counts.add(batch.counts)
-            values = {**counts.as_dict(), "updated_at": utcnow()}
-            await conn.execute(update(Import).where(Import.id == record.id).values(**values))
-        for name, value in counts.as_dict().items():
-            setattr(record, name, value)
-        if progress is not None:
-            progress(record)
-        await asyncio.sleep(0)  # let requests (the status endpoint) in between batches
+    async with reading_process(content, record.file_format, BATCH_ROWS) as (layout, rows):
+        await _save(database, record, None, state="running", rows_total=layout.rows_total)
+        async for chunk in rows:
+            if skip:
+                taken = min(skip, len(chunk))
+                for r in chunk[:taken]:
+                    code = codes.normalised(str(r.cells.get("sheet_code", "")))
+                    if code is not None:
+                        job.codes_seen.setdefault(code, r.number)
+                chunk, skip = chunk[taken:], skip - taken
+                if not chunk:
+                    continue
+            async with database.write_session() as session:
+                conn = await session.connection()
+                batch = await job.batch(conn, layout, chunk, record.dry_run)
+                await execute_many(conn, _INSERT_IMPORT_ROWS, batch.records)
+                counts = Counts(**{n: getattr(record, n) for n in Counts.__dataclass_fields__})
+                counts.add(batch.counts)
+                values = {**counts.as_dict(), "updated_at": utcnow()}
+                await conn.execute(update(Import).where(Import.id == record.id).values(**values))
+            for name, value in counts.as_dict().items():
+                setattr(record, name, value)
+            if progress is not None:
+                progress(record)
+            await asyncio.sleep(0)  # let requests (the status endpoint) in between batches
     await _save(database, record, None, state="done", finished_at=utcnow(), content=None)
     await _audit(database, record, unit)
     return record
 
 
 async def _finish_refused_all(
-    database: Database, job: Job, unit: Unit, layout: Layout, progress: Progress | None
+    database: Database, job: Job, unit: Unit, progress: Progress | None
 ) -> Import:
     """All or nothing, and not all rows can be stored: the refusals recorded, nothing
     stored."""
     record = job.record
     assert record.content is not None
-    _, rows = read(record.content, record.file_format)
-    async for chunk in _prefetched(rows, BATCH_ROWS):
-        async with database.read_session() as session:
-            checked = await job.batch(await session.connection(), layout, chunk, dry_run=True)
-        checked.records = [r for r in checked.records if r["outcome"] != "stored"]
-        counts = Counts(**{n: getattr(record, n) for n in Counts.__dataclass_fields__})
-        counts.add(checked.counts)
-        counts.stored = counts.late = 0
-        for name, value in counts.as_dict().items():
-            setattr(record, name, value)
-        await _save(database, record, checked)
-        if progress is not None:
-            progress(record)
+    async with reading_process(record.content, record.file_format, BATCH_ROWS) as (layout, rows):
+        async for chunk in rows:
+            async with database.read_session() as session:
+                conn = await session.connection()
+                checked = await job.batch(conn, layout, chunk, dry_run=True)
+            checked.records = [r for r in checked.records if r["outcome"] != "stored"]
+            counts = Counts(**{n: getattr(record, n) for n in Counts.__dataclass_fields__})
+            counts.add(checked.counts)
+            counts.stored = counts.late = 0
+            for name, value in counts.as_dict().items():
+                setattr(record, name, value)
+            await _save(database, record, checked)
+            if progress is not None:
+                progress(record)
     await _save(
         database,
         record,
