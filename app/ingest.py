@@ -24,6 +24,7 @@ from app.aggregates import (
     add_to_aggregates,
     adding,
     aggregate_rows,
+    aggregate_upserts,
     month_of,
 )
 from app.bursts import (
@@ -46,7 +47,15 @@ from app.response_checks import (
     references_query,
 )
 from app.schemas import ResponseIn, ResponseOut
-from app.statements import dialect_insert, execute_many, fetch_all, retrying, transaction
+from app.statements import (
+    SqliteStatements,
+    dialect_insert,
+    execute_many,
+    fetch_all,
+    on_sqlite_thread,
+    retrying,
+    transaction,
+)
 from app.stored_responses import RESPONSES, response_out, stored_in_scope
 from app.surveys import VersionCache
 
@@ -224,8 +233,14 @@ async def _read_for_validation(
     if dialect == "postgresql":
         found = await fetch_all(conn, _references_with_recent(one), references | alike)
         return (*references_found(found), recent_from_json(found[0].recent if found else None))
-    found = await fetch_all(conn, references_query(dialect), references)
-    recent = await fetch_all(conn, recent_alike(dialect, one), alike)
+    # SQLite: both statements in one crossing to its thread.
+    found, recent = await on_sqlite_thread(
+        conn,
+        lambda s: (
+            s.fetch_all(references_query(dialect), references),
+            s.fetch_all(recent_alike(dialect, one), alike),
+        ),
+    )
     return (*references_found(found), recent)
 
 
@@ -239,12 +254,27 @@ async def _insert(
         [row] = rows
         [counted] = aggregate_rows(rows, "month", month_of, now)
         return {r.id for r in await fetch_all(conn, _insert_one_counted(), {**row, **counted})}
+    if dialect == "sqlite":
+        # The insert and the aggregates in one crossing to SQLite's thread.
+        return await on_sqlite_thread(conn, lambda s: _insert_sqlite(s, rows, now))
     async with transaction(conn):
         result = await execute_many(conn, _insert_new(dialect), rows, returning=True)
         inserted = {row.id for row in result}
         new_rows = [r for r in rows if r["id"] in inserted]
         if new_rows:
             await add_to_aggregates(conn, new_rows, now)
+    return inserted
+
+
+def _insert_sqlite(
+    statements: SqliteStatements, rows: list[dict[str, Any]], now: datetime
+) -> set[uuid.UUID]:
+    """`_insert` on SQLite, run in its thread: the same statements, synchronously."""
+    inserted = {r.id for r in statements.execute_many(_insert_new("sqlite"), rows, True)}
+    new_rows = [r for r in rows if r["id"] in inserted]
+    if new_rows:
+        for statement, counted in aggregate_upserts("sqlite", new_rows, now):
+            statements.execute_many(statement, counted)
     return inserted
 
 
