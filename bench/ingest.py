@@ -45,8 +45,9 @@ its ON CONFLICT names).
 from /proc): on a shared machine, where other processes take turns on the cores, it moves
 far less than a rate does. `--against PATH` measures the service against the service of
 another checkout (e.g. `git worktree add /tmp/main main`) instead of the baseline: the
-same workload on two databases prepared alike, interleaved the same way, the ratio being
-this checkout ÷ that one (no targets; `--sustained 0` skips the one-key runs):
+same workload on two databases prepared alike (`skm_bench_this`, `skm_bench_against` on
+PostgreSQL), interleaved the same way, the ratio being this checkout ÷ that one (no
+targets; `--sustained 0` skips the one-key runs):
 
     make bench-ingest BENCH_ARGS="--db sqlite --duration 5 --concurrency 8 --sustained 0 \
         --cpu --against /tmp/main"
@@ -114,6 +115,7 @@ SPREAD: tuple[Target, ...] = tuple(
 
 APPS = {"service": "app.main:create_app", "baseline": "bench.baseline_app:create_app"}
 DATABASE_NAMES = {"service": "skm_bench", "baseline": "skm_bench_baseline"}
+AGAINST_DATABASE_NAMES = {"service": "skm_bench_this", "baseline": "skm_bench_against"}
 # Columns of the service's schema that the baseline leaves at their defaults.
 BASELINE_DEFAULTED = {"responses": {"answers_signature"}, "aggregates": {"slot"}}
 
@@ -572,7 +574,8 @@ def bench_database(backend: str, args: Namespace) -> tuple[list[Side], dict[str,
         _check_baseline_durability()
     with tempfile.TemporaryDirectory(prefix="skm-bench-") as tmp:
         directory = Path(tmp)
-        urls = {name: fresh_database(backend, db, directory) for name, db in DATABASE_NAMES.items()}
+        names = DATABASE_NAMES if args.against is None else AGAINST_DATABASE_NAMES
+        urls = {name: fresh_database(backend, db, directory) for name, db in names.items()}
         for name, url in urls.items():
             prepare(url, baseline=name == "baseline" and args.against is None)
         tokens = collector_tokens(urls["service"], args.keys)
