@@ -12,7 +12,7 @@ from functools import cache
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, case, func, select
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -206,12 +206,14 @@ def _replayed(index: int, item_id: uuid.UUID, digest: str, stored: Any) -> Outco
 
 @cache
 def _references_with_recent(one: bool) -> Any:
-    """PostgreSQL: the references, each row also carrying the device's recent responses
-    with the same answers (`recent_alike`) as one JSON array, `recent`: one statement and
-    one round trip where there would be two."""
+    """PostgreSQL: the references, the first row also carrying the device's recent
+    responses with the same answers (`recent_alike`) as one JSON array, `recent`: one
+    statement and one round trip where there would be two. Only one row carries it: a
+    batch naming 50 units got 50 copies, each sent and decoded."""
     recent = recent_alike("postgresql", one).subquery()
     as_json = select(func.json_agg(func.json_build_array(*recent.c))).scalar_subquery()
-    return references_query("postgresql").add_columns(as_json.label("recent"))
+    first = case((func.row_number().over() == 1, as_json), else_=None)
+    return references_query("postgresql").add_columns(first.label("recent"))
 
 
 async def _read_for_validation(
@@ -232,7 +234,8 @@ async def _read_for_validation(
     one = "signature" in alike
     if dialect == "postgresql":
         found = await fetch_all(conn, _references_with_recent(one), references | alike)
-        return (*references_found(found), recent_from_json(found[0].recent if found else None))
+        carried = next((r.recent for r in found if r.recent is not None), None)
+        return (*references_found(found), recent_from_json(carried))
     # SQLite: both statements in one crossing to its thread.
     found, recent = await on_sqlite_thread(
         conn,
