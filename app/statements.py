@@ -320,8 +320,17 @@ def transaction(conn: AsyncConnection) -> AbstractAsyncContextManager[Any]:
     if conn.dialect.name == "postgresql":
         driver = _driver(conn)
         if driver is not None and driver.autocommit:
-            return driver.transaction()
+            return _pipelined_transaction(driver)
     return nullcontext()
+
+
+@asynccontextmanager
+async def _pipelined_transaction(driver: PsycopgConnection[Any]) -> AsyncIterator[None]:
+    """A transaction in pipeline mode: BEGIN goes with the first statement, and statements
+    whose rows are not read go with the next that waits (COMMIT at the latest), so a
+    batch's insert and aggregates take two round trips rather than five."""
+    async with driver.pipeline(), driver.transaction():
+        yield
 
 
 async def execute_many(
