@@ -343,9 +343,7 @@ async def _settled(
     for index, item in unique:
         if item.id in inserted:
             row = rows_by_id[item.id]
-            outcomes[index] = Outcome(
-                index, item.id, "created", response=response_out(row, item.unit, item.service)
-            )
+            outcomes[index] = Outcome(index, item.id, "created", response=_created(item, row))
         elif item.id in stored:
             outcomes[index] = _replayed(index, item.id, digests[index], stored[item.id])
         elif item.id in elsewhere and index not in refused:
@@ -355,6 +353,28 @@ async def _settled(
                 index, item.id, "invalid", problem=invalid(refused[index]).problem
             )
     return outcomes
+
+
+def _created(item: ResponseIn, row: dict[str, Any]) -> ResponseOut:
+    """A response just stored, as `response_out` shows it, from its validated submission and
+    its row: nothing in it is validated again (its answers and profile are the
+    submission's own)."""
+    return ResponseOut.model_construct(
+        id=item.id,
+        unit=item.unit,
+        service=item.service,
+        survey_version_id=item.survey_version_id,
+        channel=item.channel,
+        collected_at=row["collected_at"],  # in UTC, as `_row` wrote it
+        received_at=row["received_at"],
+        local_date=row["local_date"],
+        answers=item.answers,
+        profile=item.profile,
+        extra_answers=row["extra_answers"],
+        suggestion=row["suggestion"],
+        submitted_by_key=row["api_key_id"],
+        flag=row["flag"],
+    )
 
 
 def _repeated(
