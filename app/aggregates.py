@@ -135,7 +135,20 @@ async def add_to_aggregates(
 
     Every writer takes aggregate rows in one order — the days, then the months, each in key
     order — so that no two transactions wait for each other in a circle (a deadlock)."""
+    for statement, counted in aggregate_upserts(conn.dialect.name, rows, now, removed):
+        await execute_many(conn, statement, counted)
+
+
+def aggregate_upserts(
+    dialect: str,
+    rows: list[dict[str, Any]],
+    now: datetime,
+    removed: Iterable[dict[str, Any]] = (),
+) -> list[tuple[Any, list[dict[str, Any]]]]:
+    """The statements of `add_to_aggregates`, in order, each with its parameter sets (for a
+    caller that runs them itself: SQLite's insert runs them in its thread)."""
     removed = list(removed)
+    upserts = []
     for table, bucket, bucket_of in (
         (DAILY, "local_date", lambda day: day),
         (MONTHLY, "month", month_of),
@@ -146,7 +159,8 @@ async def add_to_aggregates(
                 counters[name] = -counters[name]
             counted.append(counters)
         counted.sort(key=lambda c: tuple(c[k] for k in (*AGGREGATE_KEY, bucket, "slot")))
-        await execute_many(conn, _upsert(conn.dialect.name, table, bucket), counted)
+        upserts.append((_upsert(dialect, table, bucket), counted))
+    return upserts
 
 
 # --- reading them ----------------------------------------------------------------------------

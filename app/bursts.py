@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Integer, bindparam, select
+from sqlalchemy import ARRAY, Integer, bindparam, func, select, true
 
 from app.config import Settings
 from app.method import ELEMENTS
@@ -46,19 +46,30 @@ def recent_alike(dialect: str, one: bool) -> Any:
     submissions are compared with.
 
     One signature is an equality, so the index is searched on the device, the signature and
-    the range: only identical answers are read. Several are `= ANY(…)` on PostgreSQL, which
-    its planner (15) applies as a filter on the device's range rather than in the index: a
-    batch reads every response its device stored in the batch's window, as before
-    signatures; SQLite searches the index once per value of an IN list."""
-    columns = ("unit_id", "service_id", "collected_at", "answers_signature")
+    the range: only identical answers are read. Several are, on PostgreSQL, a LATERAL
+    search per signature of the list (unnest): each is an index condition, where
+    `= ANY(…)` was applied by its planner (15) as a filter on the device's whole range, a
+    batch reading every response its device stored in the batch's window. SQLite searches
+    the index once per value of an IN list."""
+    columns = [
+        RESPONSES.c[c] for c in ("unit_id", "service_id", "collected_at", "answers_signature")
+    ]
     signature = RESPONSES.c.answers_signature
-    return select(*(RESPONSES.c[c] for c in columns)).where(
+    in_range = (
         RESPONSES.c.device == bindparam("device"),
-        signature == bindparam("signature", type_=Integer)
-        if one
-        else one_of(signature, "signatures", dialect),
         RESPONSES.c.collected_at.between(bindparam("first"), bindparam("last")),
     )
+    if one:
+        return select(*columns).where(signature == bindparam("signature", type_=Integer), *in_range)
+    if dialect != "postgresql":
+        return select(*columns).where(one_of(signature, "signatures", dialect), *in_range)
+    wanted = (
+        func.unnest(bindparam("signatures", type_=ARRAY(Integer)))
+        .table_valued("value")
+        .render_derived(name="wanted")
+    )
+    alike = select(*columns).where(signature == wanted.c.value, *in_range).lateral("alike")
+    return select(*alike.c).select_from(wanted.join(alike, true()))
 
 
 def recent_params(

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
 
+import aiosqlite
 import psycopg
 import redis.exceptions
 from psycopg.pq import TransactionStatus
@@ -30,6 +31,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.pool import AsyncAdaptedQueuePool, ConnectionPoolEntry
 from sqlalchemy.types import TypeDecorator
+from sqlalchemy.util.concurrency import await_
 
 from app.observability import POOL_IN_USE, POOL_SIZE, POOL_WAITING, REPLICA_USABLE
 
@@ -128,7 +130,18 @@ def configure_sqlite(sync_engine: Any, busy_timeout_seconds: float = 30) -> None
     @event.listens_for(sync_engine, "begin")
     def _begin(conn: Any) -> None:
         read_only = conn.get_execution_options().get(READ_ONLY, False)
-        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+        begin = "BEGIN" if read_only else "BEGIN IMMEDIATE"
+        driver = conn.connection.driver_connection
+        if not isinstance(driver, aiosqlite.Connection):
+            conn.exec_driver_sql(begin)
+            return
+        # One crossing to aiosqlite's thread rather than three (see `app.statements`).
+        try:
+            await_(driver._execute(driver._conn.execute, begin))  # type: ignore[no-untyped-call]
+        except sqlite3.Error as error:
+            raise sa_exc.DBAPIError.instance(
+                begin, None, error, sqlite3.Error, hide_parameters=True
+            ) from error
 
 
 class CountingPool(AsyncAdaptedQueuePool):

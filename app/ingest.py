@@ -12,7 +12,7 @@ from functools import cache
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, case, func, select
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -24,6 +24,7 @@ from app.aggregates import (
     add_to_aggregates,
     adding,
     aggregate_rows,
+    aggregate_upserts,
     month_of,
 )
 from app.bursts import (
@@ -46,7 +47,15 @@ from app.response_checks import (
     references_query,
 )
 from app.schemas import ResponseIn, ResponseOut
-from app.statements import dialect_insert, execute_many, fetch_all, retrying, transaction
+from app.statements import (
+    SqliteStatements,
+    dialect_insert,
+    execute_many,
+    fetch_all,
+    on_sqlite_thread,
+    retrying,
+    transaction,
+)
 from app.stored_responses import RESPONSES, response_out, stored_in_scope
 from app.surveys import VersionCache
 
@@ -196,12 +205,14 @@ def _replayed(
 
 @cache
 def _references_with_recent(one: bool) -> Any:
-    """PostgreSQL: the references, each row also carrying the device's recent responses
-    with the same answers (`recent_alike`) as one JSON array, `recent`: one statement and
-    one round trip where there would be two."""
+    """PostgreSQL: the references, the first row also carrying the device's recent
+    responses with the same answers (`recent_alike`) as one JSON array, `recent`: one
+    statement and one round trip where there would be two. Only one row carries it: a
+    batch naming 50 units got 50 copies, each sent and decoded."""
     recent = recent_alike("postgresql", one).subquery()
     as_json = select(func.json_agg(func.json_build_array(*recent.c))).scalar_subquery()
-    return references_query("postgresql").add_columns(as_json.label("recent"))
+    first = case((func.row_number().over() == 1, as_json), else_=None)
+    return references_query("postgresql").add_columns(first.label("recent"))
 
 
 async def _read_for_validation(
@@ -222,9 +233,16 @@ async def _read_for_validation(
     one = "signature" in alike
     if dialect == "postgresql":
         found = await fetch_all(conn, _references_with_recent(one), references | alike)
-        return (*references_found(found), recent_from_json(found[0].recent if found else None))
-    found = await fetch_all(conn, references_query(dialect), references)
-    recent = await fetch_all(conn, recent_alike(dialect, one), alike)
+        carried = next((r.recent for r in found if r.recent is not None), None)
+        return (*references_found(found), recent_from_json(carried))
+    # SQLite: both statements in one crossing to its thread.
+    found, recent = await on_sqlite_thread(
+        conn,
+        lambda s: (
+            s.fetch_all(references_query(dialect), references),
+            s.fetch_all(recent_alike(dialect, one), alike),
+        ),
+    )
     return (*references_found(found), recent)
 
 
@@ -238,12 +256,27 @@ async def _insert(
         [row] = rows
         [counted] = aggregate_rows(rows, "month", month_of, now)
         return {r.id for r in await fetch_all(conn, _insert_one_counted(), {**row, **counted})}
+    if dialect == "sqlite":
+        # The insert and the aggregates in one crossing to SQLite's thread.
+        return await on_sqlite_thread(conn, lambda s: _insert_sqlite(s, rows, now))
     async with transaction(conn):
         result = await execute_many(conn, _insert_new(dialect), rows, returning=True)
         inserted = {row.id for row in result}
         new_rows = [r for r in rows if r["id"] in inserted]
         if new_rows:
             await add_to_aggregates(conn, new_rows, now)
+    return inserted
+
+
+def _insert_sqlite(
+    statements: SqliteStatements, rows: list[dict[str, Any]], now: datetime
+) -> set[uuid.UUID]:
+    """`_insert` on SQLite, run in its thread: the same statements, synchronously."""
+    inserted = {r.id for r in statements.execute_many(_insert_new("sqlite"), rows, True)}
+    new_rows = [r for r in rows if r["id"] in inserted]
+    if new_rows:
+        for statement, counted in aggregate_upserts("sqlite", new_rows, now):
+            statements.execute_many(statement, counted)
     return inserted
 
 
@@ -313,7 +346,7 @@ async def _settled(
     for index, item in unique:
         if item.id in inserted:
             row = rows_by_id[item.id]
-            response = response_out(row, item.unit, item.service) if respond else None
+            response = _created(item, row) if respond else None
             outcomes[index] = Outcome(index, item.id, "created", response=response)
         elif item.id in stored:
             outcomes[index] = _replayed(index, item.id, digests[index], stored[item.id], respond)
@@ -324,6 +357,28 @@ async def _settled(
                 index, item.id, "invalid", problem=invalid(refused[index]).problem
             )
     return outcomes
+
+
+def _created(item: ResponseIn, row: dict[str, Any]) -> ResponseOut:
+    """A response just stored, as `response_out` shows it, from its validated submission and
+    its row: nothing in it is validated again (its answers and profile are the
+    submission's own)."""
+    return ResponseOut.model_construct(
+        id=item.id,
+        unit=item.unit,
+        service=item.service,
+        survey_version_id=item.survey_version_id,
+        channel=item.channel,
+        collected_at=row["collected_at"],  # in UTC, as `_row` wrote it
+        received_at=row["received_at"],
+        local_date=row["local_date"],
+        answers=item.answers,
+        profile=item.profile,
+        extra_answers=row["extra_answers"],
+        suggestion=row["suggestion"],
+        submitted_by_key=row["api_key_id"],
+        flag=row["flag"],
+    )
 
 
 def _repeated(

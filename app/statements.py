@@ -1,22 +1,36 @@
 """Running the hot statements: authentication and response submission.
 
-These are SQLAlchemy Core statements built once, with named bind parameters. On SQLite they
-run through SQLAlchemy. On PostgreSQL each is compiled once to SQL text and run on the
-psycopg connection underneath the SQLAlchemy connection — the same connection, and its
-transaction when it has one — which skips SQLAlchemy's per-execute work (cache keys,
-execution context, result processing): that was about half of a single submission's CPU
-time. psycopg prepares a statement on the server once it has run a few times on a
-connection.
+These are SQLAlchemy Core statements built once, with named bind parameters, each compiled
+once to SQL text and run on the driver's connection underneath the SQLAlchemy connection —
+the same connection, and its transaction — which skips SQLAlchemy's per-execute work
+(cache keys, execution context, result objects).
 
-Rows come back as named tuples on both databases. Bind values must already be what the
-database stores (aware datetimes, UUIDs, dicts for JSON columns): on PostgreSQL no
-SQLAlchemy type runs on them, so keep TypeDecorators with bind-side logic out of these
-statements' parameters, except UTCDateTime, whose PostgreSQL side is the identity.
+On PostgreSQL they run on psycopg's raw cursors: that was about half of a single
+submission's CPU time. psycopg prepares a statement on the server once it has run a few
+times on a connection. Bind values must already be what the database stores (aware
+datetimes, UUIDs, dicts for JSON columns): no SQLAlchemy type runs on them, so keep
+TypeDecorators with bind-side logic out of these statements' parameters, except
+UTCDateTime, whose PostgreSQL side is the identity.
+
+On SQLite, aiosqlite runs the sqlite3 connection in a thread of its own, and SQLAlchemy's
+adapter crosses to it four times per statement (cursor, execute, fetch, close): each
+crossing wakes that thread and then the event loop, which cost more CPU than SQLite's own
+work (about 27 crossings per single submission). Here a statement is one crossing, and
+`on_sqlite_thread` runs several statements in one; SQLAlchemy's bind and result processors
+of the statement's types run on the values, so rows and stored values are the same as
+through SQLAlchemy. A list bound by `one_of` is one JSON text (`json_each`), so a
+statement has one text whatever the list's length (sqlite3 caches it prepared).
+
+Rows come back as named tuples on both databases.
 """
 
 import asyncio
+import json
+import keyword
 import logging
 import random
+import sqlite3
+from collections import namedtuple
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from dataclasses import dataclass
@@ -27,14 +41,18 @@ from psycopg import AsyncConnection as PsycopgConnection
 from psycopg import AsyncRawCursor, OperationalError
 from psycopg.rows import namedtuple_row
 from psycopg.types.json import Json
-from sqlalchemy import ARRAY, JSON, any_, bindparam
+from sqlalchemy import ARRAY, JSON, String, any_, bindparam, func, select
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import psycopg as postgresql_psycopg
+from sqlalchemy.dialects.sqlite import aiosqlite as sqlite_aiosqlite
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql import ClauseElement, ColumnElement
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import Executable
+from sqlalchemy.types import TypeDecorator, TypeEngine
 
 Params = Mapping[str, Any]
 T = TypeVar("T")
@@ -77,14 +95,34 @@ def _compiled(statement: Executable) -> _Compiled:
     return _Compiled(str(compiled), names, positions, literals)
 
 
+class JsonList(TypeDecorator[list[Any]]):
+    """A list bound as one JSON text, each value as its type `item` binds it (a UUID as
+    SQLite stores it): what SQLite's `json_each` reads."""
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, item: TypeEngine[Any]) -> None:
+        super().__init__()
+        self.item = item
+
+    def process_bind_param(self, value: list[Any] | None, dialect: Dialect) -> str | None:
+        if value is None:
+            return None
+        process = self.item._cached_bind_processor(dialect)
+        return json.dumps([process(v) for v in value] if process else list(value))
+
+
 def one_of(
     column: ColumnElement[Any] | InstrumentedAttribute[Any], name: str, dialect: str
 ) -> ColumnElement[bool]:
-    """`column` equal to one of the list bound as `name`: `= ANY(array)` on PostgreSQL (one
-    statement text whatever the list's length), an expanding IN on SQLite."""
+    """`column` equal to one of the list bound as `name`: `= ANY(array)` on PostgreSQL, IN
+    the values of a JSON array on SQLite (`json_each`; searched in the column's index
+    value by value). Either way one statement text whatever the list's length."""
     if dialect == "postgresql":
         return column == any_(bindparam(name, type_=ARRAY(column.type)))
-    return column.in_(bindparam(name, expanding=True))
+    values = func.json_each(bindparam(name, type_=JsonList(column.type))).table_valued("value")
+    return column.in_(select(values.c.value))
 
 
 def dialect_insert(dialect: str) -> Any:
@@ -131,9 +169,144 @@ async def _raw_cursor(conn: AsyncConnection) -> AsyncIterator[AsyncRawCursor[Any
         raise
 
 
+# --- SQLite: statements on sqlite3's own thread ----------------------------------------------
+
+_SQLITE = sqlite_aiosqlite.dialect(paramstyle="qmark")
+
+
+@dataclass(frozen=True)
+class _SqliteCompiled:
+    sql: str
+    names: tuple[str, ...]  # the parameter of each placeholder, in order
+    binds: tuple[Callable[[Any], Any] | None, ...]  # each placeholder's bind processor
+    literals: Mapping[str, Any]  # values written into the statement, such as 'paper'
+    row: Callable[[Iterable[Any]], Any]  # the named tuple of a row
+    results: tuple[Callable[[Any], Any] | None, ...] | None  # each column's, if any has one
+
+    def values(self, params: Params) -> list[Any]:
+        values = []
+        for name, process in zip(self.names, self.binds, strict=True):
+            value = params[name] if name in params else self.literals[name]
+            values.append(value if process is None else process(value))
+        return values
+
+    def rows(self, found: list[tuple[Any, ...]]) -> list[Any]:
+        make, results = self.row, self.results
+        if results is None:
+            return [make(r) for r in found]
+        return [
+            make([v if p is None else p(v) for p, v in zip(results, r, strict=True)]) for r in found
+        ]
+
+
+@cache
+def _sqlite_compiled(statement: Executable) -> _SqliteCompiled | None:
+    """The statement as SQLite text with its types' processors; None for one this path does
+    not run (a list bound by an expanding IN, columns without plain names)."""
+    compiled = cast(SQLCompiler, cast(ClauseElement, statement).compile(dialect=_SQLITE))
+    columns = compiled._result_columns or []
+    names = [c.keyname for c in columns]
+    if (
+        "POSTCOMPILE" in compiled.string
+        or compiled.literal_execute_params
+        or len(set(names)) != len(names)
+        or not all(n.isidentifier() and not keyword.iskeyword(n) for n in names)
+    ):
+        return None
+    positions = tuple(compiled.positiontup or ())
+    processors = compiled._bind_processors
+    binds = []
+    for name in positions:
+        process = processors.get(name)
+        binds.append(process if callable(process) else None)
+    literals = {
+        compiled.bind_names[bind]: bind.value
+        for bind in compiled.binds.values()
+        if not bind.required and bind.value is not None
+    }
+    results = tuple(c.type._cached_result_processor(_SQLITE, None) for c in columns)
+    row: Callable[[Iterable[Any]], Any] = tuple
+    if names:
+        row = namedtuple("Row", names)._make  # type: ignore[attr-defined]
+    return _SqliteCompiled(
+        compiled.string,
+        positions,
+        tuple(binds),
+        literals,
+        row,
+        results if any(results) else None,
+    )
+
+
+class SqliteStatements:
+    """Statements run on the sqlite3 connection itself, in aiosqlite's thread (given to
+    the work of `on_sqlite_thread`): what `fetch_all` and `execute_many` do, synchronously."""
+
+    def __init__(self, raw: sqlite3.Connection) -> None:
+        self._raw = raw
+
+    def fetch_all(self, statement: Executable, params: Params) -> list[Any]:
+        compiled = _sqlite_compiled(statement)
+        assert compiled is not None, "a statement the SQLite path cannot run"
+        return compiled.rows(self._raw.execute(compiled.sql, compiled.values(params)).fetchall())
+
+    def execute_many(
+        self, statement: Executable, rows: Sequence[Params], returning: bool = False
+    ) -> list[Any]:
+        compiled = _sqlite_compiled(statement)
+        assert compiled is not None, "a statement the SQLite path cannot run"
+        if not returning:
+            self._raw.executemany(compiled.sql, (compiled.values(r) for r in rows))
+            return []
+        found: list[tuple[Any, ...]] = []
+        for row in rows:
+            found.extend(self._raw.execute(compiled.sql, compiled.values(row)).fetchall())
+        return compiled.rows(found)
+
+
+def _aiosqlite(conn: AsyncConnection) -> Any:
+    """The aiosqlite connection of a live SQLAlchemy connection (no I/O)."""
+    sync = conn.sync_connection
+    if sync is None or sync.closed or sync.invalidated:
+        return None
+    return sync.connection.driver_connection
+
+
+async def on_sqlite_thread(conn: AsyncConnection, work: Callable[[SqliteStatements], T]) -> T:
+    """`work`, run in the SQLite connection's own thread with its statements: one crossing to
+    that thread for all of them, in the connection's transaction (begun first, as
+    SQLAlchemy would: the write lock for a write connection, see `db.configure_sqlite`).
+    A database error comes out as SQLAlchemy's error wrapping it, as through
+    SQLAlchemy."""
+    if not conn.in_transaction():
+        await conn.begin()
+    driver = _aiosqlite(conn)
+    if driver is None:
+        driver = (await conn.get_raw_connection()).driver_connection
+
+    def run() -> T:
+        raw: sqlite3.Connection = driver._conn
+        return work(SqliteStatements(raw))
+
+    try:
+        # aiosqlite's queue to its thread: its public calls each run one sqlite3 call there.
+        result: T = await driver._execute(run)
+    except sqlite3.Error as error:
+        raise sa_exc.DBAPIError.instance(
+            None, None, error, sqlite3.Error, hide_parameters=True
+        ) from error
+    return result
+
+
+def _on_sqlite(statement: Executable) -> bool:
+    return _sqlite_compiled(statement) is not None
+
+
 async def fetch_all(conn: AsyncConnection, statement: Executable, params: Params) -> list[Any]:
     """The rows of a statement run once with `params`."""
     if conn.dialect.name != "postgresql":
+        if _on_sqlite(statement):
+            return await on_sqlite_thread(conn, lambda s: s.fetch_all(statement, params))
         return list((await conn.execute(statement, dict(params))).all())
     compiled = _compiled(statement)
     async with _raw_cursor(conn) as cursor:
@@ -147,8 +320,17 @@ def transaction(conn: AsyncConnection) -> AbstractAsyncContextManager[Any]:
     if conn.dialect.name == "postgresql":
         driver = _driver(conn)
         if driver is not None and driver.autocommit:
-            return driver.transaction()
+            return _pipelined_transaction(driver)
     return nullcontext()
+
+
+@asynccontextmanager
+async def _pipelined_transaction(driver: PsycopgConnection[Any]) -> AsyncIterator[None]:
+    """A transaction in pipeline mode: BEGIN goes with the first statement, and statements
+    whose rows are not read go with the next that waits (COMMIT at the latest), so a
+    batch's insert and aggregates take two round trips rather than five."""
+    async with driver.pipeline(), driver.transaction():
+        yield
 
 
 async def execute_many(
@@ -159,6 +341,10 @@ async def execute_many(
     if not rows:
         return []
     if conn.dialect.name != "postgresql":
+        if _on_sqlite(statement):
+            return await on_sqlite_thread(
+                conn, lambda s: s.execute_many(statement, rows, returning)
+            )
         result = await conn.execute(statement, [dict(r) for r in rows])
         return list(result.all()) if returning else []
     compiled = _compiled(statement)

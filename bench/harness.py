@@ -143,9 +143,11 @@ def migrate(url: str) -> None:
         engine.dispose()
 
 
-def launch(app: str, database_url: str, directory: Path, name: str) -> Service:
+def launch(app: str, database_url: str, directory: Path, name: str, root: Path = ROOT) -> Service:
     """`uvicorn APP --factory --workers 1` on a free loopback port, with the service's
-    benchmark settings, its output in `directory`/NAME-PORT.log (not yet healthy)."""
+    benchmark settings, its output in `directory`/NAME-PORT.log (not yet healthy). `root`:
+    the checkout whose code it runs (another one's `app` package comes first on the path)."""
+    path = {} if root == ROOT else {"PYTHONPATH": str(root)}
     port = _free_port()
     log = directory / f"{name}-{port}.log"
     with log.open("wb") as output:
@@ -155,8 +157,8 @@ def launch(app: str, database_url: str, directory: Path, name: str) -> Service:
                 *("--host", "127.0.0.1", "--port", str(port), "--workers", "1"),
                 *("--log-level", "warning", "--no-access-log"),
             ],
-            cwd=ROOT,
-            env={**os.environ, **SERVICE_ENV, "SKM_DATABASE_URL": database_url},
+            cwd=root,
+            env={**os.environ, **SERVICE_ENV, **path, "SKM_DATABASE_URL": database_url},
             stdout=output,
             stderr=subprocess.STDOUT,
         )

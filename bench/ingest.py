@@ -41,6 +41,17 @@ the columns it knows (the service's `answers_signature` and aggregate `slot` kee
 and the baseline database gets the unique index on the aggregate key without the slot that
 its ON CONFLICT names).
 
+`--cpu` adds, per case, the worker's CPU time per 1,000 responses stored (user + system,
+from /proc): on a shared machine, where other processes take turns on the cores, it moves
+far less than a rate does. `--against PATH` measures the service against the service of
+another checkout (e.g. `git worktree add /tmp/main main`) instead of the baseline: the
+same workload on two databases prepared alike (`skm_bench_this`, `skm_bench_against` on
+PostgreSQL), interleaved the same way, the ratio being this checkout ÷ that one (no
+targets; `--sustained 0` skips the one-key runs):
+
+    make bench-ingest BENCH_ARGS="--db sqlite --duration 5 --concurrency 8 --sustained 0 \
+        --cpu --against /tmp/main"
+
 Printed per database: for every case the median over the repetitions of requests/s,
 responses/s, p50/p99 latency and worker CPU of each side, the median of the per-repetition
 ratios service ÷ baseline with the range, the load average at the case's end; the windows
@@ -105,6 +116,7 @@ SPREAD: tuple[Target, ...] = tuple(
 
 APPS = {"service": "app.main:create_app", "baseline": "bench.baseline_app:create_app"}
 DATABASE_NAMES = {"service": "skm_bench", "baseline": "skm_bench_baseline"}
+AGAINST_DATABASE_NAMES = {"service": "skm_bench_this", "baseline": "skm_bench_against"}
 # Columns of the service's schema that the baseline leaves at their defaults.
 BASELINE_DEFAULTED = {"responses": {"answers_signature"}, "aggregates": {"slot"}}
 
@@ -399,6 +411,11 @@ class Measurement:
     windows: list[int] = field(default_factory=list)  # responses created per window
 
     @property
+    def cpu_per_thousand(self) -> float:
+        """The worker's CPU milliseconds per 1,000 responses created."""
+        return 1e6 * self.worker_cpu / self.created if self.created else float("nan")
+
+    @property
     def request_rate(self) -> float:
         return self.requests / self.elapsed
 
@@ -468,11 +485,13 @@ async def drive(
 
 @dataclass
 class Side:
-    """The service or the baseline: its process, database and results."""
+    """The service or the baseline (or the service of another checkout): its process,
+    database, keys and results."""
 
     name: str
     server: Server
     url: str
+    tokens: list[str] = field(default_factory=list)  # its collector keys
     runs: dict[str, list[Measurement]] = field(default_factory=dict)  # per case label
     sustained: Measurement | None = None
     created: int = 0  # responses created, warm-ups included
@@ -507,8 +526,12 @@ class Side:
         raise BenchError(f"the {self.name} exited at start:\n{self.server.log_tail()}")
 
 
-def start(name: str, database_url: str, directory: Path) -> Side:
-    """`name`'s app on a free loopback port (not yet healthy)."""
+def start(name: str, database_url: str, directory: Path, against: Path | None) -> Side:
+    """`name`'s app on a free loopback port (not yet healthy); with `against`, the second
+    side is the service of that checkout."""
+    if name == "baseline" and against is not None:
+        server = launch(APPS["service"], database_url, directory, "against", against)
+        return Side("against", server, database_url)
     return Side(name, launch(APPS[name], database_url, directory, name), database_url)
 
 
@@ -516,31 +539,30 @@ def load_average() -> float:
     return os.getloadavg()[0]
 
 
-async def run_cases(
-    sides: Sequence[Side], tokens: Sequence[str], args: Namespace
-) -> dict[str, list[float]]:
+async def run_cases(sides: Sequence[Side], args: Namespace) -> dict[str, list[float]]:
     """Every case on both sides in turn, repeated; then the sustained one-key runs. The
     load average at the end of each case's runs, per case label."""
     await asyncio.gather(*(side.wait_until_healthy() for side in sides))
     submissions = {
         where: Submissions(t) for where, t in (("spread", SPREAD), ("one unit", ONE_UNIT))
     }
-    keys = itertools.cycle(tokens)
+    keys = {side.name: itertools.cycle(side.tokens) for side in sides}
     loads: dict[str, list[float]] = {}
     for repetition in range(args.repetitions):
         order = sides if repetition % 2 == 0 else list(reversed(sides))
         for case in cases(args):
             for side in order:
-                warm = await drive(side.server, case, submissions[case.where], keys, args.warmup)
-                run = await drive(side.server, case, submissions[case.where], keys, args.duration)
+                sent = submissions[case.where]
+                warm = await drive(side.server, case, sent, keys[side.name], args.warmup)
+                run = await drive(side.server, case, sent, keys[side.name], args.duration)
                 side.runs.setdefault(case.label, []).append(run)
                 side.record(case.label, run, warm)
             loads.setdefault(case.label, []).append(load_average())
             print(f"  … repetition {repetition + 1}, {case.label} done", file=sys.stderr)
     if args.sustained:
-        one_key = itertools.repeat(tokens[0])
         case = Case("single", "one unit", TARGET_CONCURRENCY, args.batch_size)
         for side in sides:
+            one_key = itertools.repeat(side.tokens[0])
             run = await drive(
                 side.server, case, submissions["one unit"], one_key, args.sustained, args.window
             )
@@ -552,19 +574,24 @@ async def run_cases(
 
 def bench_database(backend: str, args: Namespace) -> tuple[list[Side], dict[str, list[float]]]:
     """Both sides on fresh databases of `backend`, measured and stopped."""
-    if backend == "sqlite":
+    if backend == "sqlite" and args.against is None:
         _check_baseline_durability()
     with tempfile.TemporaryDirectory(prefix="skm-bench-") as tmp:
         directory = Path(tmp)
-        urls = {name: fresh_database(backend, db, directory) for name, db in DATABASE_NAMES.items()}
+        names = DATABASE_NAMES if args.against is None else AGAINST_DATABASE_NAMES
+        urls = {name: fresh_database(backend, db, directory) for name, db in names.items()}
         for name, url in urls.items():
-            prepare(url, baseline=name == "baseline")
+            prepare(url, baseline=name == "baseline" and args.against is None)
         tokens = collector_tokens(urls["service"], args.keys)
         sides: list[Side] = []
         try:
             for name, url in urls.items():
-                sides.append(start(name, url, directory))
-            loads = asyncio.run(run_cases(sides, tokens, args))
+                side = start(name, url, directory, args.against)
+                # The baseline takes any key; another service needs keys of its own.
+                keyed = side.name == "against"
+                side.tokens = collector_tokens(url, args.keys) if keyed else tokens
+                sides.append(side)
+            loads = asyncio.run(run_cases(sides, args))
         finally:
             for side in sides:
                 side.server.stop()
@@ -599,10 +626,14 @@ def report(
         f"{args.warmup:g} s warm-up, {args.repetitions} repetitions (medians), {args.keys} "
         f"keys, spread over {len(SPREAD)} unit–service pairs"
     )
+    other = baseline.name
+    if args.against is not None:
+        print(f"   (the other side is the service of {args.against}; ratios: this ÷ that)")
+    cpu_head = f" {'CPU ms/1k resp (s/o)':>20} {'ratio':>5} {'range':>11}" if args.cpu else ""
     print(
-        f"{'case':<26} {'service req/s':>13} {'baseline req/s':>14} {'resp/s (s/b)':>15} "
-        f"{'p50 ms (s/b)':>13} {'p99 ms (s/b)':>13} {'CPU (s/b)':>11} "
-        f"{'ratio':>5} {'range':>11} {'load':>5}"
+        f"{'case':<26} {'service req/s':>13} {other + ' req/s':>14} {'resp/s (s/o)':>15} "
+        f"{'p50 ms (s/o)':>13} {'p99 ms (s/o)':>13} {'CPU (s/o)':>11} "
+        f"{'ratio':>5} {'range':>11}{cpu_head} {'load':>5}"
     )
     ratios: dict[str, float] = {}
     for case in cases(args):
@@ -615,6 +646,7 @@ def report(
                 "p50": [r.latency_ms(0.5) for r in runs],
                 "p99": [r.latency_ms(0.99) for r in runs],
                 "cpu": [r.worker_cpu / r.elapsed for r in runs],
+                "cpu1k": [r.cpu_per_thousand for r in runs],
             }[f]
             return statistics.median(values)
 
@@ -622,13 +654,22 @@ def report(
         ratio = statistics.median(per_rep)
         if case.concurrency == TARGET_CONCURRENCY:
             ratios[case.name] = ratio
+        cpu = ""
+        if args.cpu:
+            cpu_rep = [
+                s.cpu_per_thousand / b.cpu_per_thousand for s, b in zip(s_runs, b_runs, strict=True)
+            ]
+            cpu = (
+                f" {med(s_runs, 'cpu1k'):>9.0f}/{med(b_runs, 'cpu1k'):<10.0f} "
+                f"{statistics.median(cpu_rep):>5.2f} {min(cpu_rep):>5.2f}–{max(cpu_rep):<5.2f}"
+            )
         print(
             f"{case.label:<26} {med(s_runs, 'req'):>13.1f} {med(b_runs, 'req'):>14.1f} "
             f"{med(s_runs, 'resp'):>7.0f}/{med(b_runs, 'resp'):<7.0f} "
             f"{med(s_runs, 'p50'):>6.1f}/{med(b_runs, 'p50'):<6.1f} "
             f"{med(s_runs, 'p99'):>6.1f}/{med(b_runs, 'p99'):<6.1f} "
             f"{med(s_runs, 'cpu'):>5.0%}/{med(b_runs, 'cpu'):<5.0%} "
-            f"{ratio:>5.2f} {min(per_rep):>5.2f}–{max(per_rep):<5.2f} "
+            f"{ratio:>5.2f} {min(per_rep):>5.2f}–{max(per_rep):<5.2f}{cpu} "
             f"{statistics.median(loads[case.label]):>5.2f}"
         )
     kept: dict[str, float] = {}
@@ -646,7 +687,7 @@ def report(
         print(f"  load average after the sustained runs: {max(loads['sustained']):.2f}")
     print(
         f"peak worker RSS: service {service.peak_rss / MB:.1f} MB, "
-        f"baseline {baseline.peak_rss / MB:.1f} MB"
+        f"{other} {baseline.peak_rss / MB:.1f} MB"
     )
     healthy = True
     for side in sides:
@@ -663,6 +704,8 @@ def report(
             + ", ".join(f"{n} {what}" for what, n in counts.items())
             + (": OK" if agree else ": MISMATCH")
         )
+    if args.against is not None:
+        return healthy  # the targets compare with the baseline
     print(f"{'target':<58} {'value':>7}  {'target':<9} verdict")
     lines: list[tuple[str, float, str, bool]] = [
         (
@@ -712,6 +755,14 @@ def main(argv: list[str] | None = None) -> int:
         "--sustained", type=float, default=90.0, help="seconds of the one-key run (0: none)"
     )
     parser.add_argument("--window", type=float, default=15.0, help="seconds per window")
+    parser.add_argument(
+        "--cpu", action="store_true", help="the worker's CPU ms per 1,000 responses, per side"
+    )
+    parser.add_argument(
+        "--against",
+        type=Path,
+        help="a checkout whose service is the other side (instead of the baseline)",
+    )
     args = parser.parse_args(argv)
     if TARGET_CONCURRENCY not in args.concurrency:
         parser.error(f"--concurrency must include {TARGET_CONCURRENCY} (the targets' case)")

@@ -1,6 +1,8 @@
 """Posting responses: single and batch, idempotency, refusals with problem details."""
 
+import json
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -303,3 +305,57 @@ def test_concurrent_overlapping_batches_store_each_once(mall: TestClient) -> Non
     assert sum(r["created"] for r in results) == 40
     assert sum(r["duplicate"] for r in results) == 30 + 30 + 40 - 40
     assert count(mall) == 40
+
+
+# The submission endpoints serve a JSON body themselves (app.dependencies.DirectRoute); any
+# other JSON content type goes through FastAPI's handler. Both must answer alike.
+DIRECT, DECLARED = "application/json", "application/vnd.skm+json"
+
+
+def _answer(response: Any) -> tuple[int, Any]:
+    """Status and body, without what differs between two requests of the same kind (ids,
+    times: the two are sent an hour apart, or identical answers would be a burst)."""
+    body = response.json()
+    if isinstance(body, dict):
+        body.pop("request_id", None)
+        for item in [body, *body.get("items", [])]:
+            for stored in (item.get("response"), item):
+                if isinstance(stored, dict):
+                    for differs in ("id", "received_at", "collected_at", "local_date"):
+                        stored.pop(differs, None)
+    return response.status_code, body
+
+
+@pytest.mark.parametrize("batch", [False, True], ids=["single", "batch"])
+def test_direct_submissions_answer_as_fastapis_handler_does(mall: TestClient, batch: bool) -> None:
+    path = "/v1/responses/batch" if batch else "/v1/responses"
+    now = datetime.now(UTC)
+
+    def body(hour: int, unit: str = "disdukcapil", **fields: Any) -> bytes:
+        when = (now - timedelta(hours=hour)).isoformat()
+        item = response_item(unit, "ktp", collected_at=when, **fields)
+        return json.dumps({"items": [item]} if batch else item).encode()
+
+    def refused_whole(_hour: int) -> bytes:  # by the body's schema
+        return json.dumps({"items": []} if batch else {"id": 1}).encode()
+
+    cases: list[tuple[Callable[[int], bytes], dict[str, str]]] = [
+        (body, {}),  # stored
+        (lambda hour: body(hour, unit="nowhere"), {}),  # an unknown unit
+        (lambda hour: body(hour, channel="fax"), {}),  # invalid against the schema
+        (refused_whole, {}),
+        (lambda _hour: b'{"items": [', {}),  # malformed JSON
+        (lambda hour: body(hour, channel="fax"), {"Authorization": ""}),  # no key
+        (body, {"Authorization": "Bearer skm_unknown"}),  # an unknown key
+    ]
+    seen = set()
+    for content, headers in cases:
+        answers = [
+            _answer(
+                mall.post(path, content=content(hour), headers={**headers, "Content-Type": kind})
+            )
+            for hour, kind in ((1, DIRECT), (2, DECLARED))
+        ]
+        assert answers[0] == answers[1], (content(1), headers)
+        seen.add(answers[0][0])
+    assert seen == ({200, 400, 401, 422} if batch else {201, 400, 401, 422})

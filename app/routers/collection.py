@@ -2,7 +2,8 @@
 counter tickets that admit citizens' own submissions."""
 
 import uuid
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request, Response, status
 from pydantic import ValidationError
@@ -12,9 +13,9 @@ from app.auth import Principal, unit_for
 from app.db import utcnow
 from app.dependencies import (
     Caller,
+    DirectRoute,
     ReadSession,
     SettingsDep,
-    VersionsDep,
     WriteConnection,
     WriteSession,
     WritingCaller,
@@ -45,6 +46,7 @@ from app.schemas import (
 )
 
 router = APIRouter(tags=["collection"], responses=problem_responses(401, 422, 429))
+Endpoint = TypeVar("Endpoint", bound=Callable[..., Awaitable[Response]])
 
 
 @router.get(
@@ -60,7 +62,19 @@ async def get_form(
     return cached_json(request, await unit_form(session, code, settings), "no-cache")
 
 
-@router.post(
+def _direct_post(path: str, **options: Any) -> Callable[[Endpoint], Endpoint]:
+    """`router.post`, the route being a `DirectRoute` (see `app.dependencies`)."""
+
+    def register(endpoint: Endpoint) -> Endpoint:
+        router.add_api_route(
+            path, endpoint, methods=["POST"], route_class_override=DirectRoute, **options
+        )
+        return endpoint
+
+    return register
+
+
+@_direct_post(
     "/v1/responses",
     status_code=status.HTTP_201_CREATED,
     response_model=ResponseOut,
@@ -75,8 +89,8 @@ async def submit_response(
     """Store one response. Retrying with the same id and content answers 200 with the
     stored response; the same id with other content is a conflict (409)."""
     caller.require("admin", "manager", "collector")
-    # The busiest endpoint: the app's parts are read directly rather than through one
-    # dependency each, and the answer is serialized once (not validated again).
+    # The busiest endpoint (a `DirectRoute`): the app's parts are read directly rather than
+    # through one dependency each, and the answer is serialized once (not validated again).
     parts = app_parts(request)
     try:
         stored = await store_one(conn, parts.versions, parts.settings, body, submitter_of(caller))
@@ -123,17 +137,13 @@ def _check_batch_size(items: list[Any], max_items: int) -> None:
         )
 
 
-@router.post(
+@_direct_post(
     "/v1/responses/batch",
     response_model=BatchOut,
     responses=problem_responses(403),
 )
 async def submit_batch(
-    body: BatchIn,
-    caller: WritingCaller,
-    conn: WriteConnection,
-    versions: VersionsDep,
-    settings: SettingsDep,
+    body: BatchIn, caller: WritingCaller, conn: WriteConnection, request: Request
 ) -> Response:
     """Store a backlog from an offline kiosk (at most `SKM_MAX_BATCH_ITEMS`, 500 by default).
 
@@ -141,6 +151,7 @@ async def submit_batch(
     keeps the valid items when others are refused. Replaying a batch is safe: every item it
     stored comes back as a duplicate with the response as first stored."""
     caller.require("admin", "manager", "collector")
+    versions, settings = app_parts(request).versions, app_parts(request).settings
     raw_items = body.items
     _check_batch_size(raw_items, settings.max_batch_items)
     results: dict[int, Outcome] = {}
