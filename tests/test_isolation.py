@@ -22,7 +22,8 @@ def tables(engine: Engine) -> dict[str, list[dict[str, object]]]:
 def fill_every_table(client: TestClient) -> None:
     """A row more in every table, and the seed rows changed where the API can change them:
     units with a local variant assigned (the units ↔ survey versions cycle), a scoped key
-    that issued tickets, a response (and so its aggregates), a population, a publication, a
+    that issued tickets, pairing codes (one exchanged for a key), a response (and so its
+    aggregates), a population, a publication, a
     follow-up plan with an item, a unit's required periods, audited changes, and the
     administrator key used."""
     make_mall(client)
@@ -37,6 +38,13 @@ def fill_every_table(client: TestClient) -> None:
     issued = client.post("/v1/units/disdukcapil/tickets", json={"count": 2}, headers=kiosk)
     assert issued.status_code == 200, issued.text
     store(client, response_item("disdukcapil", "ktp", survey_version_id=variant["id"]))
+    # Pairing: one code exchanged (a key for one service), one left pending.
+    for name in ("Kiosk 2", "Kiosk 3"):
+        body = {"unit": "disdukcapil", "role": "collector", "name": name, "services": ["ktp"]}
+        code = client.post("/v1/pairing-codes", json=body)
+        assert code.status_code == 201, code.text
+    exchanged = client.post("/v1/pairing-codes/exchange", json={"code": code.json()["code"]})
+    assert exchanged.status_code == 201, exchanged.text
     put = client.put("/v1/units/disdukcapil/populations/2026", json={"served": 900})
     assert put.status_code == 200, put.text
     published = client.post("/v1/units/disdukcapil/publications", json={"period": "2025"})
