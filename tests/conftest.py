@@ -313,9 +313,13 @@ def kiosks(units: TestClient) -> tuple[str, str]:
     )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[Any]:
-    """Chromium driven by Playwright (tests/browser.py: skipped without it, unless required)."""
+    """Chromium driven by Playwright (tests/browser.py: skipped without it, unless required).
+
+    Per module, not per session: Playwright's synchronous API runs an event loop in the main
+    thread while it is open, and every later test calling `asyncio.run()` (the command
+    line, the snapshot test) failed with "cannot be called from a running event loop"."""
     path = chromium_path()
     from playwright.sync_api import sync_playwright
 
