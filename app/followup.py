@@ -7,6 +7,7 @@ live index otherwise). Closing a plan freezes everything but its items' statuses
 evidence. Every change is audit-logged by the router, in the same transaction.
 """
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -150,6 +151,17 @@ def proposed_action(key: str, reasons: Sequence[str], nrr: Fraction) -> str:
     # differently: 3.2125 would read 3,212), written the Indonesian way by Babel.
     shown = format_decimal(round_half_up(nrr, 3), format="0.000", locale="id_ID")
     return f"Tindak lanjut {ELEMENT_NAMES[key]} (NRR {shown}; {why})"
+
+
+# The figures `proposed_action` writes into a proposed item's text: the period's pooled
+# result, which the public must not see where the public figures are suppressed or differ
+# (a parent unit's subtree).
+_PROPOSED_FIGURES = re.compile(r"\s*\(NRR [0-9.,]+;[^()]*\)")
+
+
+def without_figures(action: str) -> str:
+    """An item's action as the public sees it: without the figures a proposal wrote in."""
+    return _PROPOSED_FIGURES.sub("", action).strip()
 
 
 # --- reading -------------------------------------------------------------------------------

@@ -286,7 +286,7 @@ def _plan(page: PublicPage, words: Words, lang: Lang) -> str:
     rows = "".join(
         '<tr><th scope="row">'
         + escape(words.element(item.element) if item.element else str(item.service))
-        + f"</th><td>{escape(item.action)}</td>"
+        + f"</th><td>{escape(followup.without_figures(item.action))}</td>"
         f"<td>{words.day(item.target_date) if item.target_date else '–'}</td>"
         f"<td>{escape(STATUS_NAMES[item.status][lang])}</td></tr>"
         for item in page.plan_items

@@ -173,3 +173,18 @@ def test_public_page_style_sheet_is_served_compressed(units: TestClient) -> None
     style = units.get("/publik/style.css", headers={"Accept-Encoding": "gzip"})
     assert style.status_code == 200
     assert style.headers["content-encoding"] == "gzip"
+
+
+def test_public_page_shows_no_figures_a_proposal_wrote_into_a_plan(published: TestClient) -> None:
+    """A proposed item's text starts with the period's pooled NRR and grade (for the
+    officer): the public page shows the action without them."""
+    plan = published.post("/v1/units/capil/plans", json={"period": "2025-Q1"})
+    assert plan.status_code == 201, plan.text
+    actions = [item["action"] for item in plan.json()["items"]]
+    assert actions
+    assert all("(NRR 3,000;" in action for action in actions)  # by hand: all 3 → NRR 3,000
+    page = published.get("/publik/capil?period=2025-Q1", headers={"Authorization": ""})
+    assert page.status_code == 200, page.text
+    assert "Tindak lanjut Persyaratan</td>" in page.text
+    assert "NRR 3,000" not in page.text
+    assert "mutu C" not in page.text
