@@ -423,7 +423,8 @@ async def _public_records(conn: AsyncConnection, code: str, period: str | None =
 async def has_public_record(conn: AsyncConnection, code: str, period: str) -> bool:
     """Whether the public can see a result of this unit for exactly this period."""
     query = _PUBLIC_RECORD.where(Unit.code == code, PUBLICATIONS.c.period == period)
-    return (await conn.execute(query.limit(1))).first() is not None
+    async with primary_reads(conn) as records:
+        return (await records.execute(query.limit(1))).first() is not None
 
 
 def _public_view(row: Any, supersedes: int | None) -> PublicPublication:

@@ -5,7 +5,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import utcnow
 from app.errors import FieldProblem, ProblemError, conflict, invalid, not_found
-from app.models import ApiKey, Population, Response, Service, Survey, Ticket, Unit
+from app.models import ApiKey, PairingCode, Population, Response, Service, Survey, Ticket, Unit
 from app.schemas import (
     ServiceCreate,
     ServiceOut,
@@ -232,6 +232,8 @@ async def delete_unit(session: AsyncSession, code: str) -> None:
         if await session.scalar(select(exists().where(column == unit.id))):
             raise conflict("unit-in-use", f"The unit is in use ({what}); deactivate it instead.")
     await session.execute(delete(Population).where(Population.unit_id == unit.id))
+    # Codes never exchanged go with it (an exchanged one made a key scoped to it: refused above).
+    await session.execute(delete(PairingCode).where(PairingCode.unit_id == unit.id))
     services = await session.scalars(select(Service).where(Service.unit_id == unit.id))
     for service in services:
         await session.delete(service)

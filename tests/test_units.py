@@ -520,6 +520,9 @@ def test_deactivating_and_reactivating_a_unit(mall: TestClient) -> None:
 
 
 def test_unused_unit_is_deleted_with_its_services(mall: TestClient) -> None:
+    # A pairing code never exchanged goes with the unit (it was a 500: a foreign key).
+    body = {"unit": "dpmptsp", "role": "collector", "name": "Kiosk"}
+    assert mall.post("/v1/pairing-codes", json=body).status_code == 201
     deleted = mall.delete("/v1/units/dpmptsp")
     assert deleted.status_code == 204
     assert deleted.content == b""
