@@ -407,7 +407,7 @@ class Replica:
     """A PostgreSQL streaming replica for the heavy reads, used while it is up and at most
     `max_lag` seconds behind. Its state is probed at most once per `check_seconds` per
     process (one round trip, on the request that finds it stale); a replica that cannot be
-    reached is left alone for the same time."""
+    reached is tried again after `retry_seconds`."""
 
     def __init__(
         self,
@@ -419,6 +419,7 @@ class Replica:
         prepare: bool,
         max_lag: float,
         check_seconds: float = 1.0,
+        retry_seconds: float = 10.0,
     ) -> None:
         self.engine = create_engine(
             url, pool_size, connect_timeout, timeout, prepare, application_name="skm-replica"
@@ -435,7 +436,8 @@ class Replica:
         self.connect_timeout = connect_timeout
         self.usable = False
         self.lag: float | None = None
-        self._checked_at = -math.inf
+        self.retry_seconds = retry_seconds
+        self._next_check = -math.inf
         self._lock = asyncio.Lock()
 
         @event.listens_for(self.engine.sync_engine, "connect")
@@ -443,18 +445,22 @@ class Replica:
             record.info[_PRIMARY] = primary
 
     async def in_use(self) -> bool:
-        """Whether reads go to the replica now (probed when the last probe is stale)."""
-        if time.monotonic() - self._checked_at < self.check_seconds:
+        """Whether reads go to the replica now (probed when the last probe is stale). While
+        one request probes, the others go by the last answer rather than wait for it (a
+        replica whose host drops packets holds a probe for the connect timeout)."""
+        if time.monotonic() < self._next_check or self._lock.locked():
             return self.usable
         async with self._lock:
-            if time.monotonic() - self._checked_at >= self.check_seconds:
-                self.lag = await self._probe()
-                self.usable = self.lag is not None and self.lag <= self.max_lag
-                self._checked_at = time.monotonic()
-                REPLICA_USABLE.set(1 if self.usable else 0)
+            self.lag, reached = await self._probe()
+            self.usable = self.lag is not None and self.lag <= self.max_lag
+            # A replica that cannot be reached is tried again less often.
+            wait = self.check_seconds if reached else self.retry_seconds
+            self._next_check = time.monotonic() + wait
+            REPLICA_USABLE.set(1 if self.usable else 0)
         return self.usable
 
-    async def _probe(self) -> float | None:
+    async def _probe(self) -> tuple[float | None, bool]:
+        """(the replica's lag or None, whether it answered)."""
         try:
             # Every use of a replica's connection is read-only: a connection once given
             # back from a read-only use begins READ WRITE otherwise, which a server in
@@ -468,10 +474,10 @@ class Replica:
                 type(error).__name__,
                 error,
             )
-            return None
+            return None, False
         if lag is None or lag > self.max_lag:
             logger.warning("read replica behind (lag %s s), reading from the primary", lag)
-        return None if lag is None else float(lag)
+        return (None if lag is None else float(lag)), True
 
     async def dispose(self) -> None:
         await self.engine.dispose()

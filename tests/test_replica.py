@@ -133,7 +133,8 @@ def paired(clusters: tuple[Cluster, Cluster]) -> Iterator[tuple[TestClient, Clus
         burst_seconds=0,  # identical answers from one key: counted, not flagged
     )
     with TestClient(create_app(settings), headers=bearer(token)) as client:
-        client.app.state.database.replica.check_seconds = 0  # type: ignore[attr-defined]
+        replica_state = client.app.state.database.replica  # type: ignore[attr-defined]
+        replica_state.check_seconds = replica_state.retry_seconds = 0
         code = f"u{free_port()}"
         make_unit(client, code, services=("ktp",))
         client.code = code  # type: ignore[attr-defined]
