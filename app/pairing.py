@@ -12,7 +12,7 @@ exactly one gets the key; an unknown, used or expired code gets one and the same
 import secrets
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import Principal, new_token, token_hash
@@ -176,6 +176,17 @@ async def exchange(session: AsyncSession, typed: str) -> tuple[KeyCreated, Princ
                 PairingCode.code_hash == token_hash(written),
                 PairingCode.used_at.is_(None),
                 PairingCode.expires_at > now,
+                # A code dies with the key that made it (revoked or expired) and with its
+                # unit (deactivated): it cannot outlive what vouched for it.
+                or_(
+                    PairingCode.created_by_id.is_(None),
+                    exists().where(
+                        ApiKey.id == PairingCode.created_by_id,
+                        ApiKey.revoked_at.is_(None),
+                        or_(ApiKey.expires_at.is_(None), ApiKey.expires_at > now),
+                    ),
+                ),
+                exists().where(Unit.id == PairingCode.unit_id, Unit.deactivated_at.is_(None)),
             )
             .values(used_at=now)
             .returning(

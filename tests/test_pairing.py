@@ -183,3 +183,21 @@ def test_a_code_is_read_whatever_its_case_spaces_and_dash(typed: str) -> None:
     assert normalized(typed) == "ABCD-EFGH"
     assert normalized("0O1I-L000") == "0011-1000"
     assert normalized("ABCD-EFGU") == ""
+
+
+def test_a_code_dies_with_the_key_that_made_it_and_with_its_unit(units: TestClient) -> None:
+    """A manager's key revoked (say, lost): the codes it made are refused like unknown ones;
+    so is a code of a unit deactivated since."""
+    made = create_key(units, "Manajer capil", "manager", "capil")
+    as_manager = {"Authorization": f"Bearer {made['token']}"}
+    body = {"unit": "capil", "role": "collector", "name": "Kiosk"}
+    code = units.post("/v1/pairing-codes", json=body, headers=as_manager)
+    assert code.status_code == 201, code.text
+    assert units.post(f"/v1/keys/{made['id']}/revoke").status_code == 200
+    refused = exchange(units, code.json()["code"])
+    assert refused.status_code == 400
+    assert refused.json()["type"] == "urn:skm:problem:invalid-pairing-code"
+    second = units.post("/v1/pairing-codes", json=body)  # the administrator's, still valid
+    assert second.status_code == 201, second.text
+    assert units.patch("/v1/units/capil", json={"active": False}).status_code == 200
+    assert exchange(units, second.json()["code"]).status_code == 400
