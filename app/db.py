@@ -400,6 +400,9 @@ REPLICA_LAG = text(
     " ELSE extract(epoch FROM now() - pg_last_xact_replay_timestamp())::float8"
     " END"
 )
+# A report's reads on PostgreSQL: one snapshot, in a transaction that refuses writes (the
+# primary's reports and every use of a replica's connection alike).
+SNAPSHOT: dict[str, Any] = {"isolation_level": "REPEATABLE READ", "postgresql_readonly": True}
 _PRIMARY = "skm_primary"  # connection record info of a replica connection: its primary
 
 
@@ -428,9 +431,7 @@ class Replica:
         count_connections(self.engine.sync_engine)
         POOL_SIZE.inc(pool_size)
         self._counted_pool = pool_size
-        self.snapshot_engine = self.engine.execution_options(
-            isolation_level="REPEATABLE READ", postgresql_readonly=True
-        )
+        self.snapshot_engine = self.engine.execution_options(**SNAPSHOT)
         self.max_lag = max_lag
         self.check_seconds = check_seconds
         self.connect_timeout = connect_timeout
@@ -547,9 +548,7 @@ class Database:
         # PostgreSQL they share one snapshot, in a transaction that refuses writes. SQLite's
         # deferred transaction is one snapshot already.
         self.snapshot_engine = (
-            self.read_only_engine.execution_options(
-                isolation_level="REPEATABLE READ", postgresql_readonly=True
-            )
+            self.read_only_engine.execution_options(**SNAPSHOT)
             if self.dialect == "postgresql"
             else self.read_only_engine
         )
