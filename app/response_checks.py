@@ -211,7 +211,7 @@ def check_item(
         problems.append(
             FieldProblem(
                 pointer="/service",
-                detail="this key may not submit for this service",
+                detail="this key or ticket is not for this service",
                 code="service_not_allowed",
             )
         )

@@ -128,7 +128,7 @@ def test_a_key_paired_for_some_services_is_refused_the_others(units: TestClient)
     assert refused.json()["errors"] == [
         {
             "pointer": "/service",
-            "detail": "this key may not submit for this service",
+            "detail": "this key or ticket is not for this service",
             "code": "service_not_allowed",
         }
     ]
@@ -141,6 +141,37 @@ def test_a_key_paired_for_some_services_is_refused_the_others(units: TestClient)
     [item] = batch.json()["items"]
     assert item["status"] == "invalid"
     assert item["problem"]["errors"][0]["pointer"] == "/items/0/service"
+
+
+def test_tickets_from_a_key_paired_for_some_services_admit_those_only(
+    units: TestClient,
+) -> None:
+    made = units.post("/v1/units/capil/services", json={"code": "kk", "name": "Kartu Keluarga"})
+    assert made.status_code == 201, made.text
+    assert units.patch("/v1/units/capil", json={"requires_ticket": True}).status_code == 200
+    token = exchange(units, new_code(units, services=["kk"])["code"]).json()["token"]
+    issued = bearer_post(units, token, "/v1/units/capil/tickets", {"count": 2})
+    assert issued.status_code == 200, issued.text
+    first, second = issued.json()["tickets"]
+
+    def public(service: str, ticket: str) -> httpx2.Response:
+        item = {**response_item("capil", service, channel="web"), "ticket": ticket}
+        return keyless(units, "POST", "/v1/public/responses", json=item)
+
+    refused = public("ktp", first)
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["errors"] == [
+        {
+            "pointer": "/service",
+            "detail": "this key or ticket is not for this service",
+            "code": "service_not_allowed",
+        }
+    ]
+    assert public("kk", first).status_code == 201
+    # A manager's ticket (its key is for every service) admits any of the unit's services.
+    [managers] = units.post("/v1/units/capil/tickets", json={"count": 1}).json()["tickets"]
+    assert public("ktp", managers).status_code == 201
+    assert public("kk", second).status_code == 201
 
 
 def test_what_a_code_may_hold(units: TestClient) -> None:

@@ -101,11 +101,13 @@ async def public_submit(
         raise invalid(
             [FieldProblem(pointer="/channel", detail="mobile or web", code="public_channel")]
         )
-    ticket = (
-        await tickets.claim(session, unit, body.ticket, body.id) if unit.requires_ticket else None
+    ticket, services = (
+        await tickets.claim(session, unit, body.ticket, body.id)
+        if unit.requires_ticket
+        else (None, None)
     )
     item = ResponseIn.model_validate(body.model_dump(exclude={"ticket"}))
-    submitter = Submitter(None, _device(client, secret), unit.path)
+    submitter = Submitter(None, _device(client, secret), unit.path, services)
     try:
         stored = await store_one(await session.connection(), versions, settings, item, submitter)
     except ProblemError as error:
