@@ -194,7 +194,7 @@ def _read_in_child(content: bytes, file_format: str, size: int, out: Connection)
                 (
                     "problem",
                     f"{layout.sheet}: the file cannot be read after row {last} ({reason}); "
-                    "the rows before it were imported",
+                    "the rows before it were read and are in the counts",
                 )
             )
             return
