@@ -31,6 +31,7 @@ from app.aggregates import (
     raw_sums,
 )
 from app.auth import Principal
+from app.db import primary_reads
 from app.errors import not_found
 from app.method import (
     CI_METHOD,
@@ -101,8 +102,11 @@ async def find_unit(conn: AsyncConnection, code: str) -> Node | None:
 
 
 async def unit_in_scope(conn: AsyncConnection, caller: Principal, code: str) -> Node:
-    """The unit with this code, if it is in the caller's scope (404 otherwise)."""
-    unit = await find_unit(conn, code)
+    """The unit with this code, if it is in the caller's scope (404 otherwise). Read on the
+    primary when `conn` is a replica's, like the caller's key: a unit moved out of a scope or
+    deactivated leaves it at once, whatever the replica's lag."""
+    async with primary_reads(conn) as current:
+        unit = await find_unit(current, code)
     if unit is None:
         raise not_found("unit", code)
     return caller.check(unit)

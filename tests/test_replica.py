@@ -269,3 +269,30 @@ def test_publication_records_are_read_on_the_primary(
 def test_a_replica_needs_postgresql_on_both_sides(primary: str, replica: str) -> None:
     with pytest.raises(ValidationError, match="a read replica needs PostgreSQL on both sides"):
         Settings(database_url=primary, database_read_url=replica)
+
+
+def test_a_unit_moved_out_of_a_scope_leaves_it_at_once_whatever_the_replicas_lag(
+    paired: tuple[TestClient, Cluster, Cluster],
+) -> None:
+    """Units are found on the primary, like keys: a unit moved to another agency is refused
+    to the first agency's reader at once (404), though the paused replica still has it there."""
+    client, primary, replica = paired
+    code = client.code  # type: ignore[attr-defined]
+    first, second = f"{code}a", f"{code}b"
+    make_unit(client, first, kind="agency")
+    make_unit(client, second, kind="agency")
+    moved = client.patch(f"/v1/units/{code}", json={"parent": first})
+    assert moved.status_code == 200, moved.text
+    reader = create_key(client, "Dasbor dinas", "reader", first)
+    authorised = {"Authorization": f"Bearer {reader['token']}"}
+    assert index(client, code, this_year(), **authorised)["unit"]["code"] == code
+    caught_up(primary, replica)
+    replica.scalar("SELECT pg_wal_replay_pause()")
+    moved = client.patch(f"/v1/units/{code}", json={"parent": second})
+    assert moved.status_code == 200, moved.text
+    refused = client.get(f"/v1/indices/{code}", params={"period": this_year()}, headers=authorised)
+    assert refused.status_code == 404, refused.text
+    assert replica.scalar(
+        f"SELECT path LIKE (SELECT path FROM units WHERE code = '{first}') || '%' "
+        f"FROM units WHERE code = '{code}'"
+    ) is True  # fmt: skip
