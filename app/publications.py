@@ -11,6 +11,7 @@ Retries: publishing a period whose figures are those of its current record answe
 record (200) and writes nothing, whatever `revises` says.
 """
 
+import base64
 import hashlib
 import json
 from datetime import UTC, date, datetime, timedelta
@@ -27,7 +28,7 @@ from app.config import Settings
 from app.db import primary_reads, utcnow
 from app.errors import FieldProblem, ProblemError, conflict, invalid, not_found
 from app.method import ELEMENTS, METHOD_ID
-from app.models import Publication, Unit
+from app.models import Publication, ReportSettings, Unit
 from app.pagination import decode_cursor, encode_cursor
 from app.periods import Span, parse_period, period_length
 from app.schemas import (
@@ -92,6 +93,36 @@ def _without_update_times(value: Any) -> Any:
     if isinstance(value, list):
         return [_without_update_times(v) for v in value]
     return value
+
+
+_DOCUMENT_TEXTS = (
+    "foreword",
+    "foreword_en",
+    "surveyor",
+    "place",
+    "signatory_name",
+    "signatory_title",
+)
+
+
+async def document_settings(conn: AsyncConnection, unit_id: int) -> dict[str, Any]:
+    """The unit's report settings as they stand, as JSON (the logo base64): kept with a
+    publication so that its documents keep the foreword, the signatory and the logo they had
+    when it was published. Not part of the fingerprint: the figures decide a revision."""
+    row = (
+        await conn.execute(
+            select(ReportSettings.__table__).where(ReportSettings.unit_id == unit_id)
+        )
+    ).first()
+    if row is None:
+        return {}
+    kept: dict[str, Any] = {name: row._mapping[name] for name in _DOCUMENT_TEXTS}
+    if row.logo is not None:
+        kept["logo"] = base64.b64encode(row.logo).decode()
+        kept["logo_type"] = row.logo_type
+    if row.updated_at is not None:
+        kept["updated_at"] = row.updated_at.isoformat()
+    return kept
 
 
 def fingerprint(report: dict[str, Any]) -> str:
@@ -285,7 +316,7 @@ async def publish(
         method_id=METHOD_ID,
         responses=report["index"]["pooled"]["responses"],
         fingerprint=print_,
-        report=report,
+        report={**report, "document": await document_settings(conn, unit.id)},
         difference=[c.model_dump() for c in changes(newest.report["index"], report["index"])]
         if newest is not None
         else None,

@@ -520,3 +520,42 @@ def test_bab_iv_shows_the_previous_plan_its_evaluation_and_this_periods_plan(
     assert "Tidak ada rencana tindak lanjut untuk Triwulan IV Tahun 2024." in text
     assert "Tambah loket antrean pagi" in text
     assert "membaik" not in text
+
+
+def test_a_published_report_keeps_the_settings_it_was_published_with(capil: TestClient) -> None:
+    """The foreword, signatory and logo of a published period's Laporan are those of the
+    publication: a later change shows in the live document only, and alone (the figures the
+    same) publishes nothing new."""
+    url = "/v1/units/capil/report-settings"
+    before = {
+        "foreword": "Kata pengantar saat publikasi.",
+        "signatory_name": "Dr. Siti Aminah",
+        "signatory_title": "Kepala Dinas",
+        "logo": {"media_type": "image/png", "data": _logo()},
+    }
+    assert capil.put(url, json=before).status_code == 200
+    record = capil.post("/v1/units/capil/publications", json={"period": PERIOD})
+    assert record.status_code == 201, record.text
+    after = {"signatory_name": "Ir. Budi Santoso", "signatory_title": "Plt. Kepala Dinas"}
+    assert capil.put(url, json=after).status_code == 200
+
+    published = get(capil, "/v1/units/capil/documents/report.pdf").content
+    text = pdf_text(published)
+    assert f"publikasi no. {record.json()['id']}" in text
+    assert "Kata pengantar saat publikasi." in text
+    assert "Dr. Siti Aminah" in text
+    assert "Budi Santoso" not in text
+    assert len(PdfReader(io.BytesIO(published)).pages[0].images) == 1
+    live = get(capil, "/v1/units/capil/documents/report.pdf", live="true").content
+    text = pdf_text(live)
+    assert "Ir. Budi Santoso" in text
+    assert "Siti Aminah" not in text
+    assert "Kata pengantar saat publikasi." not in text
+    assert len(PdfReader(io.BytesIO(live)).pages[0].images) == 0
+
+    again = capil.post("/v1/units/capil/publications", json={"period": PERIOD})
+    assert again.status_code == 200, again.text
+    assert again.json()["id"] == record.json()["id"]
+    # The record's API shape does not carry the settings (nor the logo's bytes).
+    shown = capil.get(f"/v1/publications/{record.json()['id']}").json()
+    assert "document" not in shown["report"]

@@ -196,16 +196,19 @@ async def questionnaires(conn: AsyncConnection, ids: list[int]) -> tuple[Questio
     return tuple(Questionnaire(r.id, r.code, r.version, r.definition) for r in rows)
 
 
-async def publication_source(
-    conn: AsyncConnection, unit: Node, window: Span
-) -> tuple[Source, FrozenReport] | None:
+# A publication as the documents read it: where from, its figures, and its stored report
+# (which also keeps the report settings it was published with).
+Published = tuple[Source, FrozenReport, dict[str, Any]]
+
+
+async def publication_source(conn: AsyncConnection, unit: Node, window: Span) -> Published | None:
     """The newest record published for the unit over exactly this period, if any."""
     if window.label is None:
         return None
     row = await current_publication(conn, unit.id, window.start, window.end + timedelta(days=1))
     if row is None:
         return None
-    return Source(row.id, row.published_at), FrozenReport.model_validate(row.report)
+    return Source(row.id, row.published_at), FrozenReport.model_validate(row.report), row.report
 
 
 async def figures(
@@ -213,7 +216,7 @@ async def figures(
     unit: Node,
     window: Span,
     full: bool = True,
-    published: tuple[Source, FrozenReport] | None = None,
+    published: Published | None = None,
     live: bool = False,
 ) -> Figures:
     """The figures of a unit's period: those of the newest record published for exactly this
@@ -221,9 +224,9 @@ async def figures(
     otherwise. `full=False` gives the headline only (the poster)."""
     if published is None and not live:
         published = await publication_source(conn, unit, window)
-    settings = await read_settings(conn, unit.id)
+    settings = await read_settings(conn, unit.id, published[2] if published else None)
     if published is not None:
-        source, frozen = published
+        source, frozen, _ = published
         report = frozen.index
     else:
         source, frozen = LIVE, None

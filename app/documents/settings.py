@@ -9,7 +9,7 @@ import base64
 import binascii
 import io
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from PIL import Image, UnidentifiedImageError
 from pydantic import BaseModel, Field, StringConstraints
@@ -178,7 +178,19 @@ async def put_settings(
 _READ = select(ReportSettings.__table__).where(ReportSettings.unit_id == bindparam("unit_id"))
 
 
-async def read_settings(conn: AsyncConnection, unit_id: int) -> Settings:
-    """The unit's settings on a report's read connection (defaults when never set)."""
+async def read_settings(
+    conn: AsyncConnection, unit_id: int, published: dict[str, Any] | None = None
+) -> Settings:
+    """The settings a document is made with: for a published period, those kept with its
+    record (`published`: the record's stored report) — a foreword or signatory changed
+    later does not rewrite a published Laporan; otherwise (or for a record kept before
+    publications carried them) the unit's current ones, read on the report's connection
+    (defaults when never set)."""
+    kept = published.get("document") if published is not None else None
+    if kept is not None:
+        logo = kept.get("logo")
+        return Settings.model_validate(
+            {**kept, "logo": base64.b64decode(logo) if logo is not None else None}
+        )
     row = (await conn.execute(_READ, {"unit_id": unit_id})).first()
     return Settings.model_validate(row._mapping) if row is not None else Settings()

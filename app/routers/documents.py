@@ -305,7 +305,7 @@ async def _public_figures(conn: AsyncConnection, code: str, window: Span) -> Fig
         window,
         FrozenReport.model_validate(row.report).index,  # not shown: the poster reads headline
         Source(index.publication_id, row.published_at),
-        await report_settings.read_settings(conn, unit.id),
+        await report_settings.read_settings(conn, unit.id, row.report),
         questionnaires=await questionnaires(conn, list(index.method.survey_versions)),
         public_index=index,
         public_services=public.breakdown,
