@@ -613,6 +613,16 @@ class Database:
         async with self.deadline(), self.replica.snapshot_engine.connect() as conn:
             yield conn
 
+    async def export_engine(self) -> AsyncEngine:
+        """Where a long export streams from, on a connection of its own: the replica while it
+        is in use (read-only, one snapshot), the primary's read-only engine otherwise. The
+        replica is chosen when the export starts; a standby cancels a query that conflicts
+        with replay beyond `max_standby_streaming_delay`, so a replica serving exports wants
+        `hot_standby_feedback = on` (README)."""
+        if self.replica is not None and await self.replica.in_use():
+            return self.replica.snapshot_engine
+        return self.read_only_engine
+
     async def dispose(self) -> None:
         if self.replica is not None:
             await self.replica.dispose()

@@ -190,6 +190,7 @@ async def export_csv(
     a connection of its own, in batches, so memory stays flat for any number of rows."""
     query = (await _filtered(session, f)).order_by(RESPONSES.c.collected_at, RESPONSES.c.id)
     columns = CSV_COLUMNS + (("suggestion",) if with_suggestions else ())
+    engine = await database.export_engine()
 
     async def rows() -> AsyncIterator[str]:
         buffer = io.StringIO()
@@ -198,7 +199,7 @@ async def export_csv(
         writer = csv.writer(buffer, lineterminator="\r\n", quoting=csv.QUOTE_NONNUMERIC)
         writer.writerow(columns)
         yield buffer.getvalue()
-        async with database.read_only_engine.connect() as conn:
+        async with engine.connect() as conn:
             conn = await conn.execution_options(yield_per=EXPORT_BATCH)
             result = await conn.stream(query)
             async for batch in result.partitions(EXPORT_BATCH):

@@ -296,3 +296,29 @@ def test_a_unit_moved_out_of_a_scope_leaves_it_at_once_whatever_the_replicas_lag
         f"SELECT path LIKE (SELECT path FROM units WHERE code = '{first}') || '%' "
         f"FROM units WHERE code = '{code}'"
     ) is True  # fmt: skip
+
+
+def test_the_csv_export_streams_from_the_replica_and_falls_back_with_it(
+    paired: tuple[TestClient, Cluster, Cluster],
+) -> None:
+    """The export's rows come from the replica while it is in use (a response stored on the
+    primary during a paused replay is not in it yet) and from the primary once the replica
+    is left behind."""
+    client, primary, replica = paired
+    code = client.code  # type: ignore[attr-defined]
+    database = client.app.state.database  # type: ignore[attr-defined]
+
+    def exported() -> int:
+        answer = client.get("/v1/responses/export.csv", params={"unit": code})
+        assert answer.status_code == 200, answer.text
+        return len(answer.text.strip().splitlines()) - 1  # the header aside
+
+    post(client, code, 2)
+    caught_up(primary, replica)
+    replica.scalar("SELECT pg_wal_replay_pause()")
+    post(client, code, 1)
+    assert exported() == 2  # the replica's rows
+    database.replica.max_lag = 0.5
+    time.sleep(1.0)
+    assert exported() == 3  # left behind: the primary's
+    assert database.replica.usable is False
