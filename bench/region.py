@@ -76,7 +76,9 @@ from bench.dataset import (
     Row,
     _answer_pool,
     _day_counts,
+    _fill_aggregates,
     counter_sql,
+    fill_yearly_aggregates,
     libpq_url,
     month_sql,
 )
@@ -396,19 +398,10 @@ def copy_responses(url: str, region: Region, responses: int, seed: int, workers:
 
 
 def fill_aggregates(db: RawDatabase) -> None:
-    """The aggregate tables from the raw rows (bench/dataset.py's SQL), then the tables that
-    later migrations derive from them, by those migrations' own backfill."""
-    from bench.dataset import _fill_aggregates
-
+    """The aggregate tables from the raw rows, with bench/dataset.py's SQL (the yearly one
+    from the monthly one, as its migration backfills it)."""
     _fill_aggregates(db)
-    for backfill in DERIVED_BACKFILLS:
-        backfill(db)
-
-
-# Backfills of aggregate tables that migrations derive from the monthly one; a fresh load
-# runs them after the monthly table is filled (a migrated cached database got them from its
-# migration).
-DERIVED_BACKFILLS: list[Any] = []
+    fill_yearly_aggregates(db)
 
 
 def check_aggregates(db: RawDatabase, expected: int) -> None:

@@ -1,5 +1,6 @@
 """The SKM arithmetic against the checks of docs/method.md (worked by hand)."""
 
+from datetime import date
 from decimal import Decimal
 from fractions import Fraction
 
@@ -13,7 +14,7 @@ from app.method import (
     round_half_up,
     t_critical_95,
 )
-from app.periods import buckets, parse_period, split_months
+from app.periods import buckets, parse_period, split_months, split_years
 
 ELEMENT_ORDER = (
     "persyaratan",
@@ -182,3 +183,22 @@ def test_split_months_and_buckets() -> None:
     assert [q.label for q in quarters] == ["2025-Q4", "2026-Q1", "2026-Q2"]
     assert quarters[0].start.isoformat() == "2025-11-01"
     assert quarters[-1].end.isoformat() == "2026-05-31"
+
+
+def test_split_years() -> None:
+    d = date.fromisoformat
+    # Whole years, and the months before and after them.
+    assert split_years(d("2024-11-01"), d("2027-02-01")) == (
+        (d("2025-01-01"), d("2026-01-01")),
+        [(d("2024-11-01"), d("2024-12-01")), (d("2027-01-01"), d("2027-02-01"))],
+    )
+    assert split_years(d("2025-01-01"), d("2025-12-01")) == ((d("2025-01-01"),) * 2, [])
+    # No whole year: the months as they are.
+    assert split_years(d("2025-02-01"), d("2026-11-01")) == (
+        None,
+        [(d("2025-02-01"), d("2026-11-01"))],
+    )
+    assert split_years(d("2025-01-01"), d("2025-11-01")) == (
+        None,
+        [(d("2025-01-01"), d("2025-11-01"))],
+    )
