@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
-from math import isqrt, lcm
+from math import gcd, isqrt, lcm
 from typing import Final, Literal, get_args
 
 METHOD_ID: Final = "permenpan-rb-14-2017"
@@ -89,7 +89,11 @@ _GRADE_FLOORS: Final = tuple((int(lower * 100), grade) for lower, grade in GRADE
 
 def grade_for_ikm(ikm: Fraction) -> Grade:
     """Grade (mutu) of an IKM on the 25–100 scale, from its value rounded half-up to 2 dp."""
-    rounded = _scaled_half_up(ikm, 2)
+    return grade_for_hundredths(_scaled_half_up(ikm, 2))
+
+
+def grade_for_hundredths(rounded: int) -> Grade:
+    """Grade (mutu) of an IKM already rounded half-up to hundredths (9148 for 91.48)."""
     for floor, grade in _GRADE_FLOORS:
         if rounded >= floor:
             return grade
@@ -125,6 +129,20 @@ def index_value(elements: Iterable[tuple[int, int]]) -> Fraction | None:
     return Fraction(
         sum(total * (common // count) for count, total in answered), common * len(answered)
     )
+
+
+def ratio_half_up(numerator: int, denominator: int, places: int) -> int:
+    """numerator/denominator × 10^places rounded half-up, as an integer: `_scaled_half_up`
+    of the fraction without building it (the quotient does not depend on reducing it)."""
+    scale: int = 10**places
+    return (2 * numerator * scale + denominator) // (2 * denominator)
+
+
+def fraction_text(numerator: int, denominator: int) -> str:
+    """str(Fraction(numerator, denominator)) without building it: '18/5', or '4'."""
+    common = gcd(numerator, denominator)
+    numerator, denominator = numerator // common, denominator // common
+    return str(numerator) if denominator == 1 else f"{numerator}/{denominator}"
 
 
 def compute_index(totals: Mapping[str, int], counts: Mapping[str, int]) -> IndexResult | None:
