@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import cache
+from math import lcm
 from typing import Any
 
 from sqlalchemy import String, bindparam, select
@@ -47,12 +48,11 @@ from app.method import (
     fraction_text,
     grade_for_hundredths,
     grade_for_ikm,
-    ikm_interval,
+    interval_hundredths,
     minimum_sample,
     presented,
     ratio_half_up,
 )
-from app.method import index_value as exact_index
 from app.models import Population, Service, Unit
 from app.periods import Span, buckets, period_label
 from app.schemas import (
@@ -146,8 +146,9 @@ def _ikm_float(ikm: Fraction) -> float:
 
 
 def index_value(sums: Sums) -> IndexValue:
-    """The exact index of the summed counters (`app.method.compute_index`, in whole numbers
-    except the index itself: one fraction over the elements' common denominator)."""
+    """The exact index of the summed counters, as `app.method.compute_index` defines it, in
+    whole numbers: each figure is a half-up quotient or a reduced fraction's text of two
+    integers (a ranking computes hundreds of these; tests hold them to the Fractions)."""
     counters = sums.counters
     answered = [
         (e, counters[f"{e}_n"], counters[f"{e}_sum"]) for e in ELEMENTS if counters[f"{e}_n"] > 0
@@ -166,32 +167,39 @@ def index_value(sums: Sums) -> IndexValue:
             confidence_interval_reason="no responses",
             small_sample=sums.responses < SMALL_SAMPLE,
         )
-    index = exact_index((count, total) for _, count, total in answered)
-    assert index is not None
-    ikm = index * IKM_FACTOR
+    # The index Σ (total/count) / k over the elements' common denominator, unreduced: every
+    # figure below is a floor of its value, which reducing does not change.
+    common = lcm(*(count for _, count, _ in answered))
+    numerator = sum(total * (common // count) for _, count, total in answered)
+    denominator = common * len(answered)
+    ikm = ratio_half_up(IKM_FACTOR * numerator, denominator, 2)  # hundredths
     # The lowest NRR total/count, compared crosswise (a/b < c/d ⇔ a·d < c·b).
     _, low_count, low_total = answered[0]
     for _, count, total in answered[1:]:
         if total * low_count < low_total * count:
             low_count, low_total = count, total
     weakest = [e for e, count, total in answered if total * low_count == low_total * count]
-    interval = ikm_interval(
-        ikm, counters["complete"], counters["complete_total"], counters["complete_total_sq"]
+    interval = interval_hundredths(
+        IKM_FACTOR * numerator,
+        denominator,
+        counters["complete"],
+        counters["complete_total"],
+        counters["complete_total_sq"],
     )
     return IndexValue(
         responses=sums.responses,
-        ikm=_ikm_float(ikm),
-        index=presented(index, 3),
-        index_exact=str(index),
-        grade=_grade_out(grade_for_ikm(ikm)),
+        ikm=ikm / 100,
+        index=ratio_half_up(numerator, denominator, 3) / 1000,
+        index_exact=fraction_text(numerator, denominator),
+        grade=_grade_out(grade_for_hundredths(ikm)),
         weight=fraction_text(1, len(answered)),
         elements=[_element_out(*item) for item in answered],
         weakest=weakest,
         confidence_interval=(
             IntervalOut(
-                ikm_low=_ikm_float(interval.low),
-                ikm_high=_ikm_float(interval.high),
-                respondents=interval.respondents,
+                ikm_low=interval[0] / 100,
+                ikm_high=interval[1] / 100,
+                respondents=counters["complete"],
             )
             if interval is not None
             else None

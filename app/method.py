@@ -261,6 +261,29 @@ def ikm_interval(ikm: Fraction, complete: int, total_sum: int, total_sq: int) ->
     return Interval(low, high, complete)
 
 
+def interval_hundredths(
+    ikm_numerator: int, ikm_denominator: int, complete: int, total_sum: int, total_sq: int
+) -> tuple[int, int] | None:
+    """`ikm_interval` for the IKM ikm_numerator/ikm_denominator, its ends rounded half-up to
+    hundredths (as `presented(…, 2)` × 100), in whole numbers: the same floors of the same
+    values, without a Fraction (a ranking computes hundreds)."""
+    if complete < INTERVAL_MINIMUM:
+        return None
+    # The variance on the IKM scale as N/D, its square root to 10^-12 as root/scale.
+    n = (total_sq * complete - total_sum * total_sum) * IKM_FACTOR**2
+    d = complete * complete * (complete - 1) * len(ELEMENTS) ** 2
+    scale = 10**12
+    root = isqrt(n * scale * scale // d) if n > 0 else 0
+    t = t_critical_95(complete - 1)
+    # ikm ± t·root/scale over one denominator.
+    denominator = ikm_denominator * t.denominator * scale
+    centre = ikm_numerator * t.denominator * scale
+    half_width = t.numerator * root * ikm_denominator
+    low = max(centre - half_width, MIN_SCORE * IKM_FACTOR * denominator)
+    high = min(centre + half_width, MAX_SCORE * IKM_FACTOR * denominator)
+    return ratio_half_up(low, denominator, 2), ratio_half_up(high, denominator, 2)
+
+
 def _sqrt(value: Fraction) -> Fraction:
     """Square root to ~1e-12, exact enough for a 2-dp presentation."""
     if value <= 0:
