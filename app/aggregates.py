@@ -159,7 +159,6 @@ def aggregate_upserts(
     for table, bucket, bucket_of in (
         (DAILY, "local_date", lambda day: day),
         (MONTHLY, "month", month_of),
-        (YEARLY, "year", year_of),
     ):
         counted = aggregate_rows(rows, bucket, bucket_of, now)
         for counters in aggregate_rows(removed, bucket, bucket_of, now):
@@ -168,7 +167,27 @@ def aggregate_upserts(
             counted.append(counters)
         counted.sort(key=lambda c: tuple(c[k] for k in (*AGGREGATE_KEY, bucket, "slot")))
         upserts.append((_upsert(dialect, table, bucket), counted))
+    upserts.append((_upsert(dialect, YEARLY, "year"), _years_of(upserts[-1][1], now)))
     return upserts
+
+
+def _years_of(monthly: list[dict[str, Any]], now: datetime) -> list[dict[str, Any]]:
+    """The monthly parameter sets summed per key, year and slot (what is added to a month is
+    added to its year), in key order."""
+    totals: dict[tuple[Any, ...], list[int]] = {}
+    for row in monthly:
+        key = (*(row[k] for k in AGGREGATE_KEY), year_of(row["month"]), row["slot"])
+        counters = totals.setdefault(key, [0] * len(AGGREGATE_COUNTERS))
+        for position, name in enumerate(AGGREGATE_COUNTERS):
+            counters[position] += row[name]
+    return [
+        {
+            **dict(zip((*AGGREGATE_KEY, "year", "slot"), key, strict=True)),
+            **dict(zip(AGGREGATE_COUNTERS, counters, strict=True)),
+            "updated_at": now,
+        }
+        for key, counters in sorted(totals.items())
+    ]
 
 
 # --- reading them ----------------------------------------------------------------------------
