@@ -658,7 +658,7 @@ def fresh_and_loaded(
     dataset = load(url, responses, seed)
     print(
         f"loaded {dataset.responses:,} responses ({dataset.units} units, "
-        f"{dataset.services} services) in {dataset.seconds:.1f} s: rows, daily and monthly "
+        f"{dataset.services} services) in {dataset.seconds:.1f} s: rows, daily, monthly and yearly "
         "aggregates, check aggregates = raw rows OK"
         + (", VACUUM ANALYZE" if backend == "postgresql" else ""),
         flush=True,
