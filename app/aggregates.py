@@ -1,6 +1,7 @@
-"""The daily and monthly aggregate tables: their counters, the upserts that keep them with
-every insert (and with every review that moves a response in or out of the indices), and the
-sums read back from them for a scope of responses.
+"""The daily, monthly and yearly aggregate tables: their counters, the upserts that keep them
+with every insert (and with every review that moves a response in or out of the indices), and
+the sums read back from them for a scope of responses: whole years from the yearly table,
+the whole months left over from the monthly one, the days left over from the daily one.
 
 A key's counts (unit, service, survey version, flagged, day or month) are spread over
 AGGREGATE_SLOTS rows, a response's counts going to the slot of its id (`slot_of`): the
@@ -34,14 +35,15 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.method import ELEMENTS
-from app.models import DailyAggregate, MonthlyAggregate, Unit
-from app.periods import split_months
+from app.models import DailyAggregate, MonthlyAggregate, Unit, YearlyAggregate
+from app.periods import split_months, split_years
 from app.statements import dialect_insert, execute_many, fetch_all
 from app.stored_responses import RESPONSES
 from app.units import subtree_ids
 
 DAILY: Table = DailyAggregate.__table__  # type: ignore[assignment]
 MONTHLY: Table = MonthlyAggregate.__table__  # type: ignore[assignment]
+YEARLY: Table = YearlyAggregate.__table__  # type: ignore[assignment]
 AGGREGATE_KEY = ("unit_id", "service_id", "survey_version_id", "flagged")
 FLAGGED = ("suspected", "confirmed")  # the flags that keep a response out of the indices
 AGGREGATE_SLOTS = 8  # rows per key; readers sum them
@@ -106,6 +108,10 @@ def month_of(day: date) -> date:
     return day.replace(day=1)
 
 
+def year_of(day: date) -> date:
+    return day.replace(month=1, day=1)
+
+
 def adding(insert: Any, table: Table, bucket: str) -> Any:
     """The insert, adding to every counter of the row already under its key."""
     return insert.on_conflict_do_update(
@@ -130,11 +136,12 @@ async def add_to_aggregates(
     now: datetime,
     removed: Iterable[dict[str, Any]] = (),
 ) -> None:
-    """Add the rows' counts to the daily and monthly aggregates and take the `removed` rows'
-    counts out of them.
+    """Add the rows' counts to the daily, monthly and yearly aggregates and take the
+    `removed` rows' counts out of them.
 
-    Every writer takes aggregate rows in one order — the days, then the months, each in key
-    order — so that no two transactions wait for each other in a circle (a deadlock)."""
+    Every writer takes aggregate rows in one order — the days, then the months, then the
+    years, each in key order — so that no two transactions wait for each other in a circle
+    (a deadlock)."""
     for statement, counted in aggregate_upserts(conn.dialect.name, rows, now, removed):
         await execute_many(conn, statement, counted)
 
@@ -160,7 +167,27 @@ def aggregate_upserts(
             counted.append(counters)
         counted.sort(key=lambda c: tuple(c[k] for k in (*AGGREGATE_KEY, bucket, "slot")))
         upserts.append((_upsert(dialect, table, bucket), counted))
+    upserts.append((_upsert(dialect, YEARLY, "year"), _years_of(upserts[-1][1], now)))
     return upserts
+
+
+def _years_of(monthly: list[dict[str, Any]], now: datetime) -> list[dict[str, Any]]:
+    """The monthly parameter sets summed per key, year and slot (what is added to a month is
+    added to its year), in key order."""
+    totals: dict[tuple[Any, ...], list[int]] = {}
+    for row in monthly:
+        key = (*(row[k] for k in AGGREGATE_KEY), year_of(row["month"]), row["slot"])
+        counters = totals.setdefault(key, [0] * len(AGGREGATE_COUNTERS))
+        for position, name in enumerate(AGGREGATE_COUNTERS):
+            counters[position] += row[name]
+    return [
+        {
+            **dict(zip((*AGGREGATE_KEY, "year", "slot"), key, strict=True)),
+            **dict(zip(AGGREGATE_COUNTERS, counters, strict=True)),
+            "updated_at": now,
+        }
+        for key, counters in sorted(totals.items())
+    ]
 
 
 # --- reading them ----------------------------------------------------------------------------
@@ -257,17 +284,21 @@ def _bucket_rows(table: Table, bucket: str, low: str, high: str, service: bool) 
 
 @cache
 def _aggregate_statement(
-    group_by: tuple[str, ...], day_ranges: int, months: bool, service: bool
+    group_by: tuple[str, ...], day_ranges: int, month_ranges: int, years: bool, service: bool
 ) -> Select[Any]:
-    """Built once per shape (building costs more than running): whole months from the
-    monthly table, the days left over from the daily one, summed per group, survey version
-    and flag."""
+    """Built once per shape (building costs more than running): whole years from the yearly
+    table, the whole months left over from the monthly one, the days left over from the
+    daily one, summed per group, survey version and flag."""
     parts = [
         _bucket_rows(DAILY, "local_date", f"day_low_{i}", f"day_high_{i}", service)
         for i in range(day_ranges)
     ]
-    if months:
-        parts.append(_bucket_rows(MONTHLY, "month", "month_low", "month_high", service))
+    parts += [
+        _bucket_rows(MONTHLY, "month", f"month_low_{i}", f"month_high_{i}", service)
+        for i in range(month_ranges)
+    ]
+    if years:
+        parts.append(_bucket_rows(YEARLY, "year", "year_low", "year_high", service))
     rows = union_all(*parts).subquery() if len(parts) > 1 else parts[0].subquery()
     keys = [rows.c[g] for g in (*group_by, "survey_version_id", "flagged")]
     return select(
@@ -281,15 +312,29 @@ async def aggregate_totals(
     conn: AsyncConnection, scope: Scope, group_by: Sequence[str] = ()
 ) -> Totals:
     """Counter sums over the scope, grouped by any of unit_id, service_id and bucket (a
-    month's first day, or a day outside whole months)."""
+    month's first day, or a day outside whole months: grouped by bucket, whole years are
+    read as their months)."""
     split = split_months(scope.start, scope.end)
     params: dict[str, Any] = {"subtree": scope.unit.path + "%", "service_id": scope.service_id}
     for i, (low, high) in enumerate(split.days):
         params[f"day_low_{i}"], params[f"day_high_{i}"] = low, high
+    month_ranges: list[tuple[date, date]] = []
+    years: tuple[date, date] | None = None
     if split.months is not None:
-        params["month_low"], params["month_high"] = split.months
+        if "bucket" in group_by:
+            month_ranges = [split.months]
+        else:
+            years, month_ranges = split_years(*split.months)
+    for i, (low, high) in enumerate(month_ranges):
+        params[f"month_low_{i}"], params[f"month_high_{i}"] = low, high
+    if years is not None:
+        params["year_low"], params["year_high"] = years
     statement = _aggregate_statement(
-        tuple(group_by), len(split.days), split.months is not None, scope.service_id is not None
+        tuple(group_by),
+        len(split.days),
+        len(month_ranges),
+        years is not None,
+        scope.service_id is not None,
     )
     totals = Totals({}, 0, [], None)
     versions: set[int] = set()

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import cache
+from math import lcm
 from typing import Any
 
 from sqlalchemy import String, bindparam, select
@@ -42,13 +43,15 @@ from app.method import (
     INTERVAL_MINIMUM,
     METHOD_ID,
     SMALL_SAMPLE,
-    ElementResult,
     Grade,
     compute_index,
+    fraction_text,
+    grade_for_hundredths,
     grade_for_ikm,
-    ikm_interval,
+    interval_hundredths,
     minimum_sample,
     presented,
+    ratio_half_up,
 )
 from app.models import Population, Service, Unit
 from app.periods import Span, buckets, period_label
@@ -121,18 +124,20 @@ def _grade_out(grade: Grade) -> GradeOut:
     return GradeOut(mutu=grade.mutu, kinerja=grade.kinerja, kinerja_en=grade.kinerja_en)
 
 
-def _element_out(element: ElementResult) -> ElementOut:
-    # An element's grade: its NRR taken to the 25–100 scale, graded like the IKM.
-    ikm = element.nrr * IKM_FACTOR
+def _element_out(key: str, count: int, total: int) -> ElementOut:
+    """An answered element: its NRR (total ÷ count) and the NRR taken to the 25–100 scale,
+    graded like the IKM; whole-number arithmetic on the two counters (a ranking builds
+    thousands of these), equal to rounding the exact fractions."""
+    ikm = ratio_half_up(IKM_FACTOR * total, count, 2)
     return ElementOut(
-        key=element.key,
-        unsur=ELEMENT_NAMES[element.key],
-        answers=element.count,
-        total=element.total,
-        nrr=presented(element.nrr, 3),
-        nrr_exact=str(element.nrr),
-        ikm=_ikm_float(ikm),
-        grade=_grade_out(grade_for_ikm(ikm)),
+        key=key,
+        unsur=ELEMENT_NAMES[key],
+        answers=count,
+        total=total,
+        nrr=ratio_half_up(total, count, 3) / 1000,
+        nrr_exact=fraction_text(total, count),
+        ikm=ikm / 100,
+        grade=_grade_out(grade_for_hundredths(ikm)),
     )
 
 
@@ -141,10 +146,14 @@ def _ikm_float(ikm: Fraction) -> float:
 
 
 def index_value(sums: Sums) -> IndexValue:
-    totals = {e: sums.counters[f"{e}_sum"] for e in ELEMENTS}
-    counts = {e: sums.counters[f"{e}_n"] for e in ELEMENTS}
-    result = compute_index(totals, counts)
-    if result is None:
+    """The exact index of the summed counters, as `app.method.compute_index` defines it, in
+    whole numbers: each figure is a half-up quotient or a reduced fraction's text of two
+    integers (a ranking computes hundreds of these; tests hold them to the Fractions)."""
+    counters = sums.counters
+    answered = [
+        (e, counters[f"{e}_n"], counters[f"{e}_sum"]) for e in ELEMENTS if counters[f"{e}_n"] > 0
+    ]
+    if not answered:
         return IndexValue(
             responses=sums.responses,
             ikm=None,
@@ -158,32 +167,45 @@ def index_value(sums: Sums) -> IndexValue:
             confidence_interval_reason="no responses",
             small_sample=sums.responses < SMALL_SAMPLE,
         )
-    interval = ikm_interval(
-        result.ikm,
-        sums.counters["complete"],
-        sums.counters["complete_total"],
-        sums.counters["complete_total_sq"],
+    # The index Σ (total/count) / k over the elements' common denominator, unreduced: every
+    # figure below is a floor of its value, which reducing does not change.
+    common = lcm(*(count for _, count, _ in answered))
+    numerator = sum(total * (common // count) for _, count, total in answered)
+    denominator = common * len(answered)
+    ikm = ratio_half_up(IKM_FACTOR * numerator, denominator, 2)  # hundredths
+    # The lowest NRR total/count, compared crosswise (a/b < c/d ⇔ a·d < c·b).
+    _, low_count, low_total = answered[0]
+    for _, count, total in answered[1:]:
+        if total * low_count < low_total * count:
+            low_count, low_total = count, total
+    weakest = [e for e, count, total in answered if total * low_count == low_total * count]
+    interval = interval_hundredths(
+        IKM_FACTOR * numerator,
+        denominator,
+        counters["complete"],
+        counters["complete_total"],
+        counters["complete_total_sq"],
     )
     return IndexValue(
         responses=sums.responses,
-        ikm=_ikm_float(result.ikm),
-        index=presented(result.index, 3),
-        index_exact=str(result.index),
-        grade=_grade_out(result.grade),
-        weight=str(result.weight),
-        elements=[_element_out(e) for e in result.elements],
-        weakest=list(result.weakest),
+        ikm=ikm / 100,
+        index=ratio_half_up(numerator, denominator, 3) / 1000,
+        index_exact=fraction_text(numerator, denominator),
+        grade=_grade_out(grade_for_hundredths(ikm)),
+        weight=fraction_text(1, len(answered)),
+        elements=[_element_out(*item) for item in answered],
+        weakest=weakest,
         confidence_interval=(
             IntervalOut(
-                ikm_low=_ikm_float(interval.low),
-                ikm_high=_ikm_float(interval.high),
-                respondents=interval.respondents,
+                ikm_low=interval[0] / 100,
+                ikm_high=interval[1] / 100,
+                respondents=counters["complete"],
             )
             if interval is not None
             else None
         ),
         confidence_interval_reason=(
-            None if interval is not None else interval_reason(sums.counters["complete"])
+            None if interval is not None else interval_reason(counters["complete"])
         ),
         small_sample=sums.responses < SMALL_SAMPLE,
     )

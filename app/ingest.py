@@ -21,11 +21,13 @@ from app.aggregates import (
     AGGREGATE_KEY,
     DAILY,
     MONTHLY,
+    YEARLY,
     add_to_aggregates,
     adding,
     aggregate_rows,
     aggregate_upserts,
     month_of,
+    year_of,
 )
 from app.bursts import (
     compared_range,
@@ -143,14 +145,16 @@ def _insert_new(dialect: str) -> Any:
 @cache
 def _insert_one_counted() -> Any:
     """PostgreSQL, one response: the insert and, only if it inserted, its counters added to
-    the daily and monthly aggregates — one statement (data-modifying WITH), so one round
-    trip. Takes the response row's parameters and the counters of `aggregate_rows` for it
-    (`flagged`, `month`, `slot`, the counters and `updated_at`); gives the id when inserted.
+    the daily, monthly and yearly aggregates — one statement (data-modifying WITH), so one
+    round trip. Takes the response row's parameters and the counters of `aggregate_rows` for
+    it (`flagged`, `month`, `year`, `slot`, the counters and `updated_at`); gives the id when
+    inserted.
 
     The parts of a WITH run in no promised order, but a part that reads another's RETURNING
-    runs after it: the month's row is added from the day's RETURNING, so the day's row is
-    locked first, as everywhere else (`add_to_aggregates`). In the other order a single
-    response and a batch on the same rows deadlock."""
+    runs after it: the month's row is added from the day's RETURNING and the year's from the
+    month's, so the rows are locked day, month, year, as everywhere else
+    (`add_to_aggregates`). In another order a single response and a batch on the same rows
+    deadlock."""
     source: Any = (
         postgresql.insert(RESPONSES)
         .on_conflict_do_nothing(index_elements=["id"])
@@ -161,6 +165,7 @@ def _insert_one_counted() -> Any:
     for table, bucket, bucket_value in (
         (DAILY, "local_date", new.c.local_date),
         (MONTHLY, "month", bindparam("month", type_=MONTHLY.c.month.type)),
+        (YEARLY, "year", bindparam("year", type_=YEARLY.c.year.type)),
     ):
         values = select(
             *(source.c[c] for c in AGGREGATE_KEY[:-1]),
@@ -255,6 +260,7 @@ async def _insert(
     if dialect == "postgresql" and len(rows) == 1:
         [row] = rows
         [counted] = aggregate_rows(rows, "month", month_of, now)
+        counted["year"] = year_of(row["local_date"])
         return {r.id for r in await fetch_all(conn, _insert_one_counted(), {**row, **counted})}
     if dialect == "sqlite":
         # The insert and the aggregates in one crossing to SQLite's thread.

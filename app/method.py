@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
-from math import isqrt, lcm
+from math import gcd, isqrt, lcm
 from typing import Final, Literal, get_args
 
 METHOD_ID: Final = "permenpan-rb-14-2017"
@@ -89,7 +89,11 @@ _GRADE_FLOORS: Final = tuple((int(lower * 100), grade) for lower, grade in GRADE
 
 def grade_for_ikm(ikm: Fraction) -> Grade:
     """Grade (mutu) of an IKM on the 25–100 scale, from its value rounded half-up to 2 dp."""
-    rounded = _scaled_half_up(ikm, 2)
+    return grade_for_hundredths(_scaled_half_up(ikm, 2))
+
+
+def grade_for_hundredths(rounded: int) -> Grade:
+    """Grade (mutu) of an IKM already rounded half-up to hundredths (9148 for 91.48)."""
     for floor, grade in _GRADE_FLOORS:
         if rounded >= floor:
             return grade
@@ -125,6 +129,20 @@ def index_value(elements: Iterable[tuple[int, int]]) -> Fraction | None:
     return Fraction(
         sum(total * (common // count) for count, total in answered), common * len(answered)
     )
+
+
+def ratio_half_up(numerator: int, denominator: int, places: int) -> int:
+    """numerator/denominator × 10^places rounded half-up, as an integer: `_scaled_half_up`
+    of the fraction without building it (the quotient does not depend on reducing it)."""
+    scale: int = 10**places
+    return (2 * numerator * scale + denominator) // (2 * denominator)
+
+
+def fraction_text(numerator: int, denominator: int) -> str:
+    """str(Fraction(numerator, denominator)) without building it: '18/5', or '4'."""
+    common = gcd(numerator, denominator)
+    numerator, denominator = numerator // common, denominator // common
+    return str(numerator) if denominator == 1 else f"{numerator}/{denominator}"
 
 
 def compute_index(totals: Mapping[str, int], counts: Mapping[str, int]) -> IndexResult | None:
@@ -241,6 +259,29 @@ def ikm_interval(ikm: Fraction, complete: int, total_sum: int, total_sq: int) ->
     low = max(ikm - half_width, Fraction(MIN_SCORE * IKM_FACTOR))
     high = min(ikm + half_width, Fraction(MAX_SCORE * IKM_FACTOR))
     return Interval(low, high, complete)
+
+
+def interval_hundredths(
+    ikm_numerator: int, ikm_denominator: int, complete: int, total_sum: int, total_sq: int
+) -> tuple[int, int] | None:
+    """`ikm_interval` for the IKM ikm_numerator/ikm_denominator, its ends rounded half-up to
+    hundredths (as `presented(…, 2)` × 100), in whole numbers: the same floors of the same
+    values, without a Fraction (a ranking computes hundreds)."""
+    if complete < INTERVAL_MINIMUM:
+        return None
+    # The variance on the IKM scale as N/D, its square root to 10^-12 as root/scale.
+    n = (total_sq * complete - total_sum * total_sum) * IKM_FACTOR**2
+    d = complete * complete * (complete - 1) * len(ELEMENTS) ** 2
+    scale = 10**12
+    root = isqrt(n * scale * scale // d) if n > 0 else 0
+    t = t_critical_95(complete - 1)
+    # ikm ± t·root/scale over one denominator.
+    denominator = ikm_denominator * t.denominator * scale
+    centre = ikm_numerator * t.denominator * scale
+    half_width = t.numerator * root * ikm_denominator
+    low = max(centre - half_width, MIN_SCORE * IKM_FACTOR * denominator)
+    high = min(centre + half_width, MAX_SCORE * IKM_FACTOR * denominator)
+    return ratio_half_up(low, denominator, 2), ratio_half_up(high, denominator, 2)
 
 
 def _sqrt(value: Fraction) -> Fraction:

@@ -283,6 +283,21 @@ class MonthlyAggregate(AggregateCounters, Base):
     month: Mapped[date] = mapped_column(Date)
 
 
+class YearlyAggregate(AggregateCounters, Base):
+    """Per local calendar year (`year` is its first day), kept with the daily and monthly
+    ones: whole years over a city or a province read one row per unit and service instead
+    of twelve."""
+
+    __tablename__ = "yearly_aggregates"
+    __table_args__ = (
+        PrimaryKeyConstraint(
+            "unit_id", "year", "service_id", "survey_version_id", "flagged", "slot"
+        ),
+    )
+
+    year: Mapped[date] = mapped_column(Date)
+
+
 class Population(Base):
     """People served by a unit (or one of its services) in a period: the N of the
     Krejcie–Morgan minimum sample."""

@@ -143,6 +143,24 @@ def split_months(start: date, end: date) -> Split:
     return Split((first_full, last_month), days)
 
 
+def split_years(
+    first_month: date, last_month: date
+) -> tuple[tuple[date, date] | None, list[tuple[date, date]]]:
+    """Whole months first_month..last_month (first days) as the whole calendar years among
+    them (the first days of the first and last such year), if any, and the ranges of months
+    before and after those years (all of them when there is no whole year)."""
+    first_year = first_month.year if first_month.month == 1 else first_month.year + 1
+    last_year = last_month.year if last_month.month == 12 else last_month.year - 1
+    if first_year > last_year:
+        return None, [(first_month, last_month)]
+    months = []
+    if first_month < date(first_year, 1, 1):
+        months.append((first_month, date(first_year - 1, 12, 1)))
+    if last_month > date(last_year, 12, 1):
+        months.append((date(last_year + 1, 1, 1), last_month))
+    return (date(first_year, 1, 1), date(last_year, 1, 1)), months
+
+
 def _head(start: date, first_full: date) -> tuple[tuple[date, date], ...]:
     return ((start, first_full - timedelta(days=1)),) if start < first_full else ()
 

@@ -24,8 +24,10 @@ temporary directory), migrated, then filled:
   a little (paper: days; an offline kiosk: hours) later; none flagged. PostgreSQL: COPY;
   SQLite: executemany in chunks;
 * `daily_aggregates` and `monthly_aggregates` from `responses` with INSERT … SELECT …
-  GROUP BY, then checked with one query: the counters summed over each aggregate table
-  equal the same counters computed over the raw rows (and the row count is N).
+  GROUP BY (`yearly_aggregates` from the monthly one, as its migration backfills it), then
+  checked with one query: the counters summed over each aggregate table equal the same
+  counters computed over the raw rows (and the row count is N), and the yearly ones equal
+  the monthly ones.
 
 A fixed seed gives the same data set every time. PostgreSQL tables are then VACUUM ANALYZEd
 (as autovacuum would have done on a live database).
@@ -562,6 +564,33 @@ def _fill_aggregates(db: RawDatabase) -> None:
         )
 
 
+def fill_yearly_aggregates(db: RawDatabase) -> None:
+    """`yearly_aggregates` from `monthly_aggregates`, as its migration backfills it."""
+    key = ", ".join((*AGGREGATE_KEY, "slot"))
+    year = (
+        "CAST(date_trunc('year', month) AS date)"
+        if db.backend == "postgresql"
+        else "date(month, 'start of year')"
+    )
+    db.execute("DELETE FROM yearly_aggregates")
+    db.execute(
+        f"INSERT INTO yearly_aggregates ({key}, year, {', '.join(AGGREGATE_COUNTERS)}, "
+        f"updated_at) SELECT {key}, {year}, {', '.join(f'sum({c})' for c in AGGREGATE_COUNTERS)}, "
+        f"max(updated_at) FROM monthly_aggregates GROUP BY {key}, {year}"
+    )
+
+
+def check_yearly_aggregates(db: RawDatabase) -> None:
+    """The yearly aggregates' counters, summed, equal the monthly ones'."""
+    summed = ", ".join(f"sum({c})" for c in AGGREGATE_COUNTERS)
+    monthly, yearly = (
+        [int(v or 0) for v in db.query(f"SELECT {summed} FROM {table}")[0]]
+        for table in ("monthly_aggregates", "yearly_aggregates")
+    )
+    if monthly != yearly:
+        raise BenchError(f"yearly aggregates differ from the monthly ones: {yearly} {monthly}")
+
+
 def check_aggregates(db: RawDatabase, expected: int) -> None:
     """One query: every counter over the raw rows, and summed over each aggregate table."""
     summed = ", ".join(f"sum({c})" for c in AGGREGATE_COUNTERS)
@@ -595,7 +624,9 @@ def load(url: str, responses: int, seed: int = 14) -> Dataset:
         if backend == "postgresql":
             db.execute("SET work_mem = '256MB'")
         _fill_aggregates(db)
+        fill_yearly_aggregates(db)
         check_aggregates(db, responses)
+        check_yearly_aggregates(db)
         if backend == "postgresql":
             db.execute("VACUUM (ANALYZE)")
     finally:
@@ -627,7 +658,7 @@ def fresh_and_loaded(
     dataset = load(url, responses, seed)
     print(
         f"loaded {dataset.responses:,} responses ({dataset.units} units, "
-        f"{dataset.services} services) in {dataset.seconds:.1f} s: rows, daily and monthly "
+        f"{dataset.services} services) in {dataset.seconds:.1f} s: rows, daily, monthly and yearly "
         "aggregates, check aggregates = raw rows OK"
         + (", VACUUM ANALYZE" if backend == "postgresql" else ""),
         flush=True,

@@ -229,7 +229,13 @@ def _floor(client: httpx2.Client) -> float:
     return elapsed
 
 
-def _open(dataset: Dataset, args: argparse.Namespace, directory: Path, stack: ExitStack) -> Side:
+def _open(
+    dataset: Dataset,
+    args: argparse.Namespace,
+    directory: Path,
+    stack: ExitStack,
+    make_queries: Callable[[RawDatabase, Dataset], list[Query]],
+) -> Side:
     db = RawDatabase(dataset.url)
     stack.callback(db.close)
     if db.backend == "postgresql":
@@ -243,16 +249,23 @@ def _open(dataset: Dataset, args: argparse.Namespace, directory: Path, stack: Ex
             timeout=60.0,
         )
     )
-    return Side(dataset, service, client, db, queries(db, dataset))
+    return Side(dataset, service, client, db, make_queries(db, dataset))
 
 
-def measure(datasets: list[Dataset], args: argparse.Namespace, directory: Path) -> list[Side]:
+def measure(
+    datasets: list[Dataset],
+    args: argparse.Namespace,
+    directory: Path,
+    make_queries: Callable[[RawDatabase, Dataset], list[Query]] | None = None,
+) -> list[Side]:
     """A service per data set, all running; the HTTP floor, then each query in turn: rounds
     in which every data set gets the API request then the raw SQL (interleaved, so that a
     noisy neighbour on the machine hits every size and both sides alike), warm-up rounds
     first."""
     with ExitStack() as stack:
-        sides = [_open(dataset, args, directory, stack) for dataset in datasets]
+        sides = [
+            _open(dataset, args, directory, stack, make_queries or queries) for dataset in datasets
+        ]
         for round_ in range(args.warmup + args.repeat):
             for side in sides:
                 seconds = _floor(side.client)

@@ -496,6 +496,12 @@ def test_aggregates_equal_a_direct_sum_of_the_answers(
         ("2026-02", "2026-02-01", "2026-02-28"),
         ("2026-Q1", "2026-01-01", "2026-03-31"),
         (None, "2026-01-31", "2026-03-01"),
+        # Whole years come from the yearly aggregates, the months and days around them from
+        # the monthly and daily ones.
+        ("2026", "2026-01-01", "2026-12-31"),
+        (None, "2025-12-01", "2027-01-31"),
+        (None, "2025-11-15", "2027-02-10"),
+        (None, "2025-06-01", "2026-02-15"),
     ):
         expected_n = dict.fromkeys(ELEMENTS, 0)
         expected_sum = dict.fromkeys(ELEMENTS, 0)
@@ -524,7 +530,11 @@ def test_aggregates_equal_a_direct_sum_of_the_answers(
         answered = [v for v in item["answers"].values() if v is not None]
         count, total = per_slot.get(slot, (0, 0))
         per_slot[slot] = (count + 1, total + sum(answered))
-    assert slot_sums(database_url, units) == {"daily": per_slot, "monthly": per_slot}
+    assert slot_sums(database_url, units) == {
+        "daily": per_slot,
+        "monthly": per_slot,
+        "yearly": per_slot,
+    }
 
 
 def slot_sums(database_url: str, units: list[str]) -> dict[str, dict[int, tuple[int, int]]]:
@@ -534,7 +544,7 @@ def slot_sums(database_url: str, units: list[str]) -> dict[str, dict[int, tuple[
     engine = create_engine(sync_url(database_url))
     found = {}
     with engine.connect() as conn:
-        for name in ("daily", "monthly"):
+        for name in ("daily", "monthly", "yearly"):
             rows = conn.execute(
                 text(
                     f"SELECT slot, sum(responses), sum({every_sum}) FROM {name}_aggregates "

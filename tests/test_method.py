@@ -1,19 +1,26 @@
 """The SKM arithmetic against the checks of docs/method.md (worked by hand)."""
 
+from datetime import date
 from decimal import Decimal
 from fractions import Fraction
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from app.aggregates import AGGREGATE_COUNTERS, Sums
+from app.indices import index_value
 from app.method import (
+    ELEMENTS,
     compute_index,
     grade_for_ikm,
     ikm_interval,
     minimum_sample,
+    presented,
     round_half_up,
     t_critical_95,
 )
-from app.periods import buckets, parse_period, split_months
+from app.periods import buckets, parse_period, split_months, split_years
 
 ELEMENT_ORDER = (
     "persyaratan",
@@ -182,3 +189,88 @@ def test_split_months_and_buckets() -> None:
     assert [q.label for q in quarters] == ["2025-Q4", "2026-Q1", "2026-Q2"]
     assert quarters[0].start.isoformat() == "2025-11-01"
     assert quarters[-1].end.isoformat() == "2026-05-31"
+
+
+def test_split_years() -> None:
+    d = date.fromisoformat
+    # Whole years, and the months before and after them.
+    assert split_years(d("2024-11-01"), d("2027-02-01")) == (
+        (d("2025-01-01"), d("2026-01-01")),
+        [(d("2024-11-01"), d("2024-12-01")), (d("2027-01-01"), d("2027-02-01"))],
+    )
+    assert split_years(d("2025-01-01"), d("2025-12-01")) == ((d("2025-01-01"),) * 2, [])
+    # No whole year: the months as they are.
+    assert split_years(d("2025-02-01"), d("2026-11-01")) == (
+        None,
+        [(d("2025-02-01"), d("2026-11-01"))],
+    )
+    assert split_years(d("2025-01-01"), d("2025-11-01")) == (
+        None,
+        [(d("2025-01-01"), d("2025-11-01"))],
+    )
+
+
+@st.composite
+def counters(draw: st.DrawFn) -> dict[str, int]:
+    """Aggregate counters some set of responses could have: per element answers n ≤ the
+    responses and a total in n..4n; the complete ones' totals T in 9..36, ΣT² ≥ (ΣT)²/c."""
+    responses = draw(st.integers(1, 5000))
+    values = dict.fromkeys(AGGREGATE_COUNTERS, 0)
+    values["responses"] = responses
+    for element in ELEMENTS:
+        n = draw(st.integers(0, responses))
+        values[f"{element}_n"] = n
+        values[f"{element}_sum"] = draw(st.integers(n, 4 * n))
+    complete = draw(st.integers(0, responses))
+    total = draw(st.integers(9 * complete, 36 * complete))
+    low = -(-total * total // complete) if complete else 0
+    values["complete"] = complete
+    values["complete_total"] = total
+    values["complete_total_sq"] = draw(st.integers(low, max(low, 36 * total)))
+    return values
+
+
+@settings(max_examples=400, deadline=None)
+@given(counters())
+def test_index_value_in_whole_numbers_equals_the_fractions(values: dict[str, int]) -> None:
+    """`indices.index_value` works in integers; every figure equals the one the exact
+    Fractions of compute_index and ikm_interval give."""
+    got = index_value(Sums(dict(values)))
+    result = compute_index(
+        {e: values[f"{e}_sum"] for e in ELEMENTS}, {e: values[f"{e}_n"] for e in ELEMENTS}
+    )
+    if result is None:
+        assert got.ikm is None
+        assert got.elements == []
+        return
+    assert got.ikm == presented(result.ikm, 2)
+    assert got.index == presented(result.index, 3)
+    assert got.index_exact == str(result.index)
+    assert got.weight == str(result.weight)
+    assert got.grade is not None
+    assert got.grade.mutu == result.grade.mutu
+    assert got.weakest == list(result.weakest)
+    assert [
+        (e.key, e.answers, e.total, e.nrr, e.nrr_exact, e.ikm, e.grade.mutu) for e in got.elements
+    ] == [
+        (
+            r.key,
+            r.count,
+            r.total,
+            presented(r.nrr, 3),
+            str(r.nrr),
+            presented(r.nrr * 25, 2),
+            grade_for_ikm(r.nrr * 25).mutu,
+        )
+        for r in result.elements
+    ]
+    interval = ikm_interval(
+        result.ikm, values["complete"], values["complete_total"], values["complete_total_sq"]
+    )
+    if interval is None:
+        assert got.confidence_interval is None
+    else:
+        assert got.confidence_interval is not None
+        assert got.confidence_interval.ikm_low == presented(interval.low, 2)
+        assert got.confidence_interval.ikm_high == presented(interval.high, 2)
+        assert got.confidence_interval.respondents == interval.respondents
