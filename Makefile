@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test lint format openapi bench-ingest bench-indices bench-export bench-documents bench-workbook bench-compliance bench-paper clean
+.PHONY: install run test lint format openapi bench-ingest bench-indices bench-export bench-documents bench-workbook bench-compliance bench-paper bench-replica clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,9 @@ bench-paper: $(BIN)/.installed
 
 bench-indices: $(BIN)/.installed
 	$(BIN)/python -m bench.indices $(BENCH_ARGS)
+
+bench-replica: $(BIN)/.installed
+	$(BIN)/python -m bench.replica $(BENCH_ARGS)
 
 bench-export: $(BIN)/.installed
 	$(BIN)/python -m bench.export $(BENCH_ARGS)

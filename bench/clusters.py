@@ -113,8 +113,14 @@ class Cluster:
     def pin(self, cpus: Collection[int]) -> None:
         """Run the whole cluster on `cpus` (processes it starts later inherit them)."""
         for pid in self.pids():
-            with contextlib.suppress(ProcessLookupError):  # a backend that ended meanwhile
-                os.sched_setaffinity(pid, cpus)
+            pin(pid, cpus)
+
+
+def pin(pid: int, cpus: Collection[int]) -> None:
+    """Run every thread of process `pid` on `cpus` (threads it starts later inherit them)."""
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(ProcessLookupError):  # a thread or process ended meanwhile
+            os.sched_setaffinity(int(task.name), cpus)
 
 
 @contextmanager
