@@ -483,6 +483,9 @@ def main(argv: list[str] | None = None) -> int:
     except (BenchError, MissingBinaries) as error:
         print(f"bench.replica: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("bench.replica: interrupted; services stopped, clusters removed", file=sys.stderr)
+        return 130
     load = ", ".join(f"{n:.2f}" for n in os.getloadavg())
     print(f"load average {load} after the run")
     return 0 if healthy else 1
