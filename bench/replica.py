@@ -36,9 +36,11 @@ dashboards' reads on the primary, kiosks + dashboards with the reads on the repl
 run is a `--warmup` then `--duration` seconds of kiosks' writes counted, the dashboards
 polling throughout. Two layouts of the processes on the machine's CPUs:
 
-* pinned: the primary cluster and the services on one CPU, the replica cluster and this
-  process (the kiosks and dashboards) on another. In production the replica is another
-  machine, and the clients are not on the database server: this is the realistic layout.
+* pinned: the primary cluster, the services and this process (the kiosks and dashboards)
+  on one CPU, the replica cluster alone on another. In production the replica is another
+  machine: this is the realistic layout. (The clients are not on the primary's machine
+  either; they stay on its CPU so that the replica's is the replica's alone, and they cost
+  every condition alike.)
 * shared: nothing pinned: what one machine of two cores can do with a replica on it.
 
 A repetition runs every condition in every layout (the layouts' order alternating, the
@@ -176,22 +178,22 @@ class Machine:
         """Pin the processes as `layout` says (see the module's docstring)."""
         everything = set(self.cpus)
         if layout == "pinned":
-            server, client = {self.cpus[0]}, {self.cpus[1]}
+            primary, replica = {self.cpus[0]}, {self.cpus[1]}
         else:
-            server = client = everything
-        self.primary.pin(server)
+            primary = replica = everything
+        self.primary.pin(primary)
         for service in self.services.values():
-            pin(service.pid, server)
-        self.replica.pin(client)
-        pin(os.getpid(), client)
+            pin(service.pid, primary)
+        pin(os.getpid(), primary)
+        self.replica.pin(replica)
 
 
 def describe(layout: str, cpus: Sequence[int]) -> str:
     if layout == "pinned":
         return (
-            f"pinned: primary + services on CPU {cpus[0]}, replica + kiosks and dashboards "
-            f"on CPU {cpus[1]} (the realistic layout: in production the replica is another "
-            "machine)"
+            f"pinned: primary + services + kiosks and dashboards on CPU {cpus[0]}, the replica "
+            f"alone on CPU {cpus[1]} (the realistic layout: in production the replica is "
+            "another machine)"
         )
     return f"shared: nothing pinned, everything on CPUs {','.join(map(str, cpus))}"
 
@@ -213,24 +215,32 @@ class Dashboards:
     first_error: str = ""
 
     async def one(self, number: int) -> None:
+        """One dashboard: a page every `refresh` seconds, on a new connection each time (the
+        service closes a keep-alive connection idle for 5 s, as a browser's would be)."""
         rng = random.Random(number)
         token = self.city.readers[number % len(self.city.readers)]
-        conn = await HttpConnection.open(self.service.port)
-        try:
-            await asyncio.sleep(self.refresh * number / self.count)  # staggered
-            for page in self.city.pages(rng):
-                started = time.perf_counter()
-                for path in page:
-                    sent = time.perf_counter()
-                    status, body = await conn.request("GET", path, token=token)
-                    if self.measuring:
-                        self.latencies.append(time.perf_counter() - sent)
-                    if status != 200:
-                        self.errors += 1
-                        self.first_error = self.first_error or f"{path}: {status} {body[:300]!r}"
-                await asyncio.sleep(max(0.0, started + self.refresh - time.perf_counter()))
-        finally:
-            await conn.close()
+        await asyncio.sleep(self.refresh * number / self.count)  # staggered
+        for page in self.city.pages(rng):
+            started = time.perf_counter()
+            try:
+                conn = await HttpConnection.open(self.service.port)
+                try:
+                    for path in page:
+                        sent = time.perf_counter()
+                        status, body = await conn.request("GET", path, token=token)
+                        if self.measuring:
+                            self.latencies.append(time.perf_counter() - sent)
+                        if status != 200:
+                            self.failed(f"{path}: {status} {body[:300]!r}")
+                finally:
+                    await conn.close()
+            except (OSError, asyncio.IncompleteReadError) as error:
+                self.failed(f"{type(error).__name__}: {error}")
+            await asyncio.sleep(max(0.0, started + self.refresh - time.perf_counter()))
+
+    def failed(self, what: str) -> None:
+        self.errors += 1
+        self.first_error = self.first_error or what
 
 
 @dataclass
@@ -284,7 +294,9 @@ async def run_once(
     finally:
         for task in polling:
             task.cancel()
-        await asyncio.gather(*polling, return_exceptions=True)
+        for outcome in await asyncio.gather(*polling, return_exceptions=True):
+            if not isinstance(outcome, asyncio.CancelledError | None):
+                dashboards.failed(f"{type(outcome).__name__}: {outcome}")
     errors = [
         f"kiosks: {m.errors} unexpected answers, first {m.first_error}"
         for m in (warm, kiosks)
