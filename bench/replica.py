@@ -2,7 +2,7 @@
 dashboards' reads on the primary or on a streaming replica (SKM_DATABASE_READ_URL).
 
 Run from the checkout as a user that may run PostgreSQL's server binaries, or as root
-(they then run as the `postgres` system user); about eight minutes with the defaults:
+(they then run as the `postgres` system user); about ten minutes with the defaults:
 
     .venv/bin/python -m bench.replica [--responses 100000] [--duration 15] [--warmup 3]
         [--repetitions 3] [--kiosks 8] [--keys 50] [--dashboards 40] [--refresh 10]
@@ -31,25 +31,30 @@ The load, from this process:
   agencies, for the current quarter and year, without If-None-Match (the kiosks change the
   figures all the time, so an ETag would rarely match).
 
-Three conditions: kiosks alone (on the primary-only service), kiosks + dashboards with the
-dashboards' reads on the primary, kiosks + dashboards with the reads on the replica. Each
-run is a `--warmup` then `--duration` seconds of kiosks' writes counted, the dashboards
-polling throughout. Two layouts of the processes on the machine's CPUs:
+Four conditions: kiosks alone (on the primary-only service); kiosks + dashboards, the
+dashboards' reads on the primary; kiosks + dashboards on the service with the replica, the
+reads on the replica; and kiosks on the primary-only service + dashboards on a third
+service (its own worker) with the replica, placed with the replica (a reading instance on
+the replica's machine). Each run is a `--warmup` then `--duration` seconds of kiosks'
+writes counted, the dashboards polling throughout. Two layouts of the processes on the
+machine's CPUs:
 
 * pinned: the primary cluster, the services and this process (the kiosks and dashboards)
-  on one CPU, the replica cluster alone on another. In production the replica is another
-  machine: this is the realistic layout. (The clients are not on the primary's machine
-  either; they stay on its CPU so that the replica's is the replica's alone, and they cost
-  every condition alike.)
+  on one CPU, the replica cluster (and the reading instance) on another. In production the
+  replica is another machine: this is the realistic layout. (The clients are not on the
+  primary's machine either; they stay on its CPU so that the replica's is left to the
+  replica, and they cost every condition alike.)
 * shared: nothing pinned: what one machine of two cores can do with a replica on it.
 
 A repetition runs every condition in every layout (the layouts' order alternating, the
 conditions' order rotating); `--repetitions` of them. Printed per layout and condition:
 the kiosks' responses/s (median, range), its ratio to the kiosks alone of the same
 repetition and layout (median, range), the dashboards' requests/s and p50/p95 latency, the
+CPU use of the kiosks' service worker and of the primary cluster's processes, the
 transactions per second on the replica (≈, from pg_stat_database: it shows where the
 dashboards read), the replica's replay lag at the run's end, the load average; then the
-target (with a replica, kiosks while dashboards poll ≥ 0.9 × kiosks alone) per layout, and
+target (with a replica, kiosks while dashboards poll ≥ 0.9 × kiosks alone) per layout and
+replica condition, and
 a check that the rows stored equal the responses created. Exits 1 when a request failed or
 the check did not hold, 2 when the benchmark could not run; a missed target is only
 reported.
@@ -78,14 +83,33 @@ from app.keys import create_key
 from app.schemas import KeyCreate
 from bench.clusters import Cluster, MissingBinaries, caught_up, clusters, pin
 from bench.dataset import Dataset, RawDatabase, load
-from bench.harness import BenchError, Service, launch, percentile, wait_until_healthy
+from bench.harness import (
+    BenchError,
+    Service,
+    cpu_seconds,
+    launch,
+    percentile,
+    wait_until_healthy,
+)
 from bench.ingest import Case, HttpConnection, Measurement, Submissions, Target, drive
 
 # The same settings on both clusters: a stock server's (as the machine's own: 128 MB of
 # shared buffers, 1 GB of WAL between checkpoints), every commit synced, autovacuum on.
 SETTINGS = {"shared_buffers": "128MB", "max_wal_size": "1GB", "min_wal_size": "80MB"}
-CONDITIONS = ("kiosks alone", "+ dashboards, primary only", "+ dashboards, replica")
-ALONE, PRIMARY_ONLY, WITH_REPLICA = CONDITIONS
+CONDITIONS = (
+    "kiosks alone",
+    "+ dashboards, primary only",
+    "+ dashboards, replica",
+    "+ dashboards, replica, own worker",
+)
+ALONE, PRIMARY_ONLY, WITH_REPLICA, OWN_WORKER = CONDITIONS
+# The service each condition's kiosks and dashboards use.
+SERVICES = {
+    ALONE: ("primary only", "primary only"),
+    PRIMARY_ONLY: ("primary only", "primary only"),
+    WITH_REPLICA: ("replica", "replica"),
+    OWN_WORKER: ("primary only", "reader"),
+}
 LAYOUTS = ("pinned", "shared")
 TARGET = 0.9  # kiosks' rate with a replica while dashboards poll ÷ kiosks alone
 TIME_ZONE = "Asia/Makassar"  # the data set's city
@@ -171,7 +195,7 @@ def load_city(url: str, args: Namespace) -> City:
 class Machine:
     primary: Cluster
     replica: Cluster
-    services: dict[str, Service]  # "primary only", "replica"
+    services: dict[str, Service]  # "primary only", "replica", "reader"
     cpus: list[int]  # this process's CPUs at the start
 
     def arrange(self, layout: str) -> None:
@@ -182,8 +206,8 @@ class Machine:
         else:
             primary = replica = everything
         self.primary.pin(primary)
-        for service in self.services.values():
-            pin(service.pid, primary)
+        for name, service in self.services.items():
+            pin(service.pid, replica if name == "reader" else primary)
         pin(os.getpid(), primary)
         self.replica.pin(replica)
 
@@ -192,8 +216,8 @@ def describe(layout: str, cpus: Sequence[int]) -> str:
     if layout == "pinned":
         return (
             f"pinned: primary + services + kiosks and dashboards on CPU {cpus[0]}, the replica "
-            f"alone on CPU {cpus[1]} (the realistic layout: in production the replica is "
-            "another machine)"
+            f"(+ the reading instance) on CPU {cpus[1]} (the realistic layout: in production "
+            "the replica is another machine)"
         )
     return f"shared: nothing pinned, everything on CPUs {','.join(map(str, cpus))}"
 
@@ -249,6 +273,13 @@ class Run:
     dashboard_ms: list[float]  # latencies
     dashboard_rate: float  # requests/s
     replica_tps: float
+    primary_cpu: float  # CPU seconds per second of the primary cluster's processes
+
+    @property
+    def worker_cpu(self) -> float:
+        """CPU seconds per second of the kiosks' service worker."""
+        return self.kiosks.worker_cpu / self.kiosks.elapsed
+
     lag_ms: float | None  # the replica's replay lag at the run's end
     load: float
     errors: list[str]
@@ -263,6 +294,20 @@ def replica_transactions(replica: Cluster) -> int:
     )
 
 
+def cluster_cpu(cluster: Cluster) -> dict[int, float]:
+    """CPU time so far of each of the cluster's processes."""
+    times = {}
+    for pid in cluster.pids():
+        with contextlib.suppress(OSError):
+            times[pid] = cpu_seconds(pid)
+    return times
+
+
+def cpu_since(cluster: Cluster, before: dict[int, float]) -> float:
+    """The cluster's CPU time since `before` (processes that ended meanwhile left out)."""
+    return sum(t - before.get(pid, 0.0) for pid, t in cluster_cpu(cluster).items())
+
+
 def replay_lag_ms(primary: Cluster) -> float | None:
     lag = primary.scalar(
         "SELECT EXTRACT(epoch FROM coalesce(replay_lag, interval '0')) * 1000 "
@@ -275,10 +320,10 @@ async def run_once(
     machine: Machine, city: City, condition: str, args: Namespace, keys: Iterator[str]
 ) -> Run:
     """The kiosks for a warm-up and a measured run, with dashboards as `condition` says."""
-    service = machine.services["replica" if condition == WITH_REPLICA else "primary only"]
+    service, reader = (machine.services[name] for name in SERVICES[condition])
     case = Case("single", "spread", args.kiosks, 1)
     submissions = Submissions(city.targets)
-    dashboards = Dashboards(service, city, args.dashboards, args.refresh)
+    dashboards = Dashboards(reader, city, args.dashboards, args.refresh)
     polling = (
         [asyncio.create_task(dashboards.one(n)) for n in range(args.dashboards)]
         if condition != ALONE
@@ -287,10 +332,12 @@ async def run_once(
     try:
         warm = await drive(service, case, submissions, keys, args.warmup)
         transactions = replica_transactions(machine.replica)
+        primary_before = cluster_cpu(machine.primary)
         dashboards.measuring = True
         kiosks = await drive(service, case, submissions, keys, args.duration)
         dashboards.measuring = False
         transactions = replica_transactions(machine.replica) - transactions
+        primary_cpu = cpu_since(machine.primary, primary_before)
     finally:
         for task in polling:
             task.cancel()
@@ -310,6 +357,7 @@ async def run_once(
         dashboard_ms=[1000 * s for s in dashboards.latencies],
         dashboard_rate=len(dashboards.latencies) / kiosks.elapsed,
         replica_tps=transactions / kiosks.elapsed,
+        primary_cpu=primary_cpu / kiosks.elapsed,
         lag_ms=replay_lag_ms(machine.primary),
         load=os.getloadavg()[0],
         errors=errors,
@@ -359,9 +407,9 @@ def report(
     for layout in layouts:
         print(f"\n{describe(layout, cpus)}")
         print(
-            f"{'condition':<28} {'kiosks resp/s':>13} {'range':>11} {'÷ alone':>7} "
-            f"{'range':>11} {'dash req/s':>10} {'dash p50/p95 ms':>15} {'replica tx/s':>12} "
-            f"{'lag ms':>6} {'load':>5}"
+            f"{'condition':<34} {'kiosks resp/s':>13} {'range':>11} {'÷ alone':>7} "
+            f"{'range':>11} {'dash req/s':>10} {'dash p50/p95 ms':>15} {'worker CPU':>10} "
+            f"{'primary CPU':>11} {'replica tx/s':>12} {'lag ms':>6} {'load':>5}"
         )
         alone = runs[(layout, ALONE)]
         ratios: dict[str, float] = {}
@@ -382,20 +430,26 @@ def report(
             )
             lags = [r.lag_ms for r in these if r.lag_ms is not None]
             print(
-                f"{condition:<28} {statistics.median(rates):>13.0f} "
+                f"{condition:<34} {statistics.median(rates):>13.0f} "
                 f"{min(rates):>5.0f}–{max(rates):<5.0f} {ratios[condition]:>7.2f} "
                 f"{min(per_rep):>5.2f}–{max(per_rep):<5.2f} {dash} "
+                f"{statistics.median(r.worker_cpu for r in these):>10.0%} "
+                f"{statistics.median(r.primary_cpu for r in these):>11.0%} "
                 f"{statistics.median(r.replica_tps for r in these):>12.1f} "
                 f"{max(lags) if lags else float('nan'):>6.0f} "
                 f"{statistics.median(r.load for r in these):>5.2f}"
             )
-        verdicts.append((layout, ratios[WITH_REPLICA], ratios[PRIMARY_ONLY]))
-    print(f"\n{'target':<62} {'value':>6}  {'target':<7} verdict  (primary only)")
-    for layout, with_replica, primary_only in verdicts:
-        met = "met" if with_replica >= TARGET else "MISSED"
+        for condition in (WITH_REPLICA, OWN_WORKER):
+            verdicts.append((f"{layout}, {condition[2:]}", ratios[condition], ratios[PRIMARY_ONLY]))
+    print(
+        "(worker CPU: of the kiosks' service worker; primary CPU: of the primary cluster's "
+        "processes, 100% = one CPU)"
+    )
+    print(f"\n{'kiosks with dashboards ÷ kiosks alone':<62} {'value':>6}  {'target':<7} verdict")
+    for label, value, primary_only in verdicts:
+        met = "met" if value >= TARGET else "MISSED"
         print(
-            f"{'kiosks with dashboards on a replica ÷ kiosks alone, ' + layout:<62} "
-            f"{with_replica:>6.2f}  ≥ {TARGET:<5g} {met:<8} ({primary_only:.2f})"
+            f"{label:<62} {value:>6.2f}  ≥ {TARGET:<5g} {met:<8} (primary only: {primary_only:.2f})"
         )
 
 
@@ -440,6 +494,13 @@ def bench(args: Namespace, layouts: list[str], cpus: list[int]) -> bool:
                 primary.url(),
                 directory,
                 "with-replica",
+                settings={"SKM_DATABASE_READ_URL": replica.url()},
+            )
+            services["reader"] = launch(
+                "app.main:create_app",
+                primary.url(),
+                directory,
+                "reader",
                 settings={"SKM_DATABASE_READ_URL": replica.url()},
             )
             for service in services.values():
