@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test lint format openapi bench-ingest bench-indices bench-export bench-documents bench-workbook bench-compliance bench-paper bench-region clean
+.PHONY: install run test lint format openapi bench-ingest bench-indices bench-export bench-documents bench-workbook bench-compliance bench-paper bench-region bench-replica clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,9 @@ bench-indices: $(BIN)/.installed
 
 bench-region: $(BIN)/.installed
 	$(BIN)/python -m bench.region $(BENCH_ARGS)
+
+bench-replica: $(BIN)/.installed
+	$(BIN)/python -m bench.replica $(BENCH_ARGS)
 
 bench-export: $(BIN)/.installed
 	$(BIN)/python -m bench.export $(BENCH_ARGS)

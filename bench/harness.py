@@ -10,7 +10,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -108,14 +108,15 @@ class Service:
                 self.process.wait()
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port on the loopback that nothing listens on now."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
         return port
 
 
-def _wait_until_healthy(service: Service) -> None:
+def wait_until_healthy(service: Service) -> None:
     deadline = time.monotonic() + START_TIMEOUT
     with httpx2.Client(base_url=service.base_url, timeout=5.0) as client:
         while time.monotonic() < deadline:
@@ -143,12 +144,20 @@ def migrate(url: str) -> None:
         engine.dispose()
 
 
-def launch(app: str, database_url: str, directory: Path, name: str, root: Path = ROOT) -> Service:
+def launch(
+    app: str,
+    database_url: str,
+    directory: Path,
+    name: str,
+    root: Path = ROOT,
+    settings: Mapping[str, str] | None = None,
+) -> Service:
     """`uvicorn APP --factory --workers 1` on a free loopback port, with the service's
-    benchmark settings, its output in `directory`/NAME-PORT.log (not yet healthy). `root`:
-    the checkout whose code it runs (another one's `app` package comes first on the path)."""
+    benchmark settings (and `settings`, SKM_* variables), its output in
+    `directory`/NAME-PORT.log (not yet healthy). `root`: the checkout whose code it runs
+    (another one's `app` package comes first on the path)."""
     path = {} if root == ROOT else {"PYTHONPATH": str(root)}
-    port = _free_port()
+    port = free_port()
     log = directory / f"{name}-{port}.log"
     with log.open("wb") as output:
         process = subprocess.Popen(
@@ -158,7 +167,13 @@ def launch(app: str, database_url: str, directory: Path, name: str, root: Path =
                 *("--log-level", "warning", "--no-access-log"),
             ],
             cwd=root,
-            env={**os.environ, **SERVICE_ENV, **path, "SKM_DATABASE_URL": database_url},
+            env={
+                **os.environ,
+                **SERVICE_ENV,
+                **path,
+                "SKM_DATABASE_URL": database_url,
+                **(settings or {}),
+            },
             stdout=output,
             stderr=subprocess.STDOUT,
         )
@@ -170,7 +185,7 @@ def serving(database_url: str, directory: Path) -> Iterator[Service]:
     """The real service on a free loopback port, healthy; stopped on the way out."""
     service = launch("app.main:create_app", database_url, directory, "service")
     try:
-        _wait_until_healthy(service)
+        wait_until_healthy(service)
         yield service
     finally:
         service.stop()

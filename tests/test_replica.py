@@ -2,23 +2,19 @@
 
 A primary is made with `initdb` and a replica of it with `pg_basebackup -R`, each on a free
 port in a temporary directory (as the `postgres` system user when the tests run as root:
-both tools refuse root), never the machine's shared server. Without PostgreSQL's server
-binaries the module is skipped, and the summary says so; SKM_TEST_REQUIRE_REPLICA=1 (as in
-CI) fails instead. SKM_TEST_PG_BIN names the binaries' directory.
+both tools refuse root), never the machine's shared server: bench/clusters.py, shared with
+the replica benchmark. Without PostgreSQL's server binaries the module is skipped, and the
+summary says so; SKM_TEST_REQUIRE_REPLICA=1 (as in CI) fails instead. SKM_TEST_PG_BIN
+names the binaries' directory.
 
 A replica's replay is paused (`pg_wal_replay_pause()`) to make it fall behind at will: what
 the index answers then shows which server it read.
 """
 
 import os
-import pwd
-import shutil
-import subprocess
-import tempfile
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,95 +23,27 @@ from pydantic import ValidationError
 
 from app.config import Settings
 from app.main import create_app
+from bench.clusters import Cluster, MissingBinaries, binaries, caught_up
+from bench.clusters import clusters as throwaway_clusters
 from tests.browser import free_port
-from tests.conftest import app_settings, bearer, connect, insert_key, migrated
+from tests.conftest import app_settings, bearer, insert_key, migrated
 from tests.factories import create_key, make_unit, response_item
 
 REQUIRE_REPLICA = os.environ.get("SKM_TEST_REQUIRE_REPLICA") == "1"
-OWNER = "postgres"  # who runs initdb, pg_basebackup and the servers when the tests are root
-
-
-def _binaries() -> Path:
-    named = os.environ.get("SKM_TEST_PG_BIN")
-    found = [Path(named)] if named else sorted(Path("/usr/lib/postgresql").glob("*/bin"))
-    usable = [path for path in found if (path / "pg_basebackup").exists()]
-    if not usable:
-        message = "replica tests not run: no PostgreSQL server binaries (initdb, pg_basebackup)"
-        if REQUIRE_REPLICA:
-            pytest.fail(message + " and SKM_TEST_REQUIRE_REPLICA=1")
-        pytest.skip(message)
-    return usable[-1]  # the newest major version
-
-
-class Cluster:
-    """One throwaway PostgreSQL cluster: a data directory and a port of its own."""
-
-    def __init__(self, binaries: Path, root: Path, name: str) -> None:
-        self.binaries = binaries
-        self.root = root
-        self.data = root / name
-        self.port = free_port()
-
-    def run(self, tool: str, *args: str) -> None:
-        command = [str(self.binaries / tool), *args]
-        if os.geteuid() == 0:
-            command = ["runuser", "-u", OWNER, "--", *command]
-        subprocess.run(command, check=True, capture_output=True, timeout=120)
-
-    def start(self) -> None:
-        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
-        log = str(self.root / f"{self.data.name}.log")
-        self.run("pg_ctl", "-D", str(self.data), "-o", options, "-l", log, "-w", "start")
-
-    def stop(self) -> None:
-        self.run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
-
-    def url(self, database: str = "postgres") -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
-
-    def scalar(self, sql: str) -> Any:
-        with connect(self.url("skm")) as conn:
-            row = conn.execute(sql).fetchone()
-            return row[0] if row else None
 
 
 @pytest.fixture(scope="module")
 def clusters() -> Iterator[tuple[Cluster, Cluster]]:
     """A primary with the service's schema (database `skm`) and a streaming replica of it."""
-    binaries = _binaries()
-    root = Path(tempfile.mkdtemp(prefix="skm-replica-"))
-    if os.geteuid() == 0:
-        owner = pwd.getpwnam(OWNER)
-        os.chown(root, owner.pw_uid, owner.pw_gid)
-    primary, replica = Cluster(binaries, root, "primary"), Cluster(binaries, root, "replica")
     try:
-        primary.run("initdb", "-D", str(primary.data), "-U", "postgres", "--auth=trust")
-        primary.start()
-        with connect(primary.url()) as conn:
-            conn.execute("CREATE DATABASE skm")
-        migrated(primary.url("skm"))
-        replica.run(
-            "pg_basebackup", "-h", "127.0.0.1", "-p", str(primary.port), "-U", "postgres",
-            "-D", str(replica.data), "-R", "-X", "stream", "--checkpoint=fast",
-        )  # fmt: skip
-        replica.start()
-        yield primary, replica
-    finally:
-        for cluster in (replica, primary):
-            if (cluster.data / "postmaster.pid").exists():
-                cluster.stop()
-        shutil.rmtree(root, ignore_errors=True)
-
-
-def caught_up(primary: Cluster, replica: Cluster, timeout: float = 30) -> None:
-    """Wait until the replica has replayed everything the primary has written."""
-    target = primary.scalar("SELECT pg_current_wal_lsn()::text")
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if replica.scalar(f"SELECT pg_last_wal_replay_lsn() >= '{target}'::pg_lsn"):
-            return
-        time.sleep(0.05)
-    raise AssertionError("the replica did not catch up")
+        binaries()
+    except MissingBinaries as missing:
+        message = f"replica tests not run: {missing}"
+        if REQUIRE_REPLICA:
+            pytest.fail(message + " and SKM_TEST_REQUIRE_REPLICA=1")
+        pytest.skip(message)
+    with throwaway_clusters(prepare=migrated) as pair:
+        yield pair
 
 
 @pytest.fixture
