@@ -157,16 +157,14 @@ def _registered_insert(*returned: str) -> Any:
     registered = (
         postgresql.insert(REGISTRY)
         .from_select(
-            ["id", "unit_id", "local_date", "content_hash"],
-            select(*(bindparam(c, type_=REGISTRY.c[c].type) for c in REGISTRY.c.keys())),
+            [c.name for c in REGISTRY.c],
+            select(*(bindparam(c.name, type_=c.type) for c in REGISTRY.c)),
         )
         .on_conflict_do_nothing(index_elements=["id"])
         .returning(REGISTRY.c.id)
         .cte("registered")
     )
-    values = select(*(bindparam(c.name, type_=c.type) for c in RESPONSES.c)).select_from(
-        registered
-    )
+    values = select(*(bindparam(c.name, type_=c.type) for c in RESPONSES.c)).select_from(registered)
     insert = postgresql.insert(RESPONSES).from_select(list(RESPONSES.c.keys()), values)
     return insert.returning(*(RESPONSES.c[c] for c in returned))
 

@@ -20,10 +20,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
-from sqlalchemy import Connection, insert, text
+from sqlalchemy import Connection, Engine, create_engine, insert, text
+from sqlalchemy.pool import NullPool
 
+from app.config import Settings
+from app.db import sync_url
 from app.models import AuditEntry
 
 PARENT = "responses"
@@ -134,7 +137,9 @@ def _move_out_of_default(conn: Connection, month: date) -> int:
     name = partition_name(month)
     bounds = {"start": month, "end": next_month(month)}
     conn.execute(text(f"LOCK TABLE {DEFAULT_PARTITION} IN SHARE ROW EXCLUSIVE MODE"))
-    conn.execute(text(f"CREATE TABLE {name} (LIKE {PARENT} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)"))
+    conn.execute(
+        text(f"CREATE TABLE {name} (LIKE {PARENT} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)")
+    )
     where = "local_date >= :start AND local_date < :end"
     moved = conn.execute(
         text(f"INSERT INTO {name} SELECT * FROM {DEFAULT_PARTITION} WHERE {where}"), bounds
@@ -157,32 +162,48 @@ class Maintained:
     default_rows: int = 0
 
 
-def maintain(
-    conn: Connection, today: date, ahead: int = MONTHS_AHEAD, move_default: bool = False
-) -> Maintained:
-    """Create the partitions of this month and the `ahead` months after it that do not
-    exist yet. A month whose rows are already in DEFAULT (written before its partition
-    existed) is not created unless `move_default`: PostgreSQL refuses to create it while
-    DEFAULT holds its rows, and moving them locks DEFAULT, so it is an operator's choice,
-    never done silently. In the caller's transaction."""
+def months(first: date, last: date) -> list[date]:
+    """The first days of the months from `first`'s to `last`'s."""
+    found, month = [], month_start(first)
+    while month <= last:
+        found.append(month)
+        month = next_month(month)
+    return found
+
+
+def ensure_months(conn: Connection, wanted: list[date], move_default: bool = False) -> Maintained:
+    """Create the partitions of the `wanted` months (first days) that do not exist yet. A
+    month whose rows are already in DEFAULT (written before its partition existed) is not
+    created unless `move_default`: PostgreSQL refuses to create it while DEFAULT holds its
+    rows, and moving them locks DEFAULT, so it is an operator's choice, never done
+    silently. In the caller's transaction."""
     done = Maintained()
     existing = {p.start for p in partitions(conn)}
-    month = month_start(today)
-    for _ in range(ahead + 1):
-        if month not in existing:
-            waiting = _default_rows(conn, month)
-            if waiting == 0:
-                _create_month(conn, month)
-                done.created.append(partition_name(month))
-            elif move_default:
-                done.moved[partition_name(month)] = _move_out_of_default(conn, month)
-            else:
-                done.blocked[partition_name(month)] = waiting
-        month = next_month(month)
+    for month in wanted:
+        if month in existing:
+            continue
+        waiting = _default_rows(conn, month)
+        if waiting == 0:
+            _create_month(conn, month)
+            done.created.append(partition_name(month))
+        elif move_default:
+            done.moved[partition_name(month)] = _move_out_of_default(conn, month)
+        else:
+            done.blocked[partition_name(month)] = waiting
     done.default_rows = int(
         conn.execute(text(f"SELECT count(*) FROM {DEFAULT_PARTITION}")).scalar_one()
     )
     return done
+
+
+def maintain(
+    conn: Connection, today: date, ahead: int = MONTHS_AHEAD, move_default: bool = False
+) -> Maintained:
+    """`ensure_months` for this month and the `ahead` months after it."""
+    last = month_start(today)
+    for _ in range(ahead):
+        last = next_month(last)
+    return ensure_months(conn, months(today, last), move_default)
 
 
 @dataclass(frozen=True)
@@ -249,9 +270,7 @@ def archivable(conn: Connection, before: date) -> list[Partition]:
     return [p for p in partitions(conn) if p.end is not None and p.end <= before]
 
 
-def archive_month(
-    conn: Connection, partition: Partition, to: Path, now: datetime
-) -> Archived:
+def archive_month(conn: Connection, partition: Partition, to: Path, now: datetime) -> Archived:
     """Write one month's partition to `to` (csv.gz and its manifest), then detach and drop
     it and audit it, in the caller's transaction (commit it right after: the partition is
     locked against writes from the start, so the file holds exactly the rows dropped). The
@@ -299,3 +318,89 @@ def read_archive(path: Path) -> Iterator[list[str]]:
 
     with gzip.open(path, "rt", encoding="utf-8", newline="") as f:
         yield from csv.reader(f)
+
+
+# --- the command line: `skm partitions maintain|archive` --------------------------------------
+
+
+def _engine(settings: Settings) -> Engine:
+    return create_engine(sync_url(settings.database_url), poolclass=NullPool)
+
+
+def maintain_command(
+    settings: Settings, ahead: int, move_default: bool, out: TextIO, today: date | None = None
+) -> int:
+    """Exit status: 0 when every month wanted exists, 1 when some month's rows wait in
+    DEFAULT (named, with their count and the way out)."""
+    engine = _engine(settings)
+    try:
+        with engine.begin() as conn:
+            if not partitioned(conn):
+                out.write("responses is not partitioned on this database: nothing to do\n")
+                return 0
+            done = maintain(conn, today or datetime.now(UTC).date(), ahead, move_default)
+    finally:
+        engine.dispose()
+    for name in done.created:
+        out.write(f"created {name}\n")
+    for name, moved in done.moved.items():
+        out.write(f"created {name} with its {moved} rows moved out of {DEFAULT_PARTITION}\n")
+    for name, waiting in done.blocked.items():
+        out.write(
+            f"not created {name}: {DEFAULT_PARTITION} holds {waiting} rows of that month; "
+            "run again with --move-default to move them into it (locks the DEFAULT "
+            "partition while they move)\n"
+        )
+    if not (done.created or done.moved or done.blocked):
+        out.write(f"every month up to {ahead} ahead exists\n")
+    out.write(f"{DEFAULT_PARTITION}: {done.default_rows} rows\n")
+    return 1 if done.blocked else 0
+
+
+def archive_command(
+    settings: Settings, before: date, to: Path, out: TextIO, today: date | None = None
+) -> int:
+    """Archive every month partition before the month `before` (its first day): each
+    written to `to`, detached and dropped, one transaction per month. Exit status 2 when
+    refused (a month still inside the submission window, no such directory)."""
+    limit = newest_archivable(today or datetime.now(UTC).date(), settings.max_collected_age_days)
+    if before > limit:
+        out.write(
+            f"refused: a response may still be collected on a day of {limit:%Y-%m} or later "
+            f"(SKM_MAX_COLLECTED_AGE_DAYS={settings.max_collected_age_days}); archive "
+            f"--before {limit:%Y-%m} at the latest\n"
+        )
+        return 2
+    if not to.is_dir():
+        out.write(f"refused: {to} is not a directory\n")
+        return 2
+    engine = _engine(settings)
+    try:
+        with engine.begin() as conn:
+            if not partitioned(conn):
+                out.write("responses is not partitioned on this database: nothing to archive\n")
+                return 2
+            chosen = archivable(conn, before)
+            left = int(
+                conn.execute(
+                    text(f"SELECT count(*) FROM {DEFAULT_PARTITION} WHERE local_date < :before"),
+                    {"before": before},
+                ).scalar_one()
+            )
+        for partition in chosen:
+            with engine.begin() as conn:
+                done = archive_month(conn, partition, to, datetime.now(UTC))
+            out.write(
+                f"archived {done.partition}: {done.rows} rows to {done.file.name} "
+                f"(sha256 {done.sha256}), detached and dropped\n"
+            )
+    finally:
+        engine.dispose()
+    if not chosen:
+        out.write(f"no month partition ends before {before:%Y-%m}\n")
+    if left:
+        out.write(
+            f"{DEFAULT_PARTITION} holds {left} rows before {before:%Y-%m}: not archived "
+            "(they belong to no month partition)\n"
+        )
+    return 0
