@@ -551,7 +551,9 @@ class BatchItemResult(BaseModel):
     id: uuid.UUID | None
     status: Literal["created", "duplicate", "conflict", "invalid"]
     response: ResponseOut | None = Field(
-        default=None, description="The stored response (for a duplicate: as first stored)"
+        default=None,
+        description="The stored response (for a duplicate: as first stored; none when its "
+        "month was archived)",
     )
     problem: Problem | None = None
 
