@@ -139,7 +139,10 @@ def test_the_conversion_keeps_every_row_both_ways(scratch: str) -> None:
         "SELECT count(*) FROM pg_indexes WHERE tablename = 'responses' AND indexname LIKE 'ix_%'"
     )
     assert _run(engine, indexes) == [(5,)]
-    foreign = "SELECT count(*) FROM pg_constraint WHERE conrelid = 'responses'::regclass AND contype = 'f'"
+    foreign = (
+        "SELECT count(*) FROM pg_constraint "
+        "WHERE conrelid = 'responses'::regclass AND contype = 'f'"
+    )
     assert _run(engine, foreign) == [(5,)]
     options = "SELECT reloptions FROM pg_class WHERE relname = 'daily_aggregates'"
     assert _run(engine, options) == [
@@ -235,7 +238,8 @@ def archived(
         april = response_item("capil", "ktp", all_answers(4), _at(APRIL))
         for item in [*march, april]:
             assert client.post("/v1/responses", json=item).status_code == 201, item
-        paper = f"date;service;{';'.join(k for k in all_answers(1))}\n2025-03-15;ktp;{';'.join(['1'] * 9)}\n"
+        elements = ";".join(all_answers(1))
+        paper = f"date;service;{elements}\n2025-03-15;ktp;{';'.join(['1'] * 9)}\n"
         imported = client.post("/v1/units/capil/imports", content=paper.encode())
         assert imported.status_code == 202, imported.text
         assert _wait(client, imported.json()["id"])["stored"] == 1
