@@ -138,9 +138,9 @@ def _check_baseline_columns(engine: Engine) -> None:
     the columns it is known to leave at their defaults)."""
     schema = inspect(engine)
     # PostgreSQL partitions responses by month: its key includes the month's column.
-    key = ("id", "local_date") if engine.dialect.name == "postgresql" else ("id",)
+    responses_key = ("id", "local_date") if engine.dialect.name == "postgresql" else ("id",)
     tables: list[tuple[str, Sequence[str], Sequence[str], set[str]]] = [
-        (Response.__tablename__, RESPONSE_COLUMNS, key, BASELINE_DEFAULTED["responses"]),
+        (Response.__tablename__, RESPONSE_COLUMNS, responses_key, BASELINE_DEFAULTED["responses"]),
         ("response_ids", REGISTRY_COLUMNS, ("id",), set()),
     ]
     tables += [
