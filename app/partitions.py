@@ -33,6 +33,7 @@ PARENT = "responses"
 DEFAULT_PARTITION = "responses_default"
 MONTHS_AHEAD = 3
 COMMAND_KEY_NAME = "skm partitions (command line)"
+DETACH_LOCK_TIMEOUT = "5s"
 _CHILD = re.compile(r"^responses_(y\d{4}m\d{2}|default)$")
 _BOUND = re.compile(r"FROM \('(\d{4}-\d{2}-\d{2})'\) TO \('(\d{4}-\d{2}-\d{2})'\)")
 
@@ -297,6 +298,10 @@ def archive_month(conn: Connection, partition: Partition, to: Path, now: datetim
     }
     manifest_path = to / f"{stem}.manifest.json"
     manifest_path.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    # Detaching takes the parent's ACCESS EXCLUSIVE lock (CONCURRENTLY cannot run in a
+    # transaction): for a moment only, and not at all if it would queue every submission
+    # behind a long read for longer than this (then nothing is done; run it again).
+    conn.execute(text(f"SET LOCAL lock_timeout = '{DETACH_LOCK_TIMEOUT}'"))
     conn.execute(text(f"ALTER TABLE {PARENT} DETACH PARTITION {partition.name}"))
     conn.execute(text(f"DROP TABLE {partition.name}"))
     conn.execute(
