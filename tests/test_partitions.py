@@ -430,3 +430,20 @@ def test_maintain_creates_the_months_ahead_and_moves_nothing_unasked(
     assert maintain_command(settings, 3, False, out, today=today) == 0
     assert out.getvalue() == "every month up to 3 ahead exists\nresponses_default: 0 rows\n"
     engine.dispose()
+
+
+def test_a_correction_into_another_month_moves_the_registry_with_it(units: TestClient) -> None:
+    today = datetime.now(UTC).date()
+    earlier = today.replace(day=1) - timedelta(days=5)  # last month, within the window
+    sheet = f"date;service;{';'.join(all_answers(1))}\n{today};ktp;{';'.join(['4'] * 9)}\n"
+    answer = units.post("/v1/units/capil/imports", content=sheet.encode())
+    assert _wait(units, answer.json()["id"])["stored"] == 1
+    [stored] = units.get("/v1/responses", params={"unit": "capil"}).json()["items"]
+    body = {"service": "ktp", "date": earlier.isoformat(), "answers": all_answers(3)}
+    corrected = units.patch(f"/v1/responses/{stored['id']}", json=body)
+    assert corrected.status_code == 200, corrected.text
+    assert corrected.json()["local_date"] == earlier.isoformat()
+    # The sheet as first transcribed: stored since with other content (not archived).
+    again = units.post("/v1/units/capil/imports", content=sheet.encode())
+    status = _wait(units, again.json()["id"])
+    assert (status["stored"], status["present"], status["conflicts"]) == (0, 0, 1)
