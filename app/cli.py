@@ -24,6 +24,7 @@ from app.documents.workbook import generate_workbook
 from app.errors import ProblemError
 from app.keys import create_key
 from app.observability import configure_logging
+from app.partitions import MONTHS_AHEAD, archive_command, maintain_command, parse_month
 from app.periods import PERIOD_DESCRIPTION, Span, window_or_problem
 from app.schemas import KeyCreate, KeyCreated
 from app.vocabulary import ROLES
@@ -291,6 +292,41 @@ async def _report(args: argparse.Namespace, window: Span, settings: Settings) ->
     return Path(target)
 
 
+def _month_argument(text: str) -> date:
+    try:
+        return parse_month(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def add_partition_commands(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    """`skm partitions maintain|archive`: the monthly partitions of responses (PostgreSQL)."""
+    partitions = sub.add_parser(
+        "partitions", help="monthly partitions of responses on PostgreSQL: create, archive"
+    )
+    actions = partitions.add_subparsers(dest="action", required=True)
+    maintain = actions.add_parser("maintain", help="create this month's and the next months'")
+    maintain.add_argument("--ahead", type=int, default=MONTHS_AHEAD, help="months after this one")
+    maintain.add_argument(
+        "--move-default",
+        action="store_true",
+        help="create a month whose rows are in the DEFAULT partition, moving them into it",
+    )
+    archive = actions.add_parser(
+        "archive", help="write old months to csv.gz with a manifest, then detach and drop them"
+    )
+    archive.add_argument(
+        "--before", type=_month_argument, required=True, help="YYYY-MM: the months before it"
+    )
+    archive.add_argument("--to", type=Path, required=True, help="the directory to write to")
+
+
+def partition_command(args: argparse.Namespace, settings: Settings) -> int:
+    if args.action == "maintain":
+        return maintain_command(settings, args.ahead, args.move_default, sys.stdout)
+    return archive_command(settings, args.before, args.to, sys.stdout)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="skm", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -317,6 +353,7 @@ def main(argv: list[str] | None = None) -> None:
         "--all-or-nothing", action="store_true", help="store nothing unless every row can be"
     )
     imported.add_argument("--report", type=Path, help="write the rows not stored to this XLSX")
+    add_partition_commands(sub)
     args = parser.parse_args(argv)
     settings = settings_or_exit()
     if args.command == "serve":
@@ -376,6 +413,8 @@ def main(argv: list[str] | None = None) -> None:
                 )
             )
         )
+    if args.command == "partitions":
+        raise SystemExit(partition_command(args, settings))
     if args.command == "serve":
         import uvicorn
 

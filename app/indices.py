@@ -488,6 +488,7 @@ async def breakdown(
     subtree = await subtree_units(conn, unit)
     names: dict[Any, str] = {}
     groups: dict[Any, Sums]
+    archived = 0
     if by == "child":
         per_child, own, totals = await sums_by_child(conn, scope, subtree)
         groups = {child.code: sums for child, sums in per_child if sums.responses}
@@ -510,6 +511,8 @@ async def breakdown(
     else:
         totals = await aggregate_totals(conn, scope)
         groups = await raw_sums(conn, scope, RESPONSES.c[by])
+        # The aggregates count every response, the rows only those not archived.
+        archived = totals.pooled().responses - sum(g.responses for g in groups.values())
     ordered = sorted(groups.items(), key=lambda item: (item[0] is None, str(item[0])))
     return BreakdownOut(
         unit=UnitRef(code=unit.code, name=unit.name),
@@ -520,6 +523,7 @@ async def breakdown(
             BreakdownGroup(key=key, label=_label(by, key, names), value=index_value(sums))
             for key, sums in ordered
         ],
+        archived_responses=archived,
         data_updated_at=totals.updated_at,
         method=method_out(scope, "pooled", totals, subtree),
     )

@@ -58,7 +58,7 @@ from app.statements import (
     retrying,
     transaction,
 )
-from app.stored_responses import RESPONSES, response_out, stored_in_scope
+from app.stored_responses import REGISTRY, RESPONSES, response_out, stored_in_scope
 from app.surveys import VersionCache
 
 Status = Literal["created", "duplicate", "conflict", "invalid"]
@@ -137,30 +137,60 @@ def _row(
 
 
 @cache
+def _register(dialect: str) -> Any:
+    """SQLite: the ids of these rows registered (`response_ids`), those new to it returned;
+    only those are then inserted (`_insert_new`)."""
+    insert = dialect_insert(dialect)(REGISTRY).on_conflict_do_nothing(index_elements=["id"])
+    return insert.returning(REGISTRY.c.id)
+
+
+@cache
 def _insert_new(dialect: str) -> Any:
+    """SQLite: the response row, its id returned when inserted."""
     insert = dialect_insert(dialect)(RESPONSES).on_conflict_do_nothing(index_elements=["id"])
     return insert.returning(RESPONSES.c.id)
 
 
+def _registered_insert(*returned: str) -> Any:
+    """PostgreSQL: the id registered in `response_ids` and, only if it was new there, the
+    response inserted — one statement. `responses` is partitioned by month, its key
+    (id, local_date): the registry's key is what keeps an id unique across months (a
+    concurrent insert of the same id waits on it, then inserts nothing)."""
+    registered = (
+        postgresql.insert(REGISTRY)
+        .from_select(
+            [c.name for c in REGISTRY.c],
+            select(*(bindparam(c.name, type_=c.type) for c in REGISTRY.c)),
+        )
+        .on_conflict_do_nothing(index_elements=["id"])
+        .returning(REGISTRY.c.id)
+        .cte("registered")
+    )
+    values = select(*(bindparam(c.name, type_=c.type) for c in RESPONSES.c)).select_from(registered)
+    insert = postgresql.insert(RESPONSES).from_select(list(RESPONSES.c.keys()), values)
+    return insert.returning(*(RESPONSES.c[c] for c in returned))
+
+
+@cache
+def _insert_new_postgresql() -> Any:
+    """PostgreSQL, a batch: `_registered_insert` per row, its id returned when inserted."""
+    return _registered_insert("id")
+
+
 @cache
 def _insert_one_counted() -> Any:
-    """PostgreSQL, one response: the insert and, only if it inserted, its counters added to
-    the daily, monthly and yearly aggregates — one statement (data-modifying WITH), so one
-    round trip. Takes the response row's parameters and the counters of `aggregate_rows` for
-    it (`flagged`, `month`, `year`, `slot`, the counters and `updated_at`); gives the id when
-    inserted.
+    """PostgreSQL, one response: the registry, the insert and, only if it inserted, its
+    counters added to the daily, monthly and yearly aggregates — one statement
+    (data-modifying WITH), so one round trip. Takes the response row's parameters and the
+    counters of `aggregate_rows` for it (`flagged`, `month`, `year`, `slot`, the counters and
+    `updated_at`); gives the id when inserted.
 
     The parts of a WITH run in no promised order, but a part that reads another's RETURNING
-    runs after it: the month's row is added from the day's RETURNING and the year's from the
-    month's, so the rows are locked day, month, year, as everywhere else
-    (`add_to_aggregates`). In another order a single response and a batch on the same rows
-    deadlock."""
-    source: Any = (
-        postgresql.insert(RESPONSES)
-        .on_conflict_do_nothing(index_elements=["id"])
-        .returning(*(RESPONSES.c[c] for c in ("id", *AGGREGATE_KEY[:-1], "local_date")))
-        .cte("new")
-    )
+    runs after it: the registry's row first, then the response, then the day's row from its
+    RETURNING, the month's from the day's and the year's from the month's, so the locks are
+    taken in one order, as everywhere else (`add_to_aggregates`). In another order a single
+    response and a batch on the same rows deadlock."""
+    source: Any = _registered_insert("id", *AGGREGATE_KEY[:-1], "local_date").cte("new")
     new = source
     for table, bucket, bucket_value in (
         (DAILY, "local_date", new.c.local_date),
@@ -265,8 +295,9 @@ async def _insert(
     if dialect == "sqlite":
         # The insert and the aggregates in one crossing to SQLite's thread.
         return await on_sqlite_thread(conn, lambda s: _insert_sqlite(s, rows, now))
+    statement = _insert_new_postgresql() if dialect == "postgresql" else _insert_new(dialect)
     async with transaction(conn):
-        result = await execute_many(conn, _insert_new(dialect), rows, returning=True)
+        result = await execute_many(conn, statement, rows, returning=True)
         inserted = {row.id for row in result}
         new_rows = [r for r in rows if r["id"] in inserted]
         if new_rows:
@@ -277,9 +308,12 @@ async def _insert(
 def _insert_sqlite(
     statements: SqliteStatements, rows: list[dict[str, Any]], now: datetime
 ) -> set[uuid.UUID]:
-    """`_insert` on SQLite, run in its thread: the same statements, synchronously."""
-    inserted = {r.id for r in statements.execute_many(_insert_new("sqlite"), rows, True)}
-    new_rows = [r for r in rows if r["id"] in inserted]
+    """`_insert` on SQLite, run in its thread: the same statements, synchronously (the
+    registry's first, then the rows of the ids new to it)."""
+    registered = {r.id for r in statements.execute_many(_register("sqlite"), rows, True)}
+    new_rows = [r for r in rows if r["id"] in registered]
+    inserted = {r.id for r in statements.execute_many(_insert_new("sqlite"), new_rows, True)}
+    new_rows = [r for r in new_rows if r["id"] in inserted]
     if new_rows:
         for statement, counted in aggregate_upserts("sqlite", new_rows, now):
             statements.execute_many(statement, counted)
@@ -346,7 +380,8 @@ async def _settled(
     # Everything not inserted may be a retry of a stored response (even one that would no
     # longer validate, such as an old collected_at): compare with what is stored.
     unsettled = [(i, item) for i, item in unique if item.id not in inserted]
-    stored, elsewhere = await stored_in_scope(conn, (item.id for _, item in unsettled), scope)
+    known = await stored_in_scope(conn, (item.id for _, item in unsettled), scope)
+    stored, elsewhere, archived = known.stored, known.elsewhere, known.archived
     rows_by_id = {r["id"]: r for r in rows}
     outcomes: dict[int, Outcome] = {}
     for index, item in unique:
@@ -356,6 +391,13 @@ async def _settled(
             outcomes[index] = Outcome(index, item.id, "created", response=response)
         elif item.id in stored:
             outcomes[index] = _replayed(index, item.id, digests[index], stored[item.id], respond)
+        elif item.id in archived:
+            # Its month was archived: the id and content are known, the row is not here to
+            # show. The same content is a duplicate without a body; other content, taken.
+            if archived[item.id] == digests[index]:
+                outcomes[index] = Outcome(index, item.id, "duplicate")
+            else:
+                outcomes[index] = _id_taken(index, item.id)
         elif item.id in elsewhere and index not in refused:
             outcomes[index] = _id_taken(index, item.id)
         else:
@@ -465,8 +507,15 @@ async def store_one(
     submitter: Submitter,
 ) -> Outcome:
     """Ingest one response: the outcome when stored (created or duplicate), otherwise its
-    problem raised."""
+    problem raised — a retry of a response whose month was archived too, since its row
+    cannot be shown (`response-archived`, 409)."""
     [outcome] = await ingest(conn, [(0, body)], versions, settings, utcnow(), submitter)
     if outcome.problem is not None:
         raise ProblemError.of(outcome.problem)
+    if outcome.response is None:
+        raise conflict(
+            "response-archived",
+            "This response was stored before, in a month since archived: it is counted, "
+            "and its row is no longer served.",
+        )
     return outcome

@@ -161,7 +161,10 @@ class Response(Base):
         Index("ix_responses_flag", "flag"),
     )
 
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)  # chosen by the client
+    # Chosen by the client. On PostgreSQL the table is partitioned by month of local_date
+    # and its primary key is (id, local_date) (migration 0010): an id is unique across
+    # months through `response_ids`.
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
     service_id: Mapped[int] = mapped_column(ForeignKey("services.id"))
     survey_version_id: Mapped[int] = mapped_column(ForeignKey("survey_versions.id"))
@@ -200,6 +203,23 @@ class Response(Base):
     flag_reason: Mapped[str | None] = mapped_column(String(200))
     flag_reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     flag_reviewed_by_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id"))
+
+
+class ResponseId(Base):
+    """Every response id ever stored, with what decides a resubmission (its content's hash)
+    and where its row is (unit and local day): on PostgreSQL `responses` is partitioned by
+    month and its primary key is (id, local_date), so only this table keeps an id unique
+    across months — and it keeps the ids of months archived out of `responses`. Written
+    before the response, in the same statement (`app.ingest`); a corrected response's row
+    follows it, a withdrawn one's is deleted. No foreign key: the response's own checks its
+    unit in the same statement, and a registry row may outlive its response (archived)."""
+
+    __tablename__ = "response_ids"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    unit_id: Mapped[int]
+    local_date: Mapped[date] = mapped_column(Date)
+    content_hash: Mapped[str] = mapped_column(String(64))
 
 
 class AggregateCounters:

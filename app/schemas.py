@@ -551,7 +551,9 @@ class BatchItemResult(BaseModel):
     id: uuid.UUID | None
     status: Literal["created", "duplicate", "conflict", "invalid"]
     response: ResponseOut | None = Field(
-        default=None, description="The stored response (for a duplicate: as first stored)"
+        default=None,
+        description="The stored response (for a duplicate: as first stored; none when its "
+        "month was archived)",
     )
     problem: Problem | None = None
 
@@ -727,6 +729,13 @@ class BreakdownOut(BaseModel):
     period: PeriodOut
     by: BreakdownBy
     groups: list[BreakdownGroup]
+    archived_responses: int = Field(
+        0,
+        description="Responses counted in the index of the period whose rows were archived "
+        "(`skm partitions archive`): a breakdown by a respondent's profile, channel or flag "
+        "reads rows and leaves them out of its groups; 0 by service or by child, which read "
+        "the aggregates",
+    )
     data_updated_at: datetime | None
     method: MethodOut
 

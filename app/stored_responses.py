@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from app.db import Database
 from app.errors import FieldProblem, invalid, not_found
 from app.method import ELEMENTS
-from app.models import Response, Service, Unit
+from app.models import Response, ResponseId, Service, Unit
 from app.pagination import after, instant_cursor
 from app.periods import window_or_problem
 from app.schemas import Answers, Profile, ResponseOut
@@ -27,6 +27,7 @@ from app.units import get_service, get_unit, subtree_ids
 from app.vocabulary import PROFILE_FIELDS, Channel
 
 RESPONSES: Table = Response.__table__  # type: ignore[assignment]
+REGISTRY: Table = ResponseId.__table__  # type: ignore[assignment]
 EXPORT_BATCH = 2000
 # A formula character (= + - @) that begins the text or follows a separator a spreadsheet
 # may split cells on (, ; tab CR LF |), spaces allowed in between.
@@ -93,26 +94,60 @@ def response_out(row: Any, unit_code: str, service_code: str) -> ResponseOut:
 
 @cache
 def _by_ids(dialect: str) -> Any:
+    """The registered ids among `ids`, each with its unit's path and content hash, and its
+    stored row when `responses` holds it (none when its month was archived). The row is
+    reached by (id, local_date): on PostgreSQL that names one month's partition."""
+    found = RESPONSES.join(Service, Service.id == RESPONSES.c.service_id)
     return (
-        with_codes()
-        .add_columns(Unit.path.label("unit_path"))
-        .where(one_of(RESPONSES.c.id, "ids", dialect))
+        select(
+            REGISTRY.c.id.label("registered_id"),
+            REGISTRY.c.content_hash.label("registered_hash"),
+            Unit.path.label("unit_path"),
+            Unit.code.label("unit_code"),
+            Service.code.label("service_code"),
+            *RESPONSES.c,
+        )
+        .select_from(REGISTRY)
+        .join(Unit, Unit.id == REGISTRY.c.unit_id)
+        .outerjoin(
+            found,
+            (RESPONSES.c.id == REGISTRY.c.id) & (RESPONSES.c.local_date == REGISTRY.c.local_date),
+        )
+        .where(one_of(REGISTRY.c.id, "ids", dialect))
     )
+
+
+@dataclass(frozen=True)
+class Registered:
+    """What is stored under some ids, as the submitter may see it."""
+
+    stored: dict[uuid.UUID, Any]  # in its scope, with the row
+    elsewhere: set[uuid.UUID]  # outside its scope
+    archived: dict[uuid.UUID, str]  # in its scope, the row archived: the content's hash
 
 
 async def stored_in_scope(
     conn: AsyncConnection, ids: Iterable[uuid.UUID], scope: str | None
-) -> tuple[dict[uuid.UUID, Any], set[uuid.UUID]]:
-    """The stored responses with these ids that are in the submitter's scope, and the ids
-    stored outside it. A response outside the scope does not exist for the submitter: it is
-    never replayed to it (that would show another unit's row: its received_at, key, flag
-    and suggestion)."""
+) -> Registered:
+    """The stored responses with these ids that are in the submitter's scope, the ids
+    stored outside it, and the ids in its scope whose rows were archived (`app.partitions`).
+    A response outside the scope does not exist for the submitter: it is never replayed to
+    it (that would show another unit's row: its received_at, key, flag and suggestion)."""
     wanted = list(ids)
     if not wanted:
-        return {}, set()
+        return Registered({}, set(), {})
     rows = await fetch_all(conn, _by_ids(conn.dialect.name), {"ids": wanted})
-    inside = {r.id: r for r in rows if scope is None or r.unit_path.startswith(scope)}
-    return inside, {r.id for r in rows} - inside.keys()
+    stored: dict[uuid.UUID, Any] = {}
+    elsewhere: set[uuid.UUID] = set()
+    archived: dict[uuid.UUID, str] = {}
+    for r in rows:
+        if scope is not None and not r.unit_path.startswith(scope):
+            elsewhere.add(r.registered_id)
+        elif r.id is None:
+            archived[r.registered_id] = r.registered_hash
+        else:
+            stored[r.id] = r
+    return Registered(stored, elsewhere, archived)
 
 
 async def _filtered(session: AsyncSession, f: ResponseFilter) -> Select[tuple[object, ...]]:

@@ -2,9 +2,11 @@
 
 A bare Starlette app on the raw database driver (psycopg 3 with psycopg_pool on PostgreSQL,
 aiosqlite on SQLite) that stores each submitted response with the same statements as the
-service, in one transaction per request: the INSERT into `responses` (every column,
-ON CONFLICT (id) DO NOTHING) and, for the rows it inserted, the upserts adding their counters
-to `daily_aggregates` and `monthly_aggregates` (ON CONFLICT on the key DO UPDATE adding).
+service, in one transaction per request: the ids registered in `response_ids` (ON CONFLICT
+(id) DO NOTHING), the INSERT into `responses` (every column) of the rows whose ids were new
+there — one statement on PostgreSQL, as the service's, two on SQLite — and, for the rows it
+inserted, the upserts adding their counters to `daily_aggregates` and `monthly_aggregates`
+(ON CONFLICT on the key DO UPDATE adding).
 Nothing is validated: the body is only `json.loads`-ed, the unit's and service's ids and
 time zone are looked up once and cached, and the key and flag columns are left NULL (no
 authentication, no burst detection).
@@ -59,6 +61,20 @@ RESPONSE_COLUMNS = (
     "flag_reviewed_at",
     "flag_reviewed_by_id",
 )
+# PostgreSQL's type of each column: the VALUES of `registered_insert_sql` are cast to them.
+RESPONSE_TYPES = {
+    "id": "uuid",
+    "collected_at": "timestamptz",
+    "received_at": "timestamptz",
+    "flag_reviewed_at": "timestamptz",
+    "local_date": "date",
+    **dict.fromkeys(ELEMENTS, "smallint"),
+    "extra_answers": "json",
+    "suggestion": "text",
+    **dict.fromkeys(("unit_id", "service_id", "survey_version_id"), "integer"),
+    **dict.fromkeys(("api_key_id", "flag_reviewed_by_id"), "integer"),
+}
+REGISTRY_COLUMNS = ("id", "unit_id", "local_date", "content_hash")
 # Written as NULL: the baseline knows no keys and flags nothing.
 UNSET_COLUMNS = RESPONSE_COLUMNS[-6:]
 AGGREGATE_KEY = ("unit_id", "service_id", "survey_version_id", "flagged")
@@ -104,11 +120,35 @@ def _values(columns: Sequence[str], rows: int, placeholder: str) -> str:
 
 
 @cache
+def register_sql(rows: int, placeholder: str) -> str:
+    """The ids registered; those new to the registry returned."""
+    return (
+        f"INSERT INTO response_ids ({', '.join(REGISTRY_COLUMNS)}) "
+        f"VALUES {_values(REGISTRY_COLUMNS, rows, placeholder)} "
+        "ON CONFLICT (id) DO NOTHING RETURNING id"
+    )
+
+
+@cache
 def insert_responses_sql(rows: int, placeholder: str) -> str:
     return (
         f"INSERT INTO responses ({', '.join(RESPONSE_COLUMNS)}) "
         f"VALUES {_values(RESPONSE_COLUMNS, rows, placeholder)} "
-        "ON CONFLICT (id) DO NOTHING RETURNING id"
+        "ON CONFLICT DO NOTHING RETURNING id"
+    )
+
+
+@cache
+def registered_insert_sql(rows: int) -> str:
+    """PostgreSQL: the registry and the rows of the ids new to it, in one statement (the
+    parameters: the registry's columns of every row, then every row's columns)."""
+    columns = ", ".join(RESPONSE_COLUMNS)
+    typed = "(" + ", ".join(f"%s::{RESPONSE_TYPES.get(c, 'varchar')}" for c in RESPONSE_COLUMNS)
+    return (
+        f"WITH registered AS ({register_sql(rows, '%s')}) "
+        f"INSERT INTO responses ({columns}) SELECT v.* FROM (VALUES "
+        + ", ".join([typed + ")"] * rows)
+        + f") AS v ({columns}) WHERE v.id IN (SELECT id FROM registered) RETURNING id"
     )
 
 
@@ -211,11 +251,7 @@ class Store(ABC):
         p = self.placeholder
         async with self.transaction() as execute:
             rows = sorted([await self._row(execute, i, now) for i in items], key=lambda r: r["id"])
-            inserted = await execute(
-                insert_responses_sql(len(rows), p),
-                [row[c] for row in rows for c in RESPONSE_COLUMNS],
-            )
-            new_ids = {_as_uuid(i) for (i,) in inserted}
+            new_ids = await self.insert(execute, rows)
             new_rows = [r for r in rows if r["id"] in new_ids]
             for table in AGGREGATE_TABLES if new_rows else ():
                 aggregates = aggregate_rows(table, new_rows, now)
@@ -224,6 +260,21 @@ class Store(ABC):
                     [value for row in aggregates for value in row],
                 )
         return len(new_ids)
+
+    async def insert(self, execute: Execute, rows: list[dict[str, Any]]) -> set[uuid.UUID]:
+        """The ids registered, then the rows new to the registry inserted; their ids."""
+        p = self.placeholder
+        registered = await execute(
+            register_sql(len(rows), p), [row[c] for row in rows for c in REGISTRY_COLUMNS]
+        )
+        new = {_as_uuid(i) for (i,) in registered}
+        rows = [r for r in rows if r["id"] in new]
+        if not rows:
+            return set()
+        inserted = await execute(
+            insert_responses_sql(len(rows), p), [row[c] for row in rows for c in RESPONSE_COLUMNS]
+        )
+        return {_as_uuid(i) for (i,) in inserted}
 
 
 def _as_uuid(value: uuid.UUID | str) -> uuid.UUID:
@@ -240,6 +291,14 @@ class PostgresStore(Store):
 
     async def open(self) -> None:
         await self._pool.open(wait=True)
+
+    async def insert(self, execute: Execute, rows: list[dict[str, Any]]) -> set[uuid.UUID]:
+        inserted = await execute(
+            registered_insert_sql(len(rows)),
+            [row[c] for row in rows for c in REGISTRY_COLUMNS]
+            + [row[c] for row in rows for c in RESPONSE_COLUMNS],
+        )
+        return {_as_uuid(i) for (i,) in inserted}
 
     async def close(self) -> None:
         await self._pool.close()

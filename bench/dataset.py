@@ -42,7 +42,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from itertools import accumulate
@@ -58,6 +58,7 @@ from app.auth import new_token, token_hash
 from app.db import sync_url
 from app.method import ELEMENTS
 from app.models import ApiKey, Service, Unit
+from app.partitions import ensure_months, months
 from app.stored_responses import RESPONSES
 from bench.harness import BenchError, fresh_database, migrate
 
@@ -502,8 +503,8 @@ def _copy_responses(url: str, rows: Iterator[Row]) -> None:
     """COPY in one transaction, the usual bulk-load way: the table's primary key, foreign
     keys and indexes are dropped first and made again afterwards from their definitions in
     the catalog (so the schema ends up exactly as migrated, every constraint validated).
-    The table is truncated first, which allows FREEZE: rows written frozen and pages
-    all-visible, as in a vacuumed table."""
+    The table is truncated first. On the monthly partitions (migration 0010) COPY routes
+    each row to its month."""
     columns = ", ".join((*COLUMNS, "extra_answers"))
     with psycopg.connect(libpq_url(url), connect_timeout=5) as conn:
         conn.execute("SET maintenance_work_mem = '1GB'")
@@ -521,13 +522,33 @@ def _copy_responses(url: str, rows: Iterator[Row]) -> None:
             conn.execute(f'ALTER TABLE responses DROP CONSTRAINT "{name}"')
         for name, _ in indexes:
             conn.execute(f'DROP INDEX "{name}"')
-        with conn.cursor().copy(f"COPY responses ({columns}) FROM STDIN (FREEZE)") as copy:
+        # No FREEZE: PostgreSQL refuses it on a partitioned table (VACUUM follows the load).
+        with conn.cursor().copy(f"COPY responses ({columns}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row((*row, "null"))  # the service stores JSON null, not SQL NULL
         for _, definition in indexes:
             conn.execute(definition)
         for name, definition in constraints:
             conn.execute(f'ALTER TABLE responses ADD CONSTRAINT "{name}" {definition}')
+
+
+def _partitioned_and_registered(url: str, store: Callable[[], None]) -> None:
+    """`store()` the rows, on PostgreSQL into the monthly partitions of the data set's
+    days (created first: the migration makes only the months around today), then every
+    id registered in `response_ids`, as the service's write path does (migration 0010)."""
+    engine = create_engine(sync_url(url))
+    try:
+        if engine.dialect.name == "postgresql":
+            with engine.begin() as conn:
+                ensure_months(conn, months(FIRST_DAY, LAST_DAY))
+        store()
+        with engine.begin() as conn:
+            conn.exec_driver_sql(
+                "INSERT INTO response_ids (id, unit_id, local_date, content_hash) "
+                "SELECT id, unit_id, local_date, content_hash FROM responses"
+            )
+    finally:
+        engine.dispose()
 
 
 def _insert_responses_sqlite(url: str, rows: Iterator[Row]) -> None:
@@ -615,10 +636,12 @@ def load(url: str, responses: int, seed: int = 14) -> Dataset:
     keys = _insert_hierarchy(url, hierarchy, token)
     backend = make_url(url).get_backend_name()
     rows = generate(hierarchy, keys, responses, rng)
-    if backend == "postgresql":
-        _copy_responses(url, rows)
-    else:
-        _insert_responses_sqlite(url, rows)
+    _partitioned_and_registered(
+        url,
+        lambda: (_copy_responses if backend == "postgresql" else _insert_responses_sqlite)(
+            url, rows
+        ),
+    )
     db = RawDatabase(url)
     try:
         if backend == "postgresql":

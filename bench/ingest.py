@@ -91,7 +91,7 @@ from app.keys import create_key
 from app.method import ELEMENTS
 from app.models import Response, Service, Unit
 from app.schemas import KeyCreate
-from bench.baseline_app import AGGREGATE_TABLES, RESPONSE_COLUMNS
+from bench.baseline_app import AGGREGATE_TABLES, REGISTRY_COLUMNS, RESPONSE_COLUMNS
 from bench.baseline_app import SQLITE_PRAGMAS as BASELINE_SQLITE_PRAGMAS
 from bench.harness import (
     MB,
@@ -137,8 +137,11 @@ def _check_baseline_columns(engine: Engine) -> None:
     """The baseline names the columns it writes: fail early when the schema has moved (beyond
     the columns it is known to leave at their defaults)."""
     schema = inspect(engine)
+    # PostgreSQL partitions responses by month: its key includes the month's column.
+    responses_key = ("id", "local_date") if engine.dialect.name == "postgresql" else ("id",)
     tables: list[tuple[str, Sequence[str], Sequence[str], set[str]]] = [
-        (Response.__tablename__, RESPONSE_COLUMNS, ("id",), BASELINE_DEFAULTED["responses"])
+        (Response.__tablename__, RESPONSE_COLUMNS, responses_key, BASELINE_DEFAULTED["responses"]),
+        ("response_ids", REGISTRY_COLUMNS, ("id",), set()),
     ]
     tables += [
         (t.name, t.columns, t.key, BASELINE_DEFAULTED["aggregates"]) for t in AGGREGATE_TABLES

@@ -10,6 +10,7 @@ from sqlalchemy.engine import Connection
 from app import models  # noqa: F401  (registers the tables)
 from app.config import get_settings
 from app.db import Base, sync_url
+from app.partitions import include_object
 
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logging", True):
@@ -24,6 +25,7 @@ def run(connection: Connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_object=include_object,  # the partitions of `responses` are not models
     )
     with context.begin_transaction():
         context.run_migrations()
@@ -32,7 +34,9 @@ def run(connection: Connection) -> None:
 def main() -> None:
     if context.is_offline_mode():
         context.configure(
-            url=sync_url(get_settings().database_url), target_metadata=target_metadata
+            url=sync_url(get_settings().database_url),
+            target_metadata=target_metadata,
+            include_object=include_object,
         )
         with context.begin_transaction():
             context.run_migrations()

@@ -12,6 +12,7 @@ from sqlalchemy import create_engine, inspect, text
 
 from app.cli import alembic_config
 from app.db import Base, sync_url
+from app.partitions import include_object
 from tests.conftest import BACKENDS, drop_postgres_database, fresh_database, migrated
 
 
@@ -28,7 +29,10 @@ def test_models_and_migrations_agree(scratch_url: str) -> None:
     engine = create_engine(sync_url(migrated(scratch_url)))
     with engine.connect() as conn:
         diff = compare_metadata(
-            MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata
+            MigrationContext.configure(
+                conn, opts={"compare_type": True, "include_object": include_object}
+            ),
+            Base.metadata,
         )
     engine.dispose()
     assert diff == []

@@ -24,7 +24,7 @@ from app.models import Unit, WithdrawnResponse
 from app.response_checks import check_item, references_found, references_params, references_query
 from app.schemas import ResponseIn, ResponseOut
 from app.statements import fetch_all
-from app.stored_responses import RESPONSES, response_out, with_codes
+from app.stored_responses import REGISTRY, RESPONSES, response_out, with_codes
 from app.surveys import VersionCache
 
 
@@ -101,6 +101,11 @@ async def correct(
     now = utcnow()
     await add_to_aggregates(conn, [{**old, **new_values}], now, removed=[old])
     await conn.execute(update(RESPONSES).where(RESPONSES.c.id == response_id).values(**new_values))
+    await conn.execute(
+        update(REGISTRY)
+        .where(REGISTRY.c.id == response_id)
+        .values(local_date=body.date, content_hash=new_values["content_hash"])
+    )
     await audit(
         session,
         caller,
@@ -119,6 +124,9 @@ async def withdraw(session: AsyncSession, caller: Principal, response_id: uuid.U
     now = utcnow()
     await add_to_aggregates(conn, [], now, removed=[dict(row._mapping)])
     await conn.execute(delete(RESPONSES).where(RESPONSES.c.id == response_id))
+    # Out of the registry too: its id is then what it was before it was stored (a paper
+    # import refuses it by `withdrawn_responses`).
+    await conn.execute(delete(REGISTRY).where(REGISTRY.c.id == response_id))
     await conn.execute(
         insert(WithdrawnResponse).values(
             response_id=response_id,

@@ -273,14 +273,17 @@ class Job:
         found = await fetch_all(conn, references_query(conn.dialect.name), references_params(items))
         units, services = references_found(found)
         rules = await self.versions.rules(conn, self.target.survey_version_id)
-        stored, elsewhere = await stored_in_scope(
-            conn, (i.id for i in items), self.submitter.scope_path
-        )
+        known = await stored_in_scope(conn, (i.id for i in items), self.submitter.scope_path)
+        stored, elsewhere, archived = known.stored, known.elsewhere, known.archived
         now = utcnow()
         answers: list[tuple[str, list[Any]]] = []
         for item in items:
             if item.id in stored:
                 same = stored[item.id].content_hash == content_hash(item)
+                answers.append(("duplicate" if same else "conflict", []))
+                continue
+            if item.id in archived:  # stored in a month since archived
+                same = archived[item.id] == content_hash(item)
                 answers.append(("duplicate" if same else "conflict", []))
                 continue
             if item.id in elsewhere:

@@ -18,7 +18,7 @@ from app.imports.jobs import MAX_LISTED_PROBLEMS, file_sha256, is_lost
 from app.imports.reading import FORMATS, FileProblem, format_of, read
 from app.imports.schemas import CellProblemOut, ImportOut
 from app.models import Import, ImportRow, Unit, WithdrawnResponse
-from app.stored_responses import RESPONSES
+from app.stored_responses import REGISTRY, RESPONSES
 from app.surveys import effective_version_id, version_by_id
 
 WITHDRAW_CHUNK = 1000
@@ -205,7 +205,9 @@ async def withdraw(session: AsyncSession, caller: Principal, record: Import, uni
         if not rows:
             continue
         await add_to_aggregates(conn, [], now, removed=rows)
-        await conn.execute(delete(RESPONSES).where(RESPONSES.c.id.in_([r["id"] for r in rows])))
+        taken = [r["id"] for r in rows]
+        await conn.execute(delete(RESPONSES).where(RESPONSES.c.id.in_(taken)))
+        await conn.execute(delete(REGISTRY).where(REGISTRY.c.id.in_(taken)))
         await conn.execute(
             insert(WithdrawnResponse),
             [

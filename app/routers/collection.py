@@ -87,7 +87,9 @@ async def submit_response(
     body: ResponseIn, caller: WritingCaller, conn: WriteConnection, request: Request
 ) -> Response:
     """Store one response. Retrying with the same id and content answers 200 with the
-    stored response; the same id with other content is a conflict (409)."""
+    stored response; the same id with other content is a conflict (409), and so is a retry
+    of a response whose month was archived (409 `response-archived`: counted, no longer
+    served)."""
     caller.require("admin", "manager", "collector")
     # The busiest endpoint (a `DirectRoute`): the app's parts are read directly rather than
     # through one dependency each, and the answer is serialized once (not validated again).

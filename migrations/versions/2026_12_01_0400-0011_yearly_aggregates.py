@@ -5,8 +5,8 @@ calendar year, kept with the daily and monthly ones
 aggregates (each year's months summed, slot by slot), which hold the same counts: an index
 over whole years then reads one row per unit and service where it read twelve.
 
-Revision ID: 0010
-Revises: 0009
+Revision ID: 0011
+Revises: 0010
 Create Date: 2026-12-01 04:00:00
 """
 
@@ -17,8 +17,8 @@ from alembic import op
 
 from app.db import UTCDateTime
 
-revision: str = "0010"
-down_revision: str | None = "0009"
+revision: str = "0011"
+down_revision: str | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,449 @@
+"""Monthly partitions of responses (PostgreSQL) and the registry of response ids (both
+databases): the conversion migration keeps every row both ways; the same id in another month
+is a conflict, as it was with one table; `skm partitions maintain` creates the months ahead
+and moves nothing out of DEFAULT unless asked; `skm partitions archive` writes a month with
+its manifest, detaches it and keeps its ids, so that a replay (single, batch, paper) is
+recognised and the indices stay exact. The archive tests run on a database of their own (they
+drop partitions), the others on the session's. Expected figures are worked out by hand."""
+
+import csv
+import gzip
+import hashlib
+import io
+import json
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alembic import command
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, create_engine, insert, select, text
+
+from app.cli import alembic_config
+from app.db import sync_url
+from app.main import create_app
+from app.models import AuditEntry, ResponseId, Service, Unit
+from app.partitions import (
+    DEFAULT_PARTITION,
+    archive_command,
+    ensure_months,
+    maintain_command,
+    months,
+    partitions,
+)
+from app.stored_responses import RESPONSES
+from tests.conftest import (
+    app_settings,
+    bearer,
+    drop_postgres_database,
+    insert_key,
+    postgres_database,
+)
+from tests.factories import all_answers, hierarchy, response_item, scores
+
+MARCH, APRIL = date(2025, 3, 1), date(2025, 4, 1)
+
+
+def _at(day: date, hour: int = 10) -> str:
+    """An instant of `day` in Makassar (WITA, +08:00): the units' zone."""
+    return f"{day.isoformat()}T{hour:02d}:00:00+08:00"
+
+
+def _run(engine: Engine, sql: str, **params: Any) -> Any:
+    with engine.begin() as conn:
+        return conn.execute(text(sql), params).all()
+
+
+# --- the conversion migration ------------------------------------------------------------
+
+
+@pytest.fixture
+def scratch() -> Iterator[str]:
+    name = f"skm_test_partition_migration_{os.getpid()}"
+    yield postgres_database(name)
+    drop_postgres_database(name)
+
+
+def _migrate(url: str, target: str, down: bool = False) -> None:
+    config = alembic_config()
+    config.attributes["configure_logging"] = False
+    engine = create_engine(sync_url(url))
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        (command.downgrade if down else command.upgrade)(config, target)
+    engine.dispose()
+
+
+def test_the_conversion_keeps_every_row_both_ways(scratch: str) -> None:
+    _migrate(scratch, "0009")
+    engine = create_engine(sync_url(scratch))
+    now = datetime.now(UTC)
+    days = [date(2025, 11, 30), date(2026, 1, 2), date(2026, 1, 31)]
+    ids = [uuid.uuid4() for _ in days]
+    with engine.begin() as conn:
+        conn.execute(
+            insert(Unit).values(
+                id=1,
+                code="u",
+                name="U",
+                kind="agency",
+                path="/1/",
+                time_zone="Asia/Makassar",
+                time_zone_inherited=False,
+            )
+        )
+        conn.execute(insert(Service).values(id=1, unit_id=1, code="s", name="S"))
+        for response_id, day in zip(ids, days, strict=True):
+            conn.execute(
+                insert(RESPONSES).values(
+                    id=response_id,
+                    unit_id=1,
+                    service_id=1,
+                    survey_version_id=1,
+                    channel="kiosk",
+                    collected_at=now,
+                    received_at=now,
+                    local_date=day,
+                    content_hash=f"hash of {day}",
+                    **all_answers(3),
+                )
+            )
+    _migrate(scratch, "head")
+    [(kind,)] = _run(engine, "SELECT relkind FROM pg_class WHERE relname = 'responses'")
+    assert kind == "p"
+    with engine.connect() as conn:
+        found = [(p.name, p.start) for p in partitions(conn)]
+    # From the oldest month stored (2025-11) to three months after this one, and DEFAULT.
+    today = now.date().replace(day=1)
+    expected = months(date(2025, 11, 1), (today + timedelta(days=31 * 3 + 5)).replace(day=1))
+    assert found == [(f"responses_y{m:%Y}m{m:%m}", m) for m in expected] + [
+        (DEFAULT_PARTITION, None)
+    ]
+    rows = _run(engine, "SELECT tableoid::regclass::text, id, local_date FROM responses")
+    assert sorted(rows) == sorted(
+        [
+            ("responses_y2025m11", ids[0], days[0]),
+            ("responses_y2026m01", ids[1], days[1]),
+            ("responses_y2026m01", ids[2], days[2]),
+        ]
+    )
+    registered = _run(engine, "SELECT id, unit_id, local_date, content_hash FROM response_ids")
+    assert sorted(registered) == sorted(
+        (i, 1, d, f"hash of {d}") for i, d in zip(ids, days, strict=True)
+    )
+    key = "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = 'pk_responses'"
+    assert _run(engine, key) == [("PRIMARY KEY (id, local_date)",)]
+    indexes = (
+        "SELECT count(*) FROM pg_indexes WHERE tablename = 'responses' AND indexname LIKE 'ix_%'"
+    )
+    assert _run(engine, indexes) == [(5,)]
+    foreign = (
+        "SELECT count(*) FROM pg_constraint "
+        "WHERE conrelid = 'responses'::regclass AND contype = 'f'"
+    )
+    assert _run(engine, foreign) == [(5,)]
+    options = "SELECT reloptions FROM pg_class WHERE relname = 'daily_aggregates'"
+    assert _run(engine, options) == [
+        (
+            [
+                "fillfactor=70",
+                "autovacuum_vacuum_scale_factor=0.01",
+                "autovacuum_analyze_scale_factor=0.02",
+            ],
+        )
+    ]
+
+    _migrate(scratch, "0009", down=True)
+    [(kind,)] = _run(engine, "SELECT relkind FROM pg_class WHERE relname = 'responses'")
+    assert kind == "r"
+    assert sorted(_run(engine, "SELECT id, local_date FROM responses")) == sorted(
+        zip(ids, days, strict=True)
+    )
+    assert _run(engine, key) == [("PRIMARY KEY (id)",)]
+    assert _run(engine, indexes) == [(5,)]
+    assert _run(engine, foreign) == [(5,)]
+    assert _run(engine, "SELECT count(*) FROM pg_class WHERE relname LIKE 'responses_y%'") == [(0,)]
+    engine.dispose()
+
+
+# --- the same id in another month --------------------------------------------------------
+
+
+def test_the_same_id_in_another_month_is_a_conflict(history: TestClient) -> None:
+    hierarchy(history)
+    first = response_item("capil", "ktp", collected_at=_at(date(2025, 3, 10)))
+    assert history.post("/v1/responses", json=first).status_code == 201
+    moved = {**first, "collected_at": _at(date(2025, 4, 10))}
+    single = history.post("/v1/responses", json=moved)
+    assert (single.status_code, single.json()["type"]) == (409, "urn:skm:problem:id-conflict")
+    batch = history.post("/v1/responses/batch", json={"items": [moved]})
+    assert [r["status"] for r in batch.json()["items"]] == ["conflict"]
+    listed = history.get("/v1/responses", params={"unit": "capil"}).json()["items"]
+    assert [(r["id"], r["local_date"]) for r in listed] == [(first["id"], "2025-03-10")]
+
+
+def test_maintain_and_archive_say_so_on_sqlite(database_url: str, tmp_path: Path) -> None:
+    if not database_url.startswith("sqlite"):
+        pytest.skip("SQLite: one table, nothing to partition")
+    out = io.StringIO()
+    settings = app_settings(database_url)
+    assert maintain_command(settings, 3, False, out) == 0
+    assert archive_command(settings, MARCH, tmp_path, out, today=date(2026, 1, 1)) == 2
+    assert out.getvalue() == (
+        "responses is not partitioned on this database: nothing to do\n"
+        "responses is not partitioned on this database: nothing to archive\n"
+    )
+
+
+# --- maintain and archive, on a database of their own ------------------------------------
+
+
+@pytest.fixture(scope="module")
+def own_database() -> Iterator[str]:
+    name = f"skm_test_partitions_{os.getpid()}"
+    url = postgres_database(name)
+    _migrate(url, "head")
+    yield url
+    drop_postgres_database(name)
+
+
+@pytest.fixture(scope="module")
+def archived(
+    own_database: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Any]]:
+    """Responses in March and April 2025 (one a paper sheet imported in March), their
+    index and breakdowns read, then March archived to a directory of its own."""
+    tmp_path = tmp_path_factory.mktemp("archive")
+    engine = create_engine(sync_url(own_database))
+    with engine.begin() as conn:
+        assert ensure_months(conn, months(MARCH, APRIL)).blocked == {}
+    settings = app_settings(own_database, max_collected_age_days=100_000)
+    token = insert_key(own_database)
+    client = TestClient(create_app(settings), headers=bearer(token))
+    with client:
+        hierarchy(client)
+        march = [
+            response_item("capil", "ktp", scores(4, 3, 3, 4, 3, 4, 4, 3, 3), _at(MARCH)),
+            response_item(
+                "capil",
+                "ktp",
+                all_answers(2),
+                _at(date(2025, 3, 31), 23),
+                suggestion='Antre lama,\n"ruang tunggu" panas',
+                profile={"gender": "P"},
+            ),
+        ]
+        april = response_item("capil", "ktp", all_answers(4), _at(APRIL))
+        for item in [*march, april]:
+            assert client.post("/v1/responses", json=item).status_code == 201, item
+        elements = ";".join(all_answers(1))
+        paper = f"date;service;{elements}\n2025-03-15;ktp;{';'.join(['1'] * 9)}\n"
+        imported = client.post("/v1/units/capil/imports", content=paper.encode())
+        assert imported.status_code == 202, imported.text
+        assert _wait(client, imported.json()["id"])["stored"] == 1
+        period = {"period": "2025-03"}
+        before = {
+            "index": client.get("/v1/indices/capil", params=period).json(),
+            "by_gender": client.get(
+                "/v1/indices/capil/breakdown", params={**period, "by": "gender"}
+            ).json(),
+            "by_service": client.get(
+                "/v1/indices/capil/breakdown", params={**period, "by": "service"}
+            ).json(),
+        }
+        out = io.StringIO()
+        status = archive_command(
+            app_settings(own_database), APRIL, tmp_path, out, today=date(2025, 12, 1)
+        )
+        yield {
+            "client": client,
+            "engine": engine,
+            "march": march,
+            "april": april,
+            "paper": paper,
+            "before": before,
+            "status": status,
+            "out": out.getvalue(),
+            "dir": tmp_path,
+        }
+    engine.dispose()
+
+
+def _wait(client: TestClient, import_id: int) -> dict[str, Any]:
+    for _ in range(2400):  # a bound, not a timing
+        status: dict[str, Any] = client.get(f"/v1/imports/{import_id}").json()
+        if status["state"] in ("done", "failed"):
+            return status
+    raise AssertionError(f"import {import_id} did not end")
+
+
+def test_archive_writes_the_month_with_its_manifest_and_detaches_it(
+    archived: dict[str, Any],
+) -> None:
+    assert archived["status"] == 0, archived["out"]
+    folder: Path = archived["dir"]
+    data = folder / "responses-2025-03.csv.gz"
+    manifest = json.loads((folder / "responses-2025-03.manifest.json").read_text())
+    assert manifest["rows"] == 3
+    assert manifest["sha256"] == hashlib.sha256(data.read_bytes()).hexdigest()
+    with gzip.open(data, "rt", encoding="utf-8", newline="") as f:
+        header, *rows = list(csv.reader(f))
+    assert header == manifest["columns"]
+    by_id = {row[0]: dict(zip(header, row, strict=True)) for row in rows}
+    march = archived["march"]
+    assert set(by_id) >= {march[0]["id"], march[1]["id"]}
+    assert by_id[march[1]["id"]]["suggestion"] == 'Antre lama,\n"ruang tunggu" panas'
+    assert by_id[march[1]["id"]]["local_date"] == "2025-03-31"
+    assert archived["out"].startswith("archived responses_y2025m03: 3 rows to ")
+    engine: Engine = archived["engine"]
+    with engine.connect() as conn:
+        names = [p.name for p in partitions(conn)]
+        assert "responses_y2025m03" not in names
+        assert "responses_y2025m04" in names
+        kept = select(RESPONSES.c.id).where(RESPONSES.c.local_date < date(2030, 1, 1))
+        assert conn.execute(kept).scalars().all() == [uuid.UUID(archived["april"]["id"])]
+        assert len(conn.execute(select(ResponseId.id)).all()) == 4  # the ids kept
+        [entry] = conn.execute(
+            select(AuditEntry.target, AuditEntry.details).where(
+                AuditEntry.action == "archive-responses"
+            )
+        ).all()
+    assert entry.target == "responses 2025-03"
+    assert entry.details["rows"] == 3
+
+
+def test_a_replay_of_an_archived_response_is_recognised(archived: dict[str, Any]) -> None:
+    client: TestClient = archived["client"]
+    [first, second] = archived["march"]
+    single = client.post("/v1/responses", json=first)
+    assert (single.status_code, single.json()["type"]) == (409, "urn:skm:problem:response-archived")
+    other = {**second, "answers": all_answers(1)}
+    batch = client.post("/v1/responses/batch", json={"items": [second, other, first]})
+    results = batch.json()["items"]
+    assert [(r["status"], r.get("response")) for r in results] == [
+        ("duplicate", None),
+        ("conflict", None),
+        ("duplicate", None),
+    ]
+    again = client.post("/v1/units/capil/imports", content=archived["paper"].encode())
+    status = _wait(client, again.json()["id"])
+    assert (status["stored"], status["present"], status["conflicts"]) == (0, 1, 0)
+    dry = client.post(
+        "/v1/units/capil/imports",
+        content=archived["paper"].encode(),
+        params={"dry_run": "true"},
+    )
+    assert _wait(client, dry.json()["id"])["present"] == 1
+
+
+def test_the_indices_of_an_archived_month_stay_exact(archived: dict[str, Any]) -> None:
+    client: TestClient = archived["client"]
+    before = archived["before"]
+    period = {"period": "2025-03"}
+    index = client.get("/v1/indices/capil", params=period).json()
+    assert index == before["index"]
+    assert index["pooled"]["responses"] == 3
+    by_service = client.get("/v1/indices/capil/breakdown", params={**period, "by": "service"})
+    assert by_service.json() == before["by_service"]
+    assert by_service.json()["archived_responses"] == 0
+    # Before archiving, the rows: one woman's answers, two without a gender.
+    assert before["by_gender"]["archived_responses"] == 0
+    assert [(g["key"], g["value"]["responses"]) for g in before["by_gender"]["groups"]] == [
+        ("P", 1),
+        (None, 2),
+    ]
+    by_gender = client.get("/v1/indices/capil/breakdown", params={**period, "by": "gender"})
+    assert (by_gender.json()["groups"], by_gender.json()["archived_responses"]) == ([], 3)
+
+
+def test_archive_refuses_a_month_inside_the_submission_window(
+    own_database: str, tmp_path: Path
+) -> None:
+    out = io.StringIO()
+    # On 2025-06-15, 90 days back is 2025-03-17: March may still receive responses.
+    status = archive_command(
+        app_settings(own_database), APRIL, tmp_path, out, today=date(2025, 6, 15)
+    )
+    assert status == 2
+    assert out.getvalue().startswith(
+        "refused: a response may still be collected on a day of 2025-03 or later"
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_maintain_creates_the_months_ahead_and_moves_nothing_unasked(
+    own_database: str,
+) -> None:
+    engine = create_engine(sync_url(own_database))
+    settings = app_settings(own_database)
+    today = date(2031, 11, 20)  # months no other test made
+    with engine.begin() as conn:  # a row of January 2032 written before its partition
+        conn.execute(
+            insert(Unit).values(
+                id=900,
+                code="m",
+                name="M",
+                kind="agency",
+                path="/900/",
+                time_zone="Asia/Makassar",
+                time_zone_inherited=False,
+            )
+        )
+        conn.execute(insert(Service).values(id=900, unit_id=900, code="s", name="S"))
+        conn.execute(
+            insert(RESPONSES).values(
+                id=uuid.uuid4(),
+                unit_id=900,
+                service_id=900,
+                survey_version_id=1,
+                channel="kiosk",
+                collected_at=datetime(2032, 1, 5, tzinfo=UTC),
+                received_at=datetime(2032, 1, 5, tzinfo=UTC),
+                local_date=date(2032, 1, 5),
+                content_hash="x",
+            )
+        )
+    out = io.StringIO()
+    assert maintain_command(settings, 3, False, out, today=today) == 1
+    assert out.getvalue() == (
+        "created responses_y2031m11\n"
+        "created responses_y2031m12\n"
+        "created responses_y2032m02\n"
+        "not created responses_y2032m01: responses_default holds 1 rows of that month; run "
+        "again with --move-default to move them into it (locks the DEFAULT partition while "
+        "they move)\n"
+        "responses_default: 1 rows\n"
+    )
+    out = io.StringIO()
+    assert maintain_command(settings, 3, True, out, today=today) == 0
+    assert out.getvalue() == (
+        "created responses_y2032m01 with its 1 rows moved out of responses_default\n"
+        "responses_default: 0 rows\n"
+    )
+    where = _run(engine, "SELECT tableoid::regclass::text FROM responses WHERE unit_id = 900")
+    assert where == [("responses_y2032m01",)]
+    out = io.StringIO()
+    assert maintain_command(settings, 3, False, out, today=today) == 0
+    assert out.getvalue() == "every month up to 3 ahead exists\nresponses_default: 0 rows\n"
+    engine.dispose()
+
+
+def test_a_correction_into_another_month_moves_the_registry_with_it(units: TestClient) -> None:
+    today = datetime.now(UTC).date()
+    earlier = today.replace(day=1) - timedelta(days=5)  # last month, within the window
+    sheet = f"date;service;{';'.join(all_answers(1))}\n{today};ktp;{';'.join(['4'] * 9)}\n"
+    answer = units.post("/v1/units/capil/imports", content=sheet.encode())
+    assert _wait(units, answer.json()["id"])["stored"] == 1
+    [stored] = units.get("/v1/responses", params={"unit": "capil"}).json()["items"]
+    body = {"service": "ktp", "date": earlier.isoformat(), "answers": all_answers(3)}
+    corrected = units.patch(f"/v1/responses/{stored['id']}", json=body)
+    assert corrected.status_code == 200, corrected.text
+    assert corrected.json()["local_date"] == earlier.isoformat()
+    # The sheet as first transcribed: stored since with other content (not archived).
+    again = units.post("/v1/units/capil/imports", content=sheet.encode())
+    status = _wait(units, again.json()["id"])
+    assert (status["stored"], status["present"], status["conflicts"]) == (0, 0, 1)
