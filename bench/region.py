@@ -62,8 +62,11 @@ from app.auth import new_token, token_hash
 from app.db import sync_url
 from app.models import ApiKey, Service, Unit
 from app.periods import parse_period
+from app.partitions import ensure_months, months
 from bench.dataset import (
     CHANNEL_WEIGHTS,
+    FIRST_DAY,
+    LAST_DAY,
     CHANNELS,
     COLUMNS,
     CREATED,
@@ -87,7 +90,7 @@ from bench.harness import ADMIN_URL, BenchError, code_version, migrate
 from bench.indices import SUBTREE, Query, _pooled, _ranking, _series, measure, report_size
 
 # Bump when the generated data change: a cached database with another version is reloaded.
-GENERATOR_VERSION = "region-1"
+GENERATOR_VERSION = "region-1"  # the rows; the schema follows by migration
 DATABASE = "skm_bench_region"  # _<size> appended
 CITIES = 10
 UNITS_PER_CITY = 600
@@ -358,7 +361,15 @@ def _keys_and_indexes(conn: psycopg.Connection[Any]) -> tuple[list[Any], list[An
 def copy_responses(url: str, region: Region, responses: int, seed: int, workers: int) -> None:
     """Drop the table's keys and indexes, COPY the cities in `workers` processes (the
     biggest cities first, each to the least loaded worker), then make the keys and indexes
-    again; prints the timings."""
+    again, and register every id in `response_ids` as the write path does (migration
+    0010); prints the timings. The monthly partitions of the data's days are made first
+    (the migration makes only the months around today)."""
+    engine = create_engine(sync_url(url), pool_size=1)
+    try:
+        with engine.begin() as sa_conn:
+            ensure_months(sa_conn, months(FIRST_DAY, LAST_DAY))
+    finally:
+        engine.dispose()
     with psycopg.connect(libpq_url(url), autocommit=True, connect_timeout=5) as conn:
         constraints, indexes = _keys_and_indexes(conn)
         for name, _ in reversed(constraints):
@@ -393,6 +404,13 @@ def copy_responses(url: str, region: Region, responses: int, seed: int, workers:
         for name, definition in constraints:
             conn.execute(f'ALTER TABLE responses ADD CONSTRAINT "{name}" {definition}')
     print(f"  keys and indexes made again: {time.perf_counter() - started:.1f} s", flush=True)
+    started = time.perf_counter()
+    with psycopg.connect(libpq_url(url), autocommit=True, connect_timeout=5) as conn:
+        conn.execute(
+            "INSERT INTO response_ids (id, unit_id, local_date, content_hash) "
+            "SELECT id, unit_id, local_date, content_hash FROM responses"
+        )
+    print(f"  ids registered: {time.perf_counter() - started:.1f} s", flush=True)
 
 
 # --- aggregates --------------------------------------------------------------------------------
