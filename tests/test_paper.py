@@ -481,8 +481,8 @@ def test_skm_import_reports_every_refusal_and_stores_once(
 
 
 def reader_children() -> list[int]:
-    """The ids of this process's children that are reading a file (spawned by
-    multiprocessing), as the system lists them."""
+    """The ids of this process's children that are reading a file (the reader script), as
+    the system lists them."""
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -493,7 +493,7 @@ def reader_children() -> list[int]:
         except OSError:  # ended meanwhile
             continue
         parent = int(stat.rsplit(")", 1)[1].split()[1])
-        if parent == os.getpid() and b"spawn_main" in command:
+        if parent == os.getpid() and b"sheet_reader" in command:
             found.append(int(entry.name))
     return found
 

@@ -13,14 +13,16 @@ content differs — never overwritten."""
 import asyncio
 import hashlib
 import logging
+import tempfile
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import cache
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import LargeBinary, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.config import Settings
@@ -38,6 +40,7 @@ from app.surveys import VersionCache
 log = logging.getLogger(__name__)
 
 BATCH_ROWS = 1000  # rows checked and stored per transaction
+COPY_BYTES = 1 << 20  # the file is copied out of the database this much at a time
 LOST_AFTER = timedelta(minutes=2)  # a running job whose heartbeat is older was interrupted
 MAX_LISTED_PROBLEMS = 200  # refusals listed in a job's status; the report has them all
 # A manager may import last year's paper: rows older than the usual window are stored
@@ -323,13 +326,37 @@ _row_cell = _code_cell
 Progress = Callable[[Import], None]
 
 
-async def _load(database: Database, import_id: int) -> tuple[Import, Unit]:
+async def _load(database: Database, import_id: int) -> tuple[Import, Unit, bool]:
+    """The job, its unit, and whether its file is still kept."""
     async with database.read_session() as session:
-        record = await session.get(Import, import_id)
-        assert record is not None
+        found = (
+            await session.execute(
+                select(Import, Import.content.is_not(None)).where(Import.id == import_id)
+            )
+        ).first()
+        assert found is not None
+        record, kept = found
         unit = await session.get(Unit, record.unit_id)
         assert unit is not None
-        return record, unit
+        return record, unit, bool(kept)
+
+
+async def _copy_out(database: Database, import_id: int, out: IO[bytes]) -> None:
+    """The job's file written to `out`, copied out of the database a block at a time (the
+    file is never held whole)."""
+    block_of = func.substr(Import.content, bindparam("start"), COPY_BYTES, type_=LargeBinary)
+    query = select(block_of).where(Import.id == import_id)
+    start = 1
+    async with database.read_session() as session:
+        while True:
+            block = await session.scalar(query, {"start": start})
+            if not block:
+                break
+            out.write(block)
+            start += len(block)
+            if len(block) < COPY_BYTES:
+                break
+    out.flush()
 
 
 async def _save(database: Database, record: Import, batch: Batch | None, **changes: Any) -> None:
@@ -377,11 +404,13 @@ async def run(
     """Run (or resume) an import job to its end; the job as it ended. A file that cannot be
     read (at its start, or part way: the batches before stay stored and counted) fails
     the job, saying why."""
-    record, unit = await _load(database, import_id)
-    if record.state in ("done", "failed") or record.content is None:
+    record, unit, kept = await _load(database, import_id)
+    if record.state in ("done", "failed") or not kept:
         return record
     try:
-        return await _run(database, versions, settings, record, unit, progress)
+        with tempfile.NamedTemporaryFile(prefix="skm-import-", suffix=".file") as copy:
+            await _copy_out(database, record.id, copy)
+            return await _run(database, versions, settings, record, unit, Path(copy.name), progress)
     except FileProblem as problem:
         await _save(
             database,
@@ -402,12 +431,11 @@ async def _run(
     settings: Settings,
     record: Import,
     unit: Unit,
+    content: Path,
     progress: Progress | None,
 ) -> Import:
-    content = record.content
-    assert content is not None
     if record.content_sha256 is None:
-        digest = content_digest(content, record.file_format)
+        digest = await asyncio.to_thread(content_digest, content, record.file_format)
         await _save(database, record, None, content_sha256=digest)
     job = Job(record, unit, versions, settings)
     if record.all_or_nothing and not record.dry_run:
@@ -422,7 +450,7 @@ async def _run(
                 check.add(checked.counts)
         job.codes_seen.clear()
         if check.refused or check.conflicts or check.withdrawn_rows:
-            return await _finish_refused_all(database, job, unit, progress)
+            return await _finish_refused_all(database, job, unit, content, progress)
     skip = record.rows_read  # rows of a resumed job already committed
     async with reading_process(content, record.file_format, BATCH_ROWS) as (layout, rows):
         await _save(database, record, None, state="running", rows_total=layout.rows_total)
@@ -455,13 +483,12 @@ async def _run(
 
 
 async def _finish_refused_all(
-    database: Database, job: Job, unit: Unit, progress: Progress | None
+    database: Database, job: Job, unit: Unit, content: Path, progress: Progress | None
 ) -> Import:
     """All or nothing, and not all rows can be stored: the refusals recorded, nothing
     stored."""
     record = job.record
-    assert record.content is not None
-    async with reading_process(record.content, record.file_format, BATCH_ROWS) as (layout, rows):
+    async with reading_process(content, record.file_format, BATCH_ROWS) as (layout, rows):
         async for chunk in rows:
             async with database.read_session() as session:
                 conn = await session.connection()
@@ -506,8 +533,12 @@ async def claim(database: Database, record: Import) -> bool:
 async def stale_jobs(database: Database) -> list[Import]:
     now = utcnow()
     async with database.read_session() as session:
-        found = await session.scalars(select(Import).where(Import.state.in_(("queued", "running"))))
-        return [r for r in found if is_lost(r, now) and r.content is not None]
+        found = await session.scalars(
+            select(Import).where(
+                Import.state.in_(("queued", "running")), Import.content.is_not(None)
+            )
+        )
+        return [r for r in found if is_lost(r, now)]
 
 
 class Runner:

@@ -368,25 +368,30 @@ def read_xlsx(source: str | IO[bytes], sheet_name: str) -> Sheet:
     stream = archive.open(part)
     # The sheet's start, up to its first rows: the dimension (the rows it announces) comes
     # before them.
-    # A damage already in this block is raised after the rows before it, by `rows`.
-    first = stream.read(CHUNK)
-    broken: Exception | None = None
-    try:
-        sheet.feed(first, not first)
-    except Exception as error:  # noqa: BLE001
-        broken = error
+    # A block's damage is raised by `rows` after the rows before it in the block.
+    broken: list[Exception] = []
+
+    def feed() -> bytes:
+        try:
+            block = stream.read(CHUNK)
+            sheet.feed(block, not block)
+        except Exception as error:  # noqa: BLE001
+            broken.append(error)
+            return b""
+        return block
+
+    more = feed()  # the sheet's start: the rows it announces come before its rows
 
     def rows() -> Iterator[Row]:
+        nonlocal more
         try:
-            block = first
             while True:
                 yield from sheet.take()
-                if broken is not None:
-                    raise broken
-                if not block:
+                if broken:
+                    raise broken[0]
+                if not more:
                     return
-                block = stream.read(CHUNK)
-                sheet.feed(block, not block)
+                more = feed()
         finally:
             stream.close()
             archive.close()
