@@ -179,7 +179,7 @@ def test_a_sheet_that_breaks_off_gives_its_rows_before_the_break() -> None:
     good = "".join(f'<row r="{n}"><c r="C{n}"><v>{1 + n % 4}</v></c></row>' for n in range(2, 9))
     content = xlsx(HEADER_ROW + good + '<row r="9"><c r="C9"><v>1</c></row>')
     _, found = read(content, "xlsx")
-    numbers = []
+    numbers: list[int] = []
     with pytest.raises(FileProblem, match=r"cannot be read after row 8 \(ExpatError\)"):
         numbers.extend(r.number for r in found)
     assert numbers == list(range(2, 9))
@@ -213,6 +213,6 @@ def test_csv_with_a_byte_order_mark_semicolons_and_crlf() -> None:
 
 def test_date_formats_are_told_from_other_formats() -> None:
     dates = ("yyyy-mm-dd", "d/m/yy h:mm", "[$-421]dd mmmm yyyy", "[h]:mm:ss", "mmm-yy;@")
-    others = ("0.00", '"day" 0', "#,##0_);[Red](#,##0)", "General", "0%", '\\d 0')
+    others = ("0.00", '"day" 0', "#,##0_);[Red](#,##0)", "General", "0%", "\\d 0")
     assert all(sheet_reader.is_date_format(code) for code in dates)
     assert not any(sheet_reader.is_date_format(code) for code in others)

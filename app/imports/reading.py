@@ -138,8 +138,7 @@ def read(source: Source, file_format: str) -> tuple[Layout, Iterator[FileRow]]:
                 yield row
         except Exception as error:
             raise FileProblem(
-                f"{layout.sheet}: the file cannot be read after row {last} "
-                f"({type(error).__name__})"
+                f"{layout.sheet}: the file cannot be read after row {last} ({type(error).__name__})"
             ) from None
 
     return layout, checked()
@@ -190,7 +189,7 @@ def content_digest(source: Source, file_format: str) -> str:
 
 
 def _binary(source: Source) -> IO[bytes]:
-    return io.BytesIO(source) if isinstance(source, bytes) else open(source, "rb")  # noqa: SIM115
+    return io.BytesIO(source) if isinstance(source, bytes) else open(source, "rb")
 
 
 # --- reading in a child process ------------------------------------------------------------

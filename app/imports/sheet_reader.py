@@ -375,7 +375,7 @@ def read_xlsx(source: str | IO[bytes], sheet_name: str) -> Sheet:
         try:
             block = stream.read(CHUNK)
             sheet.feed(block, not block)
-        except Exception as error:  # noqa: BLE001
+        except Exception as error:
             broken.append(error)
             return b""
         return block
@@ -452,7 +452,7 @@ def main(argv: list[str]) -> int:
         except Unreadable as problem:
             _send(out, ("problem", str(problem)))
             return 0
-        except Exception as error:  # noqa: BLE001 (a sheet that breaks off in its first rows)
+        except Exception as error:  # a sheet that breaks off in its first rows
             _send(out, ("problem", f"not an XLSX workbook ({type(error).__name__})"))
             return 0
         if first is None or first[0] != 1:
@@ -476,7 +476,7 @@ def main(argv: list[str]) -> int:
                 if len(batch) >= size:
                     _send(out, ("rows", batch))
                     batch = []
-        except Exception as error:  # noqa: BLE001 (a file that breaks off part way)
+        except Exception as error:  # a file that breaks off part way
             if batch:  # the rows before the break were read whole
                 _send(out, ("rows", batch))
             reason = type(error).__name__
