@@ -11,11 +11,13 @@ idempotency reports a row stored before as already present, or as a conflict whe
 content differs — never overwritten."""
 
 import asyncio
+import contextlib
 import hashlib
+import json
 import logging
 import tempfile
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import cache
@@ -158,13 +160,24 @@ class Job:
             ]
         return []
 
+    def parse(self, layout: Layout, file_rows: list[FileRow]) -> list[ParsedRow]:
+        """The rows' cells as responses (no database: done ahead, see `_parsed_ahead`)."""
+        return [parse(r, layout, self.target) for r in file_rows]
+
     async def batch(
-        self, conn: AsyncConnection, layout: Layout, file_rows: list[FileRow], dry_run: bool
+        self,
+        conn: AsyncConnection,
+        layout: Layout,
+        file_rows: list[FileRow],
+        dry_run: bool,
+        parsed: list[ParsedRow] | None = None,
     ) -> Batch:
-        """Check (and unless `dry_run`, store) one batch of rows."""
+        """Check (and unless `dry_run`, store) one batch of rows (`parsed`: as `parse`
+        made them, when it was done already)."""
         result = Batch()
         import_id = self.record.id
-        parsed = [parse(r, layout, self.target) for r in file_rows]
+        if parsed is None:
+            parsed = self.parse(layout, file_rows)
         cells_of = {r.number: r.cells for r in file_rows}
         printed, withdrawn = await self._known(conn, parsed)
         candidates: list[ParsedRow] = []
@@ -364,7 +377,7 @@ async def _save(database: Database, record: Import, batch: Batch | None, **chang
     async with database.write_session() as session:
         conn = await session.connection()
         if batch is not None:
-            await execute_many(conn, _INSERT_IMPORT_ROWS, batch.records)
+            await _insert_records(conn, batch.records)
         values = {
             **{name: getattr(record, name) for name in Counts.__dataclass_fields__},
             "updated_at": utcnow(),
@@ -451,23 +464,16 @@ async def _run(
         job.codes_seen.clear()
         if check.refused or check.conflicts or check.withdrawn_rows:
             return await _finish_refused_all(database, job, unit, content, progress)
-    skip = record.rows_read  # rows of a resumed job already committed
-    async with reading_process(content, record.file_format, BATCH_ROWS) as (layout, rows):
+    async with (
+        reading_process(content, record.file_format, BATCH_ROWS) as (layout, rows),
+        contextlib.aclosing(_parsed_ahead(job, layout, rows, record.rows_read)) as ahead,
+    ):
         await _save(database, record, None, state="running", rows_total=layout.rows_total)
-        async for chunk in rows:
-            if skip:
-                taken = min(skip, len(chunk))
-                for r in chunk[:taken]:
-                    code = codes.normalised(str(r.cells.get("sheet_code", "")))
-                    if code is not None:
-                        job.codes_seen.setdefault(code, r.number)
-                chunk, skip = chunk[taken:], skip - taken
-                if not chunk:
-                    continue
+        async for chunk, parsed in ahead:
             async with database.write_session() as session:
                 conn = await session.connection()
-                batch = await job.batch(conn, layout, chunk, record.dry_run)
-                await execute_many(conn, _INSERT_IMPORT_ROWS, batch.records)
+                batch = await job.batch(conn, layout, chunk, record.dry_run, parsed)
+                await _insert_records(conn, batch.records)
                 counts = Counts(**{n: getattr(record, n) for n in Counts.__dataclass_fields__})
                 counts.add(batch.counts)
                 values = {**counts.as_dict(), "updated_at": utcnow()}
@@ -480,6 +486,68 @@ async def _run(
     await _save(database, record, None, state="done", finished_at=utcnow(), content=None)
     await _audit(database, record, unit)
     return record
+
+
+async def _parsed_ahead(
+    job: Job, layout: Layout, rows: AsyncIterator[list[FileRow]], skip: int
+) -> AsyncGenerator[tuple[list[FileRow], list[ParsedRow]], None]:
+    """The batches of rows after the first `skip` (a resumed job's, committed before: their
+    sheet codes are noted as seen), each with its rows parsed. The next batch is received
+    and parsed while the caller stores this one: its database round trips leave the event
+    loop free for it."""
+
+    async def step() -> tuple[list[FileRow], list[ParsedRow]] | None:
+        nonlocal skip
+        while True:
+            chunk = await anext(rows, None)
+            if chunk is None:
+                return None
+            if skip:
+                taken = min(skip, len(chunk))
+                for r in chunk[:taken]:
+                    code = codes.normalised(str(r.cells.get("sheet_code", "")))
+                    if code is not None:
+                        job.codes_seen.setdefault(code, r.number)
+                chunk, skip = chunk[taken:], skip - taken
+            if chunk:
+                return chunk, job.parse(layout, chunk)
+
+    pending = asyncio.ensure_future(step())
+    try:
+        while (item := await pending) is not None:
+            pending = asyncio.ensure_future(step())
+            yield item
+    finally:
+        pending.cancel()
+        await asyncio.wait([pending])
+        if not pending.cancelled():
+            pending.exception()  # seen: nobody wants it any more
+
+
+# PostgreSQL: a batch's records in one statement, its columns as arrays.
+_UNNEST_IMPORT_ROWS = (
+    "INSERT INTO import_rows (import_id, row_number, outcome, response_id, cells, problems) "
+    "SELECT i, n, o, r, c::json, p::json FROM unnest("
+    "%s::integer[], %s::integer[], %s::text[], %s::uuid[], %s::text[], %s::text[]"
+    ") AS t(i, n, o, r, c, p)"
+)
+
+
+async def _insert_records(conn: AsyncConnection, records: list[dict[str, Any]]) -> None:
+    if not records:
+        return
+    if conn.dialect.name != "postgresql":
+        await execute_many(conn, _INSERT_IMPORT_ROWS, records)
+        return
+    columns: tuple[list[Any], ...] = ([], [], [], [], [], [])
+    for r in records:
+        columns[0].append(r["import_id"])
+        columns[1].append(r["row_number"])
+        columns[2].append(r["outcome"])
+        columns[3].append(r["response_id"])
+        columns[4].append(None if r["cells"] is None else json.dumps(r["cells"]))
+        columns[5].append(None if r["problems"] is None else json.dumps(r["problems"]))
+    await conn.exec_driver_sql(_UNNEST_IMPORT_ROWS, columns)
 
 
 async def _finish_refused_all(
