@@ -108,8 +108,8 @@ def _sheet(source: Source, file_format: str) -> tuple[Layout, list[str | None], 
         first = next(sheet.rows, None)
     except sheet_reader.Unreadable as problem:
         raise FileProblem(str(problem)) from None
-    except Exception as error:  # a sheet broken in its first rows
-        raise FileProblem(f"not an XLSX workbook ({type(error).__name__})") from None
+    except Exception as error:  # a file that breaks off in its first rows
+        raise FileProblem(sheet_reader.unreadable(file_format, error)) from None
     if first is None and file_format == "csv":
         raise FileProblem("CSV: the file is empty (no header row)")
     if first is None:

@@ -427,6 +427,14 @@ def read_csv(source: str | IO[bytes]) -> Sheet:
     return Sheet("CSV", max(newlines - 1, 0), rows())
 
 
+def unreadable(file_format: str, error: Exception) -> str:
+    """Why a file that breaks off in its first rows cannot be imported."""
+    if isinstance(error, UnicodeDecodeError):
+        return "the CSV file is not UTF-8 text"
+    kind = "an XLSX workbook" if file_format == "xlsx" else "a readable CSV file"
+    return f"not {kind} ({type(error).__name__})"
+
+
 def read_sheet(source: str | IO[bytes], file_format: str, sheet_name: str) -> Sheet:
     return read_xlsx(source, sheet_name) if file_format == "xlsx" else read_csv(source)
 
@@ -452,8 +460,8 @@ def main(argv: list[str]) -> int:
         except Unreadable as problem:
             _send(out, ("problem", str(problem)))
             return 0
-        except Exception as error:  # a sheet that breaks off in its first rows
-            _send(out, ("problem", f"not an XLSX workbook ({type(error).__name__})"))
+        except Exception as error:  # a file that breaks off in its first rows
+            _send(out, ("problem", unreadable(file_format, error)))
             return 0
         if first is None or first[0] != 1:
             if file_format == "csv":
