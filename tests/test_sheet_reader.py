@@ -216,3 +216,18 @@ def test_date_formats_are_told_from_other_formats() -> None:
     others = ("0.00", '"day" 0', "#,##0_);[Red](#,##0)", "General", "0%", "\\d 0")
     assert all(sheet_reader.is_date_format(code) for code in dates)
     assert not any(sheet_reader.is_date_format(code) for code in others)
+
+
+def test_the_first_batch_is_small_so_that_the_job_starts_sooner(tmp_path: Path) -> None:
+    # 600 rows in batches of 1,000: the first of 250 (FIRST_BATCH), then the other 350.
+    data = HEADER_ROW + "".join(
+        f'<row r="{n}"><c r="C{n}"><v>4</v></c></row>' for n in range(2, 602)
+    )
+    path = tmp_path / "in.xlsx"
+    path.write_bytes(xlsx(data))
+
+    async def sizes() -> list[int]:
+        async with reading_process(path, "xlsx", 1000) as (_, batches):
+            return [len(b) async for b in batches]
+
+    assert asyncio.run(sizes()) == [250, 350]

@@ -214,7 +214,8 @@ async def _message(stream: asyncio.StreamReader) -> Any:
 async def reading_process(
     source: Source, file_format: str, size: int
 ) -> AsyncIterator[tuple[Layout, AsyncIterator[list[FileRow]]]]:
-    """The file's layout and its rows in batches of `size`, read by a child process (the
+    """The file's layout and its rows in batches of `size` (the first one of at most
+    `sheet_reader.FIRST_BATCH`, so that the job starts sooner), read by a child process (the
     file at a path; content given as bytes is written to a temporary file first), which is
     gone when the block is left, however it is left. A file that cannot be read, at its
     start or part way, raises FileProblem. The child reads ahead while a batch is stored,

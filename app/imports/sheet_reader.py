@@ -32,6 +32,7 @@ MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 RELATIONSHIPS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 PACKAGE_RELATIONSHIPS = "http://schemas.openxmlformats.org/package/2006/relationships"
 CHUNK = 1 << 16  # bytes of a part given to the parser at a time
+FIRST_BATCH = 250  # rows of the reading process's first batch, at most
 
 Value = str | int | float | bool | tuple[int, ...] | None
 Row = tuple[int, list[Value]]
@@ -451,6 +452,9 @@ def _send(out: IO[bytes], message: tuple[Any, ...]) -> None:
 def main(argv: list[str]) -> int:
     file_format, path, size_text, sheet_name = argv
     size = int(size_text)
+    # The first batch is smaller: the job checks and stores it while the next is read, so
+    # that it does not wait for a whole batch to start.
+    limit = min(size, FIRST_BATCH)
     out = sys.stdout.buffer
     try:
         try:
@@ -481,9 +485,10 @@ def main(argv: list[str]) -> int:
             for row in rows:
                 batch.append(row)
                 last = row[0]
-                if len(batch) >= size:
+                if len(batch) >= limit:
                     _send(out, ("rows", batch))
                     batch = []
+                    limit = size
         except Exception as error:  # a file that breaks off part way
             if batch:  # the rows before the break were read whole
                 _send(out, ("rows", batch))
