@@ -592,7 +592,8 @@ class Import(Base):
     # The digest of the cells (not the bytes: a workbook saved again unchanged is the same
     # file): with a row's number, the identity of a row without a sheet code.
     content_sha256: Mapped[str | None] = mapped_column(String(64))
-    content: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # Deferred: loaded only when asked for (a job copies it out 1 MB at a time, `jobs`).
+    content: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
     dry_run: Mapped[bool]
     all_or_nothing: Mapped[bool]
     state: Mapped[str] = mapped_column(String(16))

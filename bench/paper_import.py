@@ -8,7 +8,8 @@ It makes a fresh, migrated database (`skm_bench_paper` on SKM_BENCH_POSTGRES_URL
 and created, left afterwards for inspection; or a SQLite file), serves it with the real
 service (`uvicorn app.main:create_app --factory --workers 1`, bench/harness.py), and prints:
 
-- the spreadsheet reader's own speed (openpyxl read-only, in this process): the ceiling;
+- the spreadsheet reader's own speed (app/imports/sheet_reader.py, in this process): the
+  ceiling;
 - per workbook (`--small` rows, then `--rows`), `--repetitions` pairs, the two sides
   interleaved (batch then import, then import then batch, ...), each on units of its own
   (so every repetition stores every row), with the load average at each:
@@ -18,8 +19,9 @@ service (`uvicorn app.main:create_app --factory --workers 1`, bench/harness.py),
     included; the job's own clock, so the polling interval adds nothing), in rows/s; its
     status is polled once a second meanwhile (as a dashboard would), progress counted;
   - the ratio import ÷ batch of the pair, and the median ratio of the repetitions;
-  - peak resident memory of the worker and its children (the import's reading process)
-    above the worker just before the import (its steady state) and above the idle worker;
+  - peak memory (PSS: each shared page counted once, split among its sharers) of the
+    worker and its children (the import's reading process) above the worker just before
+    the import (its steady state) and above the idle worker;
 - the second import of the large file: its time and the rows it stored (0 expected).
 
 Exits 1 when a check fails (rows stored differ from the file's, or the second import
@@ -109,13 +111,21 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
-def tree_rss(pid: int) -> int:
-    """The resident memory of a process and of its descendants (counted apart: their shared
-    pages counted twice, so an overestimate)."""
-    total = read_rss(pid)
+def read_pss(pid: int) -> int:
+    """The proportional set size of a process, in bytes: its private pages, and its share of
+    the pages it shares (a page shared by n processes counts 1/n in each)."""
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        if line.startswith("Pss:"):
+            return int(line.split()[1]) * 1024
+    raise BenchError(f"no Pss for process {pid}")
+
+
+def tree_pss(pid: int) -> int:
+    """The memory of a process and of its descendants (PSS: what they share counted once)."""
+    total = read_pss(pid)
     for child in descendants(pid):
         with contextlib.suppress(OSError, BenchError):  # ended meanwhile
-            total += read_rss(child)
+            total += read_pss(child)
     return total
 
 
@@ -124,17 +134,17 @@ def load() -> str:
 
 
 class Sampler(threading.Thread):
-    """The peak resident memory of the worker and its children while something runs."""
+    """The peak memory (PSS) of the worker and its children while something runs."""
 
     def __init__(self, service: Service) -> None:
         super().__init__(daemon=True)
         self.service = service
-        self.peak = tree_rss(service.pid)
+        self.peak = tree_pss(service.pid)
         self.running = True
 
     def run(self) -> None:
         while self.running:
-            self.peak = max(self.peak, tree_rss(self.service.pid))
+            self.peak = max(self.peak, tree_pss(self.service.pid))
             time.sleep(0.05)
 
     def stop(self) -> int:
@@ -224,7 +234,7 @@ def import_file(
     """Upload and poll to the end: the final status, the seconds from the upload's start to
     the job's finished_at, the worker's (and children's) size just before and at its peak,
     and the percents seen."""
-    before = tree_rss(service.pid)
+    before = tree_pss(service.pid)
     sampler = Sampler(service)
     sampler.start()
     started = datetime.now(UTC)
@@ -267,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{args.rows:,} rows {len(large) / MB:.1f} MB; {os.cpu_count()} CPUs; {load()}"
         )
         count, seconds = reader_speed(large)
-        print(f"reader (openpyxl read-only, this process): {count / seconds:,.0f} rows/s")
+        print(f"reader (sheet_reader, this process): {count / seconds:,.0f} rows/s")
         with (
             serving(url, Path(directory)) as service,
             httpx2.Client(
@@ -281,8 +291,8 @@ def main(argv: list[str] | None = None) -> int:
                 for rep in range(1, args.repetitions + 1):
                     setup_unit(client, f"imp-{name}-{rep}")
                     setup_unit(client, f"bat-{name}-{rep}")
-            idle = tree_rss(service.pid)
-            print(f"worker idle: {idle / MB:.1f} MB")
+            idle = tree_pss(service.pid)
+            print(f"worker idle: {idle / MB:.1f} MB PSS ({read_rss(service.pid) / MB:.1f} MB RSS)")
             for name, content, rows in sizes:
                 items = batch_rows(content)
                 ratios = []
@@ -309,7 +319,7 @@ def main(argv: list[str] | None = None) -> int:
                         print(
                             f"  {name} #{rep} import: {status['state']}, {status['stored']:,} "
                             f"stored in {seconds:.1f} s = {figures['import']:,.0f} rows/s; "
-                            f"peak RSS {(peak - before) / MB:+.1f} MB over the worker just "
+                            f"peak PSS {(peak - before) / MB:+.1f} MB over the worker just "
                             f"before ({before / MB:.0f} MB), {(peak - idle) / MB:+.1f} MB "
                             f"over idle; {len(shown)} intermediate percents seen; {load()}"
                         )
@@ -320,7 +330,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(
                     f"import {name} ({rows:,} rows): import / batch endpoint "
                     f"{', '.join(f'{r:.2f}' for r in ratios)}; median "
-                    f"{statistics.median(ratios):.2f} x (target >= 1.0); peak RSS over the "
+                    f"{statistics.median(ratios):.2f} x (target >= 1.0); peak PSS over the "
                     f"worker just before: at most {max(over_before) / MB:+.1f} MB "
                     f"(target <= 80 MB)"
                 )
@@ -328,7 +338,7 @@ def main(argv: list[str] | None = None) -> int:
             status, seconds, _, peak, _ = import_file(client, service, large, "imp-large-1")
             print(
                 f"second import of the large file: {seconds:.1f} s, {status['stored']} stored, "
-                f"{status['present']:,} already present; peak RSS {(peak - idle) / MB:+.1f} MB "
+                f"{status['present']:,} already present; peak PSS {(peak - idle) / MB:+.1f} MB "
                 f"over idle"
             )
             if status["stored"] != 0:

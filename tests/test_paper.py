@@ -25,7 +25,7 @@ from sqlalchemy import Engine, select, text, update
 
 from app.cli import main
 from app.config import get_settings
-from app.imports import codes
+from app.imports import codes, jobs
 from app.imports.reading import FileProblem, FileRow, reading_process
 from app.models import Import
 
@@ -481,8 +481,8 @@ def test_skm_import_reports_every_refusal_and_stores_once(
 
 
 def reader_children() -> list[int]:
-    """The ids of this process's children that are reading a file (spawned by
-    multiprocessing), as the system lists them."""
+    """The ids of this process's children that are reading a file (the reader script), as
+    the system lists them."""
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -493,7 +493,7 @@ def reader_children() -> list[int]:
         except OSError:  # ended meanwhile
             continue
         parent = int(stat.rsplit(")", 1)[1].split()[1])
-        if parent == os.getpid() and b"spawn_main" in command:
+        if parent == os.getpid() and b"sheet_reader" in command:
             found.append(int(entry.name))
     return found
 
@@ -629,9 +629,12 @@ def test_a_reading_child_that_dies_fails_the_reading() -> None:
     assert reader_children() == []
 
 
-def test_an_import_whose_file_breaks_off_fails_keeping_whole_batches(units: TestClient) -> None:
+def test_an_import_whose_file_breaks_off_fails_keeping_whole_batches(
+    units: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # 1,500 rows, the sheet damaged after row 1,201: rows 2 to 1,201 (1,200) are read, in a
     # batch of 1,000 and one of 200, each stored whole with its counts; then the job fails.
+    monkeypatch.setattr(jobs, "BATCH_ROWS", 1000)
     rows = [row(None, DAY, "ktp", [1 + n % 4] * 9) for n in range(1500)]
     content = broken_after(workbook(rows), 1201)
     answer = units.post("/v1/units/capil/imports", content=content)

@@ -11,16 +11,20 @@ idempotency reports a row stored before as already present, or as a conflict whe
 content differs — never overwritten."""
 
 import asyncio
+import contextlib
 import hashlib
+import json
 import logging
+import tempfile
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import cache
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import LargeBinary, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.config import Settings
@@ -37,7 +41,11 @@ from app.surveys import VersionCache
 
 log = logging.getLogger(__name__)
 
-BATCH_ROWS = 1000  # rows checked and stored per transaction
+# Rows checked and stored per transaction. The daily aggregates are upserted once per
+# (service, day) a batch touches, not per row: a larger batch shares that cost among more
+# rows (2,000: two batches' rows, parsed, stay within a few MB).
+BATCH_ROWS = 2000
+COPY_BYTES = 1 << 20  # the file is copied out of the database this much at a time
 LOST_AFTER = timedelta(minutes=2)  # a running job whose heartbeat is older was interrupted
 MAX_LISTED_PROBLEMS = 200  # refusals listed in a job's status; the report has them all
 # A manager may import last year's paper: rows older than the usual window are stored
@@ -155,13 +163,24 @@ class Job:
             ]
         return []
 
+    def parse(self, layout: Layout, file_rows: list[FileRow]) -> list[ParsedRow]:
+        """The rows' cells as responses (no database: done ahead, see `_parsed_ahead`)."""
+        return [parse(r, layout, self.target) for r in file_rows]
+
     async def batch(
-        self, conn: AsyncConnection, layout: Layout, file_rows: list[FileRow], dry_run: bool
+        self,
+        conn: AsyncConnection,
+        layout: Layout,
+        file_rows: list[FileRow],
+        dry_run: bool,
+        parsed: list[ParsedRow] | None = None,
     ) -> Batch:
-        """Check (and unless `dry_run`, store) one batch of rows."""
+        """Check (and unless `dry_run`, store) one batch of rows (`parsed`: as `parse`
+        made them, when it was done already)."""
         result = Batch()
         import_id = self.record.id
-        parsed = [parse(r, layout, self.target) for r in file_rows]
+        if parsed is None:
+            parsed = self.parse(layout, file_rows)
         cells_of = {r.number: r.cells for r in file_rows}
         printed, withdrawn = await self._known(conn, parsed)
         candidates: list[ParsedRow] = []
@@ -326,13 +345,37 @@ _row_cell = _code_cell
 Progress = Callable[[Import], None]
 
 
-async def _load(database: Database, import_id: int) -> tuple[Import, Unit]:
+async def _load(database: Database, import_id: int) -> tuple[Import, Unit, bool]:
+    """The job, its unit, and whether its file is still kept."""
     async with database.read_session() as session:
-        record = await session.get(Import, import_id)
-        assert record is not None
+        found = (
+            await session.execute(
+                select(Import, Import.content.is_not(None)).where(Import.id == import_id)
+            )
+        ).first()
+        assert found is not None
+        record, kept = found
         unit = await session.get(Unit, record.unit_id)
         assert unit is not None
-        return record, unit
+        return record, unit, bool(kept)
+
+
+async def _copy_out(database: Database, import_id: int, out: IO[bytes]) -> None:
+    """The job's file written to `out`, copied out of the database a block at a time (the
+    file is never held whole)."""
+    block_of = func.substr(Import.content, bindparam("start"), COPY_BYTES, type_=LargeBinary)
+    query = select(block_of).where(Import.id == import_id)
+    start = 1
+    async with database.read_session() as session:
+        while True:
+            block = await session.scalar(query, {"start": start})
+            if not block:
+                break
+            out.write(block)
+            start += len(block)
+            if len(block) < COPY_BYTES:
+                break
+    out.flush()
 
 
 async def _save(database: Database, record: Import, batch: Batch | None, **changes: Any) -> None:
@@ -340,7 +383,7 @@ async def _save(database: Database, record: Import, batch: Batch | None, **chang
     async with database.write_session() as session:
         conn = await session.connection()
         if batch is not None:
-            await execute_many(conn, _INSERT_IMPORT_ROWS, batch.records)
+            await _insert_records(conn, batch.records)
         values = {
             **{name: getattr(record, name) for name in Counts.__dataclass_fields__},
             "updated_at": utcnow(),
@@ -380,11 +423,13 @@ async def run(
     """Run (or resume) an import job to its end; the job as it ended. A file that cannot be
     read (at its start, or part way: the batches before stay stored and counted) fails
     the job, saying why."""
-    record, unit = await _load(database, import_id)
-    if record.state in ("done", "failed") or record.content is None:
+    record, unit, kept = await _load(database, import_id)
+    if record.state in ("done", "failed") or not kept:
         return record
     try:
-        return await _run(database, versions, settings, record, unit, progress)
+        with tempfile.NamedTemporaryFile(prefix="skm-import-", suffix=".file") as copy:
+            await _copy_out(database, record.id, copy)
+            return await _run(database, versions, settings, record, unit, Path(copy.name), progress)
     except FileProblem as problem:
         await _save(
             database,
@@ -405,12 +450,11 @@ async def _run(
     settings: Settings,
     record: Import,
     unit: Unit,
+    content: Path,
     progress: Progress | None,
 ) -> Import:
-    content = record.content
-    assert content is not None
     if record.content_sha256 is None:
-        digest = content_digest(content, record.file_format)
+        digest = await asyncio.to_thread(content_digest, content, record.file_format)
         await _save(database, record, None, content_sha256=digest)
     job = Job(record, unit, versions, settings)
     if record.all_or_nothing and not record.dry_run:
@@ -425,24 +469,17 @@ async def _run(
                 check.add(checked.counts)
         job.codes_seen.clear()
         if check.refused or check.conflicts or check.withdrawn_rows:
-            return await _finish_refused_all(database, job, unit, progress)
-    skip = record.rows_read  # rows of a resumed job already committed
-    async with reading_process(content, record.file_format, BATCH_ROWS) as (layout, rows):
+            return await _finish_refused_all(database, job, unit, content, progress)
+    async with (
+        reading_process(content, record.file_format, BATCH_ROWS) as (layout, rows),
+        contextlib.aclosing(_parsed_ahead(job, layout, rows, record.rows_read)) as ahead,
+    ):
         await _save(database, record, None, state="running", rows_total=layout.rows_total)
-        async for chunk in rows:
-            if skip:
-                taken = min(skip, len(chunk))
-                for r in chunk[:taken]:
-                    code = codes.normalised(str(r.cells.get("sheet_code", "")))
-                    if code is not None:
-                        job.codes_seen.setdefault(code, r.number)
-                chunk, skip = chunk[taken:], skip - taken
-                if not chunk:
-                    continue
+        async for chunk, parsed in ahead:
             async with database.write_session() as session:
                 conn = await session.connection()
-                batch = await job.batch(conn, layout, chunk, record.dry_run)
-                await execute_many(conn, _INSERT_IMPORT_ROWS, batch.records)
+                batch = await job.batch(conn, layout, chunk, record.dry_run, parsed)
+                await _insert_records(conn, batch.records)
                 counts = Counts(**{n: getattr(record, n) for n in Counts.__dataclass_fields__})
                 counts.add(batch.counts)
                 values = {**counts.as_dict(), "updated_at": utcnow()}
@@ -457,14 +494,75 @@ async def _run(
     return record
 
 
+async def _parsed_ahead(
+    job: Job, layout: Layout, rows: AsyncIterator[list[FileRow]], skip: int
+) -> AsyncGenerator[tuple[list[FileRow], list[ParsedRow]], None]:
+    """The batches of rows after the first `skip` (a resumed job's, committed before: their
+    sheet codes are noted as seen), each with its rows parsed. The next batch is received
+    and parsed while the caller stores this one: its database round trips leave the event
+    loop free for it."""
+
+    async def step() -> tuple[list[FileRow], list[ParsedRow]] | None:
+        nonlocal skip
+        while True:
+            chunk = await anext(rows, None)
+            if chunk is None:
+                return None
+            if skip:
+                taken = min(skip, len(chunk))
+                for r in chunk[:taken]:
+                    code = codes.normalised(str(r.cells.get("sheet_code", "")))
+                    if code is not None:
+                        job.codes_seen.setdefault(code, r.number)
+                chunk, skip = chunk[taken:], skip - taken
+            if chunk:
+                return chunk, job.parse(layout, chunk)
+
+    pending = asyncio.ensure_future(step())
+    try:
+        while (item := await pending) is not None:
+            pending = asyncio.ensure_future(step())
+            yield item
+    finally:
+        pending.cancel()
+        await asyncio.wait([pending])
+        if not pending.cancelled():
+            pending.exception()  # seen: nobody wants it any more
+
+
+# PostgreSQL: a batch's records in one statement, its columns as arrays.
+_UNNEST_IMPORT_ROWS = (
+    "INSERT INTO import_rows (import_id, row_number, outcome, response_id, cells, problems) "
+    "SELECT i, n, o, r, c::json, p::json FROM unnest("
+    "%s::integer[], %s::integer[], %s::text[], %s::uuid[], %s::text[], %s::text[]"
+    ") AS t(i, n, o, r, c, p)"
+)
+
+
+async def _insert_records(conn: AsyncConnection, records: list[dict[str, Any]]) -> None:
+    if not records:
+        return
+    if conn.dialect.name != "postgresql":
+        await execute_many(conn, _INSERT_IMPORT_ROWS, records)
+        return
+    columns: tuple[list[Any], ...] = ([], [], [], [], [], [])
+    for r in records:
+        columns[0].append(r["import_id"])
+        columns[1].append(r["row_number"])
+        columns[2].append(r["outcome"])
+        columns[3].append(r["response_id"])
+        columns[4].append(None if r["cells"] is None else json.dumps(r["cells"]))
+        columns[5].append(None if r["problems"] is None else json.dumps(r["problems"]))
+    await conn.exec_driver_sql(_UNNEST_IMPORT_ROWS, columns)
+
+
 async def _finish_refused_all(
-    database: Database, job: Job, unit: Unit, progress: Progress | None
+    database: Database, job: Job, unit: Unit, content: Path, progress: Progress | None
 ) -> Import:
     """All or nothing, and not all rows can be stored: the refusals recorded, nothing
     stored."""
     record = job.record
-    assert record.content is not None
-    async with reading_process(record.content, record.file_format, BATCH_ROWS) as (layout, rows):
+    async with reading_process(content, record.file_format, BATCH_ROWS) as (layout, rows):
         async for chunk in rows:
             async with database.read_session() as session:
                 conn = await session.connection()
@@ -509,8 +607,12 @@ async def claim(database: Database, record: Import) -> bool:
 async def stale_jobs(database: Database) -> list[Import]:
     now = utcnow()
     async with database.read_session() as session:
-        found = await session.scalars(select(Import).where(Import.state.in_(("queued", "running"))))
-        return [r for r in found if is_lost(r, now) and r.content is not None]
+        found = await session.scalars(
+            select(Import).where(
+                Import.state.in_(("queued", "running")), Import.content.is_not(None)
+            )
+        )
+        return [r for r in found if is_lost(r, now)]
 
 
 class Runner:

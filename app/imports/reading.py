@@ -1,26 +1,30 @@
-"""Reading an import file as a stream of rows: XLSX through openpyxl's read-only mode (rows
-are parsed as they are read, never the whole sheet at once), CSV through the csv module
-(comma, semicolon or tab, UTF-8 with or without a byte-order mark).
+"""Reading an import file as a stream of rows (`app.imports.sheet_reader`: XLSX streamed
+through expat, never the whole sheet at once; CSV through the csv module), and the rows'
+cells by column key.
 
 An import job reads its file in a child process (`reading_process`): parsing a workbook is
 the slowest step of an import, and in a thread it competes with the job for the GIL. The
-child sends the layout, then the rows in batches of plain tuples through a pipe (whose
-small buffer keeps it at most a batch or two ahead: the rows are streamed, never held),
-and is ended on every path out of the job (its end, an error, a cancellation)."""
+child, a script of the standard library alone, sends the layout, then the rows in batches
+through a pipe, and is ended on every path out of the job (its end, an error, a
+cancellation)."""
 
 import asyncio
-import csv
+import contextlib
 import hashlib
 import io
-import multiprocessing
-import pickle
+import itertools
+import marshal
+import sys
+import tempfile
 import zipfile
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from multiprocessing.connection import Connection
-from typing import Any
+from datetime import datetime
+from pathlib import Path
+from typing import IO, Any
 
+from app.imports import sheet_reader
 from app.imports.columns import COLUMNS, REQUIRED_COLUMNS, SHEET_NAME, letter
 
 FORMATS = ("xlsx", "csv")
@@ -75,60 +79,79 @@ def _layout(sheet: str, header: list[Any]) -> tuple[Layout, list[str | None]]:
     return layout, keys
 
 
-def _rows(
-    values: Iterator[tuple[Any, ...] | list[Any]], keys: list[str | None]
-) -> Iterator[FileRow]:
-    for number, row in enumerate(values, start=2):
-        cells: dict[str, Any] = {}
-        for key, value in zip(keys, row, strict=False):
-            if key is not None and value is not None and value != "":
-                cells[key] = value
+def _cells(values: list[Any], keys: list[str | None]) -> dict[str, Any]:
+    """A row's cells by key, without the empty ones (a date as a datetime)."""
+    cells: dict[str, Any] = {}
+    for key, value in zip(keys, values, strict=False):
+        if key is not None and value is not None and value != "":
+            cells[key] = datetime(*value) if type(value) is tuple else value  # noqa: DTZ001
+    return cells
+
+
+def _rows(values: Iterator[sheet_reader.Row], keys: list[str | None]) -> Iterator[FileRow]:
+    for number, row in values:
+        cells = _cells(row, keys)
         if cells:  # an empty row is no respondent
             yield FileRow(number, cells)
 
 
-def read_xlsx(content: bytes) -> tuple[Layout, Iterator[FileRow]]:
-    from openpyxl import load_workbook  # imported when used: a large module
+Source = bytes | Path
 
+
+def _opened(source: Source) -> str | IO[bytes]:
+    return io.BytesIO(source) if isinstance(source, bytes) else str(source)
+
+
+def _sheet(source: Source, file_format: str) -> tuple[Layout, list[str | None], Iterator[Any]]:
     try:
-        book = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as error:
-        raise FileProblem(f"not an XLSX workbook ({type(error).__name__})") from None
-    sheet = book[SHEET_NAME] if SHEET_NAME in book.sheetnames else book.worksheets[0]
-    values = sheet.iter_rows(values_only=True)
-    header = next(values, None)
-    if header is None:
-        raise FileProblem(f"{sheet.title}: the sheet is empty (no header row)")
-    layout, keys = _layout(sheet.title, list(header))
-    if sheet.max_row is not None:
-        layout.rows_total = max(sheet.max_row - 1, 0)
-    return layout, _rows(values, keys)
-
-
-def read_csv(content: bytes) -> tuple[Layout, Iterator[FileRow]]:
-    try:
-        text = io.TextIOWrapper(io.BytesIO(content), encoding="utf-8-sig", newline="")
-        first = text.readline()
-    except UnicodeDecodeError:
-        raise FileProblem("the CSV file is not UTF-8 text") from None
-    delimiter = max(",;\t", key=first.count)
-    header = next(csv.reader([first], delimiter=delimiter), [])
-    if not header:
+        sheet = sheet_reader.read_sheet(_opened(source), file_format, SHEET_NAME)
+        first = next(sheet.rows, None)
+    except sheet_reader.Unreadable as problem:
+        raise FileProblem(str(problem)) from None
+    except Exception as error:  # a file that breaks off in its first rows
+        raise FileProblem(sheet_reader.unreadable(file_format, error)) from None
+    if first is None and file_format == "csv":
         raise FileProblem("CSV: the file is empty (no header row)")
-    layout, keys = _layout("CSV", list(header))
-    layout.rows_total = max(content.count(b"\n") - 1, 0)
+    if first is None:
+        raise FileProblem(f"{sheet.title}: the sheet is empty (no header row)")
+    rows = sheet.rows
+    if first[0] != 1:  # no header row: its columns are reported missing
+        header: list[Any] = []
+        rows = itertools.chain([first], rows)
+    else:
+        header = first[1]
+    layout, keys = _layout(sheet.title, header)
+    layout.rows_total = sheet.rows_total
+    return layout, keys, rows
 
-    def values() -> Iterator[list[Any]]:
+
+def read(source: Source, file_format: str) -> tuple[Layout, Iterator[FileRow]]:
+    """The file's layout and its rows, read in this process (streamed): for the bench and
+    the tests; an import reads in a child process (`reading_process`)."""
+    layout, keys, rows = _sheet(source, file_format)
+
+    def checked() -> Iterator[FileRow]:
+        last = 1
         try:
-            yield from csv.reader(text, delimiter=delimiter)
-        except UnicodeDecodeError:
-            raise FileProblem("the CSV file is not UTF-8 text") from None
+            for row in _rows(rows, keys):
+                last = row.number
+                yield row
+        except Exception as error:
+            raise FileProblem(
+                f"{layout.sheet}: the file cannot be read after row {last} ({type(error).__name__})"
+            ) from None
 
-    return layout, _rows(values(), keys)
+    return layout, checked()
 
 
-def read(content: bytes, file_format: str) -> tuple[Layout, Iterator[FileRow]]:
-    return read_xlsx(content) if file_format == "xlsx" else read_csv(content)
+def header(source: Source, file_format: str) -> Layout:
+    """The file's layout from its header row alone (the upload's early check): raises
+    FileProblem for a file that cannot be imported at all."""
+    layout, _, rows = _sheet(source, file_format)
+    close = getattr(rows, "close", None)
+    if close is not None:
+        close()
+    return layout
 
 
 def format_of(content: bytes) -> str:
@@ -136,17 +159,26 @@ def format_of(content: bytes) -> str:
     return "xlsx" if content[:4] == b"PK\x03\x04" else "csv"
 
 
-def content_digest(content: bytes, file_format: str) -> str:
+def content_digest(source: Source, file_format: str) -> str:
     """sha256 of what a file holds, not of its bytes: of a workbook, its sheets and shared
     strings (the cells), not its metadata, so that a workbook saved again without a change
     (new time stamps) is the same file; of a CSV file, its text without a byte-order mark
-    and with one kind of line ending. Costs a read of the archive, not a parse."""
+    and with one kind of line ending. Costs a read of the archive, not a parse; the file is
+    read 1 MB at a time."""
     digest = hashlib.sha256()
     if file_format == "csv":
-        text = content.removeprefix(b"\xef\xbb\xbf").replace(b"\r\n", b"\n")
-        digest.update(text)
+        with contextlib.closing(_binary(source)) as stream:
+            carry = b""
+            first = True
+            while block := stream.read(1 << 20):
+                block = carry + block
+                if first:
+                    block, first = block.removeprefix(b"\xef\xbb\xbf"), False
+                carry = b"\r" if block.endswith(b"\r") else b""
+                digest.update(block[: len(block) - len(carry)].replace(b"\r\n", b"\n"))
+            digest.update(carry)
         return digest.hexdigest()
-    with zipfile.ZipFile(io.BytesIO(content)) as archive:
+    with zipfile.ZipFile(_opened(source)) as archive:
         for name in sorted(archive.namelist()):
             if name.startswith("xl/worksheets/") or name == "xl/sharedStrings.xml":
                 digest.update(name.encode() + b"\0")
@@ -156,147 +188,103 @@ def content_digest(content: bytes, file_format: str) -> str:
     return digest.hexdigest()
 
 
+def _binary(source: Source) -> IO[bytes]:
+    return io.BytesIO(source) if isinstance(source, bytes) else open(source, "rb")
+
+
 # --- reading in a child process ------------------------------------------------------------
 
-# Spawned, not forked: a fork of a process running an event loop, threads and database
-# connections copies them all in whatever state they are; a spawned child starts clean.
-_CONTEXT = multiprocessing.get_context("spawn")
+# The reader is a script of the standard library alone, run isolated (-I: no environment,
+# no user site, not the current directory; -S: no site packages): it starts in tens of
+# milliseconds in a few MB, and shares nothing with the job (no event loop, no threads, no
+# connections) but its stdout.
+READER_SCRIPT = str(Path(sheet_reader.__file__).resolve())
 STOP_SECONDS = 5.0  # a child asked to stop is killed after this long
 
 
-def _read_in_child(content: bytes, file_format: str, size: int, out: Connection) -> None:
-    """The child process: ("layout", layout, keys), then ("rows", [(number, *values)]) per
-    `size` rows (values in the order of keys, None for an empty cell), then ("end",); or
-    ("problem", text) when the file cannot be read (at its start or part way)."""
+async def _message(stream: asyncio.StreamReader) -> Any:
     try:
-        try:
-            layout, rows = read(content, file_format)
-        except FileProblem as problem:
-            out.send(("problem", str(problem)))
-            return
-        keys = list(layout.letters)
-        out.send(("layout", layout, keys))
-        batch: list[tuple[Any, ...]] = []
-        last = 1
-        try:
-            for row in rows:
-                batch.append((row.number, *(row.cells.get(key) for key in keys)))
-                last = row.number
-                if len(batch) == size:
-                    out.send(("rows", batch))
-                    batch = []
-        except Exception as error:  # a file that breaks off part way (a damaged sheet)
-            # The rows before the break are sent: they were read whole.
-            if batch:
-                out.send(("rows", batch))
-            reason = type(error).__name__
-            out.send(
-                (
-                    "problem",
-                    f"{layout.sheet}: the file cannot be read after row {last} ({reason}); "
-                    "the rows before it were read and are in the counts",
-                )
-            )
-            return
-        if batch:
-            out.send(("rows", batch))
-        out.send(("end",))
-    except (BrokenPipeError, EOFError):  # the job ended first: nobody reads any more
-        pass
-    finally:
-        out.close()
-
-
-def _receive(connection: Connection) -> bytes:
-    """The child's next message as it came (in a thread: the wait releases the GIL)."""
-    try:
-        return connection.recv_bytes()
-    except (EOFError, OSError):
+        size = int.from_bytes(await stream.readexactly(4), "little")
+        return marshal.loads(await stream.readexactly(size))  # from our own child
+    except (asyncio.IncompleteReadError, EOFError, ValueError):
         raise FileProblem("the process reading the file stopped before its end") from None
-
-
-class _Receiver:
-    """The parent's end of the pipe: one message asked for at a time, its bytes received in
-    a thread, read here (the rows' objects are made by the job's own thread); a wait that is
-    cancelled leaves the thread's read running (shielded), to be awaited on close."""
-
-    def __init__(self, connection: Connection) -> None:
-        self.connection = connection
-        self.keys: list[str] = []
-        self.pending: asyncio.Task[bytes] | None = None
-
-    def ask(self) -> None:
-        self.pending = asyncio.ensure_future(asyncio.to_thread(_receive, self.connection))
-
-    async def answer(self) -> Any:
-        assert self.pending is not None
-        message = pickle.loads(await asyncio.shield(self.pending))  # from our own child
-        if message[0] != "rows":
-            return message
-        keys = self.keys
-        return [
-            FileRow(
-                values[0], {k: v for k, v in zip(keys, values[1:], strict=True) if v is not None}
-            )
-            for values in message[1]
-        ]
-
-    async def close(self) -> None:
-        if self.pending is not None:
-            await asyncio.wait([self.pending])  # the child is gone: the read ends (EOF)
-            if not self.pending.cancelled():
-                self.pending.exception()  # seen: nobody wants it any more
-        self.connection.close()
 
 
 @asynccontextmanager
 async def reading_process(
-    content: bytes, file_format: str, size: int
+    source: Source, file_format: str, size: int
 ) -> AsyncIterator[tuple[Layout, AsyncIterator[list[FileRow]]]]:
-    """The file's layout and its rows in batches of `size`, read by a child process, which
-    is gone when the block is left, however it is left. A file that cannot be read, at its
-    start or part way, raises FileProblem."""
-    receiver, sender = _CONTEXT.Pipe(duplex=False)
-    process = _CONTEXT.Process(
-        target=_read_in_child,
-        args=(content, file_format, size, sender),
-        name="skm-import-reader",
-        daemon=True,
-    )
-    messages = _Receiver(receiver)
+    """The file's layout and its rows in batches of `size` (the first one of at most
+    `sheet_reader.FIRST_BATCH`, so that the job starts sooner), read by a child process (the
+    file at a path; content given as bytes is written to a temporary file first), which is
+    gone when the block is left, however it is left. A file that cannot be read, at its
+    start or part way, raises FileProblem. The child reads ahead while a batch is stored,
+    as far as the pipe and the stream's buffer hold (a batch or two): the rows are
+    streamed, never held."""
+    with contextlib.ExitStack() as files:
+        if isinstance(source, bytes):
+            temporary = files.enter_context(tempfile.NamedTemporaryFile(suffix=".import"))
+            temporary.write(source)
+            temporary.flush()
+            path = temporary.name
+        else:
+            path = str(source)
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-I",
+            "-S",
+            READER_SCRIPT,
+            file_format,
+            path,
+            str(size),
+            SHEET_NAME,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,  # a traceback could quote a cell
+        )
+        assert process.stdout is not None
+        stdout = process.stdout
+        keys: list[str | None] = []
 
-    async def batches() -> AsyncGenerator[list[FileRow], None]:
-        messages.ask()
-        while True:
-            message = await messages.answer()
-            if not isinstance(message, list):
-                if message[0] == "problem":
+        async def batches() -> AsyncGenerator[list[FileRow], None]:
+            while True:
+                message = await _message(stdout)
+                if message[0] == "rows":
+                    found = [
+                        FileRow(number, cells)
+                        for number, values in message[1]
+                        if (cells := _cells(values, keys))
+                    ]
+                    if found:
+                        yield found
+                elif message[0] == "problem":
                     raise FileProblem(message[1])
-                return
-            messages.ask()  # the next batch is received while this one is stored
-            yield message
+                else:
+                    return
 
-    rows = batches()
-    started = asyncio.ensure_future(asyncio.to_thread(process.start))
+        rows = batches()
+        try:
+            first = await _message(stdout)
+            if first[0] == "problem":
+                raise FileProblem(first[1])
+            layout, keys = _layout(first[1], list(first[2]))
+            layout.rows_total = first[3]
+            yield layout, rows
+        finally:
+            await rows.aclose()
+            await _end(process)
+
+
+async def _end(process: asyncio.subprocess.Process) -> None:
+    """The child ended: asked (SIGTERM), then killed if it does not stop in time; waited
+    for even when the wait is cancelled."""
+    if process.returncode is None:
+        with contextlib.suppress(ProcessLookupError):
+            process.terminate()
+    waiting = asyncio.ensure_future(process.wait())
     try:
-        await asyncio.shield(started)
-        sender.close()  # the child has its copy: when it ends, the pipe says so (EOF)
-        messages.ask()
-        first = await messages.answer()
-        if first[0] == "problem":
-            raise FileProblem(first[1])
-        layout, messages.keys = first[1], first[2]
-        yield layout, rows
-    finally:
-        await rows.aclose()
-        await asyncio.wait([started])  # (a start cancelled part way is finished first)
-        sender.close()
-        if process.pid is not None:  # it was started
-            if process.is_alive():
-                process.terminate()
-            await asyncio.to_thread(process.join, STOP_SECONDS)
-            if process.is_alive():
-                process.kill()
-                await asyncio.to_thread(process.join)
-        await messages.close()
-        process.close()
+        await asyncio.wait_for(asyncio.shield(waiting), STOP_SECONDS)
+    except TimeoutError:
+        with contextlib.suppress(ProcessLookupError):
+            process.kill()
+        await asyncio.shield(waiting)

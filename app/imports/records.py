@@ -15,7 +15,7 @@ from app.db import utcnow
 from app.errors import FieldProblem, conflict, invalid, not_found
 from app.imports.columns import COLUMNS, SHEET_NAME
 from app.imports.jobs import MAX_LISTED_PROBLEMS, file_sha256, is_lost
-from app.imports.reading import FORMATS, FileProblem, format_of, read
+from app.imports.reading import FORMATS, FileProblem, format_of, header
 from app.imports.schemas import CellProblemOut, ImportOut
 from app.models import Import, ImportRow, Unit, WithdrawnResponse
 from app.stored_responses import REGISTRY, RESPONSES
@@ -41,7 +41,7 @@ async def create(
     if file_format not in FORMATS:  # pragma: no cover - format_of answers one of them
         raise invalid([FieldProblem(parameter="file", detail="not XLSX or CSV", code="format")])
     try:
-        read(content, file_format)
+        header(content, file_format)
     except FileProblem as problem:
         raise invalid(
             [FieldProblem(parameter="file", detail=str(problem)[:500], code="unreadable_file")],
