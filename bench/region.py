@@ -61,15 +61,15 @@ from sqlalchemy.engine import make_url
 from app.auth import new_token, token_hash
 from app.db import sync_url
 from app.models import ApiKey, Service, Unit
-from app.periods import parse_period
 from app.partitions import ensure_months, months
+from app.periods import parse_period
 from bench.dataset import (
     CHANNEL_WEIGHTS,
-    FIRST_DAY,
-    LAST_DAY,
     CHANNELS,
     COLUMNS,
     CREATED,
+    FIRST_DAY,
+    LAST_DAY,
     POOL,
     PROFILE_CHOICES,
     SERVICES,
