@@ -124,36 +124,47 @@ def pin(pid: int, cpus: Collection[int]) -> None:
 
 
 @contextmanager
-def clusters(
-    prepare: Callable[[str], object], settings: Mapping[str, str] = FAST
-) -> Iterator[tuple[Cluster, Cluster]]:
-    """A primary with a database `skm` (given to `prepare` by URL before the replica is made)
-    and a streaming replica of it, both started with `settings`; both stopped and removed
-    on the way out. Raises MissingBinaries without the server binaries."""
+def cluster(settings: Mapping[str, str] = FAST, name: str = "primary") -> Iterator[Cluster]:
+    """One throwaway cluster with an empty database `skm`, started with `settings`; stopped
+    and removed on the way out. Raises MissingBinaries without the server binaries."""
     tools = binaries()
-    root = Path(tempfile.mkdtemp(prefix="skm-replica-"))
+    root = Path(tempfile.mkdtemp(prefix="skm-cluster-"))
     if os.geteuid() == 0:
         owner = pwd.getpwnam(OWNER)
         os.chown(root, owner.pw_uid, owner.pw_gid)
-    primary = Cluster(tools, root, "primary", settings)
-    replica = Cluster(tools, root, "replica", settings)
+    primary = Cluster(tools, root, name, settings)
     try:
         primary.run("initdb", "-D", str(primary.data), "-U", "postgres", "--auth=trust")
         primary.start()
         with connect(primary.url("postgres")) as conn:
             conn.execute(f"CREATE DATABASE {DATABASE}")
-        prepare(primary.url())
-        replica.run(
-            "pg_basebackup", "-h", "127.0.0.1", "-p", str(primary.port), "-U", "postgres",
-            "-D", str(replica.data), "-R", "-X", "stream", "--checkpoint=fast",
-        )  # fmt: skip
-        replica.start()
-        yield primary, replica
+        yield primary
     finally:
-        for cluster in (replica, primary):
-            if cluster.running:
-                cluster.stop()
+        if primary.running:
+            primary.stop()
         shutil.rmtree(root, ignore_errors=True)
+
+
+@contextmanager
+def clusters(
+    prepare: Callable[[str], object], settings: Mapping[str, str] = FAST
+) -> Iterator[tuple[Cluster, Cluster]]:
+    """A primary with a database `skm` (given to `prepare` by URL before the replica is made)
+    and a streaming replica of it, both started with `settings`; both stopped and removed
+    on the way out (the replica first). Raises MissingBinaries without the server binaries."""
+    with cluster(settings) as primary:
+        prepare(primary.url())
+        replica = Cluster(primary.binaries, primary.root, "replica", settings)
+        try:
+            replica.run(
+                "pg_basebackup", "-h", "127.0.0.1", "-p", str(primary.port), "-U", "postgres",
+                "-D", str(replica.data), "-R", "-X", "stream", "--checkpoint=fast",
+            )  # fmt: skip
+            replica.start()
+            yield primary, replica
+        finally:
+            if replica.running:
+                replica.stop()
 
 
 def caught_up(primary: Cluster, replica: Cluster, timeout: float = 30) -> None:

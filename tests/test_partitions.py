@@ -3,8 +3,9 @@ databases): the conversion migration keeps every row both ways; the same id in a
 is a conflict, as it was with one table; `skm partitions maintain` creates the months ahead
 and moves nothing out of DEFAULT unless asked; `skm partitions archive` writes a month with
 its manifest, detaches it and keeps its ids, so that a replay (single, batch, paper) is
-recognised and the indices stay exact. The archive tests run on a database of their own (they
-drop partitions), the others on the session's. Expected figures are worked out by hand."""
+recognised and the indices stay exact. The conversion and the archive tests run on a
+throwaway cluster of their own (initdb; they rewrite and drop tables), the others on the
+session's database. Expected figures are worked out by hand."""
 
 import csv
 import gzip
@@ -36,16 +37,13 @@ from app.partitions import (
     partitions,
 )
 from app.stored_responses import RESPONSES
-from tests.conftest import (
-    app_settings,
-    bearer,
-    drop_postgres_database,
-    insert_key,
-    postgres_database,
-)
+from bench.clusters import Cluster, MissingBinaries, cluster, connect
+from tests.conftest import app_settings, bearer, insert_key
 from tests.factories import all_answers, hierarchy, response_item, scores
 
 MARCH, APRIL = date(2025, 3, 1), date(2025, 4, 1)
+# As for tests/test_replica.py: CI requires the server binaries the throwaway cluster needs.
+REQUIRE_CLUSTERS = os.environ.get("SKM_TEST_REQUIRE_REPLICA") == "1"
 
 
 def _at(day: date, hour: int = 10) -> str:
@@ -61,11 +59,31 @@ def _run(engine: Engine, sql: str, **params: Any) -> Any:
 # --- the conversion migration ------------------------------------------------------------
 
 
+@pytest.fixture(scope="module")
+def throwaway() -> Iterator[Cluster]:
+    """A PostgreSQL cluster of this module's own (initdb on a free port, removed at the end):
+    the conversion and the archive rewrite and drop tables, never on the shared server."""
+    try:
+        with cluster() as made:
+            yield made
+    except MissingBinaries as missing:
+        message = f"partition tests on a throwaway cluster not run: {missing}"
+        if REQUIRE_CLUSTERS:
+            pytest.fail(message + " and SKM_TEST_REQUIRE_REPLICA=1")
+        pytest.skip(message)
+
+
+def _database(where: Cluster, name: str) -> str:
+    with connect(where.url("postgres")) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    return where.url(name)
+
+
 @pytest.fixture
-def scratch() -> Iterator[str]:
-    name = f"skm_test_partition_migration_{os.getpid()}"
-    yield postgres_database(name)
-    drop_postgres_database(name)
+def scratch(throwaway: Cluster) -> Iterator[str]:
+    yield _database(throwaway, "partition_migration")
+    with connect(throwaway.url("postgres")) as conn:
+        conn.execute("DROP DATABASE partition_migration WITH (FORCE)")
 
 
 def _migrate(url: str, target: str, down: bool = False) -> None:
@@ -203,12 +221,10 @@ def test_maintain_and_archive_say_so_on_sqlite(database_url: str, tmp_path: Path
 
 
 @pytest.fixture(scope="module")
-def own_database() -> Iterator[str]:
-    name = f"skm_test_partitions_{os.getpid()}"
-    url = postgres_database(name)
+def own_database(throwaway: Cluster) -> str:
+    url = _database(throwaway, "partitions")
     _migrate(url, "head")
-    yield url
-    drop_postgres_database(name)
+    return url
 
 
 @pytest.fixture(scope="module")
