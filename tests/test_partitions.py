@@ -345,6 +345,12 @@ def test_a_replay_of_an_archived_response_is_recognised(archived: dict[str, Any]
         ("conflict", None),
         ("duplicate", None),
     ]
+    # The same id sent for April (its partition still attached): a conflict, as before.
+    moved = {**first, "collected_at": _at(APRIL)}
+    conflict = client.post("/v1/responses", json=moved)
+    assert (conflict.status_code, conflict.json()["type"]) == (409, "urn:skm:problem:id-conflict")
+    april = client.get("/v1/responses", params={"unit": "capil", "period": "2025-04"}).json()
+    assert first["id"] not in [r["id"] for r in april["items"]]
     again = client.post("/v1/units/capil/imports", content=archived["paper"].encode())
     status = _wait(client, again.json()["id"])
     assert (status["stored"], status["present"], status["conflicts"]) == (0, 1, 0)
