@@ -261,6 +261,7 @@ def archived(
         imported = client.post("/v1/units/capil/imports", content=paper.encode())
         assert imported.status_code == 202, imported.text
         assert _wait(client, imported.json()["id"])["stored"] == 1
+        import_id = imported.json()["id"]
         period = {"period": "2025-03"}
         before = {
             "index": client.get("/v1/indices/capil", params=period).json(),
@@ -281,6 +282,7 @@ def archived(
             "march": march,
             "april": april,
             "paper": paper,
+            "import_id": import_id,
             "before": before,
             "status": status,
             "out": out.getvalue(),
@@ -469,3 +471,35 @@ def test_a_correction_into_another_month_moves_the_registry_with_it(units: TestC
     again = units.post("/v1/units/capil/imports", content=sheet.encode())
     status = _wait(units, again.json()["id"])
     assert (status["stored"], status["present"], status["conflicts"]) == (0, 0, 1)
+
+
+def test_an_archived_paper_response_is_neither_withdrawn_nor_corrected_unseen(
+    archived: dict[str, Any],
+) -> None:
+    """Withdrawing an import whose responses are in an archived month would subtract
+    nothing for them and leave them counted for good: refused, naming the month; so is
+    correcting or withdrawing one such response (409, not 404: it is counted). The index
+    is unchanged."""
+    client: TestClient = archived["client"]
+    engine: Engine = archived["engine"]
+    refused = client.post(f"/v1/imports/{archived['import_id']}/withdraw")
+    assert (refused.status_code, refused.json()["type"]) == (409, "urn:skm:problem:import-archived")
+    assert "2025-03" in refused.json()["detail"]
+    [(paper_id,)] = _run(
+        engine, "SELECT id FROM response_ids WHERE local_date = :day", day=date(2025, 3, 15)
+    )
+    for answer in (
+        client.delete(f"/v1/responses/{paper_id}"),
+        client.patch(
+            f"/v1/responses/{paper_id}",
+            json={"date": "2025-03-16", "service": "ktp", "answers": all_answers(4)},
+        ),
+    ):
+        assert (answer.status_code, answer.json()["type"]) == (
+            409,
+            "urn:skm:problem:response-archived",
+        )
+    index = client.get("/v1/indices/capil", params={"period": "2025-03"}).json()
+    assert index["pooled"]["responses"] == archived["before"]["index"]["pooled"]["responses"]
+    status = client.get(f"/v1/imports/{archived['import_id']}").json()
+    assert status["withdrawn_at"] is None

@@ -7,7 +7,7 @@ from datetime import datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, insert, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.aggregates import add_to_aggregates
@@ -35,6 +35,20 @@ async def _stored_paper(session: AsyncSession, caller: Principal, response_id: u
             query.where(RESPONSES.c.id == response_id).with_for_update(of=RESPONSES)
         )
     ).first()
+    if row is None:
+        registered = (
+            await session.execute(
+                select(Unit.path)
+                .join(REGISTRY, REGISTRY.c.unit_id == Unit.id)
+                .where(REGISTRY.c.id == response_id)
+            )
+        ).scalar()
+        if registered is not None and caller.covers(registered):
+            raise conflict(
+                "response-archived",
+                "This response is in a month since archived: it is counted, and its row is no "
+                "longer here to correct or withdraw (bring the month back first).",
+            )
     if row is None or not caller.covers(row.unit_path):
         raise not_found("response", response_id)
     if row.channel != "paper":

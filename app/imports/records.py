@@ -5,7 +5,7 @@ import io
 from typing import Any
 
 import xlsxwriter
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, exists, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.aggregates import add_to_aggregates
@@ -194,6 +194,30 @@ async def withdraw(session: AsyncSession, caller: Principal, record: Import, uni
             )
         )
     )
+    archived: set[str] = set()
+    for start in range(0, len(ids), WITHDRAW_CHUNK):
+        chunk = ids[start : start + WITHDRAW_CHUNK]
+        archived.update(
+            f"{day:%Y-%m}"
+            for day in await session.scalars(
+                select(REGISTRY.c.local_date).where(
+                    REGISTRY.c.id.in_(chunk),
+                    ~exists().where(
+                        RESPONSES.c.id == REGISTRY.c.id,
+                        RESPONSES.c.local_date == REGISTRY.c.local_date,
+                    ),
+                )
+            )
+        )
+    if archived:
+        # Their counts are in the aggregates but their rows (what a withdrawal subtracts)
+        # are in the archive: withdrawing the rest would leave them counted for good.
+        raise conflict(
+            "import-archived",
+            f"Import {record.id} stored responses in months since archived "
+            f"({', '.join(sorted(archived))}): bring those months back (README, Partitions "
+            "and retention) before withdrawing it.",
+        )
     for start in range(0, len(ids), WITHDRAW_CHUNK):
         chunk = ids[start : start + WITHDRAW_CHUNK]
         rows = [
