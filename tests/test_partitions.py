@@ -503,3 +503,16 @@ def test_an_archived_paper_response_is_neither_withdrawn_nor_corrected_unseen(
     assert index["pooled"]["responses"] == archived["before"]["index"]["pooled"]["responses"]
     status = client.get(f"/v1/imports/{archived['import_id']}").json()
     assert status["withdrawn_at"] is None
+
+
+def test_the_conversion_is_not_undone_while_archived_ids_depend_on_the_registry(
+    archived: dict[str, Any], own_database: str
+) -> None:
+    """Downgrading 0010 would drop the registry, the only record of the archived responses'
+    ids: refused, and nothing is changed (the yearly table 0011 dropped on the way is back)."""
+    engine: Engine = archived["engine"]
+    head = _run(engine, "SELECT version_num FROM alembic_version")
+    with pytest.raises(RuntimeError, match="ids of archived responses"):
+        _migrate(own_database, "0009", down=True)
+    assert _run(engine, "SELECT version_num FROM alembic_version") == head
+    assert _run(engine, "SELECT to_regclass('yearly_aggregates') IS NOT NULL") == [(True,)]

@@ -131,9 +131,31 @@ def upgrade() -> None:
     settings = ", ".join(f"{k} = {v}" for k, v in AUTOVACUUM.items())
     for table in HOT_TABLES:
         op.execute(f"ALTER TABLE {table} SET ({settings})")
+    # Autovacuum analyzes the partitions, never a partitioned parent: its statistics (what
+    # plans over several months use) come from ANALYZE alone.
+    op.execute("ANALYZE responses")
+    op.execute("ANALYZE response_ids")
 
 
 def downgrade() -> None:
+    # The registry is all that is left of an archived month's responses (their ids): without
+    # it a replay of one would be stored and counted a second time. Refused while it holds
+    # such ids; bring the months back (or forget them deliberately) first.
+    orphans = (
+        op.get_bind()
+        .execute(
+            sa.text(
+                "SELECT count(*) FROM response_ids r WHERE NOT EXISTS "
+                "(SELECT 1 FROM responses s WHERE s.id = r.id AND s.local_date = r.local_date)"
+            )
+        )
+        .scalar_one()
+    )
+    if orphans:
+        raise RuntimeError(
+            f"response_ids holds {orphans} ids of archived responses: downgrading would "
+            "forget them (a replay would be counted twice); restore their months first"
+        )
     if op.get_bind().dialect.name == "postgresql":
         for table in HOT_TABLES:
             op.execute(f"ALTER TABLE {table} RESET ({', '.join(AUTOVACUUM)})")
