@@ -22,7 +22,9 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
+from psycopg.errors import LockNotAvailable
 from sqlalchemy import Connection, Engine, create_engine, insert, text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import NullPool
 
 from app.config import Settings
@@ -214,6 +216,14 @@ class Archived:
     rows: int
     file: Path
     sha256: str
+    manifest: Path  # pending until the transaction commits: see `committed`
+
+    def committed(self) -> None:
+        """Name the manifest final, once the month's detach and drop are committed."""
+        self.manifest.replace(self.manifest.with_name(self.manifest.name[: -len(PENDING)]))
+
+
+PENDING = ".pending"  # the manifest's suffix until its month is detached and dropped
 
 
 class ArchiveRefused(Exception):
@@ -296,7 +306,9 @@ def archive_month(conn: Connection, partition: Partition, to: Path, now: datetim
         "format": "CSV with a header, UTF-8, gzip; NULL is an empty unquoted field",
         "archived_at": now.astimezone(UTC).isoformat(),
     }
-    manifest_path = to / f"{stem}.manifest.json"
+    # Named final only once the month is detached and dropped (the caller's commit): a
+    # manifest on disk says the month left the table.
+    manifest_path = to / f"{stem}.manifest.json{PENDING}"
     manifest_path.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     # Detaching takes the parent's ACCESS EXCLUSIVE lock (CONCURRENTLY cannot run in a
     # transaction): for a moment only, and not at all if it would queue every submission
@@ -314,7 +326,7 @@ def archive_month(conn: Connection, partition: Partition, to: Path, now: datetim
             details={"month": manifest["month"], "rows": rows, "file": path.name, "sha256": sha256},
         )
     )
-    return Archived(partition.start, partition.name, rows, path, sha256)
+    return Archived(partition.start, partition.name, rows, path, sha256, manifest_path)
 
 
 def read_archive(path: Path) -> Iterator[list[str]]:
@@ -393,8 +405,19 @@ def archive_command(
                 ).scalar_one()
             )
         for partition in chosen:
-            with engine.begin() as conn:
-                done = archive_month(conn, partition, to, datetime.now(UTC))
+            try:
+                with engine.begin() as conn:
+                    done = archive_month(conn, partition, to, datetime.now(UTC))
+            except OperationalError as error:
+                if not isinstance(error.orig, LockNotAvailable):
+                    raise
+                out.write(
+                    f"{partition.name}: not detached, a long read held {PARENT} over "
+                    f"{DETACH_LOCK_TIMEOUT}: left as it was (its file has no manifest); run "
+                    "again\n"
+                )
+                return 1
+            done.committed()
             out.write(
                 f"archived {done.partition}: {done.rows} rows to {done.file.name} "
                 f"(sha256 {done.sha256}), detached and dropped\n"

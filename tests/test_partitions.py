@@ -516,3 +516,23 @@ def test_the_conversion_is_not_undone_while_archived_ids_depend_on_the_registry(
         _migrate(own_database, "0009", down=True)
     assert _run(engine, "SELECT version_num FROM alembic_version") == head
     assert _run(engine, "SELECT to_regclass('yearly_aggregates') IS NOT NULL") == [(True,)]
+
+
+def test_an_archive_that_cannot_detach_leaves_the_month_and_no_manifest(
+    archived: dict[str, Any], own_database: str, tmp_path: Path
+) -> None:
+    """A long read holding `responses` past the detach's lock timeout: the month stays as it
+    was, the command says so and exits 1, and no manifest claims the month left."""
+    engine: Engine = archived["engine"]
+    out = io.StringIO()
+    with engine.connect() as reader:
+        reader.execute(text("SELECT count(*) FROM responses"))  # holds ACCESS SHARE till the end
+        status = archive_command(
+            app_settings(own_database), date(2025, 5, 1), tmp_path, out, today=date(2026, 1, 1)
+        )
+        reader.rollback()
+    assert status == 1
+    assert "responses_y2025m04: not detached" in out.getvalue()
+    assert not (tmp_path / "responses-2025-04.manifest.json").exists()
+    with engine.connect() as conn:
+        assert "responses_y2025m04" in [p.name for p in partitions(conn)]
