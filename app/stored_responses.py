@@ -150,7 +150,12 @@ async def stored_in_scope(
     return Registered(stored, elsewhere, archived)
 
 
-async def _filtered(session: AsyncSession, f: ResponseFilter) -> Select[tuple[object, ...]]:
+async def _filtered(
+    session: AsyncSession, f: ResponseFilter, units_listed: bool = False
+) -> Select[tuple[object, ...]]:
+    """The filter's query. `units_listed`: a subtree's units read now, on `session` (the
+    primary), and named by id — for a query that runs on a replica, whose units may lag
+    behind a move out of the caller's scope."""
     query = with_codes()
     if f.service is not None and f.unit is None:
         raise invalid([FieldProblem(parameter="service", detail="needs `unit`", code="needs_unit")])
@@ -159,6 +164,9 @@ async def _filtered(session: AsyncSession, f: ResponseFilter) -> Select[tuple[ob
         if f.service is not None:
             service = await get_service(session, unit, f.service)
             query = query.where(RESPONSES.c.service_id == service.id)
+        elif f.subtree and units_listed:
+            listed = list(await session.scalars(subtree_ids(unit.path)))
+            query = query.where(RESPONSES.c.unit_id.in_(listed))
         elif f.subtree:
             query = query.where(RESPONSES.c.unit_id.in_(subtree_ids(unit.path)))
         else:
@@ -223,9 +231,12 @@ async def export_csv(
 ) -> AsyncIterator[str]:
     """Build the query (validating the filter) now; the returned iterator streams rows from
     a connection of its own, in batches, so memory stays flat for any number of rows."""
-    query = (await _filtered(session, f)).order_by(RESPONSES.c.collected_at, RESPONSES.c.id)
-    columns = CSV_COLUMNS + (("suggestion",) if with_suggestions else ())
     engine = await database.export_engine()
+    on_replica = engine is not database.read_only_engine
+    query = (await _filtered(session, f, units_listed=on_replica)).order_by(
+        RESPONSES.c.collected_at, RESPONSES.c.id
+    )
+    columns = CSV_COLUMNS + (("suggestion",) if with_suggestions else ())
 
     async def rows() -> AsyncIterator[str]:
         buffer = io.StringIO()

@@ -250,3 +250,32 @@ def test_the_csv_export_streams_from_the_replica_and_falls_back_with_it(
     time.sleep(1.0)
     assert exported() == 3  # left behind: the primary's
     assert database.replica.usable is False
+
+
+def test_the_export_names_the_scopes_units_as_the_primary_has_them(
+    paired: tuple[TestClient, Cluster, Cluster],
+) -> None:
+    """The export's rows stream from the replica, but the caller's subtree is read on the
+    primary: a unit moved out of an agency is left out of that agency's export at once,
+    though the paused replica still has it under the agency."""
+    client, primary, replica = paired
+    code = client.code  # type: ignore[attr-defined]
+    first, second = f"{code}x", f"{code}y"
+    make_unit(client, first, kind="agency")
+    make_unit(client, second, kind="agency")
+    assert client.patch(f"/v1/units/{code}", json={"parent": first}).status_code == 200
+    post(client, code, 2)
+    reader = create_key(client, "Ekspor dinas", "reader", first, read_responses=True)
+    authorised = {"Authorization": f"Bearer {reader['token']}"}
+
+    def exported() -> int:
+        answer = client.get("/v1/responses/export.csv", params={"unit": first}, headers=authorised)
+        assert answer.status_code == 200, answer.text
+        return len(answer.text.strip().splitlines()) - 1  # the header aside
+
+    caught_up(primary, replica)
+    assert exported() == 2
+    replica.scalar("SELECT pg_wal_replay_pause()")
+    assert client.patch(f"/v1/units/{code}", json={"parent": second}).status_code == 200
+    assert exported() == 0
+    assert client.app.state.database.replica.usable is True  # type: ignore[attr-defined]
