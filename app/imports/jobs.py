@@ -419,17 +419,49 @@ async def run(
     settings: Settings,
     import_id: int,
     progress: Progress | None = None,
+    written: IO[bytes] | None = None,
 ) -> Import:
     """Run (or resume) an import job to its end; the job as it ended. A file that cannot be
     read (at its start, or part way: the batches before stay stored and counted) fails
-    the job, saying why."""
+    the job, saying why. `written`: the job's file, written to a temporary file by the
+    process that received it (`kept_file`), so it is not copied out of the database again;
+    closed (so removed) when the job ends."""
+    with contextlib.ExitStack() as files:
+        if written is not None:
+            files.enter_context(written)
+        record, unit, kept = await _load(database, import_id)
+        if record.state in ("done", "failed") or not kept:
+            return record
+        return await _started(database, versions, settings, record, unit, progress, written)
 
-    record, unit, kept = await _load(database, import_id)
-    if record.state in ("done", "failed") or not kept:
-        return record
+
+def kept_file(content: bytes) -> IO[bytes]:
+    """An uploaded file written to a temporary file for its job (which removes it)."""
+    copy = tempfile.NamedTemporaryFile(prefix="skm-import-", suffix=".file")  # noqa: SIM115
+    copy.write(content)
+    copy.flush()
+    return copy
+
+
+async def _started(
+    database: Database,
+    versions: VersionCache,
+    settings: Settings,
+    record: Import,
+    unit: Unit,
+    progress: Progress | None,
+    written: IO[bytes] | None,
+) -> Import:
     try:
-        with tempfile.NamedTemporaryFile(prefix="skm-import-", suffix=".file") as copy:
-            await _copy_out(database, record.id, copy)
+        with contextlib.ExitStack() as files:
+            copy: IO[bytes]
+            if written is None:
+                copy = files.enter_context(
+                    tempfile.NamedTemporaryFile(prefix="skm-import-", suffix=".file")
+                )
+                await _copy_out(database, record.id, copy)
+            else:
+                copy = written
             return await _run(database, versions, settings, record, unit, Path(copy.name), progress)
     except FileProblem as problem:
         await _save(
@@ -657,18 +689,21 @@ class Runner:
         self.settings = settings
         self.tasks: set[asyncio.Task[Any]] = set()
 
-    def start(self, import_id: int) -> None:
-        task = asyncio.create_task(self._run(import_id))
+    def start(self, import_id: int, content: bytes | None = None) -> None:
+        """Run the job; `content`: its file as just uploaded (then not read back from the
+        database: a fixed cost of every job the less)."""
+        written = kept_file(content) if content is not None else None
+        task = asyncio.create_task(self._run(import_id, written))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
-    async def launch(self, import_id: int) -> None:
+    async def launch(self, import_id: int, content: bytes | None = None) -> None:
         """`start`, from a request's background tasks (which run sync functions elsewhere)."""
-        self.start(import_id)
+        self.start(import_id, content)
 
-    async def _run(self, import_id: int) -> None:
+    async def _run(self, import_id: int, written: IO[bytes] | None = None) -> None:
         try:
-            await run(self.database, self.state.versions, self.settings, import_id)
+            await run(self.database, self.state.versions, self.settings, import_id, None, written)
         except asyncio.CancelledError:
             raise
         except Exception:  # the job says it failed; the process goes on
