@@ -14,7 +14,9 @@ service (`uvicorn app.main:create_app --factory --workers 1`, bench/harness.py),
   interleaved (batch then import, then import then batch, ...), each on units of its own
   (so every repetition stores every row), with the load average at each:
   - the batch endpoint's responses/s: the same rows as paper responses, 500 a batch,
-    posted one after another by one client (as one importing client would);
+    posted one after another by one client (as one importing client would); the memory
+    sampler (below) runs meanwhile too, as it does during the import: its reads of the
+    worker's /proc (about 2 ms every 50 ms) weigh on both sides alike;
   - the import end to end: from the upload's start to the job's `finished_at` (validation
     included; the job's own clock, so the polling interval adds nothing), in rows/s; its
     status is polled once a second meanwhile (as a dashboard would), progress counted;
@@ -200,9 +202,22 @@ def batch_rows(content: bytes) -> list[Row]:
     return found
 
 
-def batch_rate(client: httpx2.Client, rows: list[Row], unit: str) -> tuple[int, float]:
-    """The rows posted to the batch endpoint as paper responses of `unit`: created, and the
-    seconds the posts took."""
+def batch_rate(
+    client: httpx2.Client, service: Service, rows: list[Row], unit: str
+) -> tuple[int, float, int]:
+    """The rows posted to the batch endpoint as paper responses of `unit`: created, the
+    seconds the posts took, and the worker's peak size meanwhile (sampled as during an
+    import, so that the sampling costs both sides the same)."""
+    sampler = Sampler(service)
+    sampler.start()
+    try:
+        created, elapsed = _posted(client, rows, unit)
+    finally:
+        peak = sampler.stop()
+    return created, elapsed, peak
+
+
+def _posted(client: httpx2.Client, rows: list[Row], unit: str) -> tuple[int, float]:
     created = 0
     elapsed = 0.0
     for start in range(0, len(rows), BATCH):
@@ -302,12 +317,14 @@ def main(argv: list[str] | None = None) -> int:
                     sides = ("batch", "import") if rep % 2 else ("import", "batch")
                     for side in sides:
                         if side == "batch":
-                            created, seconds = batch_rate(client, items, f"bat-{name}-{rep}")
+                            created, seconds, peak = batch_rate(
+                                client, service, items, f"bat-{name}-{rep}"
+                            )
                             figures["batch"] = created / seconds
                             print(
                                 f"  {name} #{rep} batch endpoint ({BATCH} a batch, one client):"
                                 f" {created:,} created, {created / seconds:,.0f} responses/s;"
-                                f" {load()}"
+                                f" peak PSS {(peak - idle) / MB:+.1f} MB over idle; {load()}"
                             )
                             continue
                         status, seconds, before, peak, seen = import_file(

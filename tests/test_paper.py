@@ -431,6 +431,32 @@ def test_progress_is_kept_batch_by_batch_and_an_interrupted_job_resumes(
     assert kept is None  # the file is not kept once the job ends
 
 
+def test_an_uploaded_file_is_not_read_back_from_the_database_by_its_job(
+    units: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The job of an upload is given the file the request received (written to a temporary
+    # file, removed when the job ends); only a resumed job copies it out of the database.
+    copied: list[int] = []
+    written: list[str] = []
+
+    async def copy_out(database: Any, import_id: int, out: Any) -> None:
+        copied.append(import_id)
+
+    def kept_file(content: bytes) -> Any:
+        copy = original(content)
+        written.append(copy.name)
+        return copy
+
+    original = jobs.kept_file
+    monkeypatch.setattr(jobs, "_copy_out", copy_out)
+    monkeypatch.setattr(jobs, "kept_file", kept_file)
+    status = upload(units, workbook([row(None, DAY, "ktp", [3] * 9) for _ in range(3)]))
+    assert (status["state"], counts(status)) == ("done", (3, 0, 0, 0))
+    assert copied == []
+    assert len(written) == 1
+    assert not os.path.exists(written[0])
+
+
 # --- the command line -------------------------------------------------------------------------
 
 

@@ -7,6 +7,8 @@ values are worked out by hand in each test."""
 import asyncio
 import io
 import re
+import subprocess
+import sys
 import zipfile
 from datetime import datetime
 from pathlib import Path
@@ -14,7 +16,14 @@ from pathlib import Path
 import pytest
 
 from app.imports import sheet_reader
-from app.imports.reading import FileProblem, content_digest, header, read, reading_process
+from app.imports.reading import (
+    READER_SCRIPT,
+    FileProblem,
+    content_digest,
+    header,
+    read,
+    reading_process,
+)
 
 MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
@@ -231,3 +240,30 @@ def test_the_first_batch_is_small_so_that_the_job_starts_sooner(tmp_path: Path) 
             return [len(b) async for b in batches]
 
     assert asyncio.run(sizes()) == [250, 350]
+
+
+def test_the_reading_process_imports_only_what_it_runs(tmp_path: Path) -> None:
+    # Its start is a fixed cost of every import: a workbook's reading imports neither csv
+    # nor the modules of annotations and dataclasses (typing, dataclasses and inspect).
+    data = HEADER_ROW + '<row r="2"><c r="C2"><v>4</v></c></row>'
+    path = tmp_path / "in.xlsx"
+    path.write_bytes(xlsx(data))
+    done = subprocess.run(  # as the job runs it, each import it makes listed on stderr
+        [
+            sys.executable,
+            "-I",
+            "-S",
+            "-X",
+            "importtime",
+            READER_SCRIPT,
+            "xlsx",
+            str(path),
+            "10",
+            "x",
+        ],
+        capture_output=True,
+        check=True,
+    )
+    loaded = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.decode().splitlines()}
+    assert "zipfile" in loaded  # it did read the workbook
+    assert not loaded & {"csv", "typing", "dataclasses", "inspect"}

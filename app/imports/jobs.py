@@ -419,16 +419,49 @@ async def run(
     settings: Settings,
     import_id: int,
     progress: Progress | None = None,
+    written: IO[bytes] | None = None,
 ) -> Import:
     """Run (or resume) an import job to its end; the job as it ended. A file that cannot be
     read (at its start, or part way: the batches before stay stored and counted) fails
-    the job, saying why."""
-    record, unit, kept = await _load(database, import_id)
-    if record.state in ("done", "failed") or not kept:
-        return record
+    the job, saying why. `written`: the job's file, written to a temporary file by the
+    process that received it (`kept_file`), so it is not copied out of the database again;
+    closed (so removed) when the job ends."""
+    with contextlib.ExitStack() as files:
+        if written is not None:
+            files.enter_context(written)
+        record, unit, kept = await _load(database, import_id)
+        if record.state in ("done", "failed") or not kept:
+            return record
+        return await _started(database, versions, settings, record, unit, progress, written)
+
+
+def kept_file(content: bytes) -> IO[bytes]:
+    """An uploaded file written to a temporary file for its job (which removes it)."""
+    copy = tempfile.NamedTemporaryFile(prefix="skm-import-", suffix=".file")  # noqa: SIM115
+    copy.write(content)
+    copy.flush()
+    return copy
+
+
+async def _started(
+    database: Database,
+    versions: VersionCache,
+    settings: Settings,
+    record: Import,
+    unit: Unit,
+    progress: Progress | None,
+    written: IO[bytes] | None,
+) -> Import:
     try:
-        with tempfile.NamedTemporaryFile(prefix="skm-import-", suffix=".file") as copy:
-            await _copy_out(database, record.id, copy)
+        with contextlib.ExitStack() as files:
+            copy: IO[bytes]
+            if written is None:
+                copy = files.enter_context(
+                    tempfile.NamedTemporaryFile(prefix="skm-import-", suffix=".file")
+                )
+                await _copy_out(database, record.id, copy)
+            else:
+                copy = written
             return await _run(database, versions, settings, record, unit, Path(copy.name), progress)
     except FileProblem as problem:
         await _save(
@@ -453,11 +486,37 @@ async def _run(
     content: Path,
     progress: Progress | None,
 ) -> Import:
+    digest: asyncio.Future[str] | None = None
     if record.content_sha256 is None:
-        digest = await asyncio.to_thread(content_digest, content, record.file_format)
-        await _save(database, record, None, content_sha256=digest)
-    job = Job(record, unit, versions, settings)
+        # The file's digest (a row's identity in a file without sheet codes) is computed in
+        # a thread while the reading process starts: both are fixed costs of every job.
+        digest = asyncio.ensure_future(
+            asyncio.to_thread(content_digest, content, record.file_format)
+        )
+    try:
+        return await _passes(database, versions, settings, record, unit, content, progress, digest)
+    finally:
+        if digest is not None and not digest.done():  # the job ended first: its file goes
+            await asyncio.wait([digest])
+        if digest is not None and not digest.cancelled():
+            digest.exception()  # seen: the job's own end says what went wrong
+
+
+async def _passes(
+    database: Database,
+    versions: VersionCache,
+    settings: Settings,
+    record: Import,
+    unit: Unit,
+    content: Path,
+    progress: Progress | None,
+    digest: "asyncio.Future[str] | None",
+) -> Import:
+    job: Job | None = None
     if record.all_or_nothing and not record.dry_run:
+        if digest is not None:
+            await _save(database, record, None, content_sha256=await digest)
+        job = Job(record, unit, versions, settings)
         # First every row is checked, storing nothing; only a clean file is then stored.
         check = Counts()
         async with reading_process(content, record.file_format, BATCH_ROWS) as (layout, rows):
@@ -470,25 +529,30 @@ async def _run(
         job.codes_seen.clear()
         if check.refused or check.conflicts or check.withdrawn_rows:
             return await _finish_refused_all(database, job, unit, content, progress)
-    async with (
-        reading_process(content, record.file_format, BATCH_ROWS) as (layout, rows),
-        contextlib.aclosing(_parsed_ahead(job, layout, rows, record.rows_read)) as ahead,
-    ):
-        await _save(database, record, None, state="running", rows_total=layout.rows_total)
-        async for chunk, parsed in ahead:
-            async with database.write_session() as session:
-                conn = await session.connection()
-                batch = await job.batch(conn, layout, chunk, record.dry_run, parsed)
-                await _insert_records(conn, batch.records)
-                counts = Counts(**{n: getattr(record, n) for n in Counts.__dataclass_fields__})
-                counts.add(batch.counts)
-                values = {**counts.as_dict(), "updated_at": utcnow()}
-                await conn.execute(update(Import).where(Import.id == record.id).values(**values))
-            for name, value in counts.as_dict().items():
-                setattr(record, name, value)
-            if progress is not None:
-                progress(record)
-            await asyncio.sleep(0)  # let requests (the status endpoint) in between batches
+    async with reading_process(content, record.file_format, BATCH_ROWS) as (layout, rows):
+        changes: dict[str, Any] = {"state": "running", "rows_total": layout.rows_total}
+        if job is None and digest is not None:
+            changes["content_sha256"] = await digest
+        await _save(database, record, None, **changes)
+        if job is None:
+            job = Job(record, unit, versions, settings)
+        async with contextlib.aclosing(_parsed_ahead(job, layout, rows, record.rows_read)) as ahead:
+            async for chunk, parsed in ahead:
+                async with database.write_session() as session:
+                    conn = await session.connection()
+                    batch = await job.batch(conn, layout, chunk, record.dry_run, parsed)
+                    await _insert_records(conn, batch.records)
+                    counts = Counts(**{n: getattr(record, n) for n in Counts.__dataclass_fields__})
+                    counts.add(batch.counts)
+                    values = {**counts.as_dict(), "updated_at": utcnow()}
+                    await conn.execute(
+                        update(Import).where(Import.id == record.id).values(**values)
+                    )
+                for name, value in counts.as_dict().items():
+                    setattr(record, name, value)
+                if progress is not None:
+                    progress(record)
+                await asyncio.sleep(0)  # let requests (the status endpoint) in between batches
     await _save(database, record, None, state="done", finished_at=utcnow(), content=None)
     await _audit(database, record, unit)
     return record
@@ -625,18 +689,21 @@ class Runner:
         self.settings = settings
         self.tasks: set[asyncio.Task[Any]] = set()
 
-    def start(self, import_id: int) -> None:
-        task = asyncio.create_task(self._run(import_id))
+    def start(self, import_id: int, content: bytes | None = None) -> None:
+        """Run the job; `content`: its file as just uploaded (then not read back from the
+        database: a fixed cost of every job the less)."""
+        written = kept_file(content) if content is not None else None
+        task = asyncio.create_task(self._run(import_id, written))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
-    async def launch(self, import_id: int) -> None:
+    async def launch(self, import_id: int, content: bytes | None = None) -> None:
         """`start`, from a request's background tasks (which run sync functions elsewhere)."""
-        self.start(import_id)
+        self.start(import_id, content)
 
-    async def _run(self, import_id: int) -> None:
+    async def _run(self, import_id: int, written: IO[bytes] | None = None) -> None:
         try:
-            await run(self.database, self.state.versions, self.settings, import_id)
+            await run(self.database, self.state.versions, self.settings, import_id, None, written)
         except asyncio.CancelledError:
             raise
         except Exception:  # the job says it failed; the process goes on

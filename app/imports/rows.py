@@ -92,6 +92,8 @@ def _dmy(text: str) -> date:
 
 def _score(value: Any) -> int | str:
     """The score, or the reason it is not one."""
+    if type(value) is int and 1 <= value <= 4:  # nearly every cell: checked at once
+        return value
     number: float
     if isinstance(value, bool):
         return f"score '{value}' is not a number from 1 to 4"

@@ -13,20 +13,27 @@ writes its messages to stdout, each a 4-byte length and a marshal'ed tuple:
 Values are str, int, float, bool, or a date as a tuple (year, month, day, hour, minute,
 second, microsecond): a number in a cell formatted as a date, read in the workbook's date
 system (1900 or 1904). A cell's column is its reference (`C7`), not its position among the
-row's cells (a spreadsheet program leaves empty cells out)."""
+row's cells (a spreadsheet program leaves empty cells out).
 
-import csv
+The script's start is part of every import's fixed cost: it imports only what it needs to
+run (csv for a CSV file alone; typing and dataclasses not at all, about 15 ms of a 45 ms
+start)."""
+
+from __future__ import annotations
+
 import io
 import marshal
+import posixpath
 import re
 import sys
 import zipfile
-from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import PurePosixPath
-from typing import IO, Any
 from xml.parsers import expat
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from typing import IO, Any
 
 MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 RELATIONSHIPS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
@@ -50,11 +57,13 @@ class Unreadable(Exception):
     """The file as a whole cannot be read (not a workbook, no sheet)."""
 
 
-@dataclass
 class Sheet:
-    title: str
-    rows_total: int | None  # data rows (the header not counted), as far as the file says
-    rows: Iterator[Row]  # every row with a cell, the header (row 1) included
+    __slots__ = ("rows", "rows_total", "title")
+
+    def __init__(self, title: str, rows_total: int | None, rows: Iterator[Row]) -> None:
+        self.title = title
+        self.rows_total = rows_total  # data rows (the header not counted), as the file says
+        self.rows = rows  # every row with a cell, the header (row 1) included
 
 
 def is_date_format(code: str) -> bool:
@@ -92,8 +101,8 @@ def _parser() -> Any:
 
 def _relationships(archive: zipfile.ZipFile, part: str) -> dict[str, tuple[str, str]]:
     """A part's relationships: id → (type, the target part's name)."""
-    folder = PurePosixPath(part).parent
-    rels = str(folder / "_rels" / (PurePosixPath(part).name + ".rels"))
+    folder, name = posixpath.split(part)
+    rels = posixpath.join(folder, "_rels", name + ".rels")
     found: dict[str, tuple[str, str]] = {}
     if rels not in archive.namelist():
         return found
@@ -103,7 +112,7 @@ def _relationships(archive: zipfile.ZipFile, part: str) -> dict[str, tuple[str, 
             target = attrs.get("Target", "")
             if attrs.get("TargetMode") == "External":
                 return
-            path = target.lstrip("/") if target.startswith("/") else str(folder / target)
+            path = target.lstrip("/") if target.startswith("/") else posixpath.join(folder, target)
             found[attrs.get("Id", "")] = (attrs.get("Type", ""), _normal(path))
 
     parser = _parser()
@@ -403,6 +412,8 @@ def read_xlsx(source: str | IO[bytes], sheet_name: str) -> Sheet:
 def read_csv(source: str | IO[bytes]) -> Sheet:
     """A CSV file: comma, semicolon or tab (whichever its first line has most of), UTF-8
     with or without a byte-order mark."""
+    import csv  # here: not for a workbook (the reading process starts sooner)
+
     binary = open(source, "rb") if isinstance(source, str) else source  # noqa: SIM115
     newlines = 0
     while block := binary.read(1 << 20):

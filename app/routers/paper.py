@@ -149,8 +149,9 @@ async def create_import(
     await session.flush()
     runner = _runner(request)
     import_id = record.id
-    # Started once the response is sent, so after the request's transaction committed.
-    background.add_task(runner.launch, import_id)
+    # Started once the response is sent, so after the request's transaction committed; the
+    # job is given the file it would otherwise read back from the database.
+    background.add_task(runner.launch, import_id, content)
     response.headers["Location"] = f"/v1/imports/{import_id}"
     return await records.status(session, record, unit)
 
