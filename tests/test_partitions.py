@@ -90,10 +90,12 @@ def _migrate(url: str, target: str, down: bool = False) -> None:
     config = alembic_config()
     config.attributes["configure_logging"] = False
     engine = create_engine(sync_url(url))
-    with engine.begin() as conn:
-        config.attributes["connection"] = conn
-        (command.downgrade if down else command.upgrade)(config, target)
-    engine.dispose()
+    try:
+        with engine.begin() as conn:
+            config.attributes["connection"] = conn
+            (command.downgrade if down else command.upgrade)(config, target)
+    finally:
+        engine.dispose()  # a refused migration too: its connection is not left to the GC
 
 
 def test_the_conversion_keeps_every_row_both_ways(scratch: str) -> None:
