@@ -66,9 +66,7 @@ def _scaled_half_up(value: Fraction, places: int) -> int:
     """value × 10^places rounded half-up, as an integer (exact)."""
     if value < 0:
         raise ValueError("SKM values are never negative")
-    scale: int = 10**places
-    scaled: int = (2 * value.numerator * scale + value.denominator) // (2 * value.denominator)
-    return scaled
+    return ratio_half_up(value.numerator, value.denominator, places)
 
 
 def round_half_up(value: Fraction, places: int = 2) -> Decimal:
@@ -132,8 +130,8 @@ def index_value(elements: Iterable[tuple[int, int]]) -> Fraction | None:
 
 
 def ratio_half_up(numerator: int, denominator: int, places: int) -> int:
-    """numerator/denominator × 10^places rounded half-up, as an integer: `_scaled_half_up`
-    of the fraction without building it (the quotient does not depend on reducing it)."""
+    """numerator/denominator × 10^places rounded half-up, as an integer (exact, for
+    non-negative values; the quotient does not depend on reducing the fraction)."""
     scale: int = 10**places
     return (2 * numerator * scale + denominator) // (2 * denominator)
 

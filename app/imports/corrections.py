@@ -7,7 +7,7 @@ from datetime import datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, insert, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.aggregates import add_to_aggregates
@@ -24,7 +24,7 @@ from app.models import Unit, WithdrawnResponse
 from app.response_checks import check_item, references_found, references_params, references_query
 from app.schemas import ResponseIn, ResponseOut
 from app.statements import fetch_all
-from app.stored_responses import REGISTRY, RESPONSES, response_out, with_codes
+from app.stored_responses import REGISTRY, RESPONSES, response_out, stored_in_scope, with_codes
 from app.surveys import VersionCache
 
 
@@ -36,14 +36,8 @@ async def _stored_paper(session: AsyncSession, caller: Principal, response_id: u
         )
     ).first()
     if row is None:
-        registered = (
-            await session.execute(
-                select(Unit.path)
-                .join(REGISTRY, REGISTRY.c.unit_id == Unit.id)
-                .where(REGISTRY.c.id == response_id)
-            )
-        ).scalar()
-        if registered is not None and caller.covers(registered):
+        known = await stored_in_scope(await session.connection(), [response_id], caller.scope_path)
+        if response_id in known.archived:
             raise conflict(
                 "response-archived",
                 "This response is in a month since archived: it is counted, and its row is no "
