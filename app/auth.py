@@ -19,7 +19,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from fastapi import BackgroundTasks, Request
 from sqlalchemy import bindparam, select, update
@@ -51,6 +51,13 @@ LAST_USED_RESOLUTION = timedelta(minutes=1)
 NEEDS_KEY = "This endpoint needs an API key."
 
 
+DEVICE_PREFIX = "key:"  # a key's device label for burst detection: key:<id>
+
+
+def device_of(key_id: int) -> str:
+    return f"{DEVICE_PREFIX}{key_id}"
+
+
 def new_token() -> str:
     return TOKEN_PREFIX + secrets.token_urlsafe(32)
 
@@ -74,7 +81,7 @@ class Principal:
 
     @property
     def device(self) -> str:
-        return f"key:{self.key_id}"
+        return device_of(self.key_id)
 
     def covers(self, unit_path: str) -> bool:
         return self.scope_path is None or unit_path.startswith(self.scope_path)
@@ -116,7 +123,8 @@ def bearer_token(request: Request) -> str | None:
     return token.strip()
 
 
-_KEY = (
+# A key by its token's hash (`token_hash`), with its scope unit's path and code.
+KEY = (
     select(
         ApiKey.id,
         ApiKey.name,
@@ -133,20 +141,24 @@ _KEY = (
     .outerjoin(Unit, Unit.id == ApiKey.scope_unit_id)
     .where(ApiKey.token_hash == bindparam("token_hash"))
 )
+KEY_COLUMNS = tuple(c.name for c in KEY.selected_columns)
 
 
-async def _lookup(
-    database: Database, token: str, conn: AsyncConnection | None, background: BackgroundTasks
-) -> Principal:
-    """The key of this token, read on `conn` (the request's own connection) if it has one,
-    otherwise on a connection of its own; its last use is recorded after the response."""
+async def read_key(database: Database, token: str, conn: AsyncConnection | None) -> Any:
+    """The row of this token's key (None: unknown), read on `conn` (the request's own
+    connection) if it has one, otherwise on a connection of its own."""
     params = {"token_hash": token_hash(token)}
     if conn is not None:
-        found = await fetch_all(conn, _KEY, params)
+        found = await fetch_all(conn, KEY, params)
     else:
         async with (database.autocommit_engine or database.read_only_engine).connect() as own:
-            found = await fetch_all(own, _KEY, params)
-    key = found[0] if found else None
+            found = await fetch_all(own, KEY, params)
+    return found[0] if found else None
+
+
+def _principal(key: Any, database: Database, background: BackgroundTasks) -> Principal:
+    """The caller of a key row read by `KEY` (None: unknown), if the key is valid; its last
+    use is recorded after the response."""
     now = utcnow()
     if key is None:
         raise _unauthorized("Unknown key.")
@@ -213,8 +225,22 @@ async def authenticate(
 ) -> Principal:
     """The key of a token, read on `conn` (the request's connection) when given, and
     rate-limited per key."""
+    key = await read_key(database, token, conn)
+    return await admit(key, request, database, limiter, settings, background)
+
+
+async def admit(
+    key: Any,
+    request: Request,
+    database: Database,
+    limiter: RateLimiter,
+    settings: Settings,
+    background: BackgroundTasks,
+) -> Principal:
+    """The caller of a key row read by `KEY` (None: unknown key) — refused when the key is
+    not valid (401) — rate-limited per key (429)."""
     try:
-        principal = await _lookup(database, token, conn, background)
+        principal = _principal(key, database, background)
     except ProblemError:
         # Guessing keys costs the guesser's address its public allowance.
         await count_address(request, limiter, settings)

@@ -14,10 +14,12 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
-from sqlalchemy import ARRAY, Integer, bindparam, func, select, true
+from sqlalchemy import ARRAY, Integer, String, bindparam, cast, func, literal, select, true
 
+from app.auth import DEVICE_PREFIX
 from app.config import Settings
 from app.method import ELEMENTS
+from app.models import ApiKey
 from app.schemas import ResponseIn
 from app.statements import one_of
 from app.stored_responses import RESPONSES
@@ -40,7 +42,7 @@ def stored_signature(channel: str, scores: Mapping[str, int | None]) -> int | No
 
 
 @cache
-def recent_alike(dialect: str, one: bool) -> Any:
+def recent_alike(dialect: str, one: bool, by_token: bool = False) -> Any:
     """The device's stored responses with the given signature (`one`: bound as `signature`)
     or one of the given signatures (`signatures`), collected in the given range: what the
     submissions are compared with.
@@ -55,8 +57,13 @@ def recent_alike(dialect: str, one: bool) -> Any:
         RESPONSES.c[c] for c in ("unit_id", "service_id", "collected_at", "answers_signature")
     ]
     signature = RESPONSES.c.answers_signature
+    device: Any = bindparam("device")
+    if by_token:
+        label = literal(DEVICE_PREFIX) + cast(ApiKey.id, String)
+        device = select(label).where(ApiKey.token_hash == bindparam("token_hash"))
+        device = device.scalar_subquery()
     in_range = (
-        RESPONSES.c.device == bindparam("device"),
+        RESPONSES.c.device == device,
         RESPONSES.c.collected_at.between(bindparam("first"), bindparam("last")),
     )
     if one:
@@ -75,9 +82,12 @@ def recent_alike(dialect: str, one: bool) -> Any:
 def recent_params(
     items: Iterable[ResponseIn], device: str | None, compared: tuple[datetime, datetime]
 ) -> dict[str, Any]:
-    """The parameters of `recent_alike` for these items (`one` when there is one signature)."""
+    """The parameters of `recent_alike` for these items (`one` when there is one signature;
+    `device` None: `by_token`, the token's hash bound by the caller)."""
     signatures = {answers_signature(i.answers.model_dump()) for i in items if i.channel != "paper"}
-    found: dict[str, Any] = {"device": device, "first": compared[0], "last": compared[1]}
+    found: dict[str, Any] = {"first": compared[0], "last": compared[1]}
+    if device is not None:
+        found["device"] = device
     if len(signatures) == 1:
         [found["signature"]] = signatures
     else:

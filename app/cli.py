@@ -20,7 +20,6 @@ from sqlalchemy.exc import OperationalError
 
 from app.config import Settings, get_settings
 from app.db import Database
-from app.documents.workbook import generate_workbook
 from app.errors import ProblemError
 from app.keys import create_key
 from app.observability import configure_logging
@@ -269,6 +268,10 @@ async def _report(args: argparse.Namespace, window: Span, settings: Settings) ->
     database = Database(settings.database_url, pool_size=1)
     try:
         with tempfile.TemporaryDirectory(prefix="skm-report-") as directory:
+            from app.documents.workbook import (
+                generate_workbook,  # the document libraries load on first use
+            )
+
             made, written = await generate_workbook(
                 database,
                 None,

@@ -23,6 +23,7 @@ import inspect
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from typing import Annotated, Any, Protocol, TypeVar
 
 from fastapi import BackgroundTasks, Depends, Request, Response
@@ -30,6 +31,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from starlette.types import Scope
 
 from app import auth
 from app.auth import Principal
@@ -194,17 +196,43 @@ WritingCaller = Annotated[Principal, Depends(writing_caller)]
 ReadingCaller = Annotated[Principal, Depends(reading_caller)]
 
 
+@dataclass
+class Admission:
+    """A submission's caller: admitted already (`principal`: FastAPI's path, through
+    `WritingCaller`), or still to admit from its key's row, which the endpoint reads with
+    its first statement (a `DirectRoute`'s usual request: a round trip saved)."""
+
+    request: Request
+    token: str
+    parts: AppParts
+    background: BackgroundTasks
+    principal: Principal | None = None
+
+    async def admit(self, key: Any) -> Principal:
+        """The caller of its key's row (`auth.KEY`; None: unknown): 401 or 429 raised."""
+        parts = self.parts
+        return await auth.admit(
+            key, self.request, parts.database, parts.limiter, parts.settings, self.background
+        )
+
+
+async def write_admission(
+    request: Request, token: BearerKey, caller: WritingCaller, background: BackgroundTasks
+) -> Admission:
+    return Admission(request, token, app_parts(request), background, caller)
+
+
+WriteAdmission = Annotated[Admission, Depends(write_admission)]
+
+
 # --- the submission endpoints: admission without dependency resolution ----------------------
-
-
-def _json_content(request: Request) -> bool:
-    kind = request.headers.get("content-type", "")
-    return kind == "application/json" or kind.startswith("application/json;")
 
 
 class DirectRoute(APIRoute):
     """A route of an endpoint declared as `(body: Model, caller: WritingCaller, conn:
-    WriteConnection, request: Request)` (its OpenAPI description comes from that), whose
+    WriteConnection, request: Request)` — or `admission: WriteAdmission` in place of
+    `caller`, the endpoint then reading the key itself — (its OpenAPI description comes
+    from that), whose
     usual request is served without FastAPI's dependency resolution: what the dependencies
     do, in their order — the body read as JSON (malformed: 400), the bearer token (none:
     401, before anything is taken), the write connection, the key read on it (unknown: 401;
@@ -214,44 +242,77 @@ class DirectRoute(APIRoute):
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         declared = super().get_route_handler()
-        endpoint = self.endpoint
-        model = inspect.signature(endpoint).parameters["body"].annotation
-        assert issubclass(model, BaseModel), "a DirectRoute's body is a model"
+        self.direct = direct = _direct(self.endpoint)
 
         async def handle(request: Request) -> Response:
-            if request.scope["query_string"] or not _json_content(request):
+            if not usual_request(request.scope):
                 return await declared(request)
-            raw = await request.body()
-            try:
-                data = json.loads(raw) if raw else None
-            except (ValueError, RecursionError):
-                data = None
+            data = json_body(await request.body())
             if data is None:
                 return await declared(request)  # it answers the body's problem
-            parts = app_parts(request)
-            token = await auth.key_given(request, parts.limiter, parts.settings)
-            # Validated before the connection is taken; a problem is told after the key is
-            # read, as FastAPI tells a body's problems after its dependencies.
-            body: Any = None
-            problems: list[Any] = []
-            try:
-                body = model.model_validate(data, from_attributes=True)
-            except ValidationError as error:
-                problems = [
-                    {**e, "loc": ("body", *e["loc"])} for e in error.errors(include_url=False)
-                ]
-            background = BackgroundTasks()
-            async with parts.database.write_connection() as conn:
+            return await direct(request, data)
+
+        return handle
+
+
+Direct = Callable[[Request, Any], Coroutine[Any, Any, Response]]
+
+
+def usual_request(scope: Scope) -> bool:
+    """A submission's usual request: no query string, a JSON body."""
+    if scope["query_string"]:
+        return False
+    for name, value in scope["headers"]:
+        if name == b"content-type":
+            return bool(value == b"application/json" or value.startswith(b"application/json;"))
+    return False
+
+
+def json_body(raw: bytes) -> Any:
+    """The body read as JSON; None when it is empty or not JSON (nor JSON `null`)."""
+    try:
+        return json.loads(raw) if raw else None
+    except (ValueError, RecursionError):
+        return None
+
+
+def _direct(endpoint: Callable[..., Coroutine[Any, Any, Response]]) -> Direct:
+    """The endpoint served from a request and its JSON body: the token (none: 401, before
+    anything is taken), the write connection, the key read on it (unknown: 401; over its
+    limit: 429), then the body's validation (422), as FastAPI's dependencies would."""
+    parameters = inspect.signature(endpoint).parameters
+    model = parameters["body"].annotation
+    assert issubclass(model, BaseModel), "a DirectRoute's body is a model"
+    deferred = "admission" in parameters  # the endpoint reads the key with its own work
+
+    async def direct(request: Request, data: Any) -> Response:
+        parts = app_parts(request)
+        token = await auth.key_given(request, parts.limiter, parts.settings)
+        # Validated before the connection is taken; a problem is told after the key is
+        # read, as FastAPI tells a body's problems after its dependencies.
+        body: Any = None
+        problems: list[Any] = []
+        try:
+            body = model.model_validate(data, from_attributes=True)
+        except ValidationError as error:
+            problems = [{**e, "loc": ("body", *e["loc"])} for e in error.errors(include_url=False)]
+        background = BackgroundTasks()
+        async with parts.database.write_connection() as conn:
+            response: Response
+            if deferred and not problems:
+                admission = Admission(request, token, parts, background)
+                response = await endpoint(
+                    body=body, admission=admission, conn=conn, request=request
+                )
+            else:
                 caller = await auth.authenticate(
                     request, token, conn, parts.database, parts.limiter, parts.settings, background
                 )
                 if problems:
                     raise RequestValidationError(problems, body=data)
-                response: Response = await endpoint(
-                    body=body, caller=caller, conn=conn, request=request
-                )
-            if response.background is None:
-                response.background = background
-            return response
+                response = await endpoint(body=body, caller=caller, conn=conn, request=request)
+        if response.background is None:
+            response.background = background
+        return response
 
-        return handle
+    return direct

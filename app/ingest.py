@@ -5,14 +5,15 @@ client's UUID, daily and monthly aggregates kept atomically with it (`app.aggreg
 import hashlib
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
+from types import SimpleNamespace
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, case, func, select
+from sqlalchemy import bindparam, case, func, literal_column, select, true
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -29,6 +30,7 @@ from app.aggregates import (
     month_of,
     year_of,
 )
+from app.auth import KEY, KEY_COLUMNS, device_of
 from app.bursts import (
     compared_range,
     flag_bursts,
@@ -82,6 +84,16 @@ class Submitter:
     device: str | None
     scope_path: str | None
     services: frozenset[int] | None = None  # the key's services, when restricted to some
+
+
+@dataclass(frozen=True)
+class ByToken:
+    """A submitter known so far by its key's token: the key is read with the submission's
+    first statement (`_read_for_validation`: one round trip saved) and given to `admit`,
+    which refuses it (401, 429, 403 raised) or gives the submitter."""
+
+    token_hash: str
+    admit: Callable[[Any], Awaitable[Submitter]]
 
 
 def content_hash(item: ResponseIn) -> str:
@@ -250,26 +262,57 @@ def _references_with_recent(one: bool) -> Any:
     return references_query("postgresql").add_columns(first.label("recent"))
 
 
+@cache
+def _key_and_references(one: bool | None) -> Any:
+    """PostgreSQL: the submitter's key by its token's hash (`auth.KEY`, its columns named
+    key_*), the references and, unless `one` is None, the recent alike of the key's device
+    (`_references_with_recent`) — one statement. It always gives a row: the key's columns
+    are null for an unknown token, the unit's when no unit named exists."""
+    key = KEY.subquery("caller_key")
+    found = references_query("postgresql").subquery("found")
+    columns: list[Any] = [c.label(f"key_{c.name}") for c in key.c]
+    if one is not None:
+        recent = recent_alike("postgresql", one, by_token=True).subquery()
+        as_json = select(func.json_agg(func.json_build_array(*recent.c))).scalar_subquery()
+        first = case((func.row_number().over() == 1, as_json), else_=None)
+        columns.append(first.label("recent"))
+    first_row = select(literal_column("1").label("one")).subquery("first_row")
+    joined = first_row.outerjoin(key, true()).outerjoin(found, true())
+    return select(*columns, *found.c).select_from(joined)
+
+
+def _key_row(row: Any) -> Any:
+    """The key's part of a `_key_and_references` row, as `auth.KEY` gives it; None for an
+    unknown token."""
+    if row.key_id is None:
+        return None
+    return SimpleNamespace(**{name: getattr(row, f"key_{name}") for name in KEY_COLUMNS})
+
+
 async def _read_for_validation(
     conn: AsyncConnection,
     items: list[ResponseIn],
     device: str | None,
     burst_range: tuple[datetime, datetime] | None,
-) -> tuple[dict[str, NamedUnit], dict[tuple[int, str], NamedService], list[Any]]:
-    """The units and services the items name, and the device's stored responses that burst
-    detection compares them with (none when it is not done)."""
+    token_hash: str | None = None,
+) -> tuple[dict[str, NamedUnit], dict[tuple[int, str], NamedService], list[Any], Any]:
+    """The units and services the items name, the device's stored responses that burst
+    detection compares them with (none when it is not done) and, given a `token_hash`, the
+    row of its key (None: unknown), the key's device being the one compared."""
     dialect = conn.dialect.name
     references = references_params(items)
+    if token_hash is not None:
+        return await _read_with_key(conn, items, references, burst_range, token_hash)
     if burst_range is None:
         found = await fetch_all(conn, references_query(dialect), references)
-        return (*references_found(found), [])
+        return (*references_found(found), [], None)
     # Only the stored responses with the same answers can make one a burst.
     alike = recent_params(items, device, burst_range)
     one = "signature" in alike
     if dialect == "postgresql":
         found = await fetch_all(conn, _references_with_recent(one), references | alike)
         carried = next((r.recent for r in found if r.recent is not None), None)
-        return (*references_found(found), recent_from_json(carried))
+        return (*references_found(found), recent_from_json(carried), None)
     # SQLite: both statements in one crossing to its thread.
     found, recent = await on_sqlite_thread(
         conn,
@@ -278,7 +321,38 @@ async def _read_for_validation(
             s.fetch_all(recent_alike(dialect, one), alike),
         ),
     )
-    return (*references_found(found), recent)
+    return (*references_found(found), recent, None)
+
+
+async def _read_with_key(
+    conn: AsyncConnection,
+    items: list[ResponseIn],
+    references: dict[str, Any],
+    burst_range: tuple[datetime, datetime] | None,
+    token_hash: str,
+) -> tuple[dict[str, NamedUnit], dict[tuple[int, str], NamedService], list[Any], Any]:
+    """`_read_for_validation` with the key of `token_hash`: one statement on PostgreSQL;
+    on SQLite the key, the references and the device's recent alike in one crossing."""
+    alike = recent_params(items, None, burst_range) if burst_range is not None else {}
+    one = "signature" in alike if alike else None
+    given = {"token_hash": token_hash}
+    if conn.dialect.name == "postgresql":
+        rows = await fetch_all(conn, _key_and_references(one), references | alike | given)
+        carried = rows[0].recent if one is not None else None
+        named = [r for r in rows if r.id is not None]
+        return (*references_found(named), recent_from_json(carried), _key_row(rows[0]))
+
+    def read(s: SqliteStatements) -> tuple[list[Any], list[Any], Any]:
+        keys = s.fetch_all(KEY, given)
+        key = keys[0] if keys else None
+        recent = []
+        if key is not None and one is not None:
+            device = {"device": device_of(key.id)}
+            recent = s.fetch_all(recent_alike("sqlite", one), alike | device)
+        return s.fetch_all(references_query("sqlite"), references), recent, key
+
+    found, recent, key = await on_sqlite_thread(conn, read)
+    return (*references_found(found), recent, key)
 
 
 async def _insert(
@@ -462,11 +536,12 @@ async def ingest(
     versions: VersionCache,
     settings: Settings,
     now: datetime,
-    submitter: Submitter,
+    submitter: Submitter | ByToken,
     respond: bool = True,
 ) -> list[Outcome]:
     """Store the given (index, response) pairs; one outcome per pair, in the same order
     (without the stored response when not `respond`: an import wants only the status).
+    A submitter `ByToken` is admitted (or refused) once its key is read.
 
     Valid new responses are inserted (and counted in the daily aggregates) even when others
     are refused. A response whose id is already stored is a duplicate when its content is the
@@ -475,14 +550,19 @@ async def ingest(
     digests = {index: content_hash(item) for index, item in items}
     unique, repeats, first_of = _first_of_each_id(items)
     window = timedelta(seconds=settings.burst_seconds)
+    by_token = submitter if isinstance(submitter, ByToken) else None
+    device = None if isinstance(submitter, ByToken) else submitter.device
     burst_range = (
         compared_range((item for _, item in unique), window, now, settings)
-        if submitter.device is not None and settings.burst_seconds
+        if (by_token is not None or device is not None) and settings.burst_seconds
         else None
     )
-    units, services, recent = await _read_for_validation(
-        conn, [item for _, item in unique], submitter.device, burst_range
+    token_hash = by_token.token_hash if by_token is not None else None
+    units, services, recent, key = await _read_for_validation(
+        conn, [item for _, item in unique], device, burst_range, token_hash
     )
+    if isinstance(submitter, ByToken):
+        submitter = await submitter.admit(key)
     rows, refused = await _checked_rows(
         conn, unique, units, services, digests, versions, settings, now, submitter
     )
@@ -504,7 +584,7 @@ async def store_one(
     versions: VersionCache,
     settings: Settings,
     body: ResponseIn,
-    submitter: Submitter,
+    submitter: Submitter | ByToken,
 ) -> Outcome:
     """Ingest one response: the outcome when stored (created or duplicate), otherwise its
     problem raised — a retry of a response whose month was archived too, since its row

@@ -28,6 +28,7 @@ from app.errors import (
     refuse_nul,
 )
 from app.imports.jobs import Runner
+from app.lane import SubmissionLane
 from app.method import METHOD_ID
 from app.observability import Observe, configure_logging, worker_started, worker_stopped
 from app.ratelimit import RateLimiter
@@ -73,10 +74,14 @@ invalid field (a JSON Pointer into the body, or a parameter) and the reason.
 
 class ObservedApp(FastAPI):
     """FastAPI with `Observe` outside everything, Starlette's error handler included, so that
-    a 500 carries the request id and is counted like any other answer."""
+    a 500 carries the request id and is counted like any other answer; inside it, the
+    submissions' own lane (`app.lane`) beside the whole stack."""
 
     def build_middleware_stack(self) -> ASGIApp:
-        return Observe(super().build_middleware_stack())
+        settings: Settings = self.state.settings
+        stack = super().build_middleware_stack()
+        lane = SubmissionLane(self, stack, settings.max_body_bytes, bool(settings.cors_origins))
+        return Observe(lane)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

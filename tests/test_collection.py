@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.factories import all_answers, make_unit, response_item, scores
+from tests.factories import all_answers, create_key, make_unit, response_item, scores
 
 PROBLEM = "application/problem+json"
 
@@ -330,6 +330,7 @@ def _answer(response: Any) -> tuple[int, Any]:
 def test_direct_submissions_answer_as_fastapis_handler_does(mall: TestClient, batch: bool) -> None:
     path = "/v1/responses/batch" if batch else "/v1/responses"
     now = datetime.now(UTC)
+    reader = create_key(mall, "dashboard", "reader", "mpp")["token"]
 
     def body(hour: int, unit: str = "disdukcapil", **fields: Any) -> bytes:
         when = (now - timedelta(hours=hour)).isoformat()
@@ -347,6 +348,9 @@ def test_direct_submissions_answer_as_fastapis_handler_does(mall: TestClient, ba
         (lambda _hour: b'{"items": [', {}),  # malformed JSON
         (lambda hour: body(hour, channel="fax"), {"Authorization": ""}),  # no key
         (body, {"Authorization": "Bearer skm_unknown"}),  # an unknown key
+        # An unknown key and an invalid body: the key is refused first.
+        (lambda hour: body(hour, channel="fax"), {"Authorization": "Bearer skm_unknown"}),
+        (body, {"Authorization": f"Bearer {reader}"}),  # a role that may not submit
     ]
     seen = set()
     for content, headers in cases:
@@ -358,4 +362,4 @@ def test_direct_submissions_answer_as_fastapis_handler_does(mall: TestClient, ba
         ]
         assert answers[0] == answers[1], (content(1), headers)
         seen.add(answers[0][0])
-    assert seen == ({200, 400, 401, 422} if batch else {201, 400, 401, 422})
+    assert seen == ({200, 400, 401, 403, 422} if batch else {201, 400, 401, 403, 422})

@@ -5,6 +5,8 @@ renders as PDF and PNG, the unit's report settings, access."""
 import base64
 import io
 import os
+import subprocess
+import sys
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -559,3 +561,17 @@ def test_a_published_report_keeps_the_settings_it_was_published_with(capil: Test
     # The record's API shape does not carry the settings (nor the logo's bytes).
     shown = capil.get(f"/v1/publications/{record.json()['id']}").json()
     assert "document" not in shown["report"]
+
+
+def test_a_worker_starts_without_the_document_libraries() -> None:
+    """ReportLab, Pillow, pypdfium2 and XlsxWriter load with the first document asked for: a
+    worker serving kiosks never needs them (README: worker memory)."""
+    script = (
+        "import sys; from app.main import create_app; import app.cli; create_app(); "
+        "print(sorted(m for m in ('reportlab', 'PIL', 'pypdfium2', 'xlsxwriter') "
+        "if m in sys.modules))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    ).stdout
+    assert loaded.strip() == "[]"

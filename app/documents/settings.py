@@ -11,7 +11,6 @@ import io
 from datetime import datetime
 from typing import Annotated, Any
 
-from PIL import Image, UnidentifiedImageError
 from pydantic import BaseModel, Field, StringConstraints
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -105,6 +104,8 @@ def checked_logo(logo: LogoIn) -> tuple[bytes, LogoType]:
         raise _logo_problem("not valid base64", "bad_base64") from None
     if len(data) > LOGO_BYTES:
         raise _logo_problem(f"at most {LOGO_BYTES} bytes", "too_large")
+    from PIL import Image, UnidentifiedImageError  # the document libraries load on first use
+
     try:
         with Image.open(io.BytesIO(data)) as image:
             found = _FORMATS.get(image.format or "")
@@ -126,6 +127,8 @@ def _out(unit_code: str, row: ReportSettings | Settings | None) -> ReportSetting
         row = Settings()
     logo = None
     if row.logo is not None and row.logo_type is not None:
+        from PIL import Image  # the document libraries load on first use
+
         with Image.open(io.BytesIO(row.logo)) as image:
             width, height = image.size
         logo = LogoOut(

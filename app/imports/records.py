@@ -4,7 +4,6 @@ refused rows (an XLSX to correct and import again), and withdrawing one as a who
 import io
 from typing import Any
 
-import xlsxwriter
 from sqlalchemy import delete, exists, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -150,6 +149,8 @@ async def refused_workbook(session: AsyncSession, record: Import) -> bytes:
     """The rows not stored (refused, conflicts, withdrawn) as a workbook with the import's
     columns, ready to correct and import again, and a last column with every reason."""
     buffer = io.BytesIO()
+    import xlsxwriter  # the document libraries load on first use
+
     book = xlsxwriter.Workbook(buffer, {"in_memory": True, "constant_memory": True})
     book.set_properties({"created": utcnow().replace(tzinfo=None, microsecond=0)})
     sheet = book.add_worksheet(SHEET_NAME)

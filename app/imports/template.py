@@ -7,8 +7,6 @@ import csv
 import io
 from datetime import datetime
 
-import xlsxwriter
-
 from app.imports.columns import COLUMNS, PROFILE_COLUMNS, SHEET_NAME, TITLES
 from app.method import ELEMENTS
 from app.schemas import MAX_SUGGESTION_LENGTH, FormOut
@@ -44,6 +42,8 @@ def _comment(form: FormOut, key: str, language: str) -> str:
 
 def workbook(form: FormOut, language: str = "id") -> bytes:
     buffer = io.BytesIO()
+    import xlsxwriter  # the document libraries load on first use
+
     book = xlsxwriter.Workbook(buffer, {"in_memory": True})
     book.set_properties(
         {

@@ -9,13 +9,14 @@ from fastapi import APIRouter, Request, Response, status
 from pydantic import ValidationError
 
 from app import tickets
-from app.auth import Principal, unit_for
+from app.auth import Principal, token_hash, unit_for
 from app.db import utcnow
 from app.dependencies import (
     Caller,
     DirectRoute,
     ReadSession,
     SettingsDep,
+    WriteAdmission,
     WriteConnection,
     WriteSession,
     WritingCaller,
@@ -32,7 +33,7 @@ from app.errors import (
 )
 from app.forms import unit_form
 from app.http_cache import NOT_MODIFIED, cached_json
-from app.ingest import Outcome, Submitter, ingest, store_one
+from app.ingest import ByToken, Outcome, Submitter, ingest, store_one
 from app.observability import BATCH_ITEMS, count_refused, count_submissions
 from app.schemas import (
     BatchIn,
@@ -44,6 +45,7 @@ from app.schemas import (
     TicketRequest,
     TicketsOut,
 )
+from app.vocabulary import Role
 
 router = APIRouter(tags=["collection"], responses=problem_responses(401, 422, 429))
 Endpoint = TypeVar("Endpoint", bound=Callable[..., Awaitable[Response]])
@@ -84,18 +86,30 @@ def _direct_post(path: str, **options: Any) -> Callable[[Endpoint], Endpoint]:
     },
 )
 async def submit_response(
-    body: ResponseIn, caller: WritingCaller, conn: WriteConnection, request: Request
+    body: ResponseIn, admission: WriteAdmission, conn: WriteConnection, request: Request
 ) -> Response:
     """Store one response. Retrying with the same id and content answers 200 with the
     stored response; the same id with other content is a conflict (409), and so is a retry
     of a response whose month was archived (409 `response-archived`: counted, no longer
     served)."""
-    caller.require("admin", "manager", "collector")
     # The busiest endpoint (a `DirectRoute`): the app's parts are read directly rather than
-    # through one dependency each, and the answer is serialized once (not validated again).
+    # through one dependency each, the key is read with the submission's first statement,
+    # and the answer is serialized once (not validated again).
     parts = app_parts(request)
+    submitter: Submitter | ByToken
+    if admission.principal is not None:
+        admission.principal.require(*SUBMITTING_ROLES)
+        submitter = submitter_of(admission.principal)
+    else:
+
+        async def admit(key: Any) -> Submitter:
+            caller = await admission.admit(key)
+            caller.require(*SUBMITTING_ROLES)
+            return submitter_of(caller)
+
+        submitter = ByToken(token_hash(admission.token), admit)
     try:
-        stored = await store_one(conn, parts.versions, parts.settings, body, submitter_of(caller))
+        stored = await store_one(conn, parts.versions, parts.settings, body, submitter)
     except ProblemError as error:
         count_refused(body.channel, error.problem.status)
         raise
@@ -108,6 +122,9 @@ async def submit_response(
         headers={"Location": f"/v1/responses/{stored.id}"},
         media_type="application/json",
     )
+
+
+SUBMITTING_ROLES: tuple[Role, ...] = ("admin", "manager", "collector")
 
 
 def submitter_of(caller: Principal) -> Submitter:
@@ -152,7 +169,7 @@ async def submit_batch(
     Answers item by item — created, duplicate, conflict or invalid with its problem — and
     keeps the valid items when others are refused. Replaying a batch is safe: every item it
     stored comes back as a duplicate with the response as first stored."""
-    caller.require("admin", "manager", "collector")
+    caller.require(*SUBMITTING_ROLES)
     versions, settings = app_parts(request).versions, app_parts(request).settings
     raw_items = body.items
     _check_batch_size(raw_items, settings.max_batch_items)
@@ -223,7 +240,7 @@ async def issue_tickets(
 ) -> TicketsOut:
     """One-time codes for a unit's public submission (e.g. printed as a QR code on the queue
     slip); each admits exactly one response, until it expires (SKM_TICKET_HOURS)."""
-    caller.require("admin", "manager", "collector")
+    caller.require(*SUBMITTING_ROLES)
     unit = await unit_for(session, caller, code)
     if not unit.public:
         raise ProblemError(

@@ -15,7 +15,6 @@ from app import compliance, indices
 from app.audit import record
 from app.auth import unit_for
 from app.dependencies import Caller, ReadConnection, ReadingCaller, SettingsDep, WriteSession
-from app.documents.compliance import pdf_table, workbook
 from app.errors import FieldProblem, invalid, problem_responses
 from app.followup_schemas import (
     ComplianceOut,
@@ -136,6 +135,8 @@ async def compliance_workbook(
     """The overview as an XLSX workbook: summary, one row per unit, one row per unit and
     required period."""
     out = await _overview(conn, caller, settings, code, year, as_of, kind, failing)
+    from app.documents.compliance import workbook  # the document libraries load on first use
+
     return _document(workbook(out, lang), XLSX, f"kepatuhan-skm-{code}-{year}.xlsx")
 
 
@@ -157,6 +158,8 @@ async def compliance_table(
 ) -> Response:
     """The overview as a landscape A4 PDF table, for a meeting or an assessor's visit."""
     out = await _overview(conn, caller, settings, code, year, as_of, kind, failing)
+    from app.documents.compliance import pdf_table  # the document libraries load on first use
+
     return _document(pdf_table(out, lang), "application/pdf", f"kepatuhan-skm-{code}-{year}.pdf")
 
 

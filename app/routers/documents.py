@@ -38,14 +38,12 @@ from app.documents.figures import (
     public_result_url,
     questionnaires,
 )
-from app.documents.poster import poster_pdf, poster_png
-from app.documents.report import laporan_pdf
 from app.documents.texts import Lang
-from app.documents.workbook import Language, generate_workbook
 from app.errors import FieldProblem, ProblemError, invalid, problem_responses
 from app.models import Publication
 from app.periods import PERIOD_DESCRIPTION, Span, parse_period
 from app.schemas import FrozenReport
+from app.vocabulary import Language
 from app.windows import PublicWindow, WindowDep
 
 router = APIRouter(
@@ -163,6 +161,10 @@ async def workbook(
     caller.require_responses()
     directory = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="skm-workbook-"))
     try:
+        from app.documents.workbook import (
+            generate_workbook,  # the document libraries load on first use
+        )
+
         path, _ = await generate_workbook(
             database, caller, code, period, include_suggestions, lang, directory, live=live
         )
@@ -201,6 +203,8 @@ async def get_report_pdf(
     window = named_period(period)
     unit = await indices.unit_in_scope(conn, caller, code)
     data = await figures(conn, unit, window, live=live)
+    from app.documents.report import laporan_pdf  # the document libraries load on first use
+
     body = await run_in_threadpool(laporan_pdf, data, lang)
     return document(body, PDF, f"laporan-skm-{unit.code}-{period}-{lang}.pdf")
 
@@ -222,6 +226,11 @@ async def _poster(
     data = await figures(conn, unit, window, full=False, live=live)
     base = settings.public_base_url or str(request.base_url)
     url = await poster_link(conn, unit, period, base)
+    from app.documents.poster import (  # the document libraries load on first use
+        poster_pdf,
+        poster_png,
+    )
+
     pdf = await run_in_threadpool(poster_pdf, data, lang, url)
     name = f"poster-skm-{unit.code}-{period}-{lang}"
     if form == "pdf":
@@ -325,6 +334,11 @@ async def _public_poster(
     url = public_result_url(
         settings.public_base_url or str(request.base_url), code, str(window.label)
     )
+    from app.documents.poster import (  # the document libraries load on first use
+        poster_pdf,
+        poster_png,
+    )
+
     pdf = await run_in_threadpool(poster_pdf, data, lang, url)
     name = f"poster-skm-{code}-{window.label}-{lang}"
     if form == "pdf":
@@ -348,6 +362,8 @@ async def get_public_report_pdf(
     interval, trend or suggestion count). 404 when the unit is not public or the period has
     no public record (`not-published`); 409 `suppressed` when its figures are withheld."""
     data = await _public_figures(conn, code, window)
+    from app.documents.report import laporan_pdf  # the document libraries load on first use
+
     body = await run_in_threadpool(laporan_pdf, data, lang)
     return document(body, PDF, f"laporan-skm-{code}-{window.label}-{lang}.pdf", public=True)
 

@@ -10,7 +10,6 @@ from fastapi import APIRouter, BackgroundTasks, Query, Request, Response, status
 from app.audit import record as audit
 from app.auth import unit_for
 from app.dependencies import Caller, ReadSession, SettingsDep, VersionsDep, WriteSession
-from app.documents.sheet import SheetRun, render
 from app.errors import FieldProblem, invalid, problem_responses
 from app.forms import unit_form
 from app.imports import corrections, records, template
@@ -50,6 +49,8 @@ async def print_sheets(
     await audit(
         session, caller, "print-sheets", unit.code, {"print_run": run.id, "sheets": body.sheets}
     )
+    from app.documents.sheet import SheetRun, render  # the document libraries load on first use
+
     pdf = render(SheetRun(form, codes, body.language, today_in(unit.time_zone)))
     return Response(
         pdf,

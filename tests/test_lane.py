@@ -1,0 +1,146 @@
+"""The submission lane (app.lane): the usual submission is served beside the framework's
+stack, everything else goes through the stack — with the body already read given back —
+and what the lane answers is what the stack would answer (tests/test_collection.py
+compares the two paths answer by answer)."""
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app.lane import SubmissionLane
+from app.main import create_app
+from tests.conftest import app_settings
+from tests.factories import PROBLEM, create_key, make_mall, response_item
+
+DASHBOARD = "https://dash.example.go.id"
+
+
+def _lane(client: TestClient) -> SubmissionLane:
+    stack: Any = client.app.middleware_stack  # type: ignore[attr-defined]
+    lane = stack.app  # Observe(SubmissionLane(...))
+    assert isinstance(lane, SubmissionLane)
+    return lane
+
+
+@pytest.fixture
+def stack_calls(mall: TestClient, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The paths of the requests the lane handed to the whole stack."""
+    mall.get("/health/live")  # builds the middleware stack
+    lane = _lane(mall)
+    handed: list[str] = []
+    stack = lane.stack
+
+    async def counted(scope: Any, receive: Any, send: Any) -> None:
+        handed.append(scope["path"])
+        await stack(scope, receive, send)
+
+    monkeypatch.setattr(lane, "stack", counted)
+    return handed
+
+
+def test_the_usual_submission_takes_the_lane(mall: TestClient, stack_calls: list[str]) -> None:
+    item = response_item("disdukcapil", "ktp")
+    answer = mall.post("/v1/responses", json=item, headers={"X-Request-ID": "lane-1"})
+    assert answer.status_code == 201, answer.text
+    assert answer.headers["x-request-id"] == "lane-1"
+    assert answer.headers["location"] == f"/v1/responses/{item['id']}"
+    batch = mall.post(
+        "/v1/responses/batch", json={"items": [response_item("dpmptsp", "izin-usaha")]}
+    )
+    assert batch.json()["created"] == 1
+    assert stack_calls == []
+    # Anything else is the stack's: a query string, another content type, malformed JSON.
+    mall.post("/v1/responses?x=1", json=response_item("disdukcapil", "ktp"))
+    mall.post("/v1/responses", content=b"{", headers={"Content-Type": "application/json"})
+    mall.post("/v1/responses", content=b"{}", headers={"Content-Type": "text/plain"})
+    mall.get("/v1/responses")
+    assert stack_calls == ["/v1/responses"] * 4
+
+
+def test_a_body_too_large_is_refused_by_the_stack(mall: TestClient, stack_calls: list[str]) -> None:
+    limit = _lane(mall).max_bytes
+    padded = {**response_item("disdukcapil", "ktp"), "suggestion": "x" * limit}
+    declared = mall.post("/v1/responses", json=padded)
+    assert declared.status_code == 413
+    assert declared.headers["content-type"] == PROBLEM
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: read until past the limit
+        encoded = json.dumps(padded).encode()
+        for start in range(0, len(encoded), 65536):
+            yield encoded[start : start + 65536]
+
+    streamed = mall.post(
+        "/v1/responses", content=chunks(), headers={"Content-Type": "application/json"}
+    )
+    assert streamed.status_code == 413
+    assert streamed.headers["content-type"] == PROBLEM
+    assert stack_calls == ["/v1/responses"] * 2
+
+
+def test_refusals_in_the_lane_are_the_apps_problems(mall: TestClient) -> None:
+    reader = create_key(mall, "dashboard", "reader", "mpp")["token"]
+    item = response_item("disdukcapil", "ktp")
+    as_reader = mall.post("/v1/responses", json=item, headers={"Authorization": f"Bearer {reader}"})
+    assert (as_reader.status_code, as_reader.headers["content-type"]) == (403, PROBLEM)
+    unknown = mall.post(
+        "/v1/responses",
+        json={**item, "channel": "fax"},
+        headers={"Authorization": "Bearer skm_unknown"},
+    )
+    # The key is refused before the body is judged.
+    assert (unknown.status_code, unknown.json()["detail"]) == (401, "Unknown key.")
+    assert unknown.headers["www-authenticate"] == 'Bearer realm="skm"'
+    assert mall.post("/v1/responses", json=item).status_code == 201  # nothing stored before
+
+
+def test_an_unexpected_error_in_the_lane_is_a_500_problem(
+    lenient: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr("app.routers.collection.store_one", broken)
+    make_mall(lenient)
+    answer = lenient.post(
+        "/v1/responses",
+        json=response_item("disdukcapil", "ktp"),
+        headers={"X-Request-ID": "lane-500"},
+    )
+    assert (answer.status_code, answer.headers["content-type"]) == (500, PROBLEM)
+    assert answer.headers["x-request-id"] == "lane-500"
+    assert answer.json()["request_id"] == "lane-500"
+
+
+def test_an_unexpected_error_in_the_lane_is_raised_after_its_answer(
+    mall: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As Starlette's error handler does: the server logs it with its traceback."""
+
+    async def broken(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr("app.routers.collection.store_one", broken)
+    with pytest.raises(RuntimeError, match="boom"):
+        mall.post("/v1/responses", json=response_item("disdukcapil", "ktp"))
+
+
+@pytest.fixture
+def cors(mall: TestClient, database_url: str) -> Iterator[TestClient]:
+    app = create_app(app_settings(database_url, cors_origins=[DASHBOARD]))
+    with TestClient(app, headers=dict(mall.headers)) as c:
+        yield c
+
+
+def test_a_cross_origin_submission_gets_cors_headers(cors: TestClient) -> None:
+    """A browser's submission (with an Origin) goes through the stack's CORS middleware."""
+    answer = cors.post(
+        "/v1/responses", json=response_item("disdukcapil", "ktp"), headers={"Origin": DASHBOARD}
+    )
+    assert answer.status_code == 201, answer.text
+    assert answer.headers["access-control-allow-origin"] == DASHBOARD
+    same = cors.post("/v1/responses", json=response_item("disdukcapil", "ktp"))
+    assert same.status_code == 201
+    assert "access-control-allow-origin" not in same.headers
