@@ -14,12 +14,12 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
-from sqlalchemy import ARRAY, Integer, bindparam, func, select, true
+from sqlalchemy import ARRAY, Integer, and_, bindparam, func, select, true, union_all
 
 from app.config import Settings
 from app.method import ELEMENTS
 from app.schemas import ResponseIn
-from app.statements import one_of
+from app.statements import JsonRows, one_of
 from app.stored_responses import RESPONSES
 
 SCORE_BASE = 5  # a score is 1–4, a blank counts 0: one base-5 digit per element
@@ -70,6 +70,69 @@ def recent_alike(dialect: str, one: bool) -> Any:
     )
     alike = select(*columns).where(signature == wanted.c.value, *in_range).lateral("alike")
     return select(*alike.c).select_from(wanted.join(alike, true()))
+
+
+@cache
+def nearest_alike() -> Any:
+    """SQLite: of `recent_alike`'s rows, for each submission's signature and collected_at
+    (the rows bound as `wanted`) and each unit and service, only the two nearest it — the
+    latest at or before it and the earliest at or after it. Burst detection needs no other
+    (`flag_bursts` looks for the closest stored response within the window), and a device
+    that stores the same answers again and again (a test kiosk, the all-4 respondent) had
+    hundreds of rows read, typed and compared for each batch. Each pair is two searches of
+    the index on device, signature and time; the minimum and maximum are taken in SQLite."""
+    responses = RESPONSES.c
+    pairs = (
+        func.json_each(bindparam("wanted", type_=JsonRows(Integer(), responses.collected_at.type)))
+        .table_valued("value")
+        .alias("pair")
+    )
+    wanted = select(
+        func.json_extract(pairs.c.value, "$[0]").label("signature"),
+        func.json_extract(pairs.c.value, "$[1]").label("at"),
+    ).cte("wanted")
+
+    def nearest(extreme: Any, low: Any, high: Any) -> Any:
+        return (
+            select(
+                responses.unit_id,
+                responses.service_id,
+                extreme(responses.collected_at).label("collected_at"),
+                responses.answers_signature,
+            )
+            .select_from(wanted)
+            .join(
+                RESPONSES,
+                and_(
+                    responses.device == bindparam("device"),
+                    responses.answers_signature == wanted.c.signature,
+                    responses.collected_at.between(low, high),
+                ),
+            )
+            .group_by(
+                wanted.c.signature,
+                wanted.c.at,
+                responses.unit_id,
+                responses.service_id,
+            )
+        )
+
+    return union_all(
+        nearest(func.max, bindparam("first"), wanted.c.at),
+        nearest(func.min, wanted.c.at, bindparam("last")),
+    )
+
+
+def nearest_params(
+    items: Iterable[ResponseIn], device: str | None, compared: tuple[datetime, datetime]
+) -> dict[str, Any]:
+    """The parameters of `nearest_alike` for these items."""
+    wanted = {
+        (answers_signature(i.answers.model_dump()), i.collected_at)
+        for i in items
+        if i.channel != "paper"
+    }
+    return {"device": device, "first": compared[0], "last": compared[1], "wanted": list(wanted)}
 
 
 def recent_params(

@@ -32,6 +32,8 @@ from app.aggregates import (
 from app.bursts import (
     compared_range,
     flag_bursts,
+    nearest_alike,
+    nearest_params,
     recent_alike,
     recent_from_json,
     recent_params,
@@ -264,18 +266,19 @@ async def _read_for_validation(
         found = await fetch_all(conn, references_query(dialect), references)
         return (*references_found(found), [])
     # Only the stored responses with the same answers can make one a burst.
-    alike = recent_params(items, device, burst_range)
-    one = "signature" in alike
     if dialect == "postgresql":
+        alike = recent_params(items, device, burst_range)
+        one = "signature" in alike
         found = await fetch_all(conn, _references_with_recent(one), references | alike)
         carried = next((r.recent for r in found if r.recent is not None), None)
         return (*references_found(found), recent_from_json(carried))
-    # SQLite: both statements in one crossing to its thread.
+    # SQLite: both statements in one crossing to its thread; of the alike, the nearest.
+    nearest = nearest_params(items, device, burst_range)
     found, recent = await on_sqlite_thread(
         conn,
         lambda s: (
             s.fetch_all(references_query(dialect), references),
-            s.fetch_all(recent_alike(dialect, one), alike),
+            s.fetch_all(nearest_alike(), nearest),
         ),
     )
     return (*references_found(found), recent)

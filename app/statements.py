@@ -121,6 +121,33 @@ class JsonList(TypeDecorator[list[Any]]):
         return json.dumps([process(v) for v in value] if process else list(value))
 
 
+class JsonRows(TypeDecorator[list[tuple[Any, ...]]]):
+    """A list of rows bound as one JSON text of arrays, each value as the type of its
+    position binds it: what SQLite's `json_each` reads a row at a time (one text parsed
+    once, where a list per position joined on their positions was parsed again for every
+    row)."""
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, *items: TypeEngine[Any]) -> None:
+        super().__init__()
+        self.items = items
+
+    def process_bind_param(
+        self, value: list[tuple[Any, ...]] | None, dialect: Dialect
+    ) -> str | None:
+        if value is None:
+            return None
+        processes = [item._cached_bind_processor(dialect) for item in self.items]
+        return json.dumps(
+            [
+                [v if p is None else p(v) for p, v in zip(processes, row, strict=True)]
+                for row in value
+            ]
+        )
+
+
 def one_of(
     column: ColumnElement[Any] | InstrumentedAttribute[Any], name: str, dialect: str
 ) -> ColumnElement[bool]:
