@@ -25,8 +25,9 @@ from app.aggregates import (
     add_to_aggregates,
     adding,
     aggregate_rows,
-    aggregate_upserts,
     month_of,
+    new_ids,
+    sqlite_inserted_upserts,
     year_of,
 )
 from app.bursts import (
@@ -316,10 +317,11 @@ def _insert_sqlite(
     registered = {r.id for r in statements.execute_many(_register("sqlite"), rows, True)}
     new_rows = [r for r in rows if r["id"] in registered]
     inserted = {r.id for r in statements.execute_many(_insert_new("sqlite"), new_rows, True)}
-    new_rows = [r for r in new_rows if r["id"] in inserted]
-    if new_rows:
-        for statement, counted in aggregate_upserts("sqlite", new_rows, now):
-            statements.execute_many(statement, counted)
+    if inserted:
+        # Counted in the aggregates by SQLite itself, from the rows just inserted.
+        counted = {"new": new_ids(r for r in new_rows if r["id"] in inserted), "updated_at": now}
+        for statement in sqlite_inserted_upserts():
+            statements.execute_many(statement, [counted])
     return inserted
 
 
