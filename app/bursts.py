@@ -124,12 +124,16 @@ def nearest_alike() -> Any:
 
 
 def nearest_params(
-    items: Iterable[ResponseIn], device: str | None, compared: tuple[datetime, datetime]
+    items: Iterable[ResponseIn],
+    scores: Iterable[Mapping[str, int | None]],
+    device: str | None,
+    compared: tuple[datetime, datetime],
 ) -> dict[str, Any]:
-    """The parameters of `nearest_alike` for these items."""
+    """The parameters of `nearest_alike` for these items (`scores`: each one's answers
+    dumped)."""
     wanted = {
-        (answers_signature(i.answers.model_dump()), i.collected_at)
-        for i in items
+        (answers_signature(answers), i.collected_at)
+        for i, answers in zip(items, scores, strict=True)
         if i.channel != "paper"
     }
     return {"device": device, "first": compared[0], "last": compared[1], "wanted": list(wanted)}
@@ -165,10 +169,14 @@ def compared_range(
     read); None when no item is checked (paper forms are not)."""
     earliest = now - timedelta(days=settings.max_collected_age_days)
     latest = now + timedelta(seconds=settings.max_clock_skew_seconds)
-    times = [min(max(i.collected_at, earliest), latest) for i in items if i.channel != "paper"]
+    times = [i.collected_at for i in items if i.channel != "paper"]
     if not times:
         return None
-    return min(times) - window, max(times) + window
+    # Bounding is monotonic: the bounded extremes are the extremes of the bounded times.
+    return (
+        min(max(min(times), earliest), latest) - window,
+        min(max(max(times), earliest), latest) + window,
+    )
 
 
 def _key(unit_id: int, service_id: int, signature: int) -> tuple[int, int, int]:

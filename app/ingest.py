@@ -5,7 +5,7 @@ client's UUID, daily and monthly aggregates kept atomically with it (`app.aggreg
 import hashlib
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
@@ -87,16 +87,23 @@ class Submitter:
     services: frozenset[int] | None = None  # the key's services, when restricted to some
 
 
-def content_hash(item: ResponseIn) -> str:
+def content_hash(item: ResponseIn, scores: Mapping[str, int | None] | None = None) -> str:
     """sha256 of the submission's canonical form: equal for a faithful retry, whatever the
-    offset collected_at was written in or whether unanswered elements were null or absent."""
+    offset collected_at was written in or whether unanswered elements were null or absent.
+    `scores`: the item's answers dumped (`item.answers.model_dump()`), when the caller has
+    them."""
+    answered = (
+        item.answers.model_dump(exclude_none=True)
+        if scores is None
+        else {key: score for key, score in scores.items() if score is not None}
+    )
     canonical = {
         "unit": item.unit,
         "service": item.service,
         "survey_version_id": item.survey_version_id,
         "channel": item.channel,
         "collected_at": item.collected_at.astimezone(UTC).isoformat(),
-        "answers": item.answers.model_dump(exclude_none=True),
+        "answers": answered,
         "profile": item.profile.model_dump(exclude_none=True),
         "extra_answers": item.extra_answers or {},
         "suggestion": item.suggestion or None,
@@ -107,6 +114,7 @@ def content_hash(item: ResponseIn) -> str:
 
 def _row(
     item: ResponseIn,
+    answers: dict[str, int | None],
     unit: NamedUnit,
     service_id: int,
     digest: str,
@@ -114,7 +122,6 @@ def _row(
     submitter: Submitter,
 ) -> dict[str, Any]:
     local_date = item.collected_at.astimezone(ZoneInfo(unit.time_zone)).date()
-    answers = item.answers.model_dump()
     return {
         "id": item.id,
         "unit_id": unit.id,
@@ -258,9 +265,11 @@ async def _read_for_validation(
     items: list[ResponseIn],
     device: str | None,
     burst_range: tuple[datetime, datetime] | None,
+    scores: list[dict[str, int | None]],
 ) -> tuple[dict[str, NamedUnit], dict[tuple[int, str], NamedService], list[Any]]:
     """The units and services the items name, and the device's stored responses that burst
-    detection compares them with (none when it is not done)."""
+    detection compares them with (none when it is not done); `scores`: each item's answers
+    dumped."""
     dialect = conn.dialect.name
     references = references_params(items)
     if burst_range is None:
@@ -274,7 +283,7 @@ async def _read_for_validation(
         carried = next((r.recent for r in found if r.recent is not None), None)
         return (*references_found(found), recent_from_json(carried))
     # SQLite: both statements in one crossing to its thread; of the alike, the nearest.
-    nearest = nearest_params(items, device, burst_range)
+    nearest = nearest_params(items, scores, device, burst_range)
     found, recent = await on_sqlite_thread(
         conn,
         lambda s: (
@@ -348,6 +357,7 @@ async def _checked_rows(
     units: dict[str, NamedUnit],
     services: dict[tuple[int, str], NamedService],
     digests: dict[int, str],
+    scores: dict[int, dict[str, int | None]],
     versions: VersionCache,
     settings: Settings,
     now: datetime,
@@ -359,14 +369,22 @@ async def _checked_rows(
     for index, item in unique:
         rules = await versions.rules(conn, item.survey_version_id)
         problems = check_item(
-            item, units, services, rules, now, settings, submitter.scope_path, submitter.services
+            item,
+            units,
+            services,
+            rules,
+            now,
+            settings,
+            submitter.scope_path,
+            submitter.services,
+            scores[index],
         )
         if problems:
             refused[index] = problems
             continue
         unit = units[item.unit]
         service = services[(unit.id, item.service)]
-        rows.append(_row(item, unit, service.id, digests[index], now, submitter))
+        rows.append(_row(item, scores[index], unit, service.id, digests[index], now, submitter))
     return rows, refused
 
 
@@ -477,7 +495,9 @@ async def ingest(
     are refused. A response whose id is already stored is a duplicate when its content is the
     same, and a conflict otherwise; concurrent identical submissions store exactly one row.
     """
-    digests = {index: content_hash(item) for index, item in items}
+    # Each item's answers dumped once, for its hash, its checks, its row and its signature.
+    scores = {index: item.answers.model_dump() for index, item in items}
+    digests = {index: content_hash(item, scores[index]) for index, item in items}
     unique, repeats, first_of = _first_of_each_id(items)
     window = timedelta(seconds=settings.burst_seconds)
     burst_range = (
@@ -486,10 +506,14 @@ async def ingest(
         else None
     )
     units, services, recent = await _read_for_validation(
-        conn, [item for _, item in unique], submitter.device, burst_range
+        conn,
+        [item for _, item in unique],
+        submitter.device,
+        burst_range,
+        [scores[index] for index, _ in unique],
     )
     rows, refused = await _checked_rows(
-        conn, unique, units, services, digests, versions, settings, now, submitter
+        conn, unique, units, services, digests, scores, versions, settings, now, submitter
     )
     inserted: set[uuid.UUID] = set()
     if rows and burst_range is not None:
