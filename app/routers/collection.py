@@ -188,16 +188,20 @@ async def submit_batch(
         s: sum(1 for o in ordered if o.status == s)
         for s in ("created", "duplicate", "conflict", "invalid")
     }
-    answer = BatchOut(
-        **counts,
+    # Built from values already checked (not validated again), serialized once, straight to
+    # JSON (not dumped to dicts, then encoded).
+    answer = BatchOut.model_construct(
+        created=counts["created"],
+        duplicate=counts["duplicate"],
+        conflict=counts["conflict"],
+        invalid=counts["invalid"],
         items=[
-            BatchItemResult(
+            BatchItemResult.model_construct(
                 index=o.index, id=o.id, status=o.status, response=o.response, problem=o.problem
             )
             for o in ordered
         ],
     )
-    # Serialized once, straight to JSON (not validated again, dumped to dicts, then encoded).
     return Response(answer.model_dump_json(), media_type="application/json")
 
 
