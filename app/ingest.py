@@ -87,6 +87,10 @@ class Submitter:
     services: frozenset[int] | None = None  # the key's services, when restricted to some
 
 
+# The canonical form's encoder, made once (json.dumps with options makes one per call).
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def content_hash(item: ResponseIn, scores: Mapping[str, int | None] | None = None) -> str:
     """sha256 of the submission's canonical form: equal for a faithful retry, whatever the
     offset collected_at was written in or whether unanswered elements were null or absent.
@@ -108,8 +112,7 @@ def content_hash(item: ResponseIn, scores: Mapping[str, int | None] | None = Non
         "extra_answers": item.extra_answers or {},
         "suggestion": item.suggestion or None,
     }
-    encoded = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(encoded.encode()).hexdigest()
+    return hashlib.sha256(_CANONICAL.encode(canonical).encode()).hexdigest()
 
 
 def _row(
