@@ -25,6 +25,7 @@ from app.aggregates import (
     add_to_aggregates,
     adding,
     aggregate_rows,
+    aggregate_upserts,
     month_of,
     new_ids,
     sqlite_inserted_upserts,
@@ -285,13 +286,20 @@ async def _read_for_validation(
         found = await fetch_all(conn, _references_with_recent(one), references | alike)
         carried = next((r.recent for r in found if r.recent is not None), None)
         return (*references_found(found), recent_from_json(carried))
-    # SQLite: both statements in one crossing to its thread; of the alike, the nearest.
-    nearest = nearest_params(items, scores, device, burst_range)
+    # SQLite: both statements in one crossing to its thread; for a batch, of the alike only
+    # the nearest (one submission's equality search reads few rows: its simpler statement
+    # costs less).
+    if len(items) == 1:
+        alike = recent_params(items, device, burst_range)
+        recent_read, recent_params_ = recent_alike(dialect, "signature" in alike), alike
+    else:
+        recent_read = nearest_alike()
+        recent_params_ = nearest_params(items, scores, device, burst_range)
     found, recent = await on_sqlite_thread(
         conn,
         lambda s: (
             s.fetch_all(references_query(dialect), references),
-            s.fetch_all(nearest_alike(), nearest),
+            s.fetch_all(recent_read, recent_params_),
         ),
     )
     return (*references_found(found), recent)
@@ -321,6 +329,11 @@ async def _insert(
     return inserted
 
 
+# SQLite: from this many new rows, their aggregates are summed by SQLite (fewer: in Python,
+# one parameter set per row or two, cheaper than SQLite's join and grouping).
+_SUMMED_BY_SQLITE = 4
+
+
 def _insert_sqlite(
     statements: SqliteStatements, rows: list[dict[str, Any]], now: datetime
 ) -> set[uuid.UUID]:
@@ -329,11 +342,15 @@ def _insert_sqlite(
     registered = {r.id for r in statements.execute_many(_register("sqlite"), rows, True)}
     new_rows = [r for r in rows if r["id"] in registered]
     inserted = {r.id for r in statements.execute_many(_insert_new("sqlite"), new_rows, True)}
-    if inserted:
+    new_rows = [r for r in new_rows if r["id"] in inserted]
+    if len(new_rows) >= _SUMMED_BY_SQLITE:
         # Counted in the aggregates by SQLite itself, from the rows just inserted.
-        counted = {"new": new_ids(r for r in new_rows if r["id"] in inserted), "updated_at": now}
+        counted = {"new": new_ids(new_rows), "updated_at": now}
         for statement in sqlite_inserted_upserts():
             statements.execute_many(statement, [counted])
+    elif new_rows:
+        for statement, sums in aggregate_upserts("sqlite", new_rows, now):
+            statements.execute_many(statement, sums)
     return inserted
 
 

@@ -127,11 +127,11 @@ def test_the_reason_gives_the_gap_to_the_nearest_alike_response_before_or_after(
 ) -> None:
     # Stored with the same answers at 0, 8 and 40 s. Late ones come in two batches: at 12 s
     # (nearest before it: 8 s) with one at 100 s (60 s from 40 s: alone), then at 5 s
-    # (nearest: 8 s, after it; 0 s is 5 s away). Gaps by hand.
+    # (nearest: 8 s, after it; 0 s is 5 s away) with one at 200 s (alone). Gaps by hand.
     for seconds in (0, 8, 40):
         post_at(units, kiosks[0], seconds)
     reasons: list[str | None] = []
-    for batch in ((12, 100), (5,)):
+    for batch in ((12, 100), (5, 200)):
         items = [
             response_item("capil", "ktp", all_answers(3), BURST_START + timedelta(seconds=s))
             for s in batch
@@ -144,6 +144,7 @@ def test_the_reason_gives_the_gap_to_the_nearest_alike_response_before_or_after(
         "identical answers from the same device 4 s after another response",
         None,
         "identical answers from the same device 3 s after another response",
+        None,
     ]
 
 
