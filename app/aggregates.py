@@ -27,8 +27,11 @@ from sqlalchemy import (
     String,
     Table,
     bindparam,
+    case,
     func,
     literal,
+    literal_column,
+    or_,
     select,
     union_all,
 )
@@ -37,13 +40,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from app.method import ELEMENTS
 from app.models import DailyAggregate, MonthlyAggregate, Unit, YearlyAggregate
 from app.periods import split_months, split_years
-from app.statements import dialect_insert, execute_many, fetch_all
+from app.statements import JsonRows, dialect_insert, execute_many, fetch_all
 from app.stored_responses import RESPONSES
 from app.units import subtree_ids
 
 DAILY: Table = DailyAggregate.__table__  # type: ignore[assignment]
 MONTHLY: Table = MonthlyAggregate.__table__  # type: ignore[assignment]
 YEARLY: Table = YearlyAggregate.__table__  # type: ignore[assignment]
+_TABLES = ((DAILY, "local_date"), (MONTHLY, "month"), (YEARLY, "year"))
 AGGREGATE_KEY = ("unit_id", "service_id", "survey_version_id", "flagged")
 FLAGGED = ("suspected", "confirmed")  # the flags that keep a response out of the indices
 AGGREGATE_SLOTS = 8  # rows per key; readers sum them
@@ -169,6 +173,56 @@ def aggregate_upserts(
         upserts.append((_upsert(dialect, table, bucket), counted))
     upserts.append((_upsert(dialect, YEARLY, "year"), _years_of(upserts[-1][1], now)))
     return upserts
+
+
+# SQLite: each table's bucket of a response's local_date (ISO text), by SQLite's date().
+_SQLITE_BUCKETS = {"local_date": None, "month": "start of month", "year": "start of year"}
+
+
+def sqlite_inserted_upserts() -> list[Any]:
+    """SQLite: the statements of `aggregate_upserts` for responses just inserted, summed by
+    SQLite from their stored rows (`raw_counter_columns`, as every check of the tables sums
+    them) rather than in Python: each takes the new rows' ids with their slots as `new`
+    (`new_ids`) and the time as `updated_at`. The days, then the months, then the years (one
+    writer at a time on SQLite: the order is only kept)."""
+    return [_sqlite_inserted_upsert(t, bucket) for t, bucket in _TABLES]
+
+
+def new_ids(rows: Iterable[dict[str, Any]]) -> list[tuple[uuid.UUID, int]]:
+    """The `new` parameter of `sqlite_inserted_upserts`: each id with its slot."""
+    return [(row["id"], slot_of(row["id"])) for row in rows]
+
+
+@cache
+def _sqlite_inserted_upsert(table: Table, bucket: str) -> Any:
+    new = (
+        func.json_each(bindparam("new", type_=JsonRows(RESPONSES.c.id.type, Integer())))
+        .table_valued("value")
+        .alias("new")
+    )
+    start_of = _SQLITE_BUCKETS[bucket]
+    day = RESPONSES.c.local_date
+    bucket_value = day if start_of is None else func.date(day, start_of)
+    flagged = case((or_(*(RESPONSES.c.flag == f for f in FLAGGED)), True), else_=False)
+    slot = func.json_extract(new.c.value, literal_column("'$[1]'"))
+    keys = [RESPONSES.c[c] for c in AGGREGATE_KEY[:-1]]
+    counters = [func.coalesce(counter, literal_column("0")) for counter in _counter_sums()]
+    summed = (
+        select(
+            *keys,
+            flagged,
+            bucket_value,
+            slot,
+            *counters,
+            bindparam("updated_at", type_=table.c.updated_at.type),
+        )
+        .select_from(new)
+        # A WHERE, not a JOIN … ON: an upsert's SELECT needs one (SQLite's parser).
+        .where(RESPONSES.c.id == func.json_extract(new.c.value, literal_column("'$[0]'")))
+        .group_by(*keys, flagged, bucket_value, slot)
+    )
+    names = [*AGGREGATE_KEY, bucket, "slot", *AGGREGATE_COUNTERS, "updated_at"]
+    return adding(dialect_insert("sqlite")(table).from_select(names, summed), table, bucket)
 
 
 def _years_of(monthly: list[dict[str, Any]], now: datetime) -> list[dict[str, Any]]:
@@ -357,22 +411,26 @@ async def aggregate_totals(
 
 def raw_counter_columns() -> list[ColumnElement[Any]]:
     """The aggregate counters, summed directly over response rows."""
+    return [
+        counter.label(name)
+        for name, counter in zip(AGGREGATE_COUNTERS, _counter_sums(), strict=True)
+    ]
+
+
+def _counter_sums() -> list[ColumnElement[Any]]:
+    """`raw_counter_columns`, unnamed."""
     scores = [RESPONSES.c[e] for e in ELEMENTS]
     total: ColumnElement[Any] = scores[0]
     for score in scores[1:]:
         total = total + score  # NULL unless all nine were answered
     columns: list[ColumnElement[Any]] = [
-        func.count().label("responses"),
-        func.count(total).label("complete"),
-        func.sum(total).label("complete_total"),
-        func.sum(total * total).label("complete_total_sq"),
+        func.count(),
+        func.count(total),
+        func.sum(total),
+        func.sum(total * total),
     ]
-    for element, score in zip(ELEMENTS, scores, strict=True):
-        columns += [
-            func.count(score).label(f"{element}_n"),
-            func.sum(score).label(f"{element}_sum"),
-            func.sum(score * score).label(f"{element}_sq"),
-        ]
+    for score in scores:
+        columns += [func.count(score), func.sum(score), func.sum(score * score)]
     return columns
 
 

@@ -14,14 +14,26 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
-from sqlalchemy import ARRAY, Integer, String, bindparam, cast, func, literal, select, true
+from sqlalchemy import (
+    ARRAY,
+    Integer,
+    String,
+    and_,
+    bindparam,
+    cast,
+    func,
+    literal,
+    select,
+    true,
+    union_all,
+)
 
 from app.auth import DEVICE_PREFIX
 from app.config import Settings
 from app.method import ELEMENTS
 from app.models import ApiKey
 from app.schemas import ResponseIn
-from app.statements import one_of
+from app.statements import JsonRows, one_of
 from app.stored_responses import RESPONSES
 
 SCORE_BASE = 5  # a score is 1–4, a blank counts 0: one base-5 digit per element
@@ -79,6 +91,73 @@ def recent_alike(dialect: str, one: bool, by_token: bool = False) -> Any:
     return select(*alike.c).select_from(wanted.join(alike, true()))
 
 
+@cache
+def nearest_alike() -> Any:
+    """SQLite: of `recent_alike`'s rows, for each submission's signature and collected_at
+    (the rows bound as `wanted`) and each unit and service, only the two nearest it — the
+    latest at or before it and the earliest at or after it. Burst detection needs no other
+    (`flag_bursts` looks for the closest stored response within the window), and a device
+    that stores the same answers again and again (a test kiosk, the all-4 respondent) had
+    hundreds of rows read, typed and compared for each batch. Each pair is two searches of
+    the index on device, signature and time; the minimum and maximum are taken in SQLite."""
+    responses = RESPONSES.c
+    pairs = (
+        func.json_each(bindparam("wanted", type_=JsonRows(Integer(), responses.collected_at.type)))
+        .table_valued("value")
+        .alias("pair")
+    )
+    wanted = select(
+        func.json_extract(pairs.c.value, "$[0]").label("signature"),
+        func.json_extract(pairs.c.value, "$[1]").label("at"),
+    ).cte("wanted")
+
+    def nearest(extreme: Any, low: Any, high: Any) -> Any:
+        return (
+            select(
+                responses.unit_id,
+                responses.service_id,
+                extreme(responses.collected_at).label("collected_at"),
+                responses.answers_signature,
+            )
+            .select_from(wanted)
+            .join(
+                RESPONSES,
+                and_(
+                    responses.device == bindparam("device"),
+                    responses.answers_signature == wanted.c.signature,
+                    responses.collected_at.between(low, high),
+                ),
+            )
+            .group_by(
+                wanted.c.signature,
+                wanted.c.at,
+                responses.unit_id,
+                responses.service_id,
+            )
+        )
+
+    return union_all(
+        nearest(func.max, bindparam("first"), wanted.c.at),
+        nearest(func.min, wanted.c.at, bindparam("last")),
+    )
+
+
+def nearest_params(
+    items: Iterable[ResponseIn],
+    scores: Iterable[Mapping[str, int | None]],
+    device: str | None,
+    compared: tuple[datetime, datetime],
+) -> dict[str, Any]:
+    """The parameters of `nearest_alike` for these items (`scores`: each one's answers
+    dumped)."""
+    wanted = {
+        (answers_signature(answers), i.collected_at)
+        for i, answers in zip(items, scores, strict=True)
+        if i.channel != "paper"
+    }
+    return {"device": device, "first": compared[0], "last": compared[1], "wanted": list(wanted)}
+
+
 def recent_params(
     items: Iterable[ResponseIn], device: str | None, compared: tuple[datetime, datetime]
 ) -> dict[str, Any]:
@@ -112,10 +191,14 @@ def compared_range(
     read); None when no item is checked (paper forms are not)."""
     earliest = now - timedelta(days=settings.max_collected_age_days)
     latest = now + timedelta(seconds=settings.max_clock_skew_seconds)
-    times = [min(max(i.collected_at, earliest), latest) for i in items if i.channel != "paper"]
+    times = [i.collected_at for i in items if i.channel != "paper"]
     if not times:
         return None
-    return min(times) - window, max(times) + window
+    # Bounding is monotonic: the bounded extremes are the extremes of the bounded times.
+    return (
+        min(max(min(times), earliest), latest) - window,
+        min(max(max(times), earliest), latest) + window,
+    )
 
 
 def _key(unit_id: int, service_id: int, signature: int) -> tuple[int, int, int]:

@@ -5,7 +5,7 @@ client's UUID, daily and monthly aggregates kept atomically with it (`app.aggreg
 import hashlib
 import json
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
@@ -28,12 +28,16 @@ from app.aggregates import (
     aggregate_rows,
     aggregate_upserts,
     month_of,
+    new_ids,
+    sqlite_inserted_upserts,
     year_of,
 )
 from app.auth import KEY, KEY_COLUMNS, device_of
 from app.bursts import (
     compared_range,
     flag_bursts,
+    nearest_alike,
+    nearest_params,
     recent_alike,
     recent_from_json,
     recent_params,
@@ -96,26 +100,37 @@ class ByToken:
     admit: Callable[[Any], Awaitable[Submitter]]
 
 
-def content_hash(item: ResponseIn) -> str:
+# The canonical form's encoder, made once (json.dumps with options makes one per call).
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def content_hash(item: ResponseIn, scores: Mapping[str, int | None] | None = None) -> str:
     """sha256 of the submission's canonical form: equal for a faithful retry, whatever the
-    offset collected_at was written in or whether unanswered elements were null or absent."""
+    offset collected_at was written in or whether unanswered elements were null or absent.
+    `scores`: the item's answers dumped (`item.answers.model_dump()`), when the caller has
+    them."""
+    answered = (
+        item.answers.model_dump(exclude_none=True)
+        if scores is None
+        else {key: score for key, score in scores.items() if score is not None}
+    )
     canonical = {
         "unit": item.unit,
         "service": item.service,
         "survey_version_id": item.survey_version_id,
         "channel": item.channel,
         "collected_at": item.collected_at.astimezone(UTC).isoformat(),
-        "answers": item.answers.model_dump(exclude_none=True),
+        "answers": answered,
         "profile": item.profile.model_dump(exclude_none=True),
         "extra_answers": item.extra_answers or {},
         "suggestion": item.suggestion or None,
     }
-    encoded = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(encoded.encode()).hexdigest()
+    return hashlib.sha256(_CANONICAL.encode(canonical).encode()).hexdigest()
 
 
 def _row(
     item: ResponseIn,
+    answers: dict[str, int | None],
     unit: NamedUnit,
     service_id: int,
     digest: str,
@@ -123,7 +138,6 @@ def _row(
     submitter: Submitter,
 ) -> dict[str, Any]:
     local_date = item.collected_at.astimezone(ZoneInfo(unit.time_zone)).date()
-    answers = item.answers.model_dump()
     return {
         "id": item.id,
         "unit_id": unit.id,
@@ -294,11 +308,13 @@ async def _read_for_validation(
     items: list[ResponseIn],
     device: str | None,
     burst_range: tuple[datetime, datetime] | None,
+    scores: list[dict[str, int | None]],
     token_hash: str | None = None,
 ) -> tuple[dict[str, NamedUnit], dict[tuple[int, str], NamedService], list[Any], Any]:
     """The units and services the items name, the device's stored responses that burst
     detection compares them with (none when it is not done) and, given a `token_hash`, the
-    row of its key (None: unknown), the key's device being the one compared."""
+    row of its key (None: unknown), the key's device being the one compared; `scores`: each
+    item's answers dumped."""
     dialect = conn.dialect.name
     references = references_params(items)
     if token_hash is not None:
@@ -307,18 +323,26 @@ async def _read_for_validation(
         found = await fetch_all(conn, references_query(dialect), references)
         return (*references_found(found), [], None)
     # Only the stored responses with the same answers can make one a burst.
-    alike = recent_params(items, device, burst_range)
-    one = "signature" in alike
     if dialect == "postgresql":
+        alike = recent_params(items, device, burst_range)
+        one = "signature" in alike
         found = await fetch_all(conn, _references_with_recent(one), references | alike)
         carried = next((r.recent for r in found if r.recent is not None), None)
         return (*references_found(found), recent_from_json(carried), None)
-    # SQLite: both statements in one crossing to its thread.
+    # SQLite: both statements in one crossing to its thread; for a batch, of the alike only
+    # the nearest (one submission's equality search reads few rows: its simpler statement
+    # costs less).
+    if len(items) == 1:
+        alike = recent_params(items, device, burst_range)
+        recent_read, recent_params_ = recent_alike(dialect, "signature" in alike), alike
+    else:
+        recent_read = nearest_alike()
+        recent_params_ = nearest_params(items, scores, device, burst_range)
     found, recent = await on_sqlite_thread(
         conn,
         lambda s: (
             s.fetch_all(references_query(dialect), references),
-            s.fetch_all(recent_alike(dialect, one), alike),
+            s.fetch_all(recent_read, recent_params_),
         ),
     )
     return (*references_found(found), recent, None)
@@ -379,6 +403,11 @@ async def _insert(
     return inserted
 
 
+# SQLite: from this many new rows, their aggregates are summed by SQLite (fewer: in Python,
+# one parameter set per row or two, cheaper than SQLite's join and grouping).
+_SUMMED_BY_SQLITE = 4
+
+
 def _insert_sqlite(
     statements: SqliteStatements, rows: list[dict[str, Any]], now: datetime
 ) -> set[uuid.UUID]:
@@ -388,9 +417,14 @@ def _insert_sqlite(
     new_rows = [r for r in rows if r["id"] in registered]
     inserted = {r.id for r in statements.execute_many(_insert_new("sqlite"), new_rows, True)}
     new_rows = [r for r in new_rows if r["id"] in inserted]
-    if new_rows:
-        for statement, counted in aggregate_upserts("sqlite", new_rows, now):
-            statements.execute_many(statement, counted)
+    if len(new_rows) >= _SUMMED_BY_SQLITE:
+        # Counted in the aggregates by SQLite itself, from the rows just inserted.
+        counted = {"new": new_ids(new_rows), "updated_at": now}
+        for statement in sqlite_inserted_upserts():
+            statements.execute_many(statement, [counted])
+    elif new_rows:
+        for statement, sums in aggregate_upserts("sqlite", new_rows, now):
+            statements.execute_many(statement, sums)
     return inserted
 
 
@@ -417,6 +451,7 @@ async def _checked_rows(
     units: dict[str, NamedUnit],
     services: dict[tuple[int, str], NamedService],
     digests: dict[int, str],
+    scores: dict[int, dict[str, int | None]],
     versions: VersionCache,
     settings: Settings,
     now: datetime,
@@ -428,14 +463,22 @@ async def _checked_rows(
     for index, item in unique:
         rules = await versions.rules(conn, item.survey_version_id)
         problems = check_item(
-            item, units, services, rules, now, settings, submitter.scope_path, submitter.services
+            item,
+            units,
+            services,
+            rules,
+            now,
+            settings,
+            submitter.scope_path,
+            submitter.services,
+            scores[index],
         )
         if problems:
             refused[index] = problems
             continue
         unit = units[item.unit]
         service = services[(unit.id, item.service)]
-        rows.append(_row(item, unit, service.id, digests[index], now, submitter))
+        rows.append(_row(item, scores[index], unit, service.id, digests[index], now, submitter))
     return rows, refused
 
 
@@ -547,7 +590,9 @@ async def ingest(
     are refused. A response whose id is already stored is a duplicate when its content is the
     same, and a conflict otherwise; concurrent identical submissions store exactly one row.
     """
-    digests = {index: content_hash(item) for index, item in items}
+    # Each item's answers dumped once, for its hash, its checks, its row and its signature.
+    scores = {index: item.answers.model_dump() for index, item in items}
+    digests = {index: content_hash(item, scores[index]) for index, item in items}
     unique, repeats, first_of = _first_of_each_id(items)
     window = timedelta(seconds=settings.burst_seconds)
     by_token = submitter if isinstance(submitter, ByToken) else None
@@ -559,12 +604,17 @@ async def ingest(
     )
     token_hash = by_token.token_hash if by_token is not None else None
     units, services, recent, key = await _read_for_validation(
-        conn, [item for _, item in unique], device, burst_range, token_hash
+        conn,
+        [item for _, item in unique],
+        device,
+        burst_range,
+        [scores[index] for index, _ in unique],
+        token_hash,
     )
     if isinstance(submitter, ByToken):
         submitter = await submitter.admit(key)
     rows, refused = await _checked_rows(
-        conn, unique, units, services, digests, versions, settings, now, submitter
+        conn, unique, units, services, digests, scores, versions, settings, now, submitter
     )
     inserted: set[uuid.UUID] = set()
     if rows and burst_range is not None:

@@ -3,7 +3,7 @@ names exist, are in the submitter's scope and were active when it was collected;
 collected_at is plausible; its answers fit its survey version. Pure, but for the statement
 that reads the units and services named (run by `app.ingest`)."""
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
@@ -84,7 +84,10 @@ def references_found(
 
 
 def _check_version(
-    rules: VersionRules | None, unit: NamedUnit, item: ResponseIn
+    rules: VersionRules | None,
+    unit: NamedUnit,
+    item: ResponseIn,
+    scores: Mapping[str, int | None] | None,
 ) -> list[FieldProblem]:
     if rules is None:
         return [
@@ -104,7 +107,11 @@ def _check_version(
                 code="survey_version_not_allowed",
             )
         )
-    answered = item.answers.model_dump(exclude_none=True)
+    answered = (
+        item.answers.model_dump(exclude_none=True)
+        if scores is None
+        else {key: score for key, score in scores.items() if score is not None}
+    )
     # A paper form is transcribed as filled in: a blank stays blank (NULL, its own denominator).
     if item.channel != "paper":
         problems.extend(
@@ -159,9 +166,11 @@ def check_item(
     settings: Settings,
     scope: str | None,
     only_services: frozenset[int] | None = None,
+    scores: Mapping[str, int | None] | None = None,
 ) -> list[FieldProblem]:
     """Every problem of the item; `only_services`: the ids of the services the submitter's
-    key is restricted to (None, the usual case, costs nothing)."""
+    key is restricted to (None, the usual case, costs nothing); `scores`: the item's answers
+    dumped, when the caller has them."""
     problems: list[FieldProblem] = []
     if item.collected_at > now + timedelta(seconds=settings.max_clock_skew_seconds):
         problems.append(
@@ -215,5 +224,5 @@ def check_item(
                 code="service_not_allowed",
             )
         )
-    problems.extend(_check_version(rules, unit, item))
+    problems.extend(_check_version(rules, unit, item, scores))
     return problems

@@ -22,7 +22,10 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PrivateAttr,
     StringConstraints,
+    TypeAdapter,
+    ValidationError,
     WithJsonSchema,
     model_validator,
 )
@@ -520,6 +523,38 @@ class BatchIn(Closed):
         Field(min_length=1, max_length=MAX_BATCH_ITEMS_CEILING),
         WithJsonSchema(batch_items_schema(MAX_BATCH_ITEMS_CEILING)),
     ]
+    _responses: "list[ResponseIn | ValidationError]" = PrivateAttr(default_factory=list)
+
+    @model_validator(mode="after")
+    def _validate_items(self) -> "BatchIn":
+        # With the body, so before the request takes its connection (on SQLite, its turn
+        # to write): the items' validation is pure.
+        self._responses = each_response(self.items)
+        return self
+
+    @property
+    def responses(self) -> "list[ResponseIn | ValidationError]":
+        """Each item as a ResponseIn, or what is wrong with it."""
+        return self._responses
+
+
+_RESPONSES = TypeAdapter(list[ResponseIn])
+
+
+def each_response(items: list[Any]) -> list[ResponseIn | ValidationError]:
+    """Each item validated as a ResponseIn, or its error: all in one call when all are
+    valid (the usual batch), then one by one so that each item has its own problem."""
+    try:
+        return list(_RESPONSES.validate_python(items))
+    except ValidationError:
+        pass
+    checked: list[ResponseIn | ValidationError] = []
+    for item in items:
+        try:
+            checked.append(ResponseIn.model_validate(item))
+        except ValidationError as error:
+            checked.append(error)
+    return checked
 
 
 def document_batch_limit(spec: dict[str, Any], max_items: int) -> dict[str, Any]:

@@ -31,7 +31,15 @@ import logging
 import random
 import sqlite3
 from collections import namedtuple
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from dataclasses import dataclass
 from functools import cache
@@ -113,6 +121,33 @@ class JsonList(TypeDecorator[list[Any]]):
         return json.dumps([process(v) for v in value] if process else list(value))
 
 
+class JsonRows(TypeDecorator[list[tuple[Any, ...]]]):
+    """A list of rows bound as one JSON text of arrays, each value as the type of its
+    position binds it: what SQLite's `json_each` reads a row at a time (one text parsed
+    once, where a list per position joined on their positions was parsed again for every
+    row)."""
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, *items: TypeEngine[Any]) -> None:
+        super().__init__()
+        self.items = items
+
+    def process_bind_param(
+        self, value: list[tuple[Any, ...]] | None, dialect: Dialect
+    ) -> str | None:
+        if value is None:
+            return None
+        processes = [item._cached_bind_processor(dialect) for item in self.items]
+        return json.dumps(
+            [
+                [v if p is None else p(v) for p, v in zip(processes, row, strict=True)]
+                for row in value
+            ]
+        )
+
+
 def one_of(
     column: ColumnElement[Any] | InstrumentedAttribute[Any], name: str, dialect: str
 ) -> ColumnElement[bool]:
@@ -182,6 +217,7 @@ class _SqliteCompiled:
     literals: Mapping[str, Any]  # values written into the statement, such as 'paper'
     row: Callable[[Iterable[Any]], Any]  # the named tuple of a row
     results: tuple[Callable[[Any], Any] | None, ...] | None  # each column's, if any has one
+    values_group: str | None = None  # an INSERT's "(?, ?, …)": repeated for several rows
 
     def values(self, params: Params) -> list[Any]:
         values = []
@@ -190,6 +226,23 @@ class _SqliteCompiled:
             values.append(value if process is None else process(value))
         return values
 
+    def values_of(self, rows: Sequence[Params]) -> list[list[Any]]:
+        """`values` of each parameter set, column by column: a processor runs once for a
+        value that is the same object as the row before's (the batch's `now`, its day)."""
+        names = self.names
+        found = [[r[n] if n in r else self.literals[n] for n in names] for r in rows]
+        for position, process in enumerate(self.binds):
+            if process is None:
+                continue
+            last: Any = _UNSET
+            processed: Any = None
+            for values in found:
+                value = values[position]
+                if value is not last:
+                    last, processed = value, process(value)
+                values[position] = processed
+        return found
+
     def rows(self, found: list[tuple[Any, ...]]) -> list[Any]:
         make, results = self.row, self.results
         if results is None:
@@ -197,6 +250,25 @@ class _SqliteCompiled:
         return [
             make([v if p is None else p(v) for p, v in zip(results, r, strict=True)]) for r in found
         ]
+
+
+_UNSET = object()
+# Rows per multi-row INSERT: each a power of two up to this (a batch of 50: 32, 16, 2), so
+# that a statement has a few texts, prepared once each in sqlite3's statement cache.
+_MOST_ROWS = 64
+
+
+def _row_counts(rows: int, most: int) -> Iterator[int]:
+    """`rows` split into powers of two of at most `most`, the largest first."""
+    while rows:
+        count = min(most, 1 << (rows.bit_length() - 1))
+        yield count
+        rows -= count
+
+
+@cache
+def _several_rows(sql: str, group: str, rows: int) -> str:
+    return sql.replace(f" VALUES {group}", " VALUES " + ", ".join([group] * rows), 1)
 
 
 @cache
@@ -228,6 +300,10 @@ def _sqlite_compiled(statement: Executable) -> _SqliteCompiled | None:
     row: Callable[[Iterable[Any]], Any] = tuple
     if names:
         row = namedtuple("Row", names)._make  # type: ignore[attr-defined]
+    group = "(" + ", ".join(["?"] * len(positions)) + ")"
+    several = (
+        bool(positions) and compiled.isinsert and compiled.string.count(f" VALUES {group}") == 1
+    )
     return _SqliteCompiled(
         compiled.string,
         positions,
@@ -235,6 +311,7 @@ def _sqlite_compiled(statement: Executable) -> _SqliteCompiled | None:
         literals,
         row,
         results if any(results) else None,
+        group if several else None,
     )
 
 
@@ -256,11 +333,25 @@ class SqliteStatements:
         compiled = _sqlite_compiled(statement)
         assert compiled is not None, "a statement the SQLite path cannot run"
         if not returning:
-            self._raw.executemany(compiled.sql, (compiled.values(r) for r in rows))
+            self._raw.executemany(compiled.sql, compiled.values_of(rows))
             return []
-        found: list[tuple[Any, ...]] = []
-        for row in rows:
-            found.extend(self._raw.execute(compiled.sql, compiled.values(row)).fetchall())
+        values = compiled.values_of(rows)
+        group = compiled.values_group
+        if group is None:
+            found: list[tuple[Any, ...]] = []
+            for row in values:
+                found.extend(self._raw.execute(compiled.sql, row).fetchall())
+            return compiled.rows(found)
+        # An INSERT: its rows in a few statements of several rows each (one execute apiece,
+        # where a row each cost its own), within SQLite's bound on parameters.
+        found = []
+        most = self._raw.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // len(compiled.names)
+        start = 0
+        for count in _row_counts(len(values), max(1, min(_MOST_ROWS, most))):
+            flat = [v for row in values[start : start + count] for v in row]
+            sql = _several_rows(compiled.sql, group, count) if count > 1 else compiled.sql
+            found.extend(self._raw.execute(sql, flat).fetchall())
+            start += count
         return compiled.rows(found)
 
 

@@ -122,6 +122,32 @@ def test_a_batch_is_checked_against_stored_responses_and_itself(
     assert flags == ["suspected", None, "suspected", None]
 
 
+def test_the_reason_gives_the_gap_to_the_nearest_alike_response_before_or_after(
+    units: TestClient, kiosks: tuple[str, str]
+) -> None:
+    # Stored with the same answers at 0, 8 and 40 s. Late ones come in two batches: at 12 s
+    # (nearest before it: 8 s) with one at 100 s (60 s from 40 s: alone), then at 5 s
+    # (nearest: 8 s, after it; 0 s is 5 s away) with one at 200 s (alone). Gaps by hand.
+    for seconds in (0, 8, 40):
+        post_at(units, kiosks[0], seconds)
+    reasons: list[str | None] = []
+    for batch in ((12, 100), (5, 200)):
+        items = [
+            response_item("capil", "ktp", all_answers(3), BURST_START + timedelta(seconds=s))
+            for s in batch
+        ]
+        answer = units.post("/v1/responses/batch", json={"items": items}, headers=bearer(kiosks[0]))
+        assert answer.status_code == 200, answer.text
+        flags = {f["response"]["id"]: f["reason"] for f in units.get("/v1/flags").json()["items"]}
+        reasons += [flags.get(r["id"]) for r in answer.json()["items"]]
+    assert reasons == [
+        "identical answers from the same device 4 s after another response",
+        None,
+        "identical answers from the same device 3 s after another response",
+        None,
+    ]
+
+
 def test_clearing_a_flag_counts_the_response_again(
     units: TestClient, kiosks: tuple[str, str]
 ) -> None:

@@ -6,7 +6,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request, Response, status
-from pydantic import ValidationError
 
 from app import tickets
 from app.auth import Principal, token_hash, unit_for
@@ -175,17 +174,17 @@ async def submit_batch(
     _check_batch_size(raw_items, settings.max_batch_items)
     results: dict[int, Outcome] = {}
     valid: list[tuple[int, ResponseIn]] = []
-    for index, raw_item in enumerate(raw_items):
-        try:
-            valid.append((index, ResponseIn.model_validate(raw_item)))
-        except ValidationError as error:
-            item_id = raw_item.get("id") if isinstance(raw_item, dict) else None
-            results[index] = Outcome(
-                index,
-                None if not isinstance(item_id, str) else _uuid_or_none(item_id),
-                "invalid",
-                problem=validation_problem(error, ("items", index)),
-            )
+    for index, (raw_item, checked) in enumerate(zip(raw_items, body.responses, strict=True)):
+        if isinstance(checked, ResponseIn):
+            valid.append((index, checked))
+            continue
+        item_id = raw_item.get("id") if isinstance(raw_item, dict) else None
+        results[index] = Outcome(
+            index,
+            None if not isinstance(item_id, str) else _uuid_or_none(item_id),
+            "invalid",
+            problem=validation_problem(checked, ("items", index)),
+        )
     if valid:
         outcomes = await ingest(conn, valid, versions, settings, utcnow(), submitter_of(caller))
         for outcome in outcomes:
@@ -206,16 +205,20 @@ async def submit_batch(
         s: sum(1 for o in ordered if o.status == s)
         for s in ("created", "duplicate", "conflict", "invalid")
     }
-    answer = BatchOut(
-        **counts,
+    # Built from values already checked (not validated again), serialized once, straight to
+    # JSON (not dumped to dicts, then encoded).
+    answer = BatchOut.model_construct(
+        created=counts["created"],
+        duplicate=counts["duplicate"],
+        conflict=counts["conflict"],
+        invalid=counts["invalid"],
         items=[
-            BatchItemResult(
+            BatchItemResult.model_construct(
                 index=o.index, id=o.id, status=o.status, response=o.response, problem=o.problem
             )
             for o in ordered
         ],
     )
-    # Serialized once, straight to JSON (not validated again, dumped to dicts, then encoded).
     return Response(answer.model_dump_json(), media_type="application/json")
 
 
