@@ -23,14 +23,15 @@ import inspect
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any, Protocol, TypeVar
 
-from fastapi import BackgroundTasks, Depends, Request, Response
+from fastapi import BackgroundTasks, Depends, HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from starlette.requests import ClientDisconnect
 from starlette.types import Scope
 
 from app import auth
@@ -203,7 +204,7 @@ class Admission:
     its first statement (a `DirectRoute`'s usual request: a round trip saved)."""
 
     request: Request
-    token: str
+    token: str = field(repr=False)  # never in a traceback's locals or a log
     parts: AppParts
     background: BackgroundTasks
     principal: Principal | None = None
@@ -247,7 +248,10 @@ class DirectRoute(APIRoute):
         async def handle(request: Request) -> Response:
             if not usual_request(request.scope):
                 return await declared(request)
-            data = json_body(await request.body())
+            try:
+                data = json_body(await request.body())
+            except ClientDisconnect as gone:  # as FastAPI's body parsing answers it
+                raise HTTPException(400, "There was an error parsing the body") from gone
             if data is None:
                 return await declared(request)  # it answers the body's problem
             return await direct(request, data)

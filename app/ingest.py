@@ -362,7 +362,11 @@ async def _read_with_key(
     given = {"token_hash": token_hash}
     if conn.dialect.name == "postgresql":
         rows = await fetch_all(conn, _key_and_references(one), references | alike | given)
-        carried = rows[0].recent if one is not None else None
+        carried = (
+            next((r.recent for r in rows if r.recent is not None), None)
+            if one is not None
+            else None
+        )
         named = [r for r in rows if r.id is not None]
         return (*references_found(named), recent_from_json(carried), _key_row(rows[0]))
 

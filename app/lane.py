@@ -12,7 +12,7 @@ and the match against every route.
 """
 
 from collections.abc import Awaitable, Callable, Iterable, Iterator
-from typing import Any
+from typing import Any, cast
 
 from fastapi import FastAPI, Request, Response
 from starlette.exceptions import HTTPException
@@ -59,10 +59,12 @@ class SubmissionLane:
         chunks: list[bytes] = []
         size = 0
         complete = False
+        ended: Message | None = None  # a message other than the body's (the client left)
         while size <= self.max_bytes:
             message = await receive()
-            if message["type"] != "http.request":  # the client went away
-                return
+            if message["type"] != "http.request":
+                ended = message
+                break
             chunk = message.get("body", b"")
             chunks.append(chunk)
             size += len(chunk)
@@ -70,9 +72,9 @@ class SubmissionLane:
                 complete = True
                 break
         body = b"".join(chunks)
-        replayed = _replay(body, complete, receive)
+        replayed = _replay(body, complete, ended, receive)
         data = json_body(body) if complete and size <= self.max_bytes else None
-        if data is None:
+        if data is None:  # the stack answers it, as it would have
             await self.stack(scope, replayed, send)
             return
         route, direct = found
@@ -84,7 +86,11 @@ class SubmissionLane:
             response = await direct(request, data)
         except Exception as error:
             handler, unexpected = self._handler(error)
-            response = await handler(request, error)
+            try:
+                response = await handler(request, error)
+            except Exception as unhandled:  # a handler that does not answer it raises it
+                fallback = cast(Handler, self.app.exception_handlers[Exception])
+                response, unexpected = await fallback(request, unhandled), True
             if unexpected:  # as Starlette's ServerErrorMiddleware: answered, then raised
                 await response(scope, replayed, send)
                 raise
@@ -119,15 +125,16 @@ def _direct_routes(routes: Iterable[BaseRoute]) -> Iterator[DirectRoute]:
             yield from _direct_routes(included.routes)
 
 
-def _replay(body: bytes, complete: bool, receive: Receive) -> Receive:
-    """`receive` with the body read so far given first."""
-    given = False
+def _replay(body: bytes, complete: bool, ended: Message | None, receive: Receive) -> Receive:
+    """`receive` with the body read so far given first (and the message that ended the
+    reading, a disconnect, after it)."""
+    pending: list[Message] = [{"type": "http.request", "body": body, "more_body": not complete}]
+    if ended is not None:
+        pending.append(ended)
 
     async def replayed() -> Message:
-        nonlocal given
-        if not given:
-            given = True
-            return {"type": "http.request", "body": body, "more_body": not complete}
+        if pending:
+            return pending.pop(0)
         return await receive()
 
     return replayed

@@ -312,8 +312,8 @@ def test_concurrent_overlapping_batches_store_each_once(mall: TestClient) -> Non
 DIRECT, DECLARED = "application/json", "application/vnd.skm+json"
 
 
-def _answer(response: Any) -> tuple[int, Any]:
-    """Status and body, without what differs between two requests of the same kind (ids,
+def _answer(response: Any) -> tuple[int, Any, dict[str, str | None]]:
+    """Status, body and headers, without what differs between two requests of the same kind (ids,
     times: the two are sent an hour apart, or identical answers would be a burst)."""
     body = response.json()
     if isinstance(body, dict):
@@ -323,7 +323,8 @@ def _answer(response: Any) -> tuple[int, Any]:
                 if isinstance(stored, dict):
                     for differs in ("id", "received_at", "collected_at", "local_date"):
                         stored.pop(differs, None)
-    return response.status_code, body
+    kept = ("content-type", "www-authenticate", "retry-after")
+    return response.status_code, body, {h: response.headers.get(h) for h in kept}
 
 
 @pytest.mark.parametrize("batch", [False, True], ids=["single", "batch"])

@@ -3,12 +3,14 @@ stack, everything else goes through the stack — with the body already read giv
 and what the lane answers is what the stack would answer (tests/test_collection.py
 compares the two paths answer by answer)."""
 
+import contextlib
 import json
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import exc as sa_exc
 
 from app.lane import SubmissionLane
 from app.main import create_app
@@ -96,33 +98,41 @@ def test_refusals_in_the_lane_are_the_apps_problems(mall: TestClient) -> None:
     assert mall.post("/v1/responses", json=item).status_code == 201  # nothing stored before
 
 
-def test_an_unexpected_error_in_the_lane_is_a_500_problem(
-    lenient: TestClient, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    async def broken(*_args: object, **_kwargs: object) -> None:
-        raise RuntimeError("boom")
+async def _broken(*_args: object, **_kwargs: object) -> None:
+    raise RuntimeError("boom")
 
-    monkeypatch.setattr("app.routers.collection.store_one", broken)
+
+async def _integrity(*_args: object, **_kwargs: object) -> None:
+    # A database error that is not a server's unavailability: its handler raises it again.
+    raise sa_exc.IntegrityError("INSERT …", None, Exception("duplicate key"))
+
+
+@pytest.mark.parametrize("failure", [_broken, _integrity], ids=["runtime", "integrity"])
+def test_an_unexpected_error_in_the_lane_is_a_500_problem(
+    lenient: TestClient, monkeypatch: pytest.MonkeyPatch, failure: Any
+) -> None:
+    monkeypatch.setattr("app.routers.collection.store_one", failure)
     make_mall(lenient)
-    answer = lenient.post(
-        "/v1/responses",
-        json=response_item("disdukcapil", "ktp"),
-        headers={"X-Request-ID": "lane-500"},
-    )
-    assert (answer.status_code, answer.headers["content-type"]) == (500, PROBLEM)
-    assert answer.headers["x-request-id"] == "lane-500"
-    assert answer.json()["request_id"] == "lane-500"
+    answers = [
+        lenient.post(
+            path,
+            json=response_item("disdukcapil", "ktp"),
+            headers={"X-Request-ID": "lane-500"},
+        )
+        for path in ("/v1/responses", "/v1/responses?through=stack")
+    ]
+    for answer in answers:  # the lane's answer, then the stack's
+        assert (answer.status_code, answer.headers["content-type"]) == (500, PROBLEM)
+        assert answer.headers["x-request-id"] == "lane-500"
+        assert answer.json()["request_id"] == "lane-500"
+    assert answers[0].json() == answers[1].json()
 
 
 def test_an_unexpected_error_in_the_lane_is_raised_after_its_answer(
     mall: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """As Starlette's error handler does: the server logs it with its traceback."""
-
-    async def broken(*_args: object, **_kwargs: object) -> None:
-        raise RuntimeError("boom")
-
-    monkeypatch.setattr("app.routers.collection.store_one", broken)
+    monkeypatch.setattr("app.routers.collection.store_one", _broken)
     with pytest.raises(RuntimeError, match="boom"):
         mall.post("/v1/responses", json=response_item("disdukcapil", "ktp"))
 
@@ -144,3 +154,53 @@ def test_a_cross_origin_submission_gets_cors_headers(cors: TestClient) -> None:
     same = cors.post("/v1/responses", json=response_item("disdukcapil", "ktp"))
     assert same.status_code == 201
     assert "access-control-allow-origin" not in same.headers
+
+
+def test_a_client_gone_before_its_body_is_answered_as_the_stack_answers_it(
+    mall: TestClient,
+) -> None:
+    """A kiosk whose connection drops while it sends: the lane hands the request to the
+    stack with what it read and the disconnect, so that it is counted as the stack counts
+    it (not as an unmatched 500)."""
+    app: Any = mall.app
+
+    def sent(query: bytes) -> list[Any]:
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "POST",
+            "scheme": "http",
+            "path": "/v1/responses",
+            "raw_path": b"/v1/responses",
+            "root_path": "",
+            "query_string": query,
+            "headers": [
+                (b"host", b"testserver"),
+                (b"content-type", b"application/json"),
+                (b"authorization", mall.headers["authorization"].encode()),
+            ],
+            "client": ("127.0.0.1", 5000),
+            "server": ("testserver", 80),
+            "state": {},
+        }
+        messages: list[Any] = [
+            {"type": "http.request", "body": b'{"unit": "dis', "more_body": True},
+            {"type": "http.disconnect"},
+        ]
+        answered: list[Any] = []
+
+        async def receive() -> Any:
+            return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+        async def send(message: Any) -> None:
+            answered.append(message)
+
+        async def run() -> None:
+            with contextlib.suppress(Exception):
+                await app(scope, receive, send)
+
+        mall.portal.call(run)  # type: ignore[union-attr]
+        return [(m["type"], m.get("status")) for m in answered]
+
+    assert sent(b"") == sent(b"through=stack")

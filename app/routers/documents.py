@@ -54,6 +54,29 @@ router = APIRouter(
 WRITE = problem_responses(400, 413)  # besides the router's
 
 
+# The PDF libraries (ReportLab, Pillow, pypdfium2) load with the first document a worker is
+# asked for, and in the thread pool, where the documents are made: not at start, nor on the
+# event loop (their import holds every other request of the worker for a moment).
+
+
+def _laporan_pdf(data: Figures, lang: Lang) -> bytes:
+    from app.documents.report import laporan_pdf
+
+    return laporan_pdf(data, lang)
+
+
+def _poster_pdf(data: Figures, lang: Lang, url: str | None) -> bytes:
+    from app.documents.poster import poster_pdf
+
+    return poster_pdf(data, lang, url)
+
+
+def _poster_png(pdf: bytes) -> bytes:
+    from app.documents.poster import poster_png
+
+    return poster_png(pdf)
+
+
 def _binary(media_type: str, what: str) -> dict[int | str, dict[str, Any]]:
     return {
         200: {
@@ -203,9 +226,7 @@ async def get_report_pdf(
     window = named_period(period)
     unit = await indices.unit_in_scope(conn, caller, code)
     data = await figures(conn, unit, window, live=live)
-    from app.documents.report import laporan_pdf  # the document libraries load on first use
-
-    body = await run_in_threadpool(laporan_pdf, data, lang)
+    body = await run_in_threadpool(_laporan_pdf, data, lang)
     return document(body, PDF, f"laporan-skm-{unit.code}-{period}-{lang}.pdf")
 
 
@@ -226,16 +247,12 @@ async def _poster(
     data = await figures(conn, unit, window, full=False, live=live)
     base = settings.public_base_url or str(request.base_url)
     url = await poster_link(conn, unit, period, base)
-    from app.documents.poster import (  # the document libraries load on first use
-        poster_pdf,
-        poster_png,
-    )
 
-    pdf = await run_in_threadpool(poster_pdf, data, lang, url)
+    pdf = await run_in_threadpool(_poster_pdf, data, lang, url)
     name = f"poster-skm-{unit.code}-{period}-{lang}"
     if form == "pdf":
         return document(pdf, PDF, f"{name}.pdf")
-    return document(await run_in_threadpool(poster_png, pdf), PNG, f"{name}.png")
+    return document(await run_in_threadpool(_poster_png, pdf), PNG, f"{name}.png")
 
 
 @router.get(
@@ -334,16 +351,12 @@ async def _public_poster(
     url = public_result_url(
         settings.public_base_url or str(request.base_url), code, str(window.label)
     )
-    from app.documents.poster import (  # the document libraries load on first use
-        poster_pdf,
-        poster_png,
-    )
 
-    pdf = await run_in_threadpool(poster_pdf, data, lang, url)
+    pdf = await run_in_threadpool(_poster_pdf, data, lang, url)
     name = f"poster-skm-{code}-{window.label}-{lang}"
     if form == "pdf":
         return document(pdf, PDF, f"{name}.pdf", public=True)
-    return document(await run_in_threadpool(poster_png, pdf), PNG, f"{name}.png", public=True)
+    return document(await run_in_threadpool(_poster_png, pdf), PNG, f"{name}.png", public=True)
 
 
 @public_router.get(
@@ -362,9 +375,7 @@ async def get_public_report_pdf(
     interval, trend or suggestion count). 404 when the unit is not public or the period has
     no public record (`not-published`); 409 `suppressed` when its figures are withheld."""
     data = await _public_figures(conn, code, window)
-    from app.documents.report import laporan_pdf  # the document libraries load on first use
-
-    body = await run_in_threadpool(laporan_pdf, data, lang)
+    body = await run_in_threadpool(_laporan_pdf, data, lang)
     return document(body, PDF, f"laporan-skm-{code}-{window.label}-{lang}.pdf", public=True)
 
 
