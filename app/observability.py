@@ -221,17 +221,11 @@ class Observe:
         _request_id.set(rid)
         header = (_HEADER, rid.encode("ascii"))
         status = 500
+        observed = False
 
-        async def send_with_id(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                message["headers"] = [*message.get("headers", ()), header]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_with_id)
-        finally:
+        def observe() -> None:
+            nonlocal observed
+            observed = True
             route = scope.get("route")
             template = getattr(route, "path_format", None) or UNMATCHED
             key = (scope["method"], template, status)
@@ -239,6 +233,23 @@ class Observe:
             if child is None:
                 child = self._children[key] = REQUESTS.labels(*key)
             child.observe(time.perf_counter() - started)
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", ()), header]
+            elif message["type"] == "http.response.body" and not message.get("more_body"):
+                # Counted before the last of the answer leaves: a client that has its answer
+                # finds it counted (a scrape right after it, answered by another worker).
+                observe()
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            if not observed:
+                observe()
 
 
 # --- logs --------------------------------------------------------------------------------------
