@@ -7,8 +7,8 @@ request), and handed to its `DirectRoute`'s endpoint with the app's own exceptio
 answering what it raises. Everything else, and any submission whose body turns out
 unusual (too large, not JSON), goes through the whole stack — routing, the body limit,
 CORS, Starlette's and FastAPI's middleware — with the body already read given back to it.
-What is skipped costs about as much as storing the response: ten layers of ASGI callables
-and the match against every route.
+What is skipped — ten layers of ASGI callables and the match against every route — was
+about a tenth of a single submission's Python (py-spy, PostgreSQL, 8 connections).
 """
 
 from collections.abc import Awaitable, Callable, Iterable, Iterator
