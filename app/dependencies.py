@@ -233,13 +233,13 @@ class DirectRoute(APIRoute):
     """A route of an endpoint declared as `(body: Model, caller: WritingCaller, conn:
     WriteConnection, request: Request)` — or `admission: WriteAdmission` in place of
     `caller`, the endpoint then reading the key itself — (its OpenAPI description comes
-    from that), whose
-    usual request is served without FastAPI's dependency resolution: what the dependencies
-    do, in their order — the body read as JSON (malformed: 400), the bearer token (none:
-    401, before anything is taken), the write connection, the key read on it (unknown: 401;
-    over its limit: 429), then the body's validation (422) — and the endpoint called with
-    them. A request off the usual path (no body, another content type, a query string,
-    malformed JSON) goes through FastAPI's handler, which answers it as before."""
+    from that), whose usual request is served without FastAPI's dependency resolution:
+    what the dependencies do, in their order — the body read as JSON (malformed: 400),
+    the bearer token (none: 401, before anything is taken), the write connection, the key
+    read on it (unknown: 401; over its limit: 429), then the body's validation (422) — and
+    the endpoint called with them. A request off the usual path (no body, another content
+    type, a query string, malformed JSON) goes through FastAPI's handler, which answers it
+    as before."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         declared = super().get_route_handler()

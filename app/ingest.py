@@ -49,6 +49,7 @@ from app.errors import FieldProblem, Problem, ProblemError, conflict, invalid
 from app.response_checks import (
     NamedService,
     NamedUnit,
+    answered_scores,
     check_item,
     references_found,
     references_params,
@@ -109,18 +110,13 @@ def content_hash(item: ResponseIn, scores: Mapping[str, int | None] | None = Non
     offset collected_at was written in or whether unanswered elements were null or absent.
     `scores`: the item's answers dumped (`item.answers.model_dump()`), when the caller has
     them."""
-    answered = (
-        item.answers.model_dump(exclude_none=True)
-        if scores is None
-        else {key: score for key, score in scores.items() if score is not None}
-    )
     canonical = {
         "unit": item.unit,
         "service": item.service,
         "survey_version_id": item.survey_version_id,
         "channel": item.channel,
         "collected_at": item.collected_at.astimezone(UTC).isoformat(),
-        "answers": answered,
+        "answers": answered_scores(item, scores),
         "profile": item.profile.model_dump(exclude_none=True),
         "extra_answers": item.extra_answers or {},
         "suggestion": item.suggestion or None,
@@ -270,10 +266,15 @@ def _references_with_recent(one: bool) -> Any:
     responses with the same answers (`recent_alike`) as one JSON array, `recent`: one
     statement and one round trip where there would be two. Only one row carries it: a
     batch naming 50 units got 50 copies, each sent and decoded."""
-    recent = recent_alike("postgresql", one).subquery()
+    return references_query("postgresql").add_columns(_recent_on_first_row(one))
+
+
+def _recent_on_first_row(one: bool, by_token: bool = False) -> Any:
+    """The column `recent`: on the statement's first row, the device's recent responses
+    alike (`recent_alike`) as one JSON array; null on the others."""
+    recent = recent_alike("postgresql", one, by_token).subquery()
     as_json = select(func.json_agg(func.json_build_array(*recent.c))).scalar_subquery()
-    first = case((func.row_number().over() == 1, as_json), else_=None)
-    return references_query("postgresql").add_columns(first.label("recent"))
+    return case((func.row_number().over() == 1, as_json), else_=None).label("recent")
 
 
 @cache
@@ -286,10 +287,7 @@ def _key_and_references(one: bool | None) -> Any:
     found = references_query("postgresql").subquery("found")
     columns: list[Any] = [c.label(f"key_{c.name}") for c in key.c]
     if one is not None:
-        recent = recent_alike("postgresql", one, by_token=True).subquery()
-        as_json = select(func.json_agg(func.json_build_array(*recent.c))).scalar_subquery()
-        first = case((func.row_number().over() == 1, as_json), else_=None)
-        columns.append(first.label("recent"))
+        columns.append(_recent_on_first_row(one, by_token=True))
     first_row = select(literal_column("1").label("one")).subquery("first_row")
     joined = first_row.outerjoin(key, true()).outerjoin(found, true())
     return select(*columns, *found.c).select_from(joined)

@@ -83,6 +83,17 @@ def references_found(
     return units, services
 
 
+def answered_scores(
+    item: ResponseIn, scores: Mapping[str, int | None] | None = None
+) -> dict[str, int]:
+    """The item's answered elements and their scores (`scores`: its answers dumped, when the
+    caller has them)."""
+    if scores is None:
+        answered: dict[str, int] = item.answers.model_dump(exclude_none=True)
+        return answered
+    return {key: score for key, score in scores.items() if score is not None}
+
+
 def _check_version(
     rules: VersionRules | None,
     unit: NamedUnit,
@@ -107,11 +118,7 @@ def _check_version(
                 code="survey_version_not_allowed",
             )
         )
-    answered = (
-        item.answers.model_dump(exclude_none=True)
-        if scores is None
-        else {key: score for key, score in scores.items() if score is not None}
-    )
+    answered = answered_scores(item, scores)
     # A paper form is transcribed as filled in: a blank stays blank (NULL, its own denominator).
     if item.channel != "paper":
         problems.extend(
