@@ -30,7 +30,10 @@ repetitions), the whole list repeated `--repetitions` times:
 * sustained, once per side: one key, one unit, 8 connections for `--sustained` seconds,
   responses counted per `--window`-second window; the share of its first window's rate
   that each side keeps over the later windows (their mean ÷ the first) tells a cost that
-  grows with what a key stored recently (burst detection) from noise.
+  grows with what a key stored recently (burst detection) from noise. Each side starts
+  quiet — its database checkpointed and, on PostgreSQL, the autovacuum the cases before
+  started waited for (up to a minute) — and warms up with the key for `--warmup` seconds:
+  otherwise the side that runs first pays the debt of the matrix in its first window.
 
 The baseline (bench/baseline_app.py) is a bare Starlette app on the raw driver (psycopg_pool,
 aiosqlite) that makes the same writes per request as the service — the INSERT into
@@ -249,6 +252,34 @@ class Stored:
     rows: int  # in `responses`
     aggregated: dict[str, int]  # responses counted, per aggregate table
     version: str  # of the database server
+
+
+# How long a quiet start waits at most for the database's autovacuum to finish.
+SETTLE_TIMEOUT = 60.0
+
+
+def settle(url: str) -> float:
+    """A quiet start for a sustained run: the database's dirty pages written
+    (CHECKPOINT; SQLite: its WAL folded back) and, on PostgreSQL, the autovacuum of the
+    tables the cases before filled waited for (at most `SETTLE_TIMEOUT` seconds), so that
+    neither side's first window carries the debt of the runs before it. The seconds waited."""
+    started = time.perf_counter()
+    engine = create_engine(sync_url(url), isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            if conn.dialect.name == "sqlite":
+                conn.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
+                return time.perf_counter() - started
+            conn.execute(text("CHECKPOINT"))
+            vacuuming = text(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND backend_type = 'autovacuum worker'"
+            )
+            while conn.scalar(vacuuming) and time.perf_counter() - started < SETTLE_TIMEOUT:
+                time.sleep(0.5)
+    finally:
+        engine.dispose()
+    return time.perf_counter() - started
 
 
 def count_stored(url: str) -> Stored:
@@ -497,6 +528,7 @@ class Side:
     tokens: list[str] = field(default_factory=list)  # its collector keys
     runs: dict[str, list[Measurement]] = field(default_factory=dict)  # per case label
     sustained: Measurement | None = None
+    settled: float = 0.0  # seconds the quiet start before the sustained run waited
     created: int = 0  # responses created, warm-ups included
     errors: list[str] = field(default_factory=list)
     peak_rss: int = 0
@@ -566,6 +598,10 @@ async def run_cases(sides: Sequence[Side], args: Namespace) -> dict[str, list[fl
         case = Case("single", "one unit", TARGET_CONCURRENCY, args.batch_size)
         for side in sides:
             one_key = itertools.repeat(side.tokens[0])
+            # Each side from a quiet start, warmed up with the key (not counted).
+            side.settled = await asyncio.to_thread(settle, side.url)
+            warm = await drive(side.server, case, submissions["one unit"], one_key, args.warmup)
+            side.record("sustained warm-up", warm)
             run = await drive(
                 side.server, case, submissions["one unit"], one_key, args.sustained, args.window
             )
@@ -684,7 +720,7 @@ def report(
             print(
                 f"sustained, one key, one unit, c={TARGET_CONCURRENCY}, {side.name}: "
                 f"responses/s per {args.window:g}-s window: {rates}; share of the first kept "
-                f"{kept[side.name]:.2f}"
+                f"{kept[side.name]:.2f} (after {side.settled:.0f} s of quiet start)"
             )
     if "sustained" in loads:
         print(f"  load average after the sustained runs: {max(loads['sustained']):.2f}")
