@@ -1,5 +1,7 @@
 """Test data helpers. Numbers asserted in tests are worked out by hand, never here."""
 
+import asyncio
+import functools
 import threading
 import uuid
 from dataclasses import dataclass, field
@@ -297,3 +299,19 @@ def review_second(
         f"/v1/responses/{second}/review", json={"decision": decision}, headers=headers
     )
     return second, answer
+
+
+def off_the_event_loop(make: Any, made_in: list[bool]) -> Any:
+    """`make`, noting whether each call ran off the event loop (in a worker thread)."""
+
+    @functools.wraps(make)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            made_in.append(True)
+        else:
+            made_in.append(False)
+        return make(*args, **kwargs)
+
+    return wrapper

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, insert, select
 
 from app.models import Publication, Unit
-from tests.factories import all_answers, post_unit, response_item
+from tests.factories import all_answers, off_the_event_loop, post_unit, response_item
 
 AS_OF = "2026-02-15"  # 2025 ended 46 days before: past the 30-day grace
 AGENCIES = ("patuh", "kosong", "kurang", "telat", "tanpa-rtl", "lewat")
@@ -345,3 +345,20 @@ def test_required_periods_are_inherited_down_the_tree(history: TestClient) -> No
     assert bad.status_code == 422
     history.put("/v1/units/capil/required-periods", json={"required_periods": None})
     assert setting("capil")["inherited_from"] == "kota"
+
+
+def test_the_workbook_and_the_pdf_are_made_off_the_event_loop(
+    history: TestClient, city: dict[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A region's overview as a document does not stop the worker's other requests while
+    it is made."""
+    from app.documents import compliance as documents
+
+    made_in: list[bool] = []
+    for name in ("workbook", "pdf_table"):
+        monkeypatch.setattr(documents, name, off_the_event_loop(getattr(documents, name), made_in))
+    params: dict[str, str | int] = {"year": 2025, "as_of": AS_OF}
+    for suffix in ("xlsx", "pdf"):
+        answer = history.get(f"/v1/compliance/kota/overview.{suffix}", params=params)
+        assert answer.status_code == 200, answer.text
+    assert made_in == [True, True]

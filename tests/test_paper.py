@@ -25,9 +25,10 @@ from sqlalchemy import Engine, select, text, update
 
 from app.cli import main
 from app.config import get_settings
-from app.imports import codes, jobs
+from app.imports import codes, jobs, template
 from app.imports.reading import FileProblem, FileRow, reading_process
 from app.models import Import
+from tests.factories import off_the_event_loop
 
 TODAY = datetime.now(UTC).date()
 DAY = (TODAY - timedelta(days=3)).isoformat()
@@ -675,3 +676,21 @@ def test_an_import_whose_file_breaks_off_fails_keeping_whole_batches(
     withdrawn = units.post(f"/v1/imports/{status['id']}/withdraw")
     assert withdrawn.status_code == 200, withdrawn.text
     assert index_count(units) == 0
+
+
+def test_sheets_and_the_template_are_made_off_the_event_loop(
+    units: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A print run of many pages, or the template, does not stop the worker's other
+    requests (kiosks' submissions) while it is made."""
+    from app.documents import sheet
+
+    made_in: list[bool] = []
+    monkeypatch.setattr(sheet, "render", off_the_event_loop(sheet.render, made_in))
+    monkeypatch.setattr(template, "workbook", off_the_event_loop(template.workbook, made_in))
+    printed = units.post("/v1/units/capil/sheets", json={"sheets": 2})
+    assert printed.status_code == 200, printed.text
+    assert printed.content.startswith(b"%PDF")
+    blank = units.get("/v1/units/capil/import-template")
+    assert blank.status_code == 200, blank.text
+    assert made_in == [True, True]

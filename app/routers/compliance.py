@@ -10,6 +10,7 @@ from typing import Annotated
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
 
 from app import compliance, indices
 from app.audit import record
@@ -137,7 +138,8 @@ async def compliance_workbook(
     out = await _overview(conn, caller, settings, code, year, as_of, kind, failing)
     from app.documents.compliance import workbook  # the document libraries load on first use
 
-    return _document(workbook(out, lang), XLSX, f"kepatuhan-skm-{code}-{year}.xlsx")
+    body = await run_in_threadpool(workbook, out, lang)  # off the event loop
+    return _document(body, XLSX, f"kepatuhan-skm-{code}-{year}.xlsx")
 
 
 @router.get(
@@ -160,7 +162,8 @@ async def compliance_table(
     out = await _overview(conn, caller, settings, code, year, as_of, kind, failing)
     from app.documents.compliance import pdf_table  # the document libraries load on first use
 
-    return _document(pdf_table(out, lang), "application/pdf", f"kepatuhan-skm-{code}-{year}.pdf")
+    body = await run_in_threadpool(pdf_table, out, lang)  # off the event loop
+    return _document(body, "application/pdf", f"kepatuhan-skm-{code}-{year}.pdf")
 
 
 @router.get("/v1/reminders/{code}", responses=NOT_MODIFIED, response_model=RemindersOut)

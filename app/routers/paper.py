@@ -6,6 +6,7 @@ import uuid
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, BackgroundTasks, Query, Request, Response, status
+from starlette.concurrency import run_in_threadpool
 
 from app.audit import record as audit
 from app.auth import unit_for
@@ -51,7 +52,8 @@ async def print_sheets(
     )
     from app.documents.sheet import SheetRun, render  # the document libraries load on first use
 
-    pdf = render(SheetRun(form, codes, body.language, today_in(unit.time_zone)))
+    sheets = SheetRun(form, codes, body.language, today_in(unit.time_zone))
+    pdf = await run_in_threadpool(render, sheets)  # off the event loop
     return Response(
         pdf,
         media_type=PDF,
@@ -87,7 +89,7 @@ async def get_import_template(
             headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
         )
     return Response(
-        template.workbook(form, language),
+        await run_in_threadpool(template.workbook, form, language),  # off the event loop
         media_type=XLSX,
         headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"'},
     )
