@@ -260,3 +260,39 @@ def test_a_write_connection_cancelled_mid_statement_is_given_back_out_of_autocom
             await database.dispose()
 
     asyncio.run(check())
+
+
+def test_a_kept_cursor_serves_its_statement_on_its_connection_until_replaced(
+    database_url: str,
+) -> None:
+    """A statement that keeps its cursor runs on the same psycopg cursor each time on a
+    pooled connection, with each execution's own rows; another statement has its own; a
+    connection the pool replaces starts with none of the old ones."""
+    from app.statements import _CURSORS, fetch_all, kept_cursor
+
+    kept = kept_cursor(text("SELECT CAST(:n AS integer) + 1 AS next"))
+    other = kept_cursor(text("SELECT CAST(:n AS integer) * 2 AS double"))
+
+    async def check() -> None:
+        database = Database(database_url, pool_size=1)
+        try:
+            seen: list[Any] = []
+            for n in (1, 2):
+                async with database.write_connection() as conn:
+                    assert [r.next for r in await fetch_all(conn, kept, {"n": n})] == [n + 1]
+                    assert [r.double for r in await fetch_all(conn, other, {"n": n})] == [2 * n]
+                    driver, cursors = conn.sync_connection.connection.info[_CURSORS]  # type: ignore[union-attr]
+                    assert driver is _driver_of(conn)
+                    seen.append(dict(cursors))
+            assert len(seen[0]) == 2
+            assert seen[0] == seen[1]  # the same cursors, the second time
+            async with database.write_connection() as conn:
+                await conn.invalidate()
+            async with database.write_connection() as conn:
+                assert [r.next for r in await fetch_all(conn, kept, {"n": 5})] == [6]
+                _, cursors = conn.sync_connection.connection.info[_CURSORS]  # type: ignore[union-attr]
+                assert set(cursors.values()).isdisjoint(seen[0].values())
+        finally:
+            await database.dispose()
+
+    asyncio.run(check())
