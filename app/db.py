@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase
-from sqlalchemy.pool import AsyncAdaptedQueuePool, ConnectionPoolEntry
+from sqlalchemy.pool import AsyncAdaptedQueuePool, ConnectionPoolEntry, PoolResetState
 from sqlalchemy.types import TypeDecorator
 from sqlalchemy.util.concurrency import await_
 
@@ -211,16 +211,34 @@ def create_engine(
     }
     if not prepare:
         connect_args["prepare_threshold"] = None
-    return create_async_engine(
+    engine = create_async_engine(
         target,
         poolclass=CountingPool,
         pool_size=pool_size,
         max_overflow=0,
         pool_recycle=1800,
         pool_timeout=timeout,
+        pool_reset_on_return=None,  # `_reset_on_return` instead
         connect_args=connect_args,
         hide_parameters=True,  # parameters (free text) stay out of logs and error messages
     )
+    event.listen(engine.sync_engine, "reset", _reset_on_return)
+    return engine
+
+
+def _reset_on_return(dbapi_connection: Any, _record: Any, state: PoolResetState) -> None:
+    """The pool's reset of a PostgreSQL connection given back, in place of its
+    rollback-on-return: the rollback only when a transaction is open on the connection
+    (or it is lost: the rollback's error has the pool discard it). psycopg's rollback of
+    an idle connection does nothing, but reaching it from the pool crossed into
+    SQLAlchemy's greenlet on every checkin (the submission's connection, in autocommit, is
+    always idle). Skipped when SQLAlchemy's own would be: its transaction already ended
+    (rolled back or committed), or outside the event loop (a connection only terminated)."""
+    if state.transaction_was_reset or not state.asyncio_safe:
+        return
+    driver = dbapi_connection.driver_connection
+    if driver.closed or driver.info.transaction_status != TransactionStatus.IDLE:
+        dbapi_connection.rollback()
 
 
 class DatabaseTimeout(Exception):

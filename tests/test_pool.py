@@ -296,3 +296,28 @@ def test_a_kept_cursor_serves_its_statement_on_its_connection_until_replaced(
             await database.dispose()
 
     asyncio.run(check())
+
+
+def test_a_connection_given_back_in_a_transaction_is_rolled_back(database_url: str) -> None:
+    """The pool rolls back what a connection given back still has open (begun on the driver,
+    unknown to SQLAlchemy): the next user finds it idle, and the write undone."""
+
+    async def check() -> None:
+        database = Database(database_url, pool_size=1)
+        name = f"skm_reset_{os.getpid()}"
+        try:
+            async with database.engine.connect() as conn:
+                driver = _driver_of(conn)
+                await driver.execute("BEGIN")
+                await driver.execute(f"CREATE TABLE {name} (n integer)")
+                assert driver.info.transaction_status == TransactionStatus.INTRANS
+            async with database.engine.connect() as conn:
+                driver = _driver_of(conn)
+                assert driver.info.transaction_status == TransactionStatus.IDLE
+                found = await conn.scalar(text("SELECT to_regclass(:name) IS NULL"), {"name": name})
+                assert found is True
+                await conn.rollback()
+        finally:
+            await database.dispose()
+
+    asyncio.run(check())
