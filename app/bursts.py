@@ -10,12 +10,13 @@ rate (the index on the device and time alone read every response it stored in th
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any
 
 from sqlalchemy import (
     ARRAY,
+    Date,
     Integer,
     String,
     and_,
@@ -36,6 +37,7 @@ from app.schemas import ResponseIn
 from app.statements import JsonRows, one_of
 from app.stored_responses import RESPONSES
 
+ONE_DAY = timedelta(days=1)
 SCORE_BASE = 5  # a score is 1–4, a blank counts 0: one base-5 digit per element
 
 
@@ -64,7 +66,12 @@ def recent_alike(dialect: str, one: bool, by_token: bool = False) -> Any:
     search per signature of the list (unnest): each is an index condition, where
     `= ANY(…)` was applied by its planner (15) as a filter on the device's whole range, a
     batch reading every response its device stored in the batch's window. SQLite searches
-    the index once per value of an IN list."""
+    the index once per value of an IN list.
+
+    On PostgreSQL the days of the range bound `local_date` too (`first_day`, `last_day`:
+    a day either side, whatever the unit's time zone): `responses` is partitioned by month
+    of local_date, and only the months the range can touch are searched, where every
+    month's index was searched (each month kept adds one)."""
     columns = [
         RESPONSES.c[c] for c in ("unit_id", "service_id", "collected_at", "answers_signature")
     ]
@@ -74,10 +81,13 @@ def recent_alike(dialect: str, one: bool, by_token: bool = False) -> Any:
         label = literal(DEVICE_PREFIX) + cast(ApiKey.id, String)
         device = select(label).where(ApiKey.token_hash == bindparam("token_hash"))
         device = device.scalar_subquery()
-    in_range = (
+    in_range: tuple[Any, ...] = (
         RESPONSES.c.device == device,
         RESPONSES.c.collected_at.between(bindparam("first"), bindparam("last")),
     )
+    if dialect == "postgresql":
+        days = (bindparam("first_day", type_=Date), bindparam("last_day", type_=Date))
+        in_range += (RESPONSES.c.local_date.between(*days),)
     if one:
         return select(*columns).where(signature == bindparam("signature", type_=Integer), *in_range)
     if dialect != "postgresql":
@@ -164,7 +174,13 @@ def recent_params(
     """The parameters of `recent_alike` for these items (`one` when there is one signature;
     `device` None: `by_token`, the token's hash bound by the caller)."""
     signatures = {answers_signature(i.answers.model_dump()) for i in items if i.channel != "paper"}
-    found: dict[str, Any] = {"first": compared[0], "last": compared[1]}
+    found: dict[str, Any] = {
+        "first": compared[0],
+        "last": compared[1],
+        # The local days the range can fall on, in any time zone (UTC-12 to UTC+14).
+        "first_day": compared[0].astimezone(UTC).date() - ONE_DAY,
+        "last_day": compared[1].astimezone(UTC).date() + ONE_DAY,
+    }
     if device is not None:
         found["device"] = device
     if len(signatures) == 1:

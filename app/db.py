@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase
-from sqlalchemy.pool import AsyncAdaptedQueuePool, ConnectionPoolEntry
+from sqlalchemy.pool import AsyncAdaptedQueuePool, ConnectionPoolEntry, PoolResetState
 from sqlalchemy.types import TypeDecorator
 from sqlalchemy.util.concurrency import await_
 
@@ -211,30 +211,34 @@ def create_engine(
     }
     if not prepare:
         connect_args["prepare_threshold"] = None
-    return create_async_engine(
+    engine = create_async_engine(
         target,
         poolclass=CountingPool,
         pool_size=pool_size,
         max_overflow=0,
         pool_recycle=1800,
         pool_timeout=timeout,
+        pool_reset_on_return=None,  # `_reset_on_return` instead
         connect_args=connect_args,
         hide_parameters=True,  # parameters (free text) stay out of logs and error messages
     )
+    event.listen(engine.sync_engine, "reset", _reset_on_return)
+    return engine
 
 
-def count_connections(sync_engine: Any) -> None:
-    """`skm_db_pool_in_use` follows checkouts and checkins. Registered after
-    `watch_connections`, whose refusal of a lost connection makes the pool open another
-    before this counts it."""
-
-    @event.listens_for(sync_engine, "checkout")
-    def _checkout(_dbapi: Any, _record: ConnectionPoolEntry, _proxy: Any) -> None:
-        POOL_IN_USE.inc()
-
-    @event.listens_for(sync_engine, "checkin")
-    def _checkin(_dbapi: Any, _record: ConnectionPoolEntry) -> None:
-        POOL_IN_USE.dec()
+def _reset_on_return(dbapi_connection: Any, _record: Any, state: PoolResetState) -> None:
+    """The pool's reset of a PostgreSQL connection given back, in place of its
+    rollback-on-return: the rollback only when a transaction is open on the connection
+    (or it is lost: the rollback's error has the pool discard it). psycopg's rollback of
+    an idle connection does nothing, but reaching it from the pool crossed into
+    SQLAlchemy's greenlet on every checkin (the submission's connection, in autocommit, is
+    always idle). Skipped when SQLAlchemy's own would be: its transaction already ended
+    (rolled back or committed), or outside the event loop (a connection only terminated)."""
+    if state.transaction_was_reset or not state.asyncio_safe:
+        return
+    driver = dbapi_connection.driver_connection
+    if driver.closed or driver.info.transaction_status != TransactionStatus.IDLE:
+        dbapi_connection.rollback()
 
 
 class DatabaseTimeout(Exception):
@@ -332,7 +336,9 @@ def _lost(driver: Any) -> bool:
 
 def watch_connections(sync_engine: Any) -> None:
     """At checkout, replace a connection the server has closed (SQLAlchemy's pool then
-    opens a new one), and tie the connection to the deadline of the task taking it.
+    opens a new one), tie the connection to the deadline of the task taking it, and count
+    it in `skm_db_pool_in_use` (until its checkin) — one listener each way, as they run on
+    every checkout.
 
     This stands in for `pool_pre_ping`, whose round trip is made before the checkout
     event, outside any deadline: on a stalled server it waited as long as the stall."""
@@ -344,19 +350,23 @@ def watch_connections(sync_engine: Any) -> None:
     @event.listens_for(sync_engine, "checkout")
     def _checkout(_dbapi: Any, record: ConnectionPoolEntry, _proxy: Any) -> None:
         # A connection just opened is not checked (as pre-ping does not ping one): the
-        # pool replaces a lost connection only twice, then fails the checkout.
-        if not record.info.pop(_FRESH, False) and _lost(record.driver_connection):
+        # pool replaces a lost connection only twice, then fails the checkout. A refused
+        # one is not counted: the pool opens another, which is.
+        info = record.info
+        if not info.pop(_FRESH, False) and _lost(record.driver_connection):
             raise sa_exc.DisconnectionError("the server closed this pooled connection")
+        POOL_IN_USE.inc()
         try:
             deadline = _DEADLINES.get(asyncio.current_task())  # type: ignore[arg-type]
         except RuntimeError:  # no running loop: a synchronous caller
             deadline = None
         if deadline is not None:
-            record.info[_CHECKED_OUT_BY] = deadline
+            info[_CHECKED_OUT_BY] = deadline
             deadline.connections.append(record)
 
     @event.listens_for(sync_engine, "checkin")
     def _checkin(_dbapi: Any, record: ConnectionPoolEntry) -> None:
+        POOL_IN_USE.dec()
         record.info.pop(_CHECKED_OUT_BY, None)
 
 
@@ -454,7 +464,6 @@ class Replica:
             url, pool_size, connect_timeout, timeout, prepare, application_name="skm-replica"
         )
         watch_connections(self.engine.sync_engine)
-        count_connections(self.engine.sync_engine)
         POOL_SIZE.inc(pool_size)
         self._counted_pool = pool_size
         self.snapshot_engine = self.engine.execution_options(**SNAPSHOT)
@@ -530,6 +539,30 @@ def on_replica(conn: AsyncConnection) -> bool:
     return conn.info.get(_PRIMARY) is not None
 
 
+@asynccontextmanager
+async def _autocommit(conn: AsyncConnection) -> AsyncIterator[None]:
+    """The pooled PostgreSQL connection `conn` in autocommit for the block, out of it again
+    before it goes back to the pool (the engine's other users begin transactions). Set on
+    psycopg's connection directly: no I/O, where SQLAlchemy's isolation level option
+    (`execution_options(isolation_level="AUTOCOMMIT")`) crossed into its greenlet four
+    times a checkout to set it and set it back (about 40 µs of a single submission's CPU).
+
+    A connection that is not idle at the end (a statement cut short by a cancellation) is
+    invalidated rather than given back; one already lost is discarded by the pool."""
+    sync = conn.sync_connection
+    assert sync is not None  # started
+    driver: psycopg.AsyncConnection[Any] = sync.connection.driver_connection  # type: ignore[assignment]
+    await driver.set_autocommit(True)
+    try:
+        yield
+    finally:
+        if not conn.invalidated and not driver.closed:
+            if driver.info.transaction_status == TransactionStatus.IDLE:
+                await driver.set_autocommit(False)
+            else:
+                await conn.invalidate()
+
+
 class Database:
     """The engine and the two session factories of one running app."""
 
@@ -557,14 +590,14 @@ class Database:
         self._counted_pool = 0
         if self.dialect == "postgresql":
             watch_connections(self.engine.sync_engine)
-            count_connections(self.engine.sync_engine)
             self._counted_pool = pool_size
             POOL_SIZE.inc(pool_size)
         self._write_lock = asyncio.Lock() if self.dialect == "sqlite" else None
         self.read_only_engine = self.engine.execution_options(**{READ_ONLY: True})
         # PostgreSQL in autocommit: no BEGIN and COMMIT round trips around a statement that
-        # stands alone (a key lookup, a single response's insert); several writes that
-        # belong together go in `statements.transaction`. On SQLite, the usual engines.
+        # stands alone (a key lookup on a connection of its own); several writes that belong
+        # together go in `statements.transaction`. On SQLite, the usual engines. (The
+        # request's write connection is put in autocommit by `_autocommit`, cheaper.)
         self.autocommit_engine = (
             self.engine.execution_options(isolation_level="AUTOCOMMIT")
             if self.dialect == "postgresql"
@@ -606,8 +639,8 @@ class Database:
         writes of several statements are wrapped in `statements.transaction`. On SQLite its
         transaction, begun lazily by the first statement (it holds the write lock from its
         BEGIN), is committed when the block ends."""
-        if self.autocommit_engine is not None:
-            async with self.deadline(), self.autocommit_engine.connect() as conn:
+        if self.dialect == "postgresql":
+            async with self.deadline(), self.engine.connect() as conn, _autocommit(conn):
                 yield conn
             return
         async with self.write_turn(), self.engine.connect() as conn:

@@ -61,6 +61,7 @@ from app.statements import (
     dialect_insert,
     execute_many,
     fetch_all,
+    kept_cursor,
     on_sqlite_thread,
     retrying,
     transaction,
@@ -233,7 +234,7 @@ def _insert_one_counted() -> Any:
             *(table.c[c] for c in AGGREGATE_KEY[:-1])
         )
         source = returning.cte(f"added_{table.name}")
-    return select(new.c.id).add_cte(source)
+    return kept_cursor(select(new.c.id).add_cte(source))
 
 
 def _id_taken(index: int, item_id: uuid.UUID) -> Outcome:
@@ -266,7 +267,7 @@ def _references_with_recent(one: bool) -> Any:
     responses with the same answers (`recent_alike`) as one JSON array, `recent`: one
     statement and one round trip where there would be two. Only one row carries it: a
     batch naming 50 units got 50 copies, each sent and decoded."""
-    return references_query("postgresql").add_columns(_recent_on_first_row(one))
+    return kept_cursor(references_query("postgresql").add_columns(_recent_on_first_row(one)))
 
 
 def _recent_on_first_row(one: bool, by_token: bool = False) -> Any:
@@ -290,7 +291,7 @@ def _key_and_references(one: bool | None) -> Any:
         columns.append(_recent_on_first_row(one, by_token=True))
     first_row = select(literal_column("1").label("one")).subquery("first_row")
     joined = first_row.outerjoin(key, true()).outerjoin(found, true())
-    return select(*columns, *found.c).select_from(joined)
+    return kept_cursor(select(*columns, *found.c).select_from(joined))
 
 
 def _key_row(row: Any) -> Any:

@@ -72,12 +72,27 @@ logger = logging.getLogger(__name__)
 _POSTGRESQL = postgresql_psycopg.dialect(paramstyle="numeric_dollar")  # type: ignore[no-untyped-call]
 
 
+# The execution option of a statement whose raw cursor is kept on each connection between
+# its executions (`kept_cursor`).
+KEEP_CURSOR = "skm_keep_cursor"
+
+
+def kept_cursor(statement: T) -> T:
+    """`statement`, run on a raw cursor kept on each PostgreSQL connection for it, from one
+    execution to the next: psycopg then keeps its adapters for the parameters (a new
+    cursor looks up each parameter's dumper again), and the cursor itself is not made
+    anew. For the submission's statements, run on every request; the last rows each
+    returned stay held by its cursor until the next execution (few, for these)."""
+    return cast(Any, statement).execution_options(**{KEEP_CURSOR: True})  # type: ignore[no-any-return]
+
+
 @dataclass(frozen=True)
 class _Compiled:
     sql: str
     names: tuple[str, ...]  # the parameter of each placeholder, in order
     json_positions: frozenset[int]  # placeholders of JSON columns: wrapped for psycopg
     literals: Mapping[str, Any]  # values written into the statement, such as 'paper'
+    keep_cursor: bool = False  # see `kept_cursor`
 
     def values(self, params: Params) -> list[Any]:
         values = [params[name] if name in params else self.literals[name] for name in self.names]
@@ -100,7 +115,8 @@ def _compiled(statement: Executable) -> _Compiled:
         for bind in compiled.binds.values()
         if not bind.required and bind.value is not None
     }
-    return _Compiled(str(compiled), names, positions, literals)
+    keep = bool(cast(Any, statement).get_execution_options().get(KEEP_CURSOR, False))
+    return _Compiled(str(compiled), names, positions, literals, keep)
 
 
 class JsonList(TypeDecorator[list[Any]]):
@@ -190,18 +206,50 @@ async def _psycopg(conn: AsyncConnection) -> PsycopgConnection[Any]:
 
 
 @asynccontextmanager
-async def _raw_cursor(conn: AsyncConnection) -> AsyncIterator[AsyncRawCursor[Any]]:
-    """A raw cursor on the driver's connection. A connection lost meanwhile (a server
-    restart, a deadline's cut) is reported to SQLAlchemy, as its own execute would: the
-    connection is invalidated rather than reset and put back in the pool."""
+async def _raw_cursor(
+    conn: AsyncConnection, compiled: _Compiled
+) -> AsyncIterator[AsyncRawCursor[Any]]:
+    """A raw cursor on the driver's connection for `compiled` (kept for it on the
+    connection when it keeps its cursor). A connection lost meanwhile (a server restart, a
+    deadline's cut) is reported to SQLAlchemy, as its own execute would: the connection is
+    invalidated rather than reset and put back in the pool."""
     driver = await _psycopg(conn)
     try:
-        async with AsyncRawCursor(driver, row_factory=namedtuple_row) as cursor:
-            yield cursor
+        if compiled.keep_cursor:
+            yield _connection_cursor(conn, driver, compiled.sql)
+        else:
+            async with AsyncRawCursor(driver, row_factory=namedtuple_row) as cursor:
+                yield cursor
     except OperationalError as error:
         if driver.closed:
             await conn.invalidate(error)
         raise
+
+
+_CURSORS = "skm_cursors"  # pooled connection info: (its psycopg connection, cursor by SQL)
+_MOST_KEPT = 16  # cursors kept per connection
+
+
+def _connection_cursor(
+    conn: AsyncConnection, driver: PsycopgConnection[Any], sql: str
+) -> AsyncRawCursor[Any]:
+    """The cursor kept for `sql` on this pooled connection (made the first time). The
+    pool clears a connection's info when it replaces the connection; the driver is
+    compared all the same."""
+    sync = conn.sync_connection
+    assert sync is not None
+    info = sync.connection.info
+    kept: tuple[PsycopgConnection[Any], dict[str, AsyncRawCursor[Any]]] | None
+    kept = info.get(_CURSORS)
+    if kept is None or kept[0] is not driver:
+        kept = info[_CURSORS] = (driver, {})
+    cursors: dict[str, AsyncRawCursor[Any]] = kept[1]
+    cursor = cursors.get(sql)
+    if cursor is None or cursor.closed:
+        if len(cursors) >= _MOST_KEPT:
+            del cursors[next(iter(cursors))]
+        cursor = cursors[sql] = AsyncRawCursor(driver, row_factory=namedtuple_row)
+    return cursor
 
 
 # --- SQLite: statements on sqlite3's own thread ----------------------------------------------
@@ -400,7 +448,7 @@ async def fetch_all(conn: AsyncConnection, statement: Executable, params: Params
             return await on_sqlite_thread(conn, lambda s: s.fetch_all(statement, params))
         return list((await conn.execute(statement, dict(params))).all())
     compiled = _compiled(statement)
-    async with _raw_cursor(conn) as cursor:
+    async with _raw_cursor(conn, compiled) as cursor:
         await cursor.execute(compiled.sql, compiled.values(params))
         return await cursor.fetchall()
 
@@ -440,7 +488,7 @@ async def execute_many(
         return list(result.all()) if returning else []
     compiled = _compiled(statement)
     params: Iterable[list[Any]] = (compiled.values(r) for r in rows)
-    async with _raw_cursor(conn) as cursor:
+    async with _raw_cursor(conn, compiled) as cursor:
         if len(rows) == 1:
             await cursor.execute(compiled.sql, next(iter(params)))
             return await cursor.fetchall() if returning else []

@@ -2,7 +2,7 @@
 flagged and left out of the indices until a manager reviews them.
 """
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -18,6 +18,7 @@ from tests.factories import (
     create_key,
     only_error,
     post_at,
+    post_unit,
     refusal,
     response_item,
     review_second,
@@ -241,3 +242,34 @@ def test_stored_responses_alike_are_found_among_many_others_and_only_they_count(
     other = response_item("capil", "kk", variants[0], BURST_START + timedelta(seconds=21))
     posted = units.post("/v1/responses", json=other, headers=bearer(kiosks[0]))
     assert (posted.status_code, posted.json()["flag"]) == (201, None), posted.text
+
+
+@pytest.mark.parametrize(
+    ("zone", "utc_hour"),
+    [("Pacific/Kiritimati", 10), ("Etc/GMT+12", 12)],  # UTC+14, UTC-12: local midnight
+)
+def test_a_burst_is_found_whatever_the_units_day_against_utc(
+    units: TestClient, zone: str, utc_hour: int
+) -> None:
+    """A unit whose local day is a day ahead of or behind UTC's: a response stored just
+    after or before its local midnight is found by the next one 10 s later (PostgreSQL
+    searches only the months of the local days the window can fall on)."""
+    post_unit(units, "edge", "agency", parent="mpp", time_zone=zone)
+    made = units.post("/v1/units/edge/services", json={"code": "e", "name": "e"})
+    assert made.status_code == 201, made.text
+    token = create_key(units, "Kiosk edge", "collector", "edge")["token"]
+    midnight = (datetime.now(UTC) - timedelta(days=2)).replace(
+        hour=utc_hour % 24, minute=0, second=0, microsecond=0
+    )
+    # Past local midnight when ahead of UTC (the local day is UTC's next), before it when
+    # behind (UTC's day before).
+    start = midnight + timedelta(seconds=5) if utc_hour < 12 else midnight - timedelta(seconds=15)
+    flags = []
+    for seconds in (0, 10):
+        item = response_item(
+            "edge", "e", all_answers(3), collected_at=start + timedelta(seconds=seconds)
+        )
+        posted = units.post("/v1/responses", json=item, headers=bearer(token))
+        assert posted.status_code == 201, posted.text
+        flags.append(posted.json()["flag"])
+    assert flags == [None, "suspected"]

@@ -12,6 +12,7 @@ from typing import Any
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
+from psycopg.pq import TransactionStatus
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
@@ -186,3 +187,137 @@ def test_the_refusal_is_told_apart_by_its_sqlstate_or_message() -> None:
     )
     assert unavailable(refused) == "db_refused"
     assert unavailable(psycopg.OperationalError("connection refused")) == "db_unavailable"
+
+
+def _driver_of(conn: Any) -> Any:
+    """The psycopg connection under a SQLAlchemy async connection."""
+    return conn.sync_connection.connection.driver_connection
+
+
+def test_the_write_connection_is_in_autocommit_and_given_back_out_of_it(
+    database_url: str,
+) -> None:
+    """The submission's write connection runs each statement by itself (no transaction
+    open after one), and the pooled connection it gives back begins transactions again for
+    the engine's other users: a session's write rolled back leaves nothing."""
+    from app.statements import fetch_all
+
+    async def check() -> None:
+        database = Database(database_url, pool_size=1)
+        probe = text("SELECT 1 AS one")
+        try:
+            async with database.write_connection() as conn:
+                await fetch_all(conn, probe, {})
+                driver = _driver_of(conn)
+                assert driver.autocommit
+                assert driver.info.transaction_status == TransactionStatus.IDLE
+            async with database.engine.connect() as conn:
+                same = _driver_of(conn)
+                assert same is driver  # the pool's one connection
+                assert not same.autocommit
+                await conn.execute(text("SELECT 1"))
+                assert same.info.transaction_status == TransactionStatus.INTRANS
+                await conn.rollback()
+        finally:
+            await database.dispose()
+
+    asyncio.run(check())
+
+
+def test_a_write_connection_cancelled_mid_statement_is_given_back_out_of_autocommit(
+    database_url: str,
+) -> None:
+    """A submission cancelled while its statement runs (psycopg has the server cancel it):
+    its connection is not given back to the pool still in autocommit; the next user gets a
+    connection that begins transactions, and it works."""
+    from app.statements import fetch_all
+
+    async def check() -> None:
+        database = Database(database_url, pool_size=1)
+        started = asyncio.Event()
+        drivers: list[Any] = []
+
+        async def sleeping() -> None:
+            async with database.write_connection() as conn:
+                drivers.append(conn.sync_connection.connection.driver_connection)  # type: ignore[union-attr]
+                started.set()
+                await fetch_all(conn, text("SELECT pg_sleep(5)"), {})
+
+        try:
+            task = asyncio.create_task(sleeping())
+            await started.wait()
+            await asyncio.sleep(0.2)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            async with database.engine.connect() as conn:
+                driver = _driver_of(conn)
+                assert not driver.autocommit
+                assert (await conn.execute(text("SELECT 2"))).scalar() == 2
+                assert driver.info.transaction_status == TransactionStatus.INTRANS
+                await conn.rollback()
+        finally:
+            await database.dispose()
+
+    asyncio.run(check())
+
+
+def test_a_kept_cursor_serves_its_statement_on_its_connection_until_replaced(
+    database_url: str,
+) -> None:
+    """A statement that keeps its cursor runs on the same psycopg cursor each time on a
+    pooled connection, with each execution's own rows; another statement has its own; a
+    connection the pool replaces starts with none of the old ones."""
+    from app.statements import _CURSORS, fetch_all, kept_cursor
+
+    kept = kept_cursor(text("SELECT CAST(:n AS integer) + 1 AS next"))
+    other = kept_cursor(text("SELECT CAST(:n AS integer) * 2 AS double"))
+
+    async def check() -> None:
+        database = Database(database_url, pool_size=1)
+        try:
+            seen: list[Any] = []
+            for n in (1, 2):
+                async with database.write_connection() as conn:
+                    assert [r.next for r in await fetch_all(conn, kept, {"n": n})] == [n + 1]
+                    assert [r.double for r in await fetch_all(conn, other, {"n": n})] == [2 * n]
+                    driver, cursors = conn.sync_connection.connection.info[_CURSORS]  # type: ignore[union-attr]
+                    assert driver is _driver_of(conn)
+                    seen.append(dict(cursors))
+            assert len(seen[0]) == 2
+            assert seen[0] == seen[1]  # the same cursors, the second time
+            async with database.write_connection() as conn:
+                await conn.invalidate()
+            async with database.write_connection() as conn:
+                assert [r.next for r in await fetch_all(conn, kept, {"n": 5})] == [6]
+                _, cursors = conn.sync_connection.connection.info[_CURSORS]  # type: ignore[union-attr]
+                assert set(cursors.values()).isdisjoint(seen[0].values())
+        finally:
+            await database.dispose()
+
+    asyncio.run(check())
+
+
+def test_a_connection_given_back_in_a_transaction_is_rolled_back(database_url: str) -> None:
+    """The pool rolls back what a connection given back still has open (begun on the driver,
+    unknown to SQLAlchemy): the next user finds it idle, and the write undone."""
+
+    async def check() -> None:
+        database = Database(database_url, pool_size=1)
+        name = f"skm_reset_{os.getpid()}"
+        try:
+            async with database.engine.connect() as conn:
+                driver = _driver_of(conn)
+                await driver.execute("BEGIN")
+                await driver.execute(f"CREATE TABLE {name} (n integer)")
+                assert driver.info.transaction_status == TransactionStatus.INTRANS
+            async with database.engine.connect() as conn:
+                driver = _driver_of(conn)
+                assert driver.info.transaction_status == TransactionStatus.IDLE
+                found = await conn.scalar(text("SELECT to_regclass(:name) IS NULL"), {"name": name})
+                assert found is True
+                await conn.rollback()
+        finally:
+            await database.dispose()
+
+    asyncio.run(check())
