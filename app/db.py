@@ -126,6 +126,11 @@ def sync_url(url: str) -> URL:
 
 
 READ_ONLY = "skm_read_only"
+# SQLite: set in a connection's `info` by a caller that runs the BEGIN itself, with its first
+# statement in one crossing to aiosqlite's thread (`statements.on_sqlite_thread`); the begin
+# event then leaves the BEGIN it would have run under BEGIN_PENDING.
+BEGIN_WITH_WORK = "skm_begin_with_work"
+BEGIN_PENDING = "skm_begin_pending"
 
 # WAL with synchronous=FULL: a commit is on disk (the WAL synced) before it returns, so a
 # response answered 201 survives a power loss as well as a killed process. NORMAL syncs
@@ -157,6 +162,9 @@ def configure_sqlite(sync_engine: Any, busy_timeout_seconds: float = 30) -> None
     def _begin(conn: Any) -> None:
         read_only = conn.get_execution_options().get(READ_ONLY, False)
         begin = "BEGIN" if read_only else "BEGIN IMMEDIATE"
+        if conn.info.pop(BEGIN_WITH_WORK, False):
+            conn.info[BEGIN_PENDING] = begin
+            return
         driver = conn.connection.driver_connection
         if not isinstance(driver, aiosqlite.Connection):
             conn.exec_driver_sql(begin)
@@ -530,6 +538,31 @@ def on_replica(conn: AsyncConnection) -> bool:
     return conn.info.get(_PRIMARY) is not None
 
 
+class _Turn:
+    """SQLite's write turn held by one request (`Database.write_connection`): released
+    when its block ends, or earlier, once its writes are committed (`Database.written`)."""
+
+    def __init__(self, lock: asyncio.Lock) -> None:
+        self._lock = lock
+        self._held = False
+
+    async def __aenter__(self) -> "_Turn":
+        await self._lock.acquire()
+        self._held = True
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        self.release()
+
+    def release(self) -> None:
+        if self._held:
+            self._held = False
+            self._lock.release()
+
+
+_TURN = "skm_write_turn"  # a write connection's `_Turn`, in its info while it is given out
+
+
 class Database:
     """The engine and the two session factories of one running app."""
 
@@ -610,9 +643,25 @@ class Database:
             async with self.deadline(), self.autocommit_engine.connect() as conn:
                 yield conn
             return
-        async with self.write_turn(), self.engine.connect() as conn:
-            yield conn
-            await conn.commit()
+        assert self._write_lock is not None
+        async with _Turn(self._write_lock) as turn, self.engine.connect() as conn:
+            conn.info[_TURN] = turn
+            try:
+                yield conn
+                await conn.commit()
+            finally:
+                conn.info.pop(_TURN, None)
+
+    async def written(self, conn: AsyncConnection) -> None:
+        """A write connection's work is done: on SQLite, its transaction committed now and
+        the write turn given to the next writer, while the request shapes its answer (the
+        connection then begins no other transaction). Nothing to do on PostgreSQL, where
+        the connection is in autocommit."""
+        turn = conn.info.pop(_TURN, None) if self.dialect == "sqlite" else None
+        if turn is None:
+            return
+        await conn.commit()  # failing, the turn is kept until the connection is given back
+        turn.release()
 
     @asynccontextmanager
     async def read_session(self) -> AsyncIterator[AsyncSession]:

@@ -65,7 +65,13 @@ from app.statements import (
     retrying,
     transaction,
 )
-from app.stored_responses import REGISTRY, RESPONSES, response_out, stored_in_scope
+from app.stored_responses import (
+    REGISTRY,
+    RESPONSES,
+    Registered,
+    response_out,
+    stored_in_scope,
+)
 from app.surveys import VersionCache
 
 Status = Literal["created", "duplicate", "conflict", "invalid"]
@@ -316,7 +322,7 @@ async def _read_for_validation(
     dialect = conn.dialect.name
     references = references_params(items)
     if token_hash is not None:
-        return await _read_with_key(conn, items, references, burst_range, token_hash)
+        return await _read_with_key(conn, items, references, burst_range, scores, token_hash)
     if burst_range is None:
         found = await fetch_all(conn, references_query(dialect), references)
         return (*references_found(found), [], None)
@@ -351,13 +357,17 @@ async def _read_with_key(
     items: list[ResponseIn],
     references: dict[str, Any],
     burst_range: tuple[datetime, datetime] | None,
+    scores: list[dict[str, int | None]],
     token_hash: str,
 ) -> tuple[dict[str, NamedUnit], dict[tuple[int, str], NamedService], list[Any], Any]:
     """`_read_for_validation` with the key of `token_hash`: one statement on PostgreSQL;
-    on SQLite the key, the references and the device's recent alike in one crossing."""
+    on SQLite the key, the references and the device's recent alike (for a batch, the
+    nearest: `nearest_alike`) in one crossing."""
+    given = {"token_hash": token_hash}
+    if conn.dialect.name == "sqlite" and len(items) > 1:
+        return await _read_batch_with_key(conn, items, references, burst_range, scores, given)
     alike = recent_params(items, None, burst_range) if burst_range is not None else {}
     one = "signature" in alike if alike else None
-    given = {"token_hash": token_hash}
     if conn.dialect.name == "postgresql":
         rows = await fetch_all(conn, _key_and_references(one), references | alike | given)
         carried = (
@@ -375,6 +385,29 @@ async def _read_with_key(
         if key is not None and one is not None:
             device = {"device": device_of(key.id)}
             recent = s.fetch_all(recent_alike("sqlite", one), alike | device)
+        return s.fetch_all(references_query("sqlite"), references), recent, key
+
+    found, recent, key = await on_sqlite_thread(conn, read)
+    return (*references_found(found), recent, key)
+
+
+async def _read_batch_with_key(
+    conn: AsyncConnection,
+    items: list[ResponseIn],
+    references: dict[str, Any],
+    burst_range: tuple[datetime, datetime] | None,
+    scores: list[dict[str, int | None]],
+    given: dict[str, str],
+) -> tuple[dict[str, NamedUnit], dict[tuple[int, str], NamedService], list[Any], Any]:
+    """SQLite, a batch: `_read_with_key`, the key's device's nearest alike compared."""
+    nearest = nearest_params(items, scores, None, burst_range) if burst_range is not None else None
+
+    def read(s: SqliteStatements) -> tuple[list[Any], list[Any], Any]:
+        keys = s.fetch_all(KEY, given)
+        key = keys[0] if keys else None
+        recent = []
+        if key is not None and nearest is not None:
+            recent = s.fetch_all(nearest_alike(), nearest | {"device": device_of(key.id)})
         return s.fetch_all(references_query("sqlite"), references), recent, key
 
     found, recent, key = await on_sqlite_thread(conn, read)
@@ -484,22 +517,18 @@ async def _checked_rows(
     return rows, refused
 
 
-async def _settled(
-    conn: AsyncConnection,
+def _settled(
     unique: list[tuple[int, ResponseIn]],
     rows: list[dict[str, Any]],
     inserted: set[uuid.UUID],
     refused: dict[int, list[FieldProblem]],
     digests: dict[int, str],
-    scope: str | None,
+    known: Registered,
     respond: bool,
 ) -> dict[int, Outcome]:
     """The outcome of each item whose id is first of its kind in the batch, by its index
-    (with the stored response, when `respond`)."""
-    # Everything not inserted may be a retry of a stored response (even one that would no
-    # longer validate, such as an old collected_at): compare with what is stored.
-    unsettled = [(i, item) for i, item in unique if item.id not in inserted]
-    known = await stored_in_scope(conn, (item.id for _, item in unsettled), scope)
+    (with the stored response, when `respond`), `known`: the stored responses among those
+    not inserted."""
     stored, elsewhere, archived = known.stored, known.elsewhere, known.archived
     rows_by_id = {r["id"]: r for r in rows}
     outcomes: dict[int, Outcome] = {}
@@ -575,6 +604,39 @@ def _repeated(
     return repeated
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """What `ingest` works out from the items alone, before it needs the database: each
+    item's answers dumped (for its hash, checks, row and signature) and content hash, the
+    items whose id comes first in the batch and those repeating one, and the range that
+    burst detection reads (None: no item is checked). A caller that must wait for the
+    database (SQLite's write turn) can do this first (`prepare`), while another request
+    writes."""
+
+    items: Sequence[tuple[int, ResponseIn]]
+    now: datetime
+    scores: dict[int, dict[str, int | None]]
+    digests: dict[int, str]
+    unique: list[tuple[int, ResponseIn]]
+    repeats: list[tuple[int, ResponseIn]]
+    first_of: dict[uuid.UUID, int]
+    burst_range: tuple[datetime, datetime] | None
+
+
+def prepare(items: Sequence[tuple[int, ResponseIn]], settings: Settings, now: datetime) -> Prepared:
+    """`Prepared` for these (index, response) pairs, received at `now`."""
+    scores = {index: item.answers.model_dump() for index, item in items}
+    digests = {index: content_hash(item, scores[index]) for index, item in items}
+    unique, repeats, first_of = _first_of_each_id(items)
+    window = timedelta(seconds=settings.burst_seconds)
+    burst_range = (
+        compared_range((item for _, item in unique), window, now, settings)
+        if settings.burst_seconds
+        else None
+    )
+    return Prepared(items, now, scores, digests, unique, repeats, first_of, burst_range)
+
+
 async def ingest(
     conn: AsyncConnection,
     items: Sequence[tuple[int, ResponseIn]],
@@ -583,27 +645,28 @@ async def ingest(
     now: datetime,
     submitter: Submitter | ByToken,
     respond: bool = True,
+    prepared: Prepared | None = None,
+    written: Callable[[], Awaitable[None]] | None = None,
 ) -> list[Outcome]:
     """Store the given (index, response) pairs; one outcome per pair, in the same order
     (without the stored response when not `respond`: an import wants only the status).
-    A submitter `ByToken` is admitted (or refused) once its key is read.
+    A submitter `ByToken` is admitted (or refused) once its key is read. `prepared`: the
+    items' `prepare`, done already (for the same items and `now`); `written`: awaited once
+    the database work is done (everything read and written), before the outcomes are built
+    (the batch endpoint commits there, ending SQLite's write turn).
 
     Valid new responses are inserted (and counted in the daily aggregates) even when others
     are refused. A response whose id is already stored is a duplicate when its content is the
     same, and a conflict otherwise; concurrent identical submissions store exactly one row.
     """
-    # Each item's answers dumped once, for its hash, its checks, its row and its signature.
-    scores = {index: item.answers.model_dump() for index, item in items}
-    digests = {index: content_hash(item, scores[index]) for index, item in items}
-    unique, repeats, first_of = _first_of_each_id(items)
+    if prepared is None:
+        prepared = prepare(items, settings, now)
+    assert prepared.items is items, "prepared for other items"
+    scores, digests, unique = prepared.scores, prepared.digests, prepared.unique
     window = timedelta(seconds=settings.burst_seconds)
     by_token = submitter if isinstance(submitter, ByToken) else None
     device = None if isinstance(submitter, ByToken) else submitter.device
-    burst_range = (
-        compared_range((item for _, item in unique), window, now, settings)
-        if (by_token is not None or device is not None) and settings.burst_seconds
-        else None
-    )
+    burst_range = prepared.burst_range if by_token is not None or device is not None else None
     token_hash = by_token.token_hash if by_token is not None else None
     units, services, recent, key = await _read_for_validation(
         conn,
@@ -624,10 +687,14 @@ async def ingest(
     if rows:
         rows.sort(key=lambda r: r["id"])  # one lock order for concurrent batches
         inserted = await retrying(conn, lambda: _insert(conn, rows, now))
-    outcomes = await _settled(
-        conn, unique, rows, inserted, refused, digests, submitter.scope_path, respond
-    )
-    outcomes.update(_repeated(repeats, first_of, outcomes, digests))
+    # Everything not inserted may be a retry of a stored response (even one that would no
+    # longer validate, such as an old collected_at): compare with what is stored.
+    unsettled = [item.id for _, item in unique if item.id not in inserted]
+    known = await stored_in_scope(conn, unsettled, submitter.scope_path)
+    if written is not None:
+        await written()
+    outcomes = _settled(unique, rows, inserted, refused, digests, known, respond)
+    outcomes.update(_repeated(prepared.repeats, prepared.first_of, outcomes, digests))
     return [outcomes[index] for index, _ in items]
 
 

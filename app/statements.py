@@ -62,6 +62,8 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import Executable
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
+from app.db import BEGIN_PENDING, BEGIN_WITH_WORK
+
 Params = Mapping[str, Any]
 T = TypeVar("T")
 logger = logging.getLogger(__name__)
@@ -366,17 +368,30 @@ def _aiosqlite(conn: AsyncConnection) -> Any:
 async def on_sqlite_thread(conn: AsyncConnection, work: Callable[[SqliteStatements], T]) -> T:
     """`work`, run in the SQLite connection's own thread with its statements: one crossing to
     that thread for all of them, in the connection's transaction (begun first, as
-    SQLAlchemy would: the write lock for a write connection, see `db.configure_sqlite`).
+    SQLAlchemy would: the write lock for a write connection, see `db.configure_sqlite`; the
+    BEGIN in the same crossing).
     A database error comes out as SQLAlchemy's error wrapping it, as through
     SQLAlchemy."""
+    begin: str | None = None
     if not conn.in_transaction():
-        await conn.begin()
+        # The BEGIN runs here, in the same crossing as the work (the begin event leaves it).
+        info = conn.sync_connection.info if conn.sync_connection is not None else None
+        if info is not None:
+            info[BEGIN_WITH_WORK] = True
+        try:
+            await conn.begin()
+        finally:
+            if info is not None:
+                info.pop(BEGIN_WITH_WORK, None)
+                begin = info.pop(BEGIN_PENDING, None)
     driver = _aiosqlite(conn)
     if driver is None:
         driver = (await conn.get_raw_connection()).driver_connection
 
     def run() -> T:
         raw: sqlite3.Connection = driver._conn
+        if begin is not None:
+            raw.execute(begin)
         return work(SqliteStatements(raw))
 
     try:
