@@ -652,14 +652,17 @@ class Database:
             finally:
                 conn.info.pop(_TURN, None)
 
-    async def written(self, conn: AsyncConnection) -> None:
-        """A write connection's work is done: on SQLite, its transaction committed now and
-        the write turn given to the next writer, while the request shapes its answer (the
-        connection then begins no other transaction). Nothing to do on PostgreSQL, where
-        the connection is in autocommit."""
+    async def written(self, conn: AsyncConnection, committed: bool = False) -> None:
+        """A write connection's work is done: on SQLite, its transaction committed (unless
+        `committed` already on the driver, by the crossing of its last statements: see
+        `statements.on_sqlite_thread`) and the write turn given to the next writer, while
+        the request shapes its answer (the connection then begins no other transaction).
+        Nothing to do on PostgreSQL, where the connection is in autocommit."""
         turn = conn.info.pop(_TURN, None) if self.dialect == "sqlite" else None
         if turn is None:
             return
+        if committed:
+            turn.release()
         await conn.commit()  # failing, the turn is kept until the connection is given back
         turn.release()
 

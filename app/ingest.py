@@ -69,6 +69,8 @@ from app.stored_responses import (
     REGISTRY,
     RESPONSES,
     Registered,
+    by_ids,
+    registered_of,
     response_out,
     stored_in_scope,
 )
@@ -463,6 +465,23 @@ def _insert_sqlite(
     return inserted
 
 
+def _write_sqlite(
+    statements: SqliteStatements,
+    rows: list[dict[str, Any]],
+    now: datetime,
+    unique: list[tuple[int, ResponseIn]],
+    scope: str | None,
+) -> tuple[set[uuid.UUID], Registered]:
+    """SQLite, in its thread: the rows inserted (`_insert_sqlite`), then what is stored
+    under the ids of the items not inserted (`stored_in_scope`)."""
+    inserted = _insert_sqlite(statements, rows, now) if rows else set()
+    unsettled = [item.id for _, item in unique if item.id not in inserted]
+    if not unsettled:
+        return inserted, Registered({}, set(), {})
+    found = statements.fetch_all(by_ids("sqlite"), {"ids": unsettled})
+    return inserted, registered_of(found, scope)
+
+
 def _first_of_each_id(
     items: Sequence[tuple[int, ResponseIn]],
 ) -> tuple[list[tuple[int, ResponseIn]], list[tuple[int, ResponseIn]], dict[uuid.UUID, int]]:
@@ -646,14 +665,15 @@ async def ingest(
     submitter: Submitter | ByToken,
     respond: bool = True,
     prepared: Prepared | None = None,
-    written: Callable[[], Awaitable[None]] | None = None,
+    written: Callable[[bool], Awaitable[None]] | None = None,
 ) -> list[Outcome]:
     """Store the given (index, response) pairs; one outcome per pair, in the same order
     (without the stored response when not `respond`: an import wants only the status).
     A submitter `ByToken` is admitted (or refused) once its key is read. `prepared`: the
     items' `prepare`, done already (for the same items and `now`); `written`: awaited once
-    the database work is done (everything read and written), before the outcomes are built
-    (the batch endpoint commits there, ending SQLite's write turn).
+    the database work is done (everything read and written), before the outcomes are built,
+    with whether the transaction is committed already (on SQLite, by the crossing of the
+    writes); the batch endpoint commits there, ending SQLite's write turn.
 
     Valid new responses are inserted (and counted in the daily aggregates) even when others
     are refused. A response whose id is already stored is a duplicate when its content is the
@@ -684,15 +704,23 @@ async def ingest(
     inserted: set[uuid.UUID] = set()
     if rows and burst_range is not None:
         flag_bursts(rows, recent, window)
-    if rows:
-        rows.sort(key=lambda r: r["id"])  # one lock order for concurrent batches
-        inserted = await retrying(conn, lambda: _insert(conn, rows, now))
-    # Everything not inserted may be a retry of a stored response (even one that would no
-    # longer validate, such as an old collected_at): compare with what is stored.
-    unsettled = [item.id for _, item in unique if item.id not in inserted]
-    known = await stored_in_scope(conn, unsettled, submitter.scope_path)
-    if written is not None:
-        await written()
+    rows.sort(key=lambda r: r["id"])  # one lock order for concurrent batches
+    scope = submitter.scope_path
+    if written is not None and conn.dialect.name == "sqlite":
+        # The writes, the read of what is stored and the COMMIT in one crossing.
+        inserted, known = await on_sqlite_thread(
+            conn, lambda s: _write_sqlite(s, rows, now, unique, scope), commit=True
+        )
+        await written(True)
+    else:
+        if rows:
+            inserted = await retrying(conn, lambda: _insert(conn, rows, now))
+        # Everything not inserted may be a retry of a stored response (even one that would
+        # no longer validate, such as an old collected_at): compare with what is stored.
+        unsettled = [item.id for _, item in unique if item.id not in inserted]
+        known = await stored_in_scope(conn, unsettled, scope)
+        if written is not None:
+            await written(False)
     outcomes = _settled(unique, rows, inserted, refused, digests, known, respond)
     outcomes.update(_repeated(prepared.repeats, prepared.first_of, outcomes, digests))
     return [outcomes[index] for index, _ in items]

@@ -365,13 +365,16 @@ def _aiosqlite(conn: AsyncConnection) -> Any:
     return sync.connection.driver_connection
 
 
-async def on_sqlite_thread(conn: AsyncConnection, work: Callable[[SqliteStatements], T]) -> T:
+async def on_sqlite_thread(
+    conn: AsyncConnection, work: Callable[[SqliteStatements], T], commit: bool = False
+) -> T:
     """`work`, run in the SQLite connection's own thread with its statements: one crossing to
     that thread for all of them, in the connection's transaction (begun first, as
     SQLAlchemy would: the write lock for a write connection, see `db.configure_sqlite`; the
     BEGIN in the same crossing).
     A database error comes out as SQLAlchemy's error wrapping it, as through
-    SQLAlchemy."""
+    SQLAlchemy. `commit`: the transaction committed after the work, in the same crossing
+    (SQLAlchemy's own commit then has nothing left to do on the driver)."""
     begin: str | None = None
     if not conn.in_transaction():
         # The BEGIN runs here, in the same crossing as the work (the begin event leaves it).
@@ -392,7 +395,10 @@ async def on_sqlite_thread(conn: AsyncConnection, work: Callable[[SqliteStatemen
         raw: sqlite3.Connection = driver._conn
         if begin is not None:
             raw.execute(begin)
-        return work(SqliteStatements(raw))
+        done = work(SqliteStatements(raw))
+        if commit:
+            raw.commit()
+        return done
 
     try:
         # aiosqlite's queue to its thread: its public calls each run one sqlite3 call there.

@@ -243,7 +243,7 @@ async def submit_batch(
             batch.now,
             submitter,
             prepared=batch.prepared,
-            written=lambda: database.written(conn),
+            written=lambda committed: database.written(conn, committed),
         )
         for outcome in outcomes:
             if outcome.problem is not None:
