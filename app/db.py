@@ -130,6 +130,7 @@ READ_ONLY = "skm_read_only"
 # statement in one crossing to aiosqlite's thread (`statements.on_sqlite_thread`); the begin
 # event then leaves the BEGIN it would have run under BEGIN_PENDING.
 BEGIN_WITH_WORK = "skm_begin_with_work"
+_TURN = "skm_write_turn"  # a write connection's `_Turn`, in its info while it is given out
 BEGIN_PENDING = "skm_begin_pending"
 
 # WAL with synchronous=FULL: a commit is on disk (the WAL synced) before it returns, so a
@@ -162,6 +163,10 @@ def configure_sqlite(sync_engine: Any, busy_timeout_seconds: float = 30) -> None
     def _begin(conn: Any) -> None:
         read_only = conn.get_execution_options().get(READ_ONLY, False)
         begin = "BEGIN" if read_only else "BEGIN IMMEDIATE"
+        turn = conn.info.get(_TURN)
+        if turn is not None and not read_only:
+            # A write connection whose turn is taken when its transaction begins.
+            await_(turn.acquire())
         if conn.info.pop(BEGIN_WITH_WORK, False):
             conn.info[BEGIN_PENDING] = begin
             return
@@ -539,28 +544,23 @@ def on_replica(conn: AsyncConnection) -> bool:
 
 
 class _Turn:
-    """SQLite's write turn held by one request (`Database.write_connection`): released
-    when its block ends, or earlier, once its writes are committed (`Database.written`)."""
+    """SQLite's write turn of one request (`Database.write_connection`): taken before its
+    connection, or when its transaction begins (the begin event of `configure_sqlite`);
+    given up when its block ends, or once its writes are committed (`Database.written`)."""
 
     def __init__(self, lock: asyncio.Lock) -> None:
         self._lock = lock
         self._held = False
 
-    async def __aenter__(self) -> "_Turn":
-        await self._lock.acquire()
-        self._held = True
-        return self
-
-    async def __aexit__(self, *_exc: object) -> None:
-        self.release()
+    async def acquire(self) -> None:
+        if not self._held:
+            await self._lock.acquire()
+            self._held = True
 
     def release(self) -> None:
         if self._held:
             self._held = False
             self._lock.release()
-
-
-_TURN = "skm_write_turn"  # a write connection's `_Turn`, in its info while it is given out
 
 
 class Database:
@@ -632,25 +632,33 @@ class Database:
             yield session
 
     @asynccontextmanager
-    async def write_connection(self) -> AsyncIterator[AsyncConnection]:
+    async def write_connection(self, turn_at_begin: bool = False) -> AsyncIterator[AsyncConnection]:
         """The submission endpoints' Core connection (they need no ORM session).
 
         On PostgreSQL it is in autocommit: each statement is atomic and durable by itself, and
         writes of several statements are wrapped in `statements.transaction`. On SQLite its
         transaction, begun lazily by the first statement (it holds the write lock from its
-        BEGIN), is committed when the block ends."""
+        BEGIN), is committed when the block ends; the write turn is taken before the
+        connection, or with `turn_at_begin` when the transaction begins (statements run
+        outside a transaction before it: reads that need no turn)."""
         if self.autocommit_engine is not None:
             async with self.deadline(), self.autocommit_engine.connect() as conn:
                 yield conn
             return
         assert self._write_lock is not None
-        async with _Turn(self._write_lock) as turn, self.engine.connect() as conn:
-            conn.info[_TURN] = turn
-            try:
-                yield conn
-                await conn.commit()
-            finally:
-                conn.info.pop(_TURN, None)
+        turn = _Turn(self._write_lock)
+        try:
+            if not turn_at_begin:
+                await turn.acquire()
+            async with self.engine.connect() as conn:
+                conn.info[_TURN] = turn
+                try:
+                    yield conn
+                    await conn.commit()
+                finally:
+                    conn.info.pop(_TURN, None)
+        finally:
+            turn.release()
 
     async def written(self, conn: AsyncConnection, committed: bool = False) -> None:
         """A write connection's work is done: on SQLite, its transaction committed (unless

@@ -324,7 +324,7 @@ async def _read_for_validation(
     dialect = conn.dialect.name
     references = references_params(items)
     if token_hash is not None:
-        return await _read_with_key(conn, items, references, burst_range, scores, token_hash)
+        return await _read_with_key(conn, items, references, burst_range, token_hash)
     if burst_range is None:
         found = await fetch_all(conn, references_query(dialect), references)
         return (*references_found(found), [], None)
@@ -359,15 +359,11 @@ async def _read_with_key(
     items: list[ResponseIn],
     references: dict[str, Any],
     burst_range: tuple[datetime, datetime] | None,
-    scores: list[dict[str, int | None]],
     token_hash: str,
 ) -> tuple[dict[str, NamedUnit], dict[tuple[int, str], NamedService], list[Any], Any]:
     """`_read_for_validation` with the key of `token_hash`: one statement on PostgreSQL;
-    on SQLite the key, the references and the device's recent alike (for a batch, the
-    nearest: `nearest_alike`) in one crossing."""
+    on SQLite the key, the references and the device's recent alike in one crossing."""
     given = {"token_hash": token_hash}
-    if conn.dialect.name == "sqlite" and len(items) > 1:
-        return await _read_batch_with_key(conn, items, references, burst_range, scores, given)
     alike = recent_params(items, None, burst_range) if burst_range is not None else {}
     one = "signature" in alike if alike else None
     if conn.dialect.name == "postgresql":
@@ -393,27 +389,19 @@ async def _read_with_key(
     return (*references_found(found), recent, key)
 
 
-async def _read_batch_with_key(
-    conn: AsyncConnection,
-    items: list[ResponseIn],
-    references: dict[str, Any],
-    burst_range: tuple[datetime, datetime] | None,
-    scores: list[dict[str, int | None]],
-    given: dict[str, str],
-) -> tuple[dict[str, NamedUnit], dict[tuple[int, str], NamedService], list[Any], Any]:
-    """SQLite, a batch: `_read_with_key`, the key's device's nearest alike compared."""
-    nearest = nearest_params(items, scores, None, burst_range) if burst_range is not None else None
+async def _read_before_turn(
+    conn: AsyncConnection, items: list[ResponseIn], token_hash: str | None
+) -> tuple[dict[str, NamedUnit], dict[tuple[int, str], NamedService], Any]:
+    """SQLite: the references and, given a `token_hash`, its key's row (None: unknown), in
+    one crossing, outside a transaction (no write turn taken)."""
+    references = references_params(items)
 
-    def read(s: SqliteStatements) -> tuple[list[Any], list[Any], Any]:
-        keys = s.fetch_all(KEY, given)
-        key = keys[0] if keys else None
-        recent = []
-        if key is not None and nearest is not None:
-            recent = s.fetch_all(nearest_alike(), nearest | {"device": device_of(key.id)})
-        return s.fetch_all(references_query("sqlite"), references), recent, key
+    def read(s: SqliteStatements) -> tuple[list[Any], Any]:
+        keys = s.fetch_all(KEY, {"token_hash": token_hash}) if token_hash is not None else []
+        return s.fetch_all(references_query("sqlite"), references), keys[0] if keys else None
 
-    found, recent, key = await on_sqlite_thread(conn, read)
-    return (*references_found(found), recent, key)
+    found, key = await on_sqlite_thread(conn, read, transaction=False)
+    return (*references_found(found), key)
 
 
 async def _insert(
@@ -471,9 +459,16 @@ def _write_sqlite(
     now: datetime,
     unique: list[tuple[int, ResponseIn]],
     scope: str | None,
+    nearest: dict[str, Any] | None,
+    window: timedelta,
 ) -> tuple[set[uuid.UUID], Registered]:
-    """SQLite, in its thread: the rows inserted (`_insert_sqlite`), then what is stored
-    under the ids of the items not inserted (`stored_in_scope`)."""
+    """SQLite, in its thread, in the write turn: the rows flagged by burst detection
+    (`nearest`: the parameters of `nearest_alike`; None: not done), inserted
+    (`_insert_sqlite`), then what is stored under the ids of the items not inserted
+    (`stored_in_scope`)."""
+    if nearest is not None:
+        flag_bursts(rows, statements.fetch_all(nearest_alike(), nearest), window)
+    rows.sort(key=lambda r: r["id"])
     inserted = _insert_sqlite(statements, rows, now) if rows else set()
     unsettled = [item.id for _, item in unique if item.id not in inserted]
     if not unsettled:
@@ -688,31 +683,50 @@ async def ingest(
     device = None if isinstance(submitter, ByToken) else submitter.device
     burst_range = prepared.burst_range if by_token is not None or device is not None else None
     token_hash = by_token.token_hash if by_token is not None else None
-    units, services, recent, key = await _read_for_validation(
-        conn,
-        [item for _, item in unique],
-        device,
-        burst_range,
-        [scores[index] for index, _ in unique],
-        token_hash,
-    )
+    unique_items = [item for _, item in unique]
+    # SQLite, a caller told when the work is written (the batch endpoint): the key and the
+    # references are read outside a transaction, before the write turn (as PostgreSQL
+    # reads them in autocommit); what burst detection compares is read in the turn, with
+    # the writes, so that two batches of one device see each other.
+    in_turn = written is not None and conn.dialect.name == "sqlite"
+    if in_turn:
+        units, services, key = await _read_before_turn(conn, unique_items, token_hash)
+        recent: list[Any] = []
+    else:
+        units, services, recent, key = await _read_for_validation(
+            conn,
+            unique_items,
+            device,
+            burst_range,
+            [scores[index] for index, _ in unique],
+            token_hash,
+        )
     if isinstance(submitter, ByToken):
         submitter = await submitter.admit(key)
     rows, refused = await _checked_rows(
         conn, unique, units, services, digests, scores, versions, settings, now, submitter
     )
     inserted: set[uuid.UUID] = set()
-    if rows and burst_range is not None:
-        flag_bursts(rows, recent, window)
-    rows.sort(key=lambda r: r["id"])  # one lock order for concurrent batches
     scope = submitter.scope_path
-    if written is not None and conn.dialect.name == "sqlite":
-        # The writes, the read of what is stored and the COMMIT in one crossing.
+    if in_turn and written is not None:
+        nearest = (
+            nearest_params(
+                unique_items, [scores[i] for i, _ in unique], submitter.device, burst_range
+            )
+            if rows and burst_range is not None and submitter.device is not None
+            else None
+        )
+        # In one crossing: the turn's reads, the writes and the COMMIT.
         inserted, known = await on_sqlite_thread(
-            conn, lambda s: _write_sqlite(s, rows, now, unique, scope), commit=True
+            conn,
+            lambda s: _write_sqlite(s, rows, now, unique, scope, nearest, window),
+            commit=True,
         )
         await written(True)
     else:
+        if rows and burst_range is not None:
+            flag_bursts(rows, recent, window)
+        rows.sort(key=lambda r: r["id"])  # one lock order for concurrent batches
         if rows:
             inserted = await retrying(conn, lambda: _insert(conn, rows, now))
         # Everything not inserted may be a retry of a stored response (even one that would

@@ -366,7 +366,10 @@ def _aiosqlite(conn: AsyncConnection) -> Any:
 
 
 async def on_sqlite_thread(
-    conn: AsyncConnection, work: Callable[[SqliteStatements], T], commit: bool = False
+    conn: AsyncConnection,
+    work: Callable[[SqliteStatements], T],
+    commit: bool = False,
+    transaction: bool = True,
 ) -> T:
     """`work`, run in the SQLite connection's own thread with its statements: one crossing to
     that thread for all of them, in the connection's transaction (begun first, as
@@ -374,9 +377,11 @@ async def on_sqlite_thread(
     BEGIN in the same crossing).
     A database error comes out as SQLAlchemy's error wrapping it, as through
     SQLAlchemy. `commit`: the transaction committed after the work, in the same crossing
-    (SQLAlchemy's own commit then has nothing left to do on the driver)."""
+    (SQLAlchemy's own commit then has nothing left to do on the driver). Without
+    `transaction`, on a connection not in one, the work's statements run each in its own
+    (reads: no write lock, no write turn taken)."""
     begin: str | None = None
-    if not conn.in_transaction():
+    if transaction and not conn.in_transaction():
         # The BEGIN runs here, in the same crossing as the work (the begin event leaves it).
         info = conn.sync_connection.info if conn.sync_connection is not None else None
         if info is not None:
