@@ -433,15 +433,45 @@ async def _insert(
 _SUMMED_BY_SQLITE = 4
 
 
+@cache
+def _insert_plain(dialect: str, table: Any) -> Any:
+    """SQLite: the registry's or the responses' insert without RETURNING."""
+    return dialect_insert(dialect)(table).on_conflict_do_nothing(index_elements=["id"])
+
+
 def _insert_sqlite(
     statements: SqliteStatements, rows: list[dict[str, Any]], now: datetime
 ) -> set[uuid.UUID]:
     """`_insert` on SQLite, run in its thread: the same statements, synchronously (the
-    registry's first, then the rows of the ids new to it)."""
+    registry's first, then the rows of the ids new to it).
+
+    Several rows are first inserted without RETURNING, in a savepoint: when every one was
+    new (the usual batch), that is all; otherwise it is undone and the ids new to the
+    registry are returned as below. Each row RETURNING gives is a step of SQLite, which
+    gives the interpreter's lock up and waits to take it back: behind the event loop's
+    work, a hundred times per batch of fifty."""
+    if len(rows) > 1:
+        statements.execute_sql("SAVEPOINT skm_new_rows")
+        every = statements.inserted_count(_insert_plain("sqlite", REGISTRY), rows) == len(
+            rows
+        ) and statements.inserted_count(_insert_plain("sqlite", RESPONSES), rows) == len(rows)
+        if every:
+            statements.execute_sql("RELEASE skm_new_rows")
+            _count_sqlite(statements, rows, now)
+            return {row["id"] for row in rows}
+        statements.execute_sql("ROLLBACK TO skm_new_rows")
+        statements.execute_sql("RELEASE skm_new_rows")
     registered = {r.id for r in statements.execute_many(_register("sqlite"), rows, True)}
     new_rows = [r for r in rows if r["id"] in registered]
     inserted = {r.id for r in statements.execute_many(_insert_new("sqlite"), new_rows, True)}
-    new_rows = [r for r in new_rows if r["id"] in inserted]
+    _count_sqlite(statements, [r for r in new_rows if r["id"] in inserted], now)
+    return inserted
+
+
+def _count_sqlite(
+    statements: SqliteStatements, new_rows: list[dict[str, Any]], now: datetime
+) -> None:
+    """SQLite, in its thread: the rows just inserted counted in the aggregates."""
     if len(new_rows) >= _SUMMED_BY_SQLITE:
         # Counted in the aggregates by SQLite itself, from the rows just inserted.
         counted = {"new": new_ids(new_rows), "updated_at": now}
@@ -450,7 +480,6 @@ def _insert_sqlite(
     elif new_rows:
         for statement, sums in aggregate_upserts("sqlite", new_rows, now):
             statements.execute_many(statement, sums)
-    return inserted
 
 
 def _write_sqlite(

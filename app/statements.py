@@ -356,6 +356,28 @@ class SqliteStatements:
             start += count
         return compiled.rows(found)
 
+    def inserted_count(self, statement: Executable, rows: Sequence[Params]) -> int:
+        """An INSERT without RETURNING run for `rows` (in statements of several rows, as
+        `execute_many`): how many rows it inserted. Where RETURNING gives a row per insert,
+        each a step of SQLite that gives the interpreter's lock up and takes it back."""
+        compiled = _sqlite_compiled(statement)
+        assert compiled is not None, "a statement the SQLite path cannot run"
+        group = compiled.values_group
+        assert group is not None, "an INSERT of one VALUES group"
+        values = compiled.values_of(rows)
+        most = self._raw.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // len(compiled.names)
+        inserted = start = 0
+        for count in _row_counts(len(values), max(1, min(_MOST_ROWS, most))):
+            flat = [v for row in values[start : start + count] for v in row]
+            sql = _several_rows(compiled.sql, group, count) if count > 1 else compiled.sql
+            inserted += self._raw.execute(sql, flat).rowcount
+            start += count
+        return inserted
+
+    def execute_sql(self, sql: str) -> None:
+        """A statement without parameters (SAVEPOINT, RELEASE …)."""
+        self._raw.execute(sql)
+
 
 def _aiosqlite(conn: AsyncConnection) -> Any:
     """The aiosqlite connection of a live SQLAlchemy connection (no I/O)."""
