@@ -548,19 +548,19 @@ class _Turn:
     connection, or when its transaction begins (the begin event of `configure_sqlite`);
     given up when its block ends, or once its writes are committed (`Database.written`)."""
 
-    def __init__(self, lock: asyncio.Lock) -> None:
-        self._lock = lock
+    def __init__(self, lock: AbstractAsyncContextManager[object]) -> None:
+        self._lock = lock  # `Database.write_turn`
         self._held = False
 
     async def acquire(self) -> None:
         if not self._held:
-            await self._lock.acquire()
+            await self._lock.__aenter__()
             self._held = True
 
-    def release(self) -> None:
+    async def release(self) -> None:
         if self._held:
             self._held = False
-            self._lock.release()
+            await self._lock.__aexit__(None, None, None)
 
 
 class Database:
@@ -645,8 +645,7 @@ class Database:
             async with self.deadline(), self.autocommit_engine.connect() as conn:
                 yield conn
             return
-        assert self._write_lock is not None
-        turn = _Turn(self._write_lock)
+        turn = _Turn(self.write_turn())
         try:
             if not turn_at_begin:
                 await turn.acquire()
@@ -658,7 +657,7 @@ class Database:
                 finally:
                     conn.info.pop(_TURN, None)
         finally:
-            turn.release()
+            await turn.release()
 
     async def written(self, conn: AsyncConnection, committed: bool = False) -> None:
         """A write connection's work is done: on SQLite, its transaction committed (unless
@@ -670,9 +669,9 @@ class Database:
         if turn is None:
             return
         if committed:
-            turn.release()
+            await turn.release()
         await conn.commit()  # failing, the turn is kept until the connection is given back
-        turn.release()
+        await turn.release()
 
     @asynccontextmanager
     async def read_session(self) -> AsyncIterator[AsyncSession]:
