@@ -130,7 +130,6 @@ READ_ONLY = "skm_read_only"
 # statement in one crossing to aiosqlite's thread (`statements.on_sqlite_thread`); the begin
 # event then leaves the BEGIN it would have run under BEGIN_PENDING.
 BEGIN_WITH_WORK = "skm_begin_with_work"
-_TURN = "skm_write_turn"  # a write connection's `_Turn`, in its info while it is given out
 BEGIN_PENDING = "skm_begin_pending"
 
 # WAL with synchronous=FULL: a commit is on disk (the WAL synced) before it returns, so a
@@ -163,10 +162,6 @@ def configure_sqlite(sync_engine: Any, busy_timeout_seconds: float = 30) -> None
     def _begin(conn: Any) -> None:
         read_only = conn.get_execution_options().get(READ_ONLY, False)
         begin = "BEGIN" if read_only else "BEGIN IMMEDIATE"
-        turn = conn.info.get(_TURN)
-        if turn is not None and not read_only:
-            # A write connection whose turn is taken when its transaction begins.
-            await_(turn.acquire())
         if conn.info.pop(BEGIN_WITH_WORK, False):
             conn.info[BEGIN_PENDING] = begin
             return
@@ -545,8 +540,8 @@ def on_replica(conn: AsyncConnection) -> bool:
 
 class _Turn:
     """SQLite's write turn of one request (`Database.write_connection`): taken before its
-    connection, or when its transaction begins (the begin event of `configure_sqlite`);
-    given up when its block ends, or once its writes are committed (`Database.written`)."""
+    connection; given up when its block ends, or once its writes are committed
+    (`Database.written`)."""
 
     def __init__(self, lock: AbstractAsyncContextManager[object]) -> None:
         self._lock = lock  # `Database.write_turn`
@@ -561,6 +556,9 @@ class _Turn:
         if self._held:
             self._held = False
             await self._lock.__aexit__(None, None, None)
+
+
+_TURN = "skm_write_turn"  # a write connection's `_Turn`, in its info while it is given out
 
 
 class Database:
@@ -632,23 +630,22 @@ class Database:
             yield session
 
     @asynccontextmanager
-    async def write_connection(self, turn_at_begin: bool = False) -> AsyncIterator[AsyncConnection]:
+    async def write_connection(self) -> AsyncIterator[AsyncConnection]:
         """The submission endpoints' Core connection (they need no ORM session).
 
         On PostgreSQL it is in autocommit: each statement is atomic and durable by itself, and
         writes of several statements are wrapped in `statements.transaction`. On SQLite its
         transaction, begun lazily by the first statement (it holds the write lock from its
-        BEGIN), is committed when the block ends; the write turn is taken before the
-        connection, or with `turn_at_begin` when the transaction begins (statements run
-        outside a transaction before it: reads that need no turn)."""
+        BEGIN), is committed when the block ends, and the write turn is taken before the
+        connection (a writer waiting for it holds no pooled connection), and given up when
+        the block ends or, once the writes are committed, by `written`."""
         if self.autocommit_engine is not None:
             async with self.deadline(), self.autocommit_engine.connect() as conn:
                 yield conn
             return
         turn = _Turn(self.write_turn())
         try:
-            if not turn_at_begin:
-                await turn.acquire()
+            await turn.acquire()
             async with self.engine.connect() as conn:
                 conn.info[_TURN] = turn
                 try:

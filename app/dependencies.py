@@ -318,9 +318,7 @@ def _direct(
         if prepare is not None and not problems:
             request.state.prepared = prepare(body, request)
         background = BackgroundTasks()
-        # A prepared route's endpoint reads before it writes: SQLite's write turn is taken
-        # when its transaction begins.
-        async with parts.database.write_connection(prepare is not None) as conn:
+        async with parts.database.write_connection() as conn:
             response: Response
             if deferred and not problems:
                 admission = Admission(request, token, parts, background)

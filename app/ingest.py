@@ -389,11 +389,11 @@ async def _read_with_key(
     return (*references_found(found), recent, key)
 
 
-async def _read_before_turn(
+async def _read_outside_transaction(
     conn: AsyncConnection, items: list[ResponseIn], token_hash: str | None
 ) -> tuple[dict[str, NamedUnit], dict[tuple[int, str], NamedService], Any]:
     """SQLite: the references and, given a `token_hash`, its key's row (None: unknown), in
-    one crossing, outside a transaction (no write turn taken)."""
+    one crossing, outside a transaction (each read its own)."""
     references = references_params(items)
 
     def read(s: SqliteStatements) -> tuple[list[Any], Any]:
@@ -714,12 +714,11 @@ async def ingest(
     token_hash = by_token.token_hash if by_token is not None else None
     unique_items = [item for _, item in unique]
     # SQLite, a caller told when the work is written (the batch endpoint): the key and the
-    # references are read outside a transaction, before the write turn (as PostgreSQL
-    # reads them in autocommit); what burst detection compares is read in the turn, with
-    # the writes, so that two batches of one device see each other.
+    # references are read in one crossing, outside a transaction; what burst detection
+    # compares is read with the writes, in the crossing that commits them.
     in_turn = written is not None and conn.dialect.name == "sqlite"
     if in_turn:
-        units, services, key = await _read_before_turn(conn, unique_items, token_hash)
+        units, services, key = await _read_outside_transaction(conn, unique_items, token_hash)
         recent: list[Any] = []
     else:
         units, services, recent, key = await _read_for_validation(

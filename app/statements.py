@@ -401,7 +401,7 @@ async def on_sqlite_thread(
     SQLAlchemy. `commit`: the transaction committed after the work, in the same crossing
     (SQLAlchemy's own commit then has nothing left to do on the driver). Without
     `transaction`, on a connection not in one, the work's statements run each in its own
-    (reads: no write lock, no write turn taken)."""
+    (reads: no write lock taken)."""
     begin: str | None = None
     if transaction and not conn.in_transaction():
         # The BEGIN runs here, in the same crossing as the work (the begin event leaves it).
