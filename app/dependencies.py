@@ -241,9 +241,15 @@ class DirectRoute(APIRoute):
     type, a query string, malformed JSON) goes through FastAPI's handler, which answers it
     as before."""
 
+    # Work on the validated body that needs no database, done before the connection is
+    # taken (and with it, on SQLite, the write turn); its result is given to the endpoint
+    # as `request.state.prepared` (absent when the request came another way). A route
+    # class per endpoint sets it (`prepared_before`).
+    prepare: Callable[[Any, Request], object] | None = None
+
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         declared = super().get_route_handler()
-        self.direct = direct = _direct(self.endpoint)
+        self.direct = direct = _direct(self.endpoint, type(self).prepare)
 
         async def handle(request: Request) -> Response:
             if not usual_request(request.scope):
@@ -280,7 +286,16 @@ def json_body(raw: bytes) -> Any:
         return None
 
 
-def _direct(endpoint: Callable[..., Coroutine[Any, Any, Response]]) -> Direct:
+def prepared_before(prepare: Callable[[Any, Request], object]) -> type[DirectRoute]:
+    """A `DirectRoute` class whose body is given to `prepare` before the connection is
+    taken (see `DirectRoute.prepare`)."""
+    return type("PreparedDirectRoute", (DirectRoute,), {"prepare": staticmethod(prepare)})
+
+
+def _direct(
+    endpoint: Callable[..., Coroutine[Any, Any, Response]],
+    prepare: Callable[[Any, Request], object] | None = None,
+) -> Direct:
     """The endpoint served from a request and its JSON body: the token (none: 401, before
     anything is taken), the write connection, the key read on it (unknown: 401; over its
     limit: 429), then the body's validation (422), as FastAPI's dependencies would."""
@@ -300,6 +315,8 @@ def _direct(endpoint: Callable[..., Coroutine[Any, Any, Response]]) -> Direct:
             body = model.model_validate(data, from_attributes=True)
         except ValidationError as error:
             problems = [{**e, "loc": ("body", *e["loc"])} for e in error.errors(include_url=False)]
+        if prepare is not None and not problems:
+            request.state.prepared = prepare(body, request)
         background = BackgroundTasks()
         async with parts.database.write_connection() as conn:
             response: Response

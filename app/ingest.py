@@ -66,7 +66,15 @@ from app.statements import (
     retrying,
     transaction,
 )
-from app.stored_responses import REGISTRY, RESPONSES, response_out, stored_in_scope
+from app.stored_responses import (
+    REGISTRY,
+    RESPONSES,
+    Registered,
+    by_ids,
+    registered_of,
+    response_out,
+    stored_in_scope,
+)
 from app.surveys import VersionCache
 
 Status = Literal["created", "duplicate", "conflict", "invalid"]
@@ -356,9 +364,9 @@ async def _read_with_key(
 ) -> tuple[dict[str, NamedUnit], dict[tuple[int, str], NamedService], list[Any], Any]:
     """`_read_for_validation` with the key of `token_hash`: one statement on PostgreSQL;
     on SQLite the key, the references and the device's recent alike in one crossing."""
+    given = {"token_hash": token_hash}
     alike = recent_params(items, None, burst_range) if burst_range is not None else {}
     one = "signature" in alike if alike else None
-    given = {"token_hash": token_hash}
     if conn.dialect.name == "postgresql":
         rows = await fetch_all(conn, _key_and_references(one), references | alike | given)
         carried = (
@@ -380,6 +388,21 @@ async def _read_with_key(
 
     found, recent, key = await on_sqlite_thread(conn, read)
     return (*references_found(found), recent, key)
+
+
+async def _read_outside_transaction(
+    conn: AsyncConnection, items: list[ResponseIn], token_hash: str | None
+) -> tuple[dict[str, NamedUnit], dict[tuple[int, str], NamedService], Any]:
+    """SQLite: the references and, given a `token_hash`, its key's row (None: unknown), in
+    one crossing, outside a transaction (each read its own)."""
+    references = references_params(items)
+
+    def read(s: SqliteStatements) -> tuple[list[Any], Any]:
+        keys = s.fetch_all(KEY, {"token_hash": token_hash}) if token_hash is not None else []
+        return s.fetch_all(references_query("sqlite"), references), keys[0] if keys else None
+
+    found, key = await on_sqlite_thread(conn, read, transaction=False)
+    return (*references_found(found), key)
 
 
 async def _insert(
@@ -411,15 +434,45 @@ async def _insert(
 _SUMMED_BY_SQLITE = 4
 
 
+@cache
+def _insert_plain(dialect: str, table: Any) -> Any:
+    """SQLite: the registry's or the responses' insert without RETURNING."""
+    return dialect_insert(dialect)(table).on_conflict_do_nothing(index_elements=["id"])
+
+
 def _insert_sqlite(
     statements: SqliteStatements, rows: list[dict[str, Any]], now: datetime
 ) -> set[uuid.UUID]:
     """`_insert` on SQLite, run in its thread: the same statements, synchronously (the
-    registry's first, then the rows of the ids new to it)."""
+    registry's first, then the rows of the ids new to it).
+
+    Several rows are first inserted without RETURNING, in a savepoint: when every one was
+    new (the usual batch), that is all; otherwise it is undone and the ids new to the
+    registry are returned as below. Each row RETURNING gives is a step of SQLite, which
+    gives the interpreter's lock up and waits to take it back: behind the event loop's
+    work, a hundred times per batch of fifty."""
+    if len(rows) > 1:
+        statements.execute_sql("SAVEPOINT skm_new_rows")
+        every = statements.inserted_count(_insert_plain("sqlite", REGISTRY), rows) == len(
+            rows
+        ) and statements.inserted_count(_insert_plain("sqlite", RESPONSES), rows) == len(rows)
+        if every:
+            statements.execute_sql("RELEASE skm_new_rows")
+            _count_sqlite(statements, rows, now)
+            return {row["id"] for row in rows}
+        statements.execute_sql("ROLLBACK TO skm_new_rows")
+        statements.execute_sql("RELEASE skm_new_rows")
     registered = {r.id for r in statements.execute_many(_register("sqlite"), rows, True)}
     new_rows = [r for r in rows if r["id"] in registered]
     inserted = {r.id for r in statements.execute_many(_insert_new("sqlite"), new_rows, True)}
-    new_rows = [r for r in new_rows if r["id"] in inserted]
+    _count_sqlite(statements, [r for r in new_rows if r["id"] in inserted], now)
+    return inserted
+
+
+def _count_sqlite(
+    statements: SqliteStatements, new_rows: list[dict[str, Any]], now: datetime
+) -> None:
+    """SQLite, in its thread: the rows just inserted counted in the aggregates."""
     if len(new_rows) >= _SUMMED_BY_SQLITE:
         # Counted in the aggregates by SQLite itself, from the rows just inserted.
         counted = {"new": new_ids(new_rows), "updated_at": now}
@@ -428,7 +481,30 @@ def _insert_sqlite(
     elif new_rows:
         for statement, sums in aggregate_upserts("sqlite", new_rows, now):
             statements.execute_many(statement, sums)
-    return inserted
+
+
+def _write_sqlite(
+    statements: SqliteStatements,
+    rows: list[dict[str, Any]],
+    now: datetime,
+    unique: list[tuple[int, ResponseIn]],
+    scope: str | None,
+    nearest: dict[str, Any] | None,
+    window: timedelta,
+) -> tuple[set[uuid.UUID], Registered]:
+    """SQLite, in its thread, in the write turn: the rows flagged by burst detection
+    (`nearest`: the parameters of `nearest_alike`; None: not done), inserted
+    (`_insert_sqlite`), then what is stored under the ids of the items not inserted
+    (`stored_in_scope`)."""
+    if nearest is not None:
+        flag_bursts(rows, statements.fetch_all(nearest_alike(), nearest), window)
+    rows.sort(key=lambda r: r["id"])
+    inserted = _insert_sqlite(statements, rows, now) if rows else set()
+    unsettled = [item.id for _, item in unique if item.id not in inserted]
+    if not unsettled:
+        return inserted, Registered({}, set(), {})
+    found = statements.fetch_all(by_ids("sqlite"), {"ids": unsettled})
+    return inserted, registered_of(found, scope)
 
 
 def _first_of_each_id(
@@ -485,22 +561,18 @@ async def _checked_rows(
     return rows, refused
 
 
-async def _settled(
-    conn: AsyncConnection,
+def _settled(
     unique: list[tuple[int, ResponseIn]],
     rows: list[dict[str, Any]],
     inserted: set[uuid.UUID],
     refused: dict[int, list[FieldProblem]],
     digests: dict[int, str],
-    scope: str | None,
+    known: Registered,
     respond: bool,
 ) -> dict[int, Outcome]:
     """The outcome of each item whose id is first of its kind in the batch, by its index
-    (with the stored response, when `respond`)."""
-    # Everything not inserted may be a retry of a stored response (even one that would no
-    # longer validate, such as an old collected_at): compare with what is stored.
-    unsettled = [(i, item) for i, item in unique if item.id not in inserted]
-    known = await stored_in_scope(conn, (item.id for _, item in unsettled), scope)
+    (with the stored response, when `respond`), `known`: the stored responses among those
+    not inserted."""
     stored, elsewhere, archived = known.stored, known.elsewhere, known.archived
     rows_by_id = {r["id"]: r for r in rows}
     outcomes: dict[int, Outcome] = {}
@@ -576,6 +648,39 @@ def _repeated(
     return repeated
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """What `ingest` works out from the items alone, before it needs the database: each
+    item's answers dumped (for its hash, checks, row and signature) and content hash, the
+    items whose id comes first in the batch and those repeating one, and the range that
+    burst detection reads (None: no item is checked). A caller that must wait for the
+    database (SQLite's write turn) can do this first (`prepare`), while another request
+    writes."""
+
+    items: Sequence[tuple[int, ResponseIn]]
+    now: datetime
+    scores: dict[int, dict[str, int | None]]
+    digests: dict[int, str]
+    unique: list[tuple[int, ResponseIn]]
+    repeats: list[tuple[int, ResponseIn]]
+    first_of: dict[uuid.UUID, int]
+    burst_range: tuple[datetime, datetime] | None
+
+
+def prepare(items: Sequence[tuple[int, ResponseIn]], settings: Settings, now: datetime) -> Prepared:
+    """`Prepared` for these (index, response) pairs, received at `now`."""
+    scores = {index: item.answers.model_dump() for index, item in items}
+    digests = {index: content_hash(item, scores[index]) for index, item in items}
+    unique, repeats, first_of = _first_of_each_id(items)
+    window = timedelta(seconds=settings.burst_seconds)
+    burst_range = (
+        compared_range((item for _, item in unique), window, now, settings)
+        if settings.burst_seconds
+        else None
+    )
+    return Prepared(items, now, scores, digests, unique, repeats, first_of, burst_range)
+
+
 async def ingest(
     conn: AsyncConnection,
     items: Sequence[tuple[int, ResponseIn]],
@@ -584,51 +689,83 @@ async def ingest(
     now: datetime,
     submitter: Submitter | ByToken,
     respond: bool = True,
+    prepared: Prepared | None = None,
+    written: Callable[[bool], Awaitable[None]] | None = None,
 ) -> list[Outcome]:
     """Store the given (index, response) pairs; one outcome per pair, in the same order
     (without the stored response when not `respond`: an import wants only the status).
-    A submitter `ByToken` is admitted (or refused) once its key is read.
+    A submitter `ByToken` is admitted (or refused) once its key is read. `prepared`: the
+    items' `prepare`, done already (for the same items and `now`); `written`: awaited once
+    the database work is done (everything read and written), before the outcomes are built,
+    with whether the transaction is committed already (on SQLite, by the crossing of the
+    writes); the batch endpoint commits there, ending SQLite's write turn.
 
     Valid new responses are inserted (and counted in the daily aggregates) even when others
     are refused. A response whose id is already stored is a duplicate when its content is the
     same, and a conflict otherwise; concurrent identical submissions store exactly one row.
     """
-    # Each item's answers dumped once, for its hash, its checks, its row and its signature.
-    scores = {index: item.answers.model_dump() for index, item in items}
-    digests = {index: content_hash(item, scores[index]) for index, item in items}
-    unique, repeats, first_of = _first_of_each_id(items)
+    if prepared is None:
+        prepared = prepare(items, settings, now)
+    assert prepared.items is items, "prepared for other items"
+    scores, digests, unique = prepared.scores, prepared.digests, prepared.unique
     window = timedelta(seconds=settings.burst_seconds)
     by_token = submitter if isinstance(submitter, ByToken) else None
     device = None if isinstance(submitter, ByToken) else submitter.device
-    burst_range = (
-        compared_range((item for _, item in unique), window, now, settings)
-        if (by_token is not None or device is not None) and settings.burst_seconds
-        else None
-    )
+    burst_range = prepared.burst_range if by_token is not None or device is not None else None
     token_hash = by_token.token_hash if by_token is not None else None
-    units, services, recent, key = await _read_for_validation(
-        conn,
-        [item for _, item in unique],
-        device,
-        burst_range,
-        [scores[index] for index, _ in unique],
-        token_hash,
-    )
+    unique_items = [item for _, item in unique]
+    # SQLite, a caller told when the work is written (the batch endpoint): the key and the
+    # references are read in one crossing, outside a transaction; what burst detection
+    # compares is read with the writes, in the crossing that commits them.
+    in_turn = written is not None and conn.dialect.name == "sqlite"
+    if in_turn:
+        units, services, key = await _read_outside_transaction(conn, unique_items, token_hash)
+        recent: list[Any] = []
+    else:
+        units, services, recent, key = await _read_for_validation(
+            conn,
+            unique_items,
+            device,
+            burst_range,
+            [scores[index] for index, _ in unique],
+            token_hash,
+        )
     if isinstance(submitter, ByToken):
         submitter = await submitter.admit(key)
     rows, refused = await _checked_rows(
         conn, unique, units, services, digests, scores, versions, settings, now, submitter
     )
     inserted: set[uuid.UUID] = set()
-    if rows and burst_range is not None:
-        flag_bursts(rows, recent, window)
-    if rows:
+    scope = submitter.scope_path
+    if in_turn and written is not None:
+        nearest = (
+            nearest_params(
+                unique_items, [scores[i] for i, _ in unique], submitter.device, burst_range
+            )
+            if rows and burst_range is not None and submitter.device is not None
+            else None
+        )
+        # In one crossing: the turn's reads, the writes and the COMMIT.
+        inserted, known = await on_sqlite_thread(
+            conn,
+            lambda s: _write_sqlite(s, rows, now, unique, scope, nearest, window),
+            commit=True,
+        )
+        await written(True)
+    else:
+        if rows and burst_range is not None:
+            flag_bursts(rows, recent, window)
         rows.sort(key=lambda r: r["id"])  # one lock order for concurrent batches
-        inserted = await retrying(conn, lambda: _insert(conn, rows, now))
-    outcomes = await _settled(
-        conn, unique, rows, inserted, refused, digests, submitter.scope_path, respond
-    )
-    outcomes.update(_repeated(repeats, first_of, outcomes, digests))
+        if rows:
+            inserted = await retrying(conn, lambda: _insert(conn, rows, now))
+        # Everything not inserted may be a retry of a stored response (even one that would
+        # no longer validate, such as an old collected_at): compare with what is stored.
+        unsettled = [item.id for _, item in unique if item.id not in inserted]
+        known = await stored_in_scope(conn, unsettled, scope)
+        if written is not None:
+            await written(False)
+    outcomes = _settled(unique, rows, inserted, refused, digests, known, respond)
+    outcomes.update(_repeated(prepared.repeats, prepared.first_of, outcomes, digests))
     return [outcomes[index] for index, _ in items]
 
 

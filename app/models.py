@@ -156,8 +156,16 @@ class Response(Base):
             sqlite_where=text("suggestion IS NOT NULL"),
         ),
         Index("ix_responses_collected", "collected_at", "id"),
-        # Burst detection's read: a device's responses with the same answers, by time.
-        Index("ix_responses_device_answers", "device", "answers_signature", "collected_at"),
+        # Burst detection's read: a device's responses with the same answers, by time, and
+        # their unit and service (the index covers the read: migration 0012).
+        Index(
+            "ix_responses_device_answers",
+            "device",
+            "answers_signature",
+            "collected_at",
+            "unit_id",
+            "service_id",
+        ),
         Index("ix_responses_flag", "flag"),
     )
 

@@ -62,6 +62,8 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import Executable
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
+from app.db import BEGIN_PENDING, BEGIN_WITH_WORK
+
 Params = Mapping[str, Any]
 T = TypeVar("T")
 logger = logging.getLogger(__name__)
@@ -402,6 +404,28 @@ class SqliteStatements:
             start += count
         return compiled.rows(found)
 
+    def inserted_count(self, statement: Executable, rows: Sequence[Params]) -> int:
+        """An INSERT without RETURNING run for `rows` (in statements of several rows, as
+        `execute_many`): how many rows it inserted. Where RETURNING gives a row per insert,
+        each a step of SQLite that gives the interpreter's lock up and takes it back."""
+        compiled = _sqlite_compiled(statement)
+        assert compiled is not None, "a statement the SQLite path cannot run"
+        group = compiled.values_group
+        assert group is not None, "an INSERT of one VALUES group"
+        values = compiled.values_of(rows)
+        most = self._raw.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // len(compiled.names)
+        inserted = start = 0
+        for count in _row_counts(len(values), max(1, min(_MOST_ROWS, most))):
+            flat = [v for row in values[start : start + count] for v in row]
+            sql = _several_rows(compiled.sql, group, count) if count > 1 else compiled.sql
+            inserted += self._raw.execute(sql, flat).rowcount
+            start += count
+        return inserted
+
+    def execute_sql(self, sql: str) -> None:
+        """A statement without parameters (SAVEPOINT, RELEASE …)."""
+        self._raw.execute(sql)
+
 
 def _aiosqlite(conn: AsyncConnection) -> Any:
     """The aiosqlite connection of a live SQLAlchemy connection (no I/O)."""
@@ -411,21 +435,45 @@ def _aiosqlite(conn: AsyncConnection) -> Any:
     return sync.connection.driver_connection
 
 
-async def on_sqlite_thread(conn: AsyncConnection, work: Callable[[SqliteStatements], T]) -> T:
+async def on_sqlite_thread(
+    conn: AsyncConnection,
+    work: Callable[[SqliteStatements], T],
+    commit: bool = False,
+    transaction: bool = True,
+) -> T:
     """`work`, run in the SQLite connection's own thread with its statements: one crossing to
     that thread for all of them, in the connection's transaction (begun first, as
-    SQLAlchemy would: the write lock for a write connection, see `db.configure_sqlite`).
+    SQLAlchemy would: the write lock for a write connection, see `db.configure_sqlite`; the
+    BEGIN in the same crossing).
     A database error comes out as SQLAlchemy's error wrapping it, as through
-    SQLAlchemy."""
-    if not conn.in_transaction():
-        await conn.begin()
+    SQLAlchemy. `commit`: the transaction committed after the work, in the same crossing
+    (SQLAlchemy's own commit then has nothing left to do on the driver). Without
+    `transaction`, on a connection not in one, the work's statements run each in its own
+    (reads: no write lock taken)."""
+    begin: str | None = None
+    if transaction and not conn.in_transaction():
+        # The BEGIN runs here, in the same crossing as the work (the begin event leaves it).
+        info = conn.sync_connection.info if conn.sync_connection is not None else None
+        if info is not None:
+            info[BEGIN_WITH_WORK] = True
+        try:
+            await conn.begin()
+        finally:
+            if info is not None:
+                info.pop(BEGIN_WITH_WORK, None)
+                begin = info.pop(BEGIN_PENDING, None)
     driver = _aiosqlite(conn)
     if driver is None:
         driver = (await conn.get_raw_connection()).driver_connection
 
     def run() -> T:
         raw: sqlite3.Connection = driver._conn
-        return work(SqliteStatements(raw))
+        if begin is not None:
+            raw.execute(begin)
+        done = work(SqliteStatements(raw))
+        if commit:
+            raw.commit()
+        return done
 
     try:
         # aiosqlite's queue to its thread: its public calls each run one sqlite3 call there.

@@ -93,7 +93,7 @@ def response_out(row: Any, unit_code: str, service_code: str) -> ResponseOut:
 
 
 @cache
-def _by_ids(dialect: str) -> Any:
+def by_ids(dialect: str) -> Any:
     """The registered ids among `ids`, each with its unit's path and content hash, and its
     stored row when `responses` holds it (none when its month was archived). The row is
     reached by (id, local_date): on PostgreSQL that names one month's partition."""
@@ -136,7 +136,11 @@ async def stored_in_scope(
     wanted = list(ids)
     if not wanted:
         return Registered({}, set(), {})
-    rows = await fetch_all(conn, _by_ids(conn.dialect.name), {"ids": wanted})
+    return registered_of(await fetch_all(conn, by_ids(conn.dialect.name), {"ids": wanted}), scope)
+
+
+def registered_of(rows: Iterable[Any], scope: str | None) -> Registered:
+    """`stored_in_scope` from the rows of `by_ids` (for a caller that runs it itself)."""
     stored: dict[uuid.UUID, Any] = {}
     elsewhere: set[uuid.UUID] = set()
     archived: dict[uuid.UUID, str] = {}

@@ -2,7 +2,9 @@
 flagged and left out of the indices until a manager reviews them.
 """
 
+import threading
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -273,3 +275,41 @@ def test_a_burst_is_found_whatever_the_units_day_against_utc(
         assert posted.status_code == 201, posted.text
         flags.append(posted.json()["flag"])
     assert flags == [None, "suspected"]
+
+
+def test_concurrent_batches_of_one_device_see_each_other(
+    units: TestClient, kiosks: tuple[str, str], database_url: str
+) -> None:
+    """SQLite: what burst detection compares is read in the write turn itself: of two
+    batches sent at once by one device with the same answers 5 s apart, the one written
+    second is flagged (each pair with answers of its own)."""
+    if not database_url.startswith("sqlite"):
+        pytest.skip("SQLite only: PostgreSQL reads before it writes, in autocommit")
+    for round_number, score in enumerate((1, 2, 3, 4)):
+        start = BURST_START + timedelta(seconds=1000 * round_number)
+        batches = [
+            [response_item("capil", "ktp", all_answers(score), start + timedelta(seconds=s))]
+            for s in (0, 5)
+        ]
+        answers = _posted_at_once(units, kiosks[0], batches)
+        flags = [a["items"][0]["response"]["flag"] for a in answers]
+        assert sorted(flags, key=str) == [None, "suspected"], flags
+
+
+def _posted_at_once(
+    client: TestClient, token: str, batches: list[list[dict[str, Any]]]
+) -> list[dict[str, Any]]:
+    barrier = threading.Barrier(len(batches))
+    answers: list[dict[str, Any]] = []
+
+    def post(items: list[dict[str, Any]]) -> None:
+        barrier.wait()
+        answer = client.post("/v1/responses/batch", json={"items": items}, headers=bearer(token))
+        answers.append(answer.json())
+
+    threads = [threading.Thread(target=post, args=(b,)) for b in batches]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return answers

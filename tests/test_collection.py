@@ -287,6 +287,23 @@ def test_concurrent_identical_submissions_store_one(mall: TestClient) -> None:
     assert count(mall) == 1
 
 
+@pytest.mark.parametrize("items", [["junk"], [{"unit": "disdukcapil"}]])
+def test_a_batch_without_a_valid_item_is_refused_for_its_key_first(
+    mall: TestClient, items: list[Any]
+) -> None:
+    """No item to store: the key is still read, and an unknown key (401) or a role that may
+    not submit (403) is refused before the items' problems are told."""
+    path = "/v1/responses/batch"
+    unknown = mall.post(path, json={"items": items}, headers={"Authorization": "Bearer skm_x"})
+    assert unknown.status_code == 401, unknown.text
+    reader = create_key(mall, "dashboard", "reader", "mpp")["token"]
+    refused = mall.post(path, json={"items": items}, headers={"Authorization": f"Bearer {reader}"})
+    assert refused.status_code == 403, refused.text
+    answer = mall.post(path, json={"items": items})
+    assert answer.status_code == 200, answer.text
+    assert [i["status"] for i in answer.json()["items"]] == ["invalid"]
+
+
 def test_concurrent_overlapping_batches_store_each_once(mall: TestClient) -> None:
     items = [response_item("disdukcapil", "ktp", all_answers(1 + i % 4)) for i in range(40)]
     batches = [items[0:30], items[10:40], items[::-1]]

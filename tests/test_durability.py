@@ -2,6 +2,7 @@
 
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
@@ -24,3 +25,18 @@ def test_a_commit_is_synced_before_it_is_answered(client: TestClient, backend: s
     assert client.portal is not None
     found = client.portal.call(_setting, database, backend)
     assert found == ("2" if backend == "sqlite" else "on")
+
+
+def test_sqlite_checkpoints_every_10000_pages(client: TestClient, backend: str) -> None:
+    """SQLite copies its WAL back every 10,000 pages (the default 1,000 copied the same hot
+    pages every two or three batches)."""
+    if backend != "sqlite":
+        pytest.skip("SQLite only: PostgreSQL checkpoints by its own settings")
+    database = client.app.state.database  # type: ignore[attr-defined]
+    assert client.portal is not None
+    assert client.portal.call(_pragma, database, "wal_autocheckpoint") == "10000"
+
+
+async def _pragma(database: Any, name: str) -> str:
+    async with database.engine.connect() as conn:
+        return str((await conn.execute(text(f"PRAGMA {name}"))).scalar_one())

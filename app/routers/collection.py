@@ -3,12 +3,14 @@ counter tickets that admit citizens' own submissions."""
 
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request, Response, status
 
 from app import tickets
-from app.auth import Principal, token_hash, unit_for
+from app.auth import Principal, read_key, token_hash, unit_for
 from app.db import utcnow
 from app.dependencies import (
     Caller,
@@ -18,8 +20,8 @@ from app.dependencies import (
     WriteAdmission,
     WriteConnection,
     WriteSession,
-    WritingCaller,
     app_parts,
+    prepared_before,
 )
 from app.errors import (
     FieldProblem,
@@ -32,7 +34,7 @@ from app.errors import (
 )
 from app.forms import unit_form
 from app.http_cache import NOT_MODIFIED, cached_json
-from app.ingest import ByToken, Outcome, Submitter, ingest, store_one
+from app.ingest import ByToken, Outcome, Prepared, Submitter, ingest, prepare, store_one
 from app.observability import BATCH_ITEMS, count_refused, count_submissions
 from app.schemas import (
     BatchIn,
@@ -63,12 +65,14 @@ async def get_form(
     return cached_json(request, await unit_form(session, code, settings), "no-cache")
 
 
-def _direct_post(path: str, **options: Any) -> Callable[[Endpoint], Endpoint]:
+def _direct_post(
+    path: str, route: type[DirectRoute] = DirectRoute, **options: Any
+) -> Callable[[Endpoint], Endpoint]:
     """`router.post`, the route being a `DirectRoute` (see `app.dependencies`)."""
 
     def register(endpoint: Endpoint) -> Endpoint:
         router.add_api_route(
-            path, endpoint, methods=["POST"], route_class_override=DirectRoute, **options
+            path, endpoint, methods=["POST"], route_class_override=route, **options
         )
         return endpoint
 
@@ -155,26 +159,23 @@ def _check_batch_size(items: list[Any], max_items: int) -> None:
         )
 
 
-@_direct_post(
-    "/v1/responses/batch",
-    response_model=BatchOut,
-    responses=problem_responses(403),
-)
-async def submit_batch(
-    body: BatchIn, caller: WritingCaller, conn: WriteConnection, request: Request
-) -> Response:
-    """Store a backlog from an offline kiosk (at most `SKM_MAX_BATCH_ITEMS`, 500 by default).
+@dataclass
+class _Batch:
+    """A batch's items sorted before its connection is taken (`_batch`): the outcomes of
+    those the schema refused, the valid ones with their index, when it was received and
+    what ingest works out from them alone (None: no valid item, or too many items)."""
 
-    Answers item by item — created, duplicate, conflict or invalid with its problem — and
-    keeps the valid items when others are refused. Replaying a batch is safe: every item it
-    stored comes back as a duplicate with the response as first stored."""
-    caller.require(*SUBMITTING_ROLES)
-    versions, settings = app_parts(request).versions, app_parts(request).settings
-    raw_items = body.items
-    _check_batch_size(raw_items, settings.max_batch_items)
+    results: dict[int, Outcome]
+    valid: list[tuple[int, ResponseIn]]
+    now: datetime
+    prepared: Prepared | None
+
+
+def _batch(body: BatchIn, request: Request) -> _Batch:
+    settings = app_parts(request).settings
     results: dict[int, Outcome] = {}
     valid: list[tuple[int, ResponseIn]] = []
-    for index, (raw_item, checked) in enumerate(zip(raw_items, body.responses, strict=True)):
+    for index, (raw_item, checked) in enumerate(zip(body.items, body.responses, strict=True)):
         if isinstance(checked, ResponseIn):
             valid.append((index, checked))
             continue
@@ -185,12 +186,71 @@ async def submit_batch(
             "invalid",
             problem=validation_problem(checked, ("items", index)),
         )
-    if valid:
-        outcomes = await ingest(conn, valid, versions, settings, utcnow(), submitter_of(caller))
+    now = utcnow()
+    within = len(body.items) <= settings.max_batch_items
+    prepared = prepare(valid, settings, now) if valid and within else None
+    return _Batch(results, valid, now, prepared)
+
+
+@_direct_post(
+    "/v1/responses/batch",
+    route=prepared_before(_batch),
+    response_model=BatchOut,
+    responses=problem_responses(403),
+)
+async def submit_batch(
+    body: BatchIn, admission: WriteAdmission, conn: WriteConnection, request: Request
+) -> Response:
+    """Store a backlog from an offline kiosk (at most `SKM_MAX_BATCH_ITEMS`, 500 by default).
+
+    Answers item by item — created, duplicate, conflict or invalid with its problem — and
+    keeps the valid items when others are refused. Replaying a batch is safe: every item it
+    stored comes back as a duplicate with the response as first stored."""
+    # A `DirectRoute`: its items are sorted, hashed and checked for what needs no database
+    # before the connection (and SQLite's write turn) is taken; the key is read with the
+    # first statement; the turn is given up once the writes are committed, before the
+    # answer is built.
+    parts = app_parts(request)
+    database, versions, settings = parts.database, parts.versions, parts.settings
+    batch: _Batch = getattr(request.state, "prepared", None) or _batch(body, request)
+    raw_items = body.items
+    submitter: Submitter | ByToken
+    if admission.principal is not None:
+        admission.principal.require(*SUBMITTING_ROLES)
+        submitter = submitter_of(admission.principal)
+    elif batch.prepared is None:
+        # Nothing to store, or too many items: the key read alone, so that the caller is
+        # refused (401, 429, 403) before its body's problems are told.
+        caller = await admission.admit(await read_key(database, admission.token, conn))
+        caller.require(*SUBMITTING_ROLES)
+        submitter = submitter_of(caller)
+    else:
+
+        async def admit(key: Any) -> Submitter:
+            caller = await admission.admit(key)
+            caller.require(*SUBMITTING_ROLES)
+            return submitter_of(caller)
+
+        submitter = ByToken(token_hash(admission.token), admit)
+    _check_batch_size(raw_items, settings.max_batch_items)
+    results = batch.results
+    if batch.valid:
+        outcomes = await ingest(
+            conn,
+            batch.valid,
+            versions,
+            settings,
+            batch.now,
+            submitter,
+            prepared=batch.prepared,
+            written=lambda committed: database.written(conn, committed),
+        )
         for outcome in outcomes:
             if outcome.problem is not None:
                 outcome.problem = _prefixed(outcome.problem, outcome.index)
             results[outcome.index] = outcome
+    else:
+        await database.written(conn)
     ordered = [results[i] for i in range(len(raw_items))]
     BATCH_ITEMS.observe(len(raw_items))
     count_submissions(
