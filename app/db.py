@@ -9,7 +9,7 @@ import socket
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext, suppress
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
@@ -692,7 +692,10 @@ class Database:
                     yield conn
                     await conn.commit()
                 finally:
-                    conn.info.pop(_TURN, None)
+                    # A connection invalidated meanwhile has no info to read (its error
+                    # is the one raised); the turn is given up below all the same.
+                    with suppress(sa_exc.SQLAlchemyError):
+                        conn.info.pop(_TURN, None)
         finally:
             await turn.release()
 

@@ -157,7 +157,8 @@ class Response(Base):
         ),
         Index("ix_responses_collected", "collected_at", "id"),
         # Burst detection's read: a device's responses with the same answers, by time, and
-        # their unit and service (the index covers the read: migration 0012).
+        # their unit and service; on PostgreSQL its local_date too, which bounds the months
+        # read (the index covers the read: migration 0012).
         Index(
             "ix_responses_device_answers",
             "device",
@@ -165,6 +166,7 @@ class Response(Base):
             "collected_at",
             "unit_id",
             "service_id",
+            postgresql_include=["local_date"],
         ),
         Index("ix_responses_flag", "flag"),
     )

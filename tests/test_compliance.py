@@ -350,8 +350,8 @@ def test_required_periods_are_inherited_down_the_tree(history: TestClient) -> No
 def test_the_workbook_and_the_pdf_are_made_off_the_event_loop(
     history: TestClient, city: dict[str, int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A region's overview as a document does not stop the worker's other requests while
-    it is made."""
+    """A region's overview as a document is made in the thread pool: the event loop goes
+    on serving the worker's other requests meanwhile."""
     from app.documents import compliance as documents
 
     made_in: list[bool] = []

@@ -681,8 +681,8 @@ def test_an_import_whose_file_breaks_off_fails_keeping_whole_batches(
 def test_sheets_and_the_template_are_made_off_the_event_loop(
     units: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A print run of many pages, or the template, does not stop the worker's other
-    requests (kiosks' submissions) while it is made."""
+    """A print run of many pages, or the template, is made in the thread pool: the event
+    loop goes on serving the worker's other requests meanwhile."""
     from app.documents import sheet
 
     made_in: list[bool] = []

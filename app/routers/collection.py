@@ -13,6 +13,7 @@ from app import tickets
 from app.auth import Principal, read_key, token_hash, unit_for
 from app.db import utcnow
 from app.dependencies import (
+    Admission,
     Caller,
     DirectRoute,
     ReadSession,
@@ -104,13 +105,7 @@ async def submit_response(
         admission.principal.require(*SUBMITTING_ROLES)
         submitter = submitter_of(admission.principal)
     else:
-
-        async def admit(key: Any) -> Submitter:
-            caller = await admission.admit(key)
-            caller.require(*SUBMITTING_ROLES)
-            return submitter_of(caller)
-
-        submitter = ByToken(token_hash(admission.token), admit)
+        submitter = _by_token(admission)
     try:
         stored = await store_one(conn, parts.versions, parts.settings, body, submitter)
     except ProblemError as error:
@@ -225,13 +220,7 @@ async def submit_batch(
         caller.require(*SUBMITTING_ROLES)
         submitter = submitter_of(caller)
     else:
-
-        async def admit(key: Any) -> Submitter:
-            caller = await admission.admit(key)
-            caller.require(*SUBMITTING_ROLES)
-            return submitter_of(caller)
-
-        submitter = ByToken(token_hash(admission.token), admit)
+        submitter = _by_token(admission)
     _check_batch_size(raw_items, settings.max_batch_items)
     results = batch.results
     if batch.valid:
@@ -291,6 +280,18 @@ def _uuid_or_none(text: str) -> uuid.UUID | None:
         return uuid.UUID(text)
     except ValueError:
         return None
+
+
+def _by_token(admission: Admission) -> ByToken:
+    """The submitter of a key read with the submission's first statement: admitted (401,
+    429, the role's 403) when its row comes back."""
+
+    async def admit(key: Any) -> Submitter:
+        caller = await admission.admit(key)
+        caller.require(*SUBMITTING_ROLES)
+        return submitter_of(caller)
+
+    return ByToken(token_hash(admission.token), admit)
 
 
 @router.post("/v1/units/{code}/tickets", responses=problem_responses(403, 404, 409))

@@ -109,6 +109,23 @@ async def compliance_overview(
     return cached_json(request, out, INDICES_CACHE_CONTROL)
 
 
+# The documents are made in the thread pool, where their libraries (ReportLab, XlsxWriter)
+# also load with the first one: not on the event loop, which serves the worker's other
+# requests.
+
+
+def _workbook(out: ComplianceOut, lang: Language) -> bytes:
+    from app.documents.compliance import workbook
+
+    return workbook(out, lang)
+
+
+def _pdf_table(out: ComplianceOut, lang: Language) -> bytes:
+    from app.documents.compliance import pdf_table
+
+    return pdf_table(out, lang)
+
+
 def _document(body: bytes, media_type: str, filename: str) -> Response:
     return Response(
         body,
@@ -136,9 +153,7 @@ async def compliance_workbook(
     """The overview as an XLSX workbook: summary, one row per unit, one row per unit and
     required period."""
     out = await _overview(conn, caller, settings, code, year, as_of, kind, failing)
-    from app.documents.compliance import workbook  # the document libraries load on first use
-
-    body = await run_in_threadpool(workbook, out, lang)  # off the event loop
+    body = await run_in_threadpool(_workbook, out, lang)
     return _document(body, XLSX, f"kepatuhan-skm-{code}-{year}.xlsx")
 
 
@@ -160,9 +175,7 @@ async def compliance_table(
 ) -> Response:
     """The overview as a landscape A4 PDF table, for a meeting or an assessor's visit."""
     out = await _overview(conn, caller, settings, code, year, as_of, kind, failing)
-    from app.documents.compliance import pdf_table  # the document libraries load on first use
-
-    body = await run_in_threadpool(pdf_table, out, lang)  # off the event loop
+    body = await run_in_threadpool(_pdf_table, out, lang)
     return _document(body, "application/pdf", f"kepatuhan-skm-{code}-{year}.pdf")
 
 

@@ -3,6 +3,7 @@ status, the refused rows, withdrawal), and the correction of one stored paper re
 
 import re
 import uuid
+from datetime import date
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, BackgroundTasks, Query, Request, Response, status
@@ -17,7 +18,7 @@ from app.imports import corrections, records, template
 from app.imports.jobs import Runner
 from app.imports.printing import record_run, today_in
 from app.imports.schemas import ImportOut, Language, PaperCorrection, PrintRequest
-from app.schemas import ParamId, ResponseOut
+from app.schemas import FormOut, ParamId, ResponseOut
 from app.surveys import version_by_id
 
 router = APIRouter(tags=["paper"], responses=problem_responses(401, 403, 404, 422, 429))
@@ -26,6 +27,12 @@ PDF = "application/pdf"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 UPLOAD_PATHS = re.compile(r"^/v1/units/[^/]+/imports$")
 FileName = Annotated[str | None, Query(max_length=200, description="Shown in the job's status")]
+
+
+def _sheets(form: FormOut, codes: list[str], language: Language, day: date) -> bytes:
+    from app.documents.sheet import SheetRun, render
+
+    return render(SheetRun(form, codes, language, day))
 
 
 @router.post(
@@ -50,10 +57,10 @@ async def print_sheets(
     await audit(
         session, caller, "print-sheets", unit.code, {"print_run": run.id, "sheets": body.sheets}
     )
-    from app.documents.sheet import SheetRun, render  # the document libraries load on first use
-
-    sheets = SheetRun(form, codes, body.language, today_in(unit.time_zone))
-    pdf = await run_in_threadpool(render, sheets)  # off the event loop
+    # Made in the thread pool, where the PDF libraries also load with the first run: the
+    # event loop serves the worker's other requests meanwhile (on SQLite the print run's
+    # write transaction still holds the database's write turn until the answer).
+    pdf = await run_in_threadpool(_sheets, form, codes, body.language, today_in(unit.time_zone))
     return Response(
         pdf,
         media_type=PDF,

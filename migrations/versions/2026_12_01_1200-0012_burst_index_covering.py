@@ -4,7 +4,11 @@
 Burst detection groups the device's responses with the same answers by unit and service:
 with those in the index it reads the index alone, where each response found was also
 looked up in the table (a device sending the same answers again and again had hundreds of
-rows looked up per batch).
+rows looked up per batch). On PostgreSQL the index also carries `local_date` (INCLUDE),
+which the read bounds so as to search only the months it can touch.
+
+The index is rebuilt: on PostgreSQL writes to `responses` wait while it is built (every
+month's partition), so upgrade between a mall's opening hours.
 
 Revision ID: 0012
 Revises: 0011
@@ -26,7 +30,9 @@ COLUMNS = ["device", "answers_signature", "collected_at"]
 
 def upgrade() -> None:
     op.drop_index(NAME, table_name="responses")
-    op.create_index(NAME, "responses", [*COLUMNS, "unit_id", "service_id"])
+    op.create_index(
+        NAME, "responses", [*COLUMNS, "unit_id", "service_id"], postgresql_include=["local_date"]
+    )
 
 
 def downgrade() -> None:
