@@ -171,15 +171,13 @@ def _row(
 def _register(dialect: str) -> Any:
     """SQLite: the ids of these rows registered (`response_ids`), those new to it returned;
     only those are then inserted (`_insert_new`)."""
-    insert = dialect_insert(dialect)(REGISTRY).on_conflict_do_nothing(index_elements=["id"])
-    return insert.returning(REGISTRY.c.id)
+    return _insert_plain(dialect, REGISTRY).returning(REGISTRY.c.id)
 
 
 @cache
 def _insert_new(dialect: str) -> Any:
     """SQLite: the response row, its id returned when inserted."""
-    insert = dialect_insert(dialect)(RESPONSES).on_conflict_do_nothing(index_elements=["id"])
-    return insert.returning(RESPONSES.c.id)
+    return _insert_plain(dialect, RESPONSES).returning(RESPONSES.c.id)
 
 
 def _registered_insert(*returned: str) -> Any:
