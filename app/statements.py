@@ -392,16 +392,9 @@ class SqliteStatements:
             for row in values:
                 found.extend(self._raw.execute(compiled.sql, row).fetchall())
             return compiled.rows(found)
-        # An INSERT: its rows in a few statements of several rows each (one execute apiece,
-        # where a row each cost its own), within SQLite's bound on parameters.
         found = []
-        most = self._raw.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // len(compiled.names)
-        start = 0
-        for count in _row_counts(len(values), max(1, min(_MOST_ROWS, most))):
-            flat = [v for row in values[start : start + count] for v in row]
-            sql = _several_rows(compiled.sql, group, count) if count > 1 else compiled.sql
-            found.extend(self._raw.execute(sql, flat).fetchall())
-            start += count
+        for cursor in self._several_rows_at_once(compiled, group, values):
+            found.extend(cursor.fetchall())
         return compiled.rows(found)
 
     def inserted_count(self, statement: Executable, rows: Sequence[Params]) -> int:
@@ -413,14 +406,21 @@ class SqliteStatements:
         group = compiled.values_group
         assert group is not None, "an INSERT of one VALUES group"
         values = compiled.values_of(rows)
+        return sum(c.rowcount for c in self._several_rows_at_once(compiled, group, values))
+
+    def _several_rows_at_once(
+        self, compiled: _SqliteCompiled, group: str, values: list[list[Any]]
+    ) -> Iterator[sqlite3.Cursor]:
+        """An INSERT's rows in a few statements of several rows each (one execute apiece,
+        where a row each cost its own), within SQLite's bound on parameters: each
+        statement's cursor, executed."""
         most = self._raw.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // len(compiled.names)
-        inserted = start = 0
+        start = 0
         for count in _row_counts(len(values), max(1, min(_MOST_ROWS, most))):
             flat = [v for row in values[start : start + count] for v in row]
             sql = _several_rows(compiled.sql, group, count) if count > 1 else compiled.sql
-            inserted += self._raw.execute(sql, flat).rowcount
+            yield self._raw.execute(sql, flat)
             start += count
-        return inserted
 
     def execute_sql(self, sql: str) -> None:
         """A statement without parameters (SAVEPOINT, RELEASE …)."""

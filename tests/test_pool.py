@@ -235,11 +235,9 @@ def test_a_write_connection_cancelled_mid_statement_is_given_back_out_of_autocom
     async def check() -> None:
         database = Database(database_url, pool_size=1)
         started = asyncio.Event()
-        drivers: list[Any] = []
 
         async def sleeping() -> None:
             async with database.write_connection() as conn:
-                drivers.append(conn.sync_connection.connection.driver_connection)  # type: ignore[union-attr]
                 started.set()
                 await fetch_all(conn, text("SELECT pg_sleep(5)"), {})
 
