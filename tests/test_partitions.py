@@ -22,10 +22,12 @@ from typing import Any
 import pytest
 from alembic import command
 from fastapi.testclient import TestClient
+from psycopg import sql
 from sqlalchemy import Engine, create_engine, insert, select, text
 
 from app.cli import alembic_config
 from app.db import sync_url
+from app.ingest import _key_and_references
 from app.main import create_app
 from app.models import AuditEntry, ResponseId, Service, Unit
 from app.partitions import (
@@ -34,11 +36,20 @@ from app.partitions import (
     ensure_months,
     maintain_command,
     months,
+    partition_name,
     partitions,
 )
+from app.statements import _compiled
 from app.stored_responses import RESPONSES
 from bench.clusters import Cluster, MissingBinaries, cluster, connect
-from tests.conftest import app_settings, bearer, insert_key
+from tests.conftest import (
+    app_settings,
+    bearer,
+    drop_postgres_database,
+    insert_key,
+    migrated,
+    postgres_database,
+)
 from tests.factories import all_answers, hierarchy, response_item, scores
 
 MARCH, APRIL = date(2025, 3, 1), date(2025, 4, 1)
@@ -538,3 +549,51 @@ def test_an_archive_that_cannot_detach_leaves_the_month_and_no_manifest(
     assert not (tmp_path / "responses-2025-04.manifest.json").exists()
     with engine.connect() as conn:
         assert "responses_y2025m04" in [p.name for p in partitions(conn)]
+
+
+# --- a new database's plans --------------------------------------------------------------
+
+
+@pytest.mark.postgresql_only
+def test_a_new_databases_burst_read_searches_the_index_on_a_generic_plan(
+    database_url: str,
+) -> None:
+    """The months of a new database are not analyzed while empty: analyzed empty, a month
+    was planned as empty, and a submission's prepared burst read (a generic plan, kept by the
+    connection) scanned the whole month on every submission until autovacuum first analyzed
+    it — a minute of sequential scans over a month filling at the malls' rate."""
+    name = f"skm_test_new_plans_{os.getpid()}"
+    url = migrated(postgres_database(name))
+    try:
+        compiled = _compiled(_key_and_references(True))
+        now = datetime.now(UTC)
+        values = {
+            "signature": 1,
+            "token_hash": "0" * 64,
+            "first": now - timedelta(seconds=30),
+            "last": now + timedelta(seconds=30),
+            "first_day": now.date() - timedelta(days=1),
+            "last_day": now.date() + timedelta(days=1),
+            "unit_codes": ["capil"],
+            "service_codes": ["ktp"],
+        }
+        arguments = sql.SQL(", ").join(
+            sql.Literal(values[n] if n in values else compiled.literals[n]) for n in compiled.names
+        )
+        with connect(url) as conn:
+            month = conn.execute(
+                "SELECT reltuples FROM pg_class WHERE relname = %s",
+                (partition_name(now.date().replace(day=1)),),
+            ).fetchone()
+            assert month == (-1,), "the month was analyzed empty"
+            conn.execute("SET plan_cache_mode = force_generic_plan")
+            conn.execute(sql.SQL("PREPARE burst AS {}").format(sql.SQL(compiled.sql)))
+            plan = conn.execute(sql.SQL("EXPLAIN EXECUTE burst({})").format(arguments)).fetchall()
+        text_plan = "\n".join(line for (line,) in plan)
+        month_scans = [
+            line for line in text_plan.splitlines() if "responses_y" in line and "Scan" in line
+        ]
+        assert month_scans, text_plan
+        assert all("Index Only Scan" in line for line in month_scans), text_plan
+    finally:
+        drop_postgres_database(name)

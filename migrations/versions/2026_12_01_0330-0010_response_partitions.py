@@ -132,9 +132,14 @@ def upgrade() -> None:
     for table in HOT_TABLES:
         op.execute(f"ALTER TABLE {table} SET ({settings})")
     # Autovacuum analyzes the partitions, never a partitioned parent: its statistics (what
-    # plans over several months use) come from ANALYZE alone.
-    op.execute("ANALYZE responses")
-    op.execute("ANALYZE response_ids")
+    # plans over several months use) come from ANALYZE alone. Not on a new database: a table
+    # analyzed empty is planned as empty (a sequential scan), and the submissions' prepared
+    # statements then scanned a whole month on every burst read until autovacuum's first
+    # analyze replanned them; never analyzed, it is planned with the planner's defaults (an
+    # index search).
+    if op.get_bind().scalar(sa.text("SELECT EXISTS (SELECT FROM responses)")):
+        op.execute("ANALYZE responses")
+        op.execute("ANALYZE response_ids")
 
 
 def downgrade() -> None:
