@@ -55,6 +55,12 @@ targets; `--sustained 0` skips the one-key runs):
     make bench-ingest BENCH_ARGS="--db sqlite --duration 5 --concurrency 8 --sustained 0 \
         --cpu --against /tmp/main"
 
+`--reference floor` measures the service against bench/floor_app.py instead: the baseline
+plus the database work the service must do and the baseline skips (the key read on every
+request, burst detection's read and flags, the key, device and signature stored, the yearly
+aggregate), still on the raw driver with no framework. Service ÷ floor is what the service's
+own Python costs; floor ÷ baseline, what the required database work costs (no targets).
+
 Printed per database: for every case the median over the repetitions of requests/s,
 responses/s, p50/p99 latency and worker CPU of each side, the median of the per-repetition
 ratios service ÷ baseline with the range, the load average at the case's end; the windows
@@ -94,8 +100,14 @@ from app.keys import create_key
 from app.method import ELEMENTS
 from app.models import Response, Service, Unit
 from app.schemas import KeyCreate
-from bench.baseline_app import AGGREGATE_TABLES, REGISTRY_COLUMNS, RESPONSE_COLUMNS
+from bench.baseline_app import (
+    AGGREGATE_TABLES,
+    REGISTRY_COLUMNS,
+    RESPONSE_COLUMNS,
+    AggregateTable,
+)
 from bench.baseline_app import SQLITE_PRAGMAS as BASELINE_SQLITE_PRAGMAS
+from bench.floor_app import FLOOR_TABLES
 from bench.harness import (
     MB,
     START_TIMEOUT,
@@ -117,7 +129,11 @@ SPREAD: tuple[Target, ...] = tuple(
     (f"bench-u{u:02d}", f"s{s}") for u in range(SPREAD_UNITS) for s in range(SERVICES_PER_UNIT)
 )
 
-APPS = {"service": "app.main:create_app", "baseline": "bench.baseline_app:create_app"}
+APPS = {
+    "service": "app.main:create_app",
+    "baseline": "bench.baseline_app:create_app",
+    "floor": "bench.floor_app:create_app",
+}
 DATABASE_NAMES = {"service": "skm_bench", "baseline": "skm_bench_baseline"}
 AGAINST_DATABASE_NAMES = {"service": "skm_bench_this", "baseline": "skm_bench_against"}
 # Columns of the service's schema that the baseline leaves at their defaults.
@@ -186,10 +202,12 @@ def _unit(code: str, kind: str, parent: Unit | None) -> Unit:
     )
 
 
-def prepare(url: str, baseline: bool) -> None:
+def prepare(url: str, baseline: bool, floor: bool = False) -> None:
     """Apply the migrations and add the city, its units and their services. The baseline's
     database also gets the unique index its aggregate upserts name (the key without the
-    slot, which the baseline leaves at 0)."""
+    slot, which the baseline leaves at 0); the floor's (`floor`) the yearly one too on SQLite,
+    where the floor upserts as the baseline does (on PostgreSQL it fills the slots, as the
+    service)."""
     migrate(url)
     engine = create_engine(sync_url(url))
     try:
@@ -211,7 +229,10 @@ def prepare(url: str, baseline: bool) -> None:
         if baseline:
             schema = inspect(engine)
             with engine.begin() as conn:
-                for table in AGGREGATE_TABLES:
+                tables: tuple[AggregateTable, ...] = AGGREGATE_TABLES
+                if floor:
+                    tables = () if engine.dialect.name == "postgresql" else FLOOR_TABLES
+                for table in tables:
                     if set(schema.get_pk_constraint(table.name)["constrained_columns"]) == set(
                         table.key
                     ):
@@ -250,6 +271,7 @@ def collector_tokens(url: str, count: int) -> list[str]:
 @dataclass(frozen=True)
 class Stored:
     rows: int  # in `responses`
+    flagged: int  # of them, flagged (as bursts: nothing else flags at submission)
     aggregated: dict[str, int]  # responses counted, per aggregate table
     version: str  # of the database server
 
@@ -282,19 +304,22 @@ def settle(url: str) -> float:
     return time.perf_counter() - started
 
 
-def count_stored(url: str) -> Stored:
+def count_stored(url: str, yearly: bool) -> Stored:
+    """The rows stored and the responses each aggregate table counts (the yearly one too,
+    `yearly`, where the side keeps it: not the baseline)."""
     engine = create_engine(sync_url(url))
     try:
         with engine.connect() as conn:
             rows = conn.scalar(select(func.count()).select_from(Response)) or 0
+            flagged = conn.scalar(select(func.count(Response.flag))) or 0
             aggregated = {
                 t.name: conn.scalar(text(f"SELECT coalesce(sum(responses), 0) FROM {t.name}")) or 0
-                for t in AGGREGATE_TABLES
+                for t in (FLOOR_TABLES if yearly else AGGREGATE_TABLES)
             }
             version = ".".join(map(str, conn.dialect.server_version_info or ()))
     finally:
         engine.dispose()
-    return Stored(rows, aggregated, version)
+    return Stored(rows, flagged, aggregated, version)
 
 
 # --- the client ------------------------------------------------------------------------------
@@ -341,11 +366,19 @@ class HttpConnection:
 
 
 class Submissions:
-    """Valid responses to the given unit–service pairs, as JSON: many variants of answers
-    and profile, each sent with a fresh uuid4, collected five minutes before it is sent."""
+    """Valid responses to the given unit–service pairs, as JSON: many variants of unit,
+    service, channel and profile, each sent with a fresh uuid4 and answers drawn for it,
+    collected five minutes before it is sent.
+
+    The answers are drawn per response (uniformly, 4⁹ possible): a kiosk rarely gives the
+    same nine answers twice within the burst window. Answers fixed in the variants paired
+    each key with the same few answer sets whenever the keys' count divided the variants'
+    (1,000 variants, 50 keys: 20 each), so every kiosk repeated itself every few seconds
+    and most of the service's responses were flagged as bursts — a load no mall sees."""
 
     def __init__(self, targets: Sequence[Target], variants: int = 1000, seed: int = 14) -> None:
         rng = random.Random(seed)
+        self._random = random.Random(seed + 1)
         templates = []
         for number in range(variants):
             unit, service = rng.choice(targets)
@@ -354,7 +387,6 @@ class Submissions:
                 "service": service,
                 "survey_version_id": STANDARD_VERSION_ID,
                 "channel": rng.choice(["kiosk", "kiosk", "mobile", "web"]),
-                "answers": {e: rng.randint(1, 4) for e in ELEMENTS},
                 "profile": {
                     "gender": rng.choice(["L", "P"]),
                     "age_band": rng.choice(["20-29", "30-39", "40-49"]),
@@ -367,13 +399,20 @@ class Submissions:
         self._templates = itertools.cycle(templates)
         self._zone = ZoneInfo(TIME_ZONE)
 
+    def answers(self) -> str:
+        """Nine answers drawn at random, as the JSON object's members."""
+        bits = self._random.getrandbits(2 * len(ELEMENTS))
+        return ",".join(
+            f'"{e}":{(bits >> 2 * position & 3) + 1}' for position, e in enumerate(ELEMENTS)
+        )
+
     def items(self, count: int) -> bytes:
         """`count` responses, comma-separated."""
         now = datetime.now(UTC) - timedelta(minutes=5)
         collected_at = now.astimezone(self._zone).isoformat(timespec="milliseconds")
         return b",".join(
             f'{{"id":"{uuid.uuid4()}","collected_at":"{collected_at}",'
-            f"{next(self._templates)}".encode()
+            f'"answers":{{{self.answers()}}},{next(self._templates)}'.encode()
             for _ in range(count)
         )
 
@@ -561,12 +600,14 @@ class Side:
         raise BenchError(f"the {self.name} exited at start:\n{self.server.log_tail()}")
 
 
-def start(name: str, database_url: str, directory: Path, against: Path | None) -> Side:
-    """`name`'s app on a free loopback port (not yet healthy); with `against`, the second
-    side is the service of that checkout."""
-    if name == "baseline" and against is not None:
-        server = launch(APPS["service"], database_url, directory, "against", against)
+def start(name: str, database_url: str, directory: Path, args: Namespace) -> Side:
+    """`name`'s app on a free loopback port (not yet healthy); with `args.against`, the
+    second side is the service of that checkout, with `--reference floor` the floor app."""
+    if name == "baseline" and args.against is not None:
+        server = launch(APPS["service"], database_url, directory, "against", args.against)
         return Side("against", server, database_url)
+    if name == "baseline":
+        name = args.reference
     return Side(name, launch(APPS[name], database_url, directory, name), database_url)
 
 
@@ -620,14 +661,16 @@ def bench_database(backend: str, args: Namespace) -> tuple[list[Side], dict[str,
         names = DATABASE_NAMES if args.against is None else AGAINST_DATABASE_NAMES
         urls = {name: fresh_database(backend, db, directory) for name, db in names.items()}
         for name, url in urls.items():
-            prepare(url, baseline=name == "baseline" and args.against is None)
+            baseline = name == "baseline" and args.against is None
+            prepare(url, baseline=baseline, floor=baseline and args.reference == "floor")
         tokens = collector_tokens(urls["service"], args.keys)
         sides: list[Side] = []
         try:
             for name, url in urls.items():
-                side = start(name, url, directory, args.against)
-                # The baseline takes any key; another service needs keys of its own.
-                keyed = side.name == "against"
+                side = start(name, url, directory, args)
+                # The baseline takes any key; another service and the floor need keys of
+                # their own database.
+                keyed = side.name in ("against", "floor")
                 side.tokens = collector_tokens(url, args.keys) if keyed else tokens
                 sides.append(side)
             loads = asyncio.run(run_cases(sides, args))
@@ -635,7 +678,7 @@ def bench_database(backend: str, args: Namespace) -> tuple[list[Side], dict[str,
             for side in sides:
                 side.server.stop()
         for side in sides:
-            side.stored = count_stored(side.url)
+            side.stored = count_stored(side.url, yearly=side.name != "baseline")
     return sides, loads
 
 
@@ -668,6 +711,11 @@ def report(
     other = baseline.name
     if args.against is not None:
         print(f"   (the other side is the service of {args.against}; ratios: this ÷ that)")
+    elif other == "floor":
+        print(
+            "   (the other side is the floor of the required work, bench/floor_app.py; "
+            "ratios: service ÷ floor; no targets)"
+        )
     cpu_head = f" {'CPU ms/1k resp (s/o)':>20} {'ratio':>5} {'range':>11}" if args.cpu else ""
     print(
         f"{'case':<26} {'service req/s':>13} {other + ' req/s':>14} {'resp/s (s/o)':>15} "
@@ -742,8 +790,9 @@ def report(
             f"rows check ({side.name}): "
             + ", ".join(f"{n} {what}" for what, n in counts.items())
             + (": OK" if agree else ": MISMATCH")
+            + f"; {side.stored.flagged} flagged as bursts"
         )
-    if args.against is not None:
+    if other != "baseline":
         return healthy  # the targets compare with the baseline
     print(f"{'target':<58} {'value':>7}  {'target':<9} verdict")
     lines: list[tuple[str, float, str, bool]] = [
@@ -801,6 +850,13 @@ def main(argv: list[str] | None = None) -> int:
         "--against",
         type=Path,
         help="a checkout whose service is the other side (instead of the baseline)",
+    )
+    parser.add_argument(
+        "--reference",
+        choices=["baseline", "floor"],
+        default="baseline",
+        help="the other side: the baseline (the targets' reference) or the floor of the "
+        "required work (bench/floor_app.py)",
     )
     args = parser.parse_args(argv)
     if TARGET_CONCURRENCY not in args.concurrency:
