@@ -152,13 +152,32 @@ def _channel(value: object) -> str:
     return value if isinstance(value, str) and value in _CHANNELS else "other"
 
 
+# RESPONSES' series by (channel, outcome): looked up once (`labels` takes a lock each time).
+_RESPONSES_BY_LABELS: dict[tuple[str, str], Any] = {}
+
+
+def _responses(channel: str, outcome: str) -> Any:
+    child = _RESPONSES_BY_LABELS.get((channel, outcome))
+    if child is None:
+        child = _RESPONSES_BY_LABELS[(channel, outcome)] = RESPONSES.labels(channel, outcome)
+    return child
+
+
+def count_submission(channel: object, outcome: str, flagged: bool) -> None:
+    """Count one submitted response (a single submission's `count_submissions`)."""
+    label = _channel(channel)
+    _responses(label, outcome).inc()
+    if flagged:
+        FLAGS.labels(label).inc()
+
+
 def count_submissions(outcomes: Iterable[tuple[object, str, bool]]) -> None:
     """Count submitted responses: (channel, outcome, flagged) each. A batch's items are
     tallied first, so that a batch costs a few counter updates, not one per item."""
     tally = Tally((_channel(channel), outcome, flagged) for channel, outcome, flagged in outcomes)
     flagged_by_channel: Tally[str] = Tally()
     for (channel, outcome, flagged), n in tally.items():
-        RESPONSES.labels(channel, outcome).inc(n)
+        _responses(channel, outcome).inc(n)
         if flagged:
             flagged_by_channel[channel] += n
     for channel, n in flagged_by_channel.items():
@@ -169,7 +188,7 @@ def count_refused(channel: object, status: int) -> None:
     """A single submission refused with a problem: 409 is a conflict, 422 invalid."""
     outcome = {409: "conflict", 422: "invalid"}.get(status)
     if outcome is not None:
-        RESPONSES.labels(_channel(channel), outcome).inc()
+        _responses(_channel(channel), outcome).inc()
 
 
 def count_unavailable(reason: str) -> None:

@@ -223,9 +223,15 @@ async def _raw_cursor(
             async with AsyncRawCursor(driver, row_factory=namedtuple_row) as cursor:
                 yield cursor
     except OperationalError as error:
-        if driver.closed:
-            await conn.invalidate(error)
+        await _invalidate_if_lost(conn, driver, error)
         raise
+
+
+async def _invalidate_if_lost(
+    conn: AsyncConnection, driver: PsycopgConnection[Any], error: OperationalError
+) -> None:
+    if driver.closed:
+        await conn.invalidate(error)
 
 
 _CURSORS = "skm_cursors"  # pooled connection info: (its psycopg connection, cursor by SQL)
@@ -496,6 +502,15 @@ async def fetch_all(conn: AsyncConnection, statement: Executable, params: Params
             return await on_sqlite_thread(conn, lambda s: s.fetch_all(statement, params))
         return list((await conn.execute(statement, dict(params))).all())
     compiled = _compiled(statement)
+    if compiled.keep_cursor:  # the submission's statements: `_raw_cursor`, inline
+        driver = await _psycopg(conn)
+        cursor = _connection_cursor(conn, driver, compiled.sql)
+        try:
+            await cursor.execute(compiled.sql, compiled.values(params))
+            return await cursor.fetchall()
+        except OperationalError as error:
+            await _invalidate_if_lost(conn, driver, error)
+            raise
     async with _raw_cursor(conn, compiled) as cursor:
         await cursor.execute(compiled.sql, compiled.values(params))
         return await cursor.fetchall()

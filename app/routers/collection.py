@@ -36,7 +36,7 @@ from app.errors import (
 from app.forms import unit_form
 from app.http_cache import NOT_MODIFIED, cached_json
 from app.ingest import ByToken, Outcome, Prepared, Submitter, ingest, prepare, store_one
-from app.observability import BATCH_ITEMS, count_refused, count_submissions
+from app.observability import BATCH_ITEMS, count_refused, count_submission, count_submissions
 from app.schemas import (
     BatchIn,
     BatchItemResult,
@@ -113,7 +113,7 @@ async def submit_response(
         raise
     assert stored.response is not None
     flagged = stored.status == "created" and stored.response.flag is not None
-    count_submissions([(body.channel, stored.status, flagged)])
+    count_submission(body.channel, stored.status, flagged)
     return Response(
         stored.response.model_dump_json(),
         status.HTTP_200_OK if stored.status == "duplicate" else status.HTTP_201_CREATED,
