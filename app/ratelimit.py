@@ -7,30 +7,10 @@ from typing import Any
 
 import redis.asyncio
 from limits import RateLimitItem, parse
-from limits.aio.storage import MemoryStorage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from limits.storage import storage_from_string
 
 from app.errors import ProblemError
-
-# Seconds between two sweeps of the in-memory counts that have expired.
-SWEEP_SECONDS = 1.0
-
-
-class _SweepingMemoryStorage(MemoryStorage):
-    """`limits`' in-memory storage, sweeping its expired counts at most once a second. Its
-    own starts a sweep (a task walking every count) after each hit, once the last is done:
-    per request, a task and a walk over every key and address counted. A count that has
-    expired is dropped when it is read all the same: the sweep only keeps the memory of the
-    counts no longer read."""
-
-    _swept = -SWEEP_SECONDS  # when the last sweep was started (time.monotonic)
-
-    async def _MemoryStorage__schedule_expiry(self) -> None:  # the parent's private hook
-        now = time.monotonic()
-        if now - self._swept >= SWEEP_SECONDS:
-            self._swept = now
-            await super()._MemoryStorage__schedule_expiry()  # type: ignore[misc]
 
 
 class RateLimiter:
@@ -48,7 +28,7 @@ class RateLimiter:
                 redis_url.replace("redis://", "async+redis://", 1), **options
             )
         else:
-            storage = _SweepingMemoryStorage()
+            storage = storage_from_string("async+memory://")
         self._limiter = SlidingWindowCounterRateLimiter(storage)
         self._items: dict[str, RateLimitItem] = {}
 
