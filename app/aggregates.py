@@ -255,9 +255,7 @@ def _sum_new_counts() -> Any:
     counters = [func.coalesce(counter, literal_column("0")) for counter in _counter_sums()]
     rowid = literal_column("responses.rowid", Integer)
     summed = (
-        select(*keys, *counters)
-        .where(rowid > bindparam("after", type_=Integer))
-        .group_by(*keys)
+        select(*keys, *counters).where(rowid > bindparam("after", type_=Integer)).group_by(*keys)
     )
     names = [*AGGREGATE_KEY, "local_date", *AGGREGATE_COUNTERS]
     return insert(_NEW_COUNTS).from_select(names, summed)

@@ -450,9 +450,7 @@ def _insert_sqlite(
     gives the interpreter's lock up and waits to take it back: behind the event loop's
     work, a hundred times per batch of fifty."""
     # The rows this inserts are those above the largest rowid before it.
-    after = (
-        statements.fetch_all(last_rowid(), {})[0].last if len(rows) >= _SUMMED_BY_SQLITE else 0
-    )
+    after = statements.fetch_all(last_rowid(), {})[0].last if len(rows) >= _SUMMED_BY_SQLITE else 0
     if len(rows) > 1:
         statements.execute_sql("SAVEPOINT skm_new_rows")
         every = statements.inserted_count(_insert_plain("sqlite", REGISTRY), rows) == len(
