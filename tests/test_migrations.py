@@ -12,6 +12,7 @@ from sqlalchemy import create_engine, inspect, text
 
 from app.cli import alembic_config
 from app.db import Base, sync_url
+from app.method import ELEMENTS
 from app.partitions import include_object
 from tests.conftest import BACKENDS, drop_postgres_database, fresh_database, migrated
 
@@ -82,12 +83,7 @@ def test_sqlite_slots_folded_into_slot_0(scratch_url: str) -> None:
             {"at": "2026-03-01 00:00:00"},
         )
         counters = ("responses", "complete", "complete_total", "complete_total_sq")
-        rest = [
-            f"{e}_{s}"
-            for e in ("persyaratan", "prosedur", "waktu", "biaya", "produk")
-            + ("kompetensi", "perilaku", "sarana", "pengaduan")
-            for s in ("n", "sum", "sq")
-        ]
+        rest = [f"{e}_{s}" for e in ELEMENTS for s in ("n", "sum", "sq")]
         for slot, responses, at in ((0, 2, "2026-03-02 10:00:00"), (3, 5, "2026-03-02 11:00:00")):
             for table, bucket in (
                 ("daily_aggregates", "local_date"),
