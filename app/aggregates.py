@@ -3,12 +3,14 @@ with every insert (and with every review that moves a response in or out of the 
 the sums read back from them for a scope of responses: whole years from the yearly table,
 the whole months left over from the monthly one, the days left over from the daily one.
 
-A key's counts (unit, service, survey version, flagged, day or month) are spread over
-AGGREGATE_SLOTS rows, a response's counts going to the slot of its id (`slot_of`): the
-kiosks of one busy unit and service then share 8 rows, not one whose lock every submission
-would wait for until the one before it commits. Each slot row counts exactly the responses
-of its slot (a review moves a response's counts within its slot), and every reader sums the
-slots: what it reads is the same as with one row.
+On PostgreSQL a key's counts (unit, service, survey version, flagged, day or month) are
+spread over AGGREGATE_SLOTS rows, a response's counts going to the slot of its id
+(`slot_of`): the kiosks of one busy unit and service then share 8 rows, not one whose lock
+every submission would wait for until the one before it commits. On SQLite, whose writers
+take turns on the whole database, a key has one row, slot 0 (`slots`): eight only spread a
+batch's counts over eight times the pages, each written to the WAL and synced again. Each
+slot row counts exactly the responses of its slot (a review moves a response's counts within
+its slot), and every reader sums the slots: what it reads is the same as with one row.
 """
 
 import uuid
@@ -20,27 +22,34 @@ from functools import cache
 from typing import Any, Protocol
 
 from sqlalchemy import (
+    Column,
     ColumnElement,
     Date,
     Integer,
+    MetaData,
     Select,
     String,
     Table,
     bindparam,
     case,
+    delete,
     func,
+    insert,
     literal,
     literal_column,
     or_,
     select,
+    true,
     union_all,
 )
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.schema import CreateTable
 
 from app.method import ELEMENTS
 from app.models import DailyAggregate, MonthlyAggregate, Unit, YearlyAggregate
 from app.periods import split_months, split_years
-from app.statements import JsonRows, dialect_insert, execute_many, fetch_all
+from app.statements import SqliteStatements, dialect_insert, execute_many, fetch_all
 from app.stored_responses import RESPONSES
 from app.units import subtree_ids
 
@@ -63,16 +72,27 @@ AGGREGATE_COUNTERS = (
 # --- keeping them ----------------------------------------------------------------------------
 
 
-def slot_of(response_id: uuid.UUID) -> int:
-    """The slot a response is counted in: from its id's last bits (random in a uuid4)."""
-    return response_id.int % AGGREGATE_SLOTS
+def slots(dialect: str) -> int:
+    """Rows per key: AGGREGATE_SLOTS on PostgreSQL, one on SQLite (one writer at a time:
+    no row lock to share out; migration 0013 folded its slots into slot 0)."""
+    return AGGREGATE_SLOTS if dialect == "postgresql" else 1
+
+
+def slot_of(response_id: uuid.UUID, of: int = AGGREGATE_SLOTS) -> int:
+    """The slot a response is counted in, of `of` (`slots`): from its id's last bits (random
+    in a uuid4)."""
+    return response_id.int % of
 
 
 def aggregate_rows(
-    rows: Iterable[dict[str, Any]], bucket: str, bucket_of: Callable[[date], date], now: datetime
+    rows: Iterable[dict[str, Any]],
+    bucket: str,
+    bucket_of: Callable[[date], date],
+    now: datetime,
+    of: int = AGGREGATE_SLOTS,
 ) -> list[dict[str, Any]]:
-    """Sum response rows into one counter row per key, time bucket and slot, in that order
-    (the order writers lock them in)."""
+    """Sum response rows into one counter row per key, time bucket and slot (of `of`), in
+    that order (the order writers lock them in)."""
     totals: dict[tuple[Any, ...], list[int]] = defaultdict(lambda: [0] * len(AGGREGATE_COUNTERS))
     for row in rows:
         flagged = row["flag"] in FLAGGED
@@ -82,7 +102,7 @@ def aggregate_rows(
             row["survey_version_id"],
             flagged,
             bucket_of(row["local_date"]),
-            slot_of(row["id"]),
+            slot_of(row["id"], of),
         )
         counters = totals[key]
         counters[0] += 1
@@ -160,12 +180,13 @@ def aggregate_upserts(
     caller that runs them itself: SQLite's insert runs them in its thread)."""
     removed = list(removed)
     upserts = []
+    of = slots(dialect)
     for table, bucket, bucket_of in (
         (DAILY, "local_date", lambda day: day),
         (MONTHLY, "month", month_of),
     ):
-        counted = aggregate_rows(rows, bucket, bucket_of, now)
-        for counters in aggregate_rows(removed, bucket, bucket_of, now):
+        counted = aggregate_rows(rows, bucket, bucket_of, now, of)
+        for counters in aggregate_rows(removed, bucket, bucket_of, now, of):
             for name in AGGREGATE_COUNTERS:
                 counters[name] = -counters[name]
             counted.append(counters)
@@ -178,51 +199,106 @@ def aggregate_upserts(
 # SQLite: each table's bucket of a response's local_date (ISO text), by SQLite's date().
 _SQLITE_BUCKETS = {"local_date": None, "month": "start of month", "year": "start of year"}
 
-
-def sqlite_inserted_upserts() -> list[Any]:
-    """SQLite: the statements of `aggregate_upserts` for responses just inserted, summed by
-    SQLite from their stored rows (`raw_counter_columns`, as every check of the tables sums
-    them) rather than in Python: each takes the new rows' ids with their slots as `new`
-    (`new_ids`) and the time as `updated_at`. The days, then the months, then the years (one
-    writer at a time on SQLite: the order is only kept)."""
-    return [_sqlite_inserted_upsert(t, bucket) for t, bucket in _TABLES]
-
-
-def new_ids(rows: Iterable[dict[str, Any]]) -> list[tuple[uuid.UUID, int]]:
-    """The `new` parameter of `sqlite_inserted_upserts`: each id with its slot."""
-    return [(row["id"], slot_of(row["id"])) for row in rows]
+# SQLite: the counts of the responses just inserted per key and day, summed once for the
+# three tables (`add_inserted_sqlite`); a temporary table, each connection's own, emptied
+# again in the same transaction.
+_NEW_COUNTS = Table(
+    "skm_new_counts",
+    MetaData(),
+    *(Column(c, Integer) for c in AGGREGATE_KEY),
+    Column("local_date", Date),
+    *(Column(c, Integer) for c in AGGREGATE_COUNTERS),
+    prefixes=["TEMPORARY"],
+)
 
 
 @cache
-def _sqlite_inserted_upsert(table: Table, bucket: str) -> Any:
-    new = (
-        func.json_each(bindparam("new", type_=JsonRows(RESPONSES.c.id.type, Integer())))
-        .table_valued("value")
-        .alias("new")
-    )
-    start_of = _SQLITE_BUCKETS[bucket]
-    day = RESPONSES.c.local_date
-    bucket_value = day if start_of is None else func.date(day, start_of)
+def last_rowid() -> Any:
+    """SQLite: the largest rowid in `responses` (0 when empty), read before an insert:
+    the rows it inserts are those above it (`add_inserted_sqlite`)."""
+    rowid = literal_column("responses.rowid", Integer)
+    return select(func.coalesce(func.max(rowid), 0).label("last")).select_from(RESPONSES)
+
+
+def add_inserted_sqlite(
+    statements: SqliteStatements, after: int, inserted: int, now: datetime
+) -> bool:
+    """SQLite, in its thread: the `inserted` responses just inserted, the rows of
+    `responses` above rowid `after` (`last_rowid`), counted in the daily, monthly and
+    yearly aggregates (the days, then the months, then the years, in slot 0: `slots`).
+
+    SQLite sums them once per key and day into a temporary table, from which each table is
+    added to: one read of the new rows (a range of rowids: SQLite gives a new row the rowid
+    after the largest), where each table's sum looked every id up again. False, with
+    nothing added, when the rows above `after` are not `inserted` many (SQLite picks rowids
+    at random once the largest possible one is taken): the caller counts them otherwise."""
+    statements.execute_sql(_new_counts_ddl())
+    statements.execute_many(_sum_new_counts(), [{"after": after}])
+    [summed] = statements.fetch_all(_new_counts_total(), {})
+    if summed.responses == inserted:
+        for statement in _sqlite_inserted_upserts():
+            statements.execute_many(statement, [{"updated_at": now}])
+    statements.execute_many(delete(_NEW_COUNTS), [{}])
+    return bool(summed.responses == inserted)
+
+
+@cache
+def _new_counts_ddl() -> str:
+    return str(CreateTable(_NEW_COUNTS, if_not_exists=True).compile(dialect=sqlite.dialect()))
+
+
+@cache
+def _sum_new_counts() -> Any:
+    """The rows above rowid `after`, summed per key and day into `_NEW_COUNTS`."""
     flagged = case((or_(*(RESPONSES.c.flag == f for f in FLAGGED)), True), else_=False)
-    slot = func.json_extract(new.c.value, literal_column("'$[1]'"))
-    keys = [RESPONSES.c[c] for c in AGGREGATE_KEY[:-1]]
+    keys = [*(RESPONSES.c[c] for c in AGGREGATE_KEY[:-1]), flagged, RESPONSES.c.local_date]
     counters = [func.coalesce(counter, literal_column("0")) for counter in _counter_sums()]
+    rowid = literal_column("responses.rowid", Integer)
     summed = (
-        select(
-            *keys,
-            flagged,
-            bucket_value,
-            slot,
-            *counters,
-            bindparam("updated_at", type_=table.c.updated_at.type),
-        )
-        .select_from(new)
-        # A WHERE, not a JOIN … ON: an upsert's SELECT needs one (SQLite's parser).
-        .where(RESPONSES.c.id == func.json_extract(new.c.value, literal_column("'$[0]'")))
-        .group_by(*keys, flagged, bucket_value, slot)
+        select(*keys, *counters).where(rowid > bindparam("after", type_=Integer)).group_by(*keys)
     )
-    names = [*AGGREGATE_KEY, bucket, "slot", *AGGREGATE_COUNTERS, "updated_at"]
-    return adding(dialect_insert("sqlite")(table).from_select(names, summed), table, bucket)
+    names = [*AGGREGATE_KEY, "local_date", *AGGREGATE_COUNTERS]
+    return insert(_NEW_COUNTS).from_select(names, summed)
+
+
+@cache
+def _new_counts_total() -> Any:
+    counted = func.coalesce(func.sum(_NEW_COUNTS.c.responses), 0)
+    return select(counted.label("responses"))
+
+
+@cache
+def _sqlite_inserted_upserts() -> list[Any]:
+    """The upserts of `add_inserted_sqlite`, from `_NEW_COUNTS`: the days as summed, the
+    months and years summed again from them (a few rows)."""
+    new = _NEW_COUNTS.c
+    keys = [new[c] for c in AGGREGATE_KEY]
+    upserts = []
+    for table, bucket in _TABLES:
+        start_of = _SQLITE_BUCKETS[bucket]
+        if start_of is None:
+            values: list[Any] = [new.local_date, *(new[c] for c in AGGREGATE_COUNTERS)]
+            grouped: list[Any] = []
+        else:
+            bucket_value = func.date(new.local_date, start_of)
+            values = [bucket_value, *(func.sum(new[c]) for c in AGGREGATE_COUNTERS)]
+            grouped = [*keys, bucket_value]
+        summed = (
+            select(
+                *keys,
+                values[0],
+                literal_column("0"),  # the slot: one per key on SQLite
+                *values[1:],
+                bindparam("updated_at", type_=table.c.updated_at.type),
+            )
+            # A WHERE before ON CONFLICT: an upsert's SELECT needs one (SQLite's parser).
+            .where(true())
+            .group_by(*grouped)
+        )
+        names = [*AGGREGATE_KEY, bucket, "slot", *AGGREGATE_COUNTERS, "updated_at"]
+        insert_ = dialect_insert("sqlite")(table).from_select(names, summed)
+        upserts.append(adding(insert_, table, bucket))
+    return upserts
 
 
 def _years_of(monthly: list[dict[str, Any]], now: datetime) -> list[dict[str, Any]]:

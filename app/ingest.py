@@ -23,13 +23,13 @@ from app.aggregates import (
     DAILY,
     MONTHLY,
     YEARLY,
+    add_inserted_sqlite,
     add_to_aggregates,
     adding,
     aggregate_rows,
     aggregate_upserts,
+    last_rowid,
     month_of,
-    new_ids,
-    sqlite_inserted_upserts,
     year_of,
 )
 from app.auth import KEY, KEY_COLUMNS, device_of
@@ -449,6 +449,8 @@ def _insert_sqlite(
     registry are returned as below. Each row RETURNING gives is a step of SQLite, which
     gives the interpreter's lock up and waits to take it back: behind the event loop's
     work, a hundred times per batch of fifty."""
+    # The rows this inserts are those above the largest rowid before it.
+    after = statements.fetch_all(last_rowid(), {})[0].last if len(rows) >= _SUMMED_BY_SQLITE else 0
     if len(rows) > 1:
         statements.execute_sql("SAVEPOINT skm_new_rows")
         every = statements.inserted_count(_insert_plain("sqlite", REGISTRY), rows) == len(
@@ -456,27 +458,28 @@ def _insert_sqlite(
         ) and statements.inserted_count(_insert_plain("sqlite", RESPONSES), rows) == len(rows)
         if every:
             statements.execute_sql("RELEASE skm_new_rows")
-            _count_sqlite(statements, rows, now)
+            _count_sqlite(statements, rows, now, after)
             return {row["id"] for row in rows}
         statements.execute_sql("ROLLBACK TO skm_new_rows")
         statements.execute_sql("RELEASE skm_new_rows")
     registered = {r.id for r in statements.execute_many(_register("sqlite"), rows, True)}
     new_rows = [r for r in rows if r["id"] in registered]
     inserted = {r.id for r in statements.execute_many(_insert_new("sqlite"), new_rows, True)}
-    _count_sqlite(statements, [r for r in new_rows if r["id"] in inserted], now)
+    _count_sqlite(statements, [r for r in new_rows if r["id"] in inserted], now, after)
     return inserted
 
 
 def _count_sqlite(
-    statements: SqliteStatements, new_rows: list[dict[str, Any]], now: datetime
+    statements: SqliteStatements, new_rows: list[dict[str, Any]], now: datetime, after: int
 ) -> None:
-    """SQLite, in its thread: the rows just inserted counted in the aggregates."""
-    if len(new_rows) >= _SUMMED_BY_SQLITE:
-        # Counted in the aggregates by SQLite itself, from the rows just inserted.
-        counted = {"new": new_ids(new_rows), "updated_at": now}
-        for statement in sqlite_inserted_upserts():
-            statements.execute_many(statement, [counted])
-    elif new_rows:
+    """SQLite, in its thread: the rows just inserted (those above rowid `after`, read
+    before the insert when they were `_SUMMED_BY_SQLITE` or more) counted in the
+    aggregates."""
+    if len(new_rows) >= _SUMMED_BY_SQLITE and add_inserted_sqlite(
+        statements, after, len(new_rows), now
+    ):
+        return  # counted by SQLite itself, from the rows just inserted
+    if new_rows:
         for statement, sums in aggregate_upserts("sqlite", new_rows, now):
             statements.execute_many(statement, sums)
 

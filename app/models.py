@@ -247,10 +247,11 @@ class AggregateCounters:
     # Flagged (suspected or confirmed) responses are summed apart: indices leave them out
     # unless asked, and a review moves a response's counts between the two.
     flagged: Mapped[bool]
-    # A key's counts are spread over AGGREGATE_SLOTS rows (app.aggregates.slot_of: by the
-    # response's id), so that concurrent submissions to one unit and service do not all
-    # wait for one row's lock; readers sum the slots. 0 is also where counts written
-    # before slots existed are.
+    # On PostgreSQL a key's counts are spread over AGGREGATE_SLOTS rows
+    # (app.aggregates.slot_of: by the response's id), so that concurrent submissions to one
+    # unit and service do not all wait for one row's lock; readers sum the slots. SQLite
+    # (one writer at a time) counts in slot 0 (migration 0013), where counts written before
+    # slots existed also are.
     slot: Mapped[int] = mapped_column(SmallInteger, server_default="0")
     responses: Mapped[int]
     complete: Mapped[int]
