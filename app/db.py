@@ -592,7 +592,8 @@ async def _autocommit(conn: AsyncConnection) -> AsyncIterator[None]:
 def _given_back(conn: AsyncConnection) -> bool:
     """Give the pooled PostgreSQL connection `conn` back to its pool at once, when nothing in
     its return needs I/O: no transaction open on it (SQLAlchemy's or the server's), not
-    lost, not invalidated (the pool's reset then does nothing: `_reset_on_return`).
+    lost, not invalidated, out of autocommit (the pool's reset then does nothing:
+    `_reset_on_return`).
     SQLAlchemy's own close runs in a task of its own and crosses into its greenlet, about
     25 µs of a single submission's CPU. Whether it was given back; if not, the caller
     closes it SQLAlchemy's way."""
@@ -603,6 +604,7 @@ def _given_back(conn: AsyncConnection) -> bool:
     if (
         not isinstance(driver, psycopg.AsyncConnection)
         or driver.closed
+        or driver.autocommit
         or driver.info.transaction_status != TransactionStatus.IDLE
     ):
         return False

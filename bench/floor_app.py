@@ -20,8 +20,12 @@ upsert added.
 
 Still no framework, no validation beyond `json.loads` and the references, no problem answers,
 metrics or logs. So service ÷ floor is what the service's own Python costs (FastAPI, Pydantic,
-problem answers, metrics, request ids, rate limits), and floor ÷ baseline what the database
-work the product requires costs, in the floor's shape.
+problem answers, metrics, request ids, rate limits) — on PostgreSQL's single submission
+exactly, the statements being the same; elsewhere, with the difference of the statements'
+shape (on SQLite the floor crosses to the driver's thread once per statement, the service
+once per write) — and floor ÷ baseline what the database work the product requires costs,
+in the floor's shape. The floor imports the service's burst and aggregate helpers, which
+load SQLAlchemy: its resident memory is not the baseline's.
 
     SKM_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/db \\
         uvicorn bench.floor_app:create_app --factory
@@ -48,6 +52,7 @@ from starlette.routing import Route
 
 from app.aggregates import AGGREGATE_SLOTS
 from app.bursts import answers_signature, flag_bursts
+from app.db import SQLITE_CHECKPOINT_PAGES, SQLITE_TEMP_STORE
 from app.method import ELEMENTS
 from bench.baseline_app import (
     AGGREGATE_COUNTERS,
@@ -71,6 +76,18 @@ FLOOR_TABLES = (
     *AGGREGATE_TABLES,
     AggregateTable("yearly_aggregates", "year", lambda day: day.replace(month=1, day=1)),
 )
+
+
+class SlotZero(AggregateTable):
+    """SQLite: an aggregate table keyed as the service keys it there, slot 0 included (its
+    primary key: no index of the baseline's added)."""
+
+    @property
+    def key(self) -> tuple[str, ...]:
+        return (*super().key, "slot")
+
+
+SLOT_ZERO_TABLES = tuple(SlotZero(t.name, t.bucket, t.bucket_of) for t in FLOOR_TABLES)
 DEVICE_PREFIX = "key:"  # as the service labels a key's device (app.auth.device_of)
 
 
@@ -255,14 +272,23 @@ class Floor:
         if self.postgresql:
             size = int(os.environ.get("SKM_DB_POOL_SIZE", "10"))
             self.pool = AsyncConnectionPool(
-                url, min_size=size, max_size=2 * size, open=False, kwargs={"autocommit": True}
+                url, min_size=size, max_size=size, open=False, kwargs={"autocommit": True}
             )
             # A raw cursor per connection and statement, kept as the service keeps them.
             self.cursors: WeakKeyDictionary[Any, dict[str, AsyncRawCursor[Any]]]
             self.cursors = WeakKeyDictionary()
 
     async def open(self) -> None:
-        await (self.pool.open(wait=True) if self.postgresql else self.store.open())
+        if self.postgresql:
+            await self.pool.open(wait=True)
+            return
+        await self.store.open()
+        # The service's other SQLite settings (app.db), beside the durability the baseline
+        # shares: the WAL folded back every SQLITE_CHECKPOINT_PAGES, temporary storage in
+        # memory.
+        db = self.store._db  # type: ignore[attr-defined]
+        await db.execute(f"PRAGMA wal_autocheckpoint={SQLITE_CHECKPOINT_PAGES}")
+        await db.execute(f"PRAGMA temp_store={SQLITE_TEMP_STORE}")
 
     async def close(self) -> None:
         await (self.pool.close() if self.postgresql else self.store.close())
@@ -396,8 +422,12 @@ class Floor:
             flag_bursts(rows, recent, self.burst)
             new_ids = await self._insert(execute, rows)
             new_rows = [r for r in rows if r["id"] in new_ids]
-            for table in FLOOR_TABLES if new_rows else ():
-                aggregates = aggregate_rows(table, new_rows, now)
+            for table in SLOT_ZERO_TABLES if new_rows else ():
+                # The baseline's counter rows with slot 0 after the key.
+                key = len(table.key) - 1
+                aggregates = [
+                    (*row[:key], 0, *row[key:]) for row in aggregate_rows(table, new_rows, now)
+                ]
                 await execute(
                     upsert_aggregates_sql(table, len(aggregates), p),
                     [value for row in aggregates for value in row],

@@ -104,7 +104,6 @@ from bench.baseline_app import (
     AGGREGATE_TABLES,
     REGISTRY_COLUMNS,
     RESPONSE_COLUMNS,
-    AggregateTable,
 )
 from bench.baseline_app import SQLITE_PRAGMAS as BASELINE_SQLITE_PRAGMAS
 from bench.floor_app import FLOOR_TABLES
@@ -205,9 +204,8 @@ def _unit(code: str, kind: str, parent: Unit | None) -> Unit:
 def prepare(url: str, baseline: bool, floor: bool = False) -> None:
     """Apply the migrations and add the city, its units and their services. The baseline's
     database also gets the unique index its aggregate upserts name (the key without the
-    slot, which the baseline leaves at 0); the floor's (`floor`) the yearly one too on SQLite,
-    where the floor upserts as the baseline does (on PostgreSQL it fills the slots, as the
-    service)."""
+    slot, which the baseline leaves at 0); the floor's (`floor`) none: it upserts on the
+    primary key, slot included, as the service does."""
     migrate(url)
     engine = create_engine(sync_url(url))
     try:
@@ -229,10 +227,7 @@ def prepare(url: str, baseline: bool, floor: bool = False) -> None:
         if baseline:
             schema = inspect(engine)
             with engine.begin() as conn:
-                tables: tuple[AggregateTable, ...] = AGGREGATE_TABLES
-                if floor:
-                    tables = () if engine.dialect.name == "postgresql" else FLOOR_TABLES
-                for table in tables:
+                for table in () if floor else AGGREGATE_TABLES:
                     if set(schema.get_pk_constraint(table.name)["constrained_columns"]) == set(
                         table.key
                     ):
@@ -678,7 +673,9 @@ def bench_database(backend: str, args: Namespace) -> tuple[list[Side], dict[str,
             for side in sides:
                 side.server.stop()
         for side in sides:
-            side.stored = count_stored(side.url, yearly=side.name != "baseline")
+            # The yearly table is counted where it is written: not by the baseline, nor
+            # by a checkout older than it.
+            side.stored = count_stored(side.url, yearly=side.name in ("service", "floor"))
     return sides, loads
 
 
@@ -859,6 +856,8 @@ def main(argv: list[str] | None = None) -> int:
         "required work (bench/floor_app.py)",
     )
     args = parser.parse_args(argv)
+    if args.against is not None and args.reference != "baseline":
+        parser.error("--against and --reference floor name the other side twice")
     if TARGET_CONCURRENCY not in args.concurrency:
         parser.error(f"--concurrency must include {TARGET_CONCURRENCY} (the targets' case)")
     backends = ["sqlite", "postgresql"] if args.db == "both" else [args.db]

@@ -174,6 +174,54 @@ def raw_and_aggregated(database_url: str) -> dict[str, dict[bool, tuple[int, int
     return found
 
 
+@pytest.mark.parametrize("before", ["the last response deleted", "the largest rowid taken"])
+def test_a_sqlite_batch_counts_its_new_rows_alone_whatever_the_rowids_before(
+    unit: TestClient, database_url: str, before: str
+) -> None:
+    """SQLite sums a batch's new rows by rowid: those above the largest rowid read before
+    the insert. Whatever the rows before (the last one deleted, whose rowid the next row
+    takes again; or the largest rowid taken, after which SQLite draws rowids at random and
+    the sum by rowid gives way to Python's), the aggregates grow by the batch alone."""
+    if not database_url.startswith("sqlite"):
+        pytest.skip("SQLite only: PostgreSQL counts a batch from its rows, not by rowid")
+    now = datetime.now(UTC)
+    first = [response_item("loket", "ktp", all_answers(2), now - timedelta(hours=1))]
+    assert unit.post("/v1/responses/batch", json={"items": first}).status_code == 200
+    engine = create_engine(sync_url(database_url))
+    with engine.begin() as conn:
+        if before == "the last response deleted":  # and its counts, as a withdrawal would
+            conn.execute(
+                text("DELETE FROM responses WHERE rowid = (SELECT max(rowid) FROM responses)")
+            )
+        else:
+            conn.execute(
+                text(
+                    "UPDATE responses SET rowid = 9223372036854775807"
+                    " WHERE rowid = (SELECT max(rowid) FROM responses)"
+                )
+            )
+    engine.dispose()
+    counted = raw_and_aggregated(database_url)
+    batch = [
+        response_item("loket", "ktp", scores(*([1 + n % 4] * 9)), now - timedelta(minutes=n))
+        for n in range(6)
+    ]
+    answer = unit.post("/v1/responses/batch", json={"items": batch})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["created"] == 6
+    after = raw_and_aggregated(database_url)
+    added = {
+        table: {
+            f: (n - counted[table].get(f, (0, 0))[0], total - counted[table].get(f, (0, 0))[1])
+            for f, (n, total) in found.items()
+        }
+        for table, found in after.items()
+        if table != "raw"
+    }
+    expected = {False: (6, 1 + 2 + 3 + 4 + 1 + 2)}
+    assert added == {"daily_aggregates": expected, "monthly_aggregates": expected}
+
+
 def test_concurrent_singles_and_batches_on_the_same_units(
     unit: TestClient, database_url: str
 ) -> None:
