@@ -212,12 +212,15 @@ _NEW_COUNTS = Table(
 )
 
 
+# SQLite: the rowid of `responses` (a table with a rowid: its key is not an integer).
+_responses_rowid = literal_column("responses.rowid", Integer)
+
+
 @cache
 def last_rowid() -> Any:
     """SQLite: the largest rowid in `responses` (0 when empty), read before an insert:
     the rows it inserts are those above it (`add_inserted_sqlite`)."""
-    rowid = literal_column("responses.rowid", Integer)
-    return select(func.coalesce(func.max(rowid), 0).label("last")).select_from(RESPONSES)
+    return select(func.coalesce(func.max(_responses_rowid), 0).label("last")).select_from(RESPONSES)
 
 
 def add_inserted_sqlite(
@@ -235,11 +238,12 @@ def add_inserted_sqlite(
     statements.execute_sql(_new_counts_ddl())
     statements.execute_many(_sum_new_counts(), [{"after": after}])
     [summed] = statements.fetch_all(_new_counts_total(), {})
-    if summed.responses == inserted:
+    all_new = bool(summed.responses == inserted)
+    if all_new:
         for statement in _sqlite_inserted_upserts():
             statements.execute_many(statement, [{"updated_at": now}])
     statements.execute_many(delete(_NEW_COUNTS), [{}])
-    return bool(summed.responses == inserted)
+    return all_new
 
 
 @cache
@@ -253,9 +257,10 @@ def _sum_new_counts() -> Any:
     flagged = case((or_(*(RESPONSES.c.flag == f for f in FLAGGED)), True), else_=False)
     keys = [*(RESPONSES.c[c] for c in AGGREGATE_KEY[:-1]), flagged, RESPONSES.c.local_date]
     counters = [func.coalesce(counter, literal_column("0")) for counter in _counter_sums()]
-    rowid = literal_column("responses.rowid", Integer)
     summed = (
-        select(*keys, *counters).where(rowid > bindparam("after", type_=Integer)).group_by(*keys)
+        select(*keys, *counters)
+        .where(_responses_rowid > bindparam("after", type_=Integer))
+        .group_by(*keys)
     )
     names = [*AGGREGATE_KEY, "local_date", *AGGREGATE_COUNTERS]
     return insert(_NEW_COUNTS).from_select(names, summed)

@@ -211,17 +211,14 @@ async def _psycopg(conn: AsyncConnection) -> PsycopgConnection[Any]:
 async def _raw_cursor(
     conn: AsyncConnection, compiled: _Compiled
 ) -> AsyncIterator[AsyncRawCursor[Any]]:
-    """A raw cursor on the driver's connection for `compiled` (kept for it on the
-    connection when it keeps its cursor). A connection lost meanwhile (a server restart, a
-    deadline's cut) is reported to SQLAlchemy, as its own execute would: the connection is
-    invalidated rather than reset and put back in the pool."""
+    """A new raw cursor on the driver's connection (the statements that keep theirs run in
+    `fetch_all`). A connection lost meanwhile (a server restart, a deadline's cut) is
+    reported to SQLAlchemy, as its own execute would: the connection is invalidated rather
+    than reset and put back in the pool."""
     driver = await _psycopg(conn)
     try:
-        if compiled.keep_cursor:
-            yield _connection_cursor(conn, driver, compiled.sql)
-        else:
-            async with AsyncRawCursor(driver, row_factory=namedtuple_row) as cursor:
-                yield cursor
+        async with AsyncRawCursor(driver, row_factory=namedtuple_row) as cursor:
+            yield cursor
     except OperationalError as error:
         await _invalidate_if_lost(conn, driver, error)
         raise
@@ -502,7 +499,7 @@ async def fetch_all(conn: AsyncConnection, statement: Executable, params: Params
             return await on_sqlite_thread(conn, lambda s: s.fetch_all(statement, params))
         return list((await conn.execute(statement, dict(params))).all())
     compiled = _compiled(statement)
-    if compiled.keep_cursor:  # the submission's statements: `_raw_cursor`, inline
+    if compiled.keep_cursor:  # the submission's statements, on their kept cursor
         driver = await _psycopg(conn)
         cursor = _connection_cursor(conn, driver, compiled.sql)
         try:

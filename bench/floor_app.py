@@ -51,7 +51,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from app.aggregates import AGGREGATE_SLOTS
-from app.bursts import answers_signature, flag_bursts
+from app.bursts import answers_signature, flag_bursts, recent_from_json
 from app.db import SQLITE_CHECKPOINT_PAGES, SQLITE_TEMP_STORE
 from app.method import ELEMENTS
 from bench.baseline_app import (
@@ -64,6 +64,7 @@ from bench.baseline_app import (
     RESPONSE_TYPES,
     AggregateTable,
     Execute,
+    _json,
     _values,
     aggregate_rows,
     open_store,
@@ -309,7 +310,7 @@ class Floor:
                 _READ_POSTGRESQL, (signatures, first, last, *days, units, services, token_hash)
             )
             found = rows[0][10] if rows else None
-            recent = [(u, s, _moment(at), sig) for u, s, at, sig in found or ()]
+            recent = recent_from_json(found)
             return rows, recent
         rows = await execute(
             _read_sqlite(len(units), len(services)), (*units, *services, token_hash)
@@ -460,7 +461,7 @@ class Floor:
             },
         )
         carried = found[0][_SERVICE_READ_RECENT] if found else None
-        recent = [(u, s, _moment(at), sig) for u, s, at, sig in carried or ()]
+        recent = recent_from_json(carried)
         rows = self._rows([tuple(r[i] for i in _SERVICE_READ_COLUMNS) for r in found], items, now)
         flag_bursts(rows, recent, self.burst)
         [row] = rows
@@ -496,10 +497,6 @@ class Floor:
         return {i for (i,) in inserted}
 
 
-def _answer(payload: dict[str, Any], status_code: int = 200) -> Response:
-    return Response(json.dumps(payload), status_code, media_type="application/json")
-
-
 def create_app() -> Starlette:
     burst = timedelta(seconds=int(os.environ.get("SKM_BURST_SECONDS", "30")))
     floor = Floor(os.environ["SKM_DATABASE_URL"], burst)
@@ -509,24 +506,24 @@ def create_app() -> Starlette:
         try:
             return await floor.save(token, items)
         except Refused as refused:
-            return _answer({"status": refused.status}, refused.status)
+            return _json({"status": refused.status}, refused.status)
 
     async def health(_: Request) -> Response:
-        return _answer({"status": "ok"})
+        return _json({"status": "ok"})
 
     async def submit(request: Request) -> Response:
         item = json.loads(await request.body())
         created = await save(request, [item])
         if isinstance(created, Response):
             return created
-        return _answer({"id": item["id"], "created": created}, 201 if created else 200)
+        return _json({"id": item["id"], "created": created}, 201 if created else 200)
 
     async def submit_batch(request: Request) -> Response:
         items = json.loads(await request.body())["items"]
         created = await save(request, items)
         if isinstance(created, Response):
             return created
-        return _answer({"created": created, "duplicate": len(items) - created})
+        return _json({"created": created, "duplicate": len(items) - created})
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
