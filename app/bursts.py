@@ -26,6 +26,7 @@ from sqlalchemy import (
     literal,
     select,
     true,
+    tuple_,
     union_all,
 )
 
@@ -71,7 +72,15 @@ def recent_alike(dialect: str, one: bool, by_token: bool = False) -> Any:
     On PostgreSQL the days of the range bound `local_date` too (`first_day`, `last_day`:
     a day either side, whatever the unit's time zone): `responses` is partitioned by month
     of local_date, and only the months the range can touch are searched, where every
-    month's index was searched (each month kept adds one)."""
+    month's index was searched (each month kept adds one).
+
+    On PostgreSQL the window is also written as a row comparison on the index's own columns,
+    (device, signature, collected_at) between (device, signature, first) and (…, last), which
+    only that index can search. With the time range alone, a month not yet analyzed (a new
+    database's, or any month's first minute) costs the same by the index on collected_at,
+    and a connection's prepared statement, planned once then, kept reading every response
+    of the window on each submission (7,197 rows read for none found, 3.6 ms, at 1,000
+    submissions a second) until autovacuum analyzed the month."""
     columns = [
         RESPONSES.c[c] for c in ("unit_id", "service_id", "collected_at", "answers_signature")
     ]
@@ -81,23 +90,34 @@ def recent_alike(dialect: str, one: bool, by_token: bool = False) -> Any:
         label = literal(DEVICE_PREFIX) + cast(ApiKey.id, String)
         device = select(label).where(ApiKey.token_hash == bindparam("token_hash"))
         device = device.scalar_subquery()
-    in_range: tuple[Any, ...] = (
-        RESPONSES.c.device == device,
-        RESPONSES.c.collected_at.between(bindparam("first"), bindparam("last")),
-    )
-    if dialect == "postgresql":
+    window: tuple[Any, Any] = (bindparam("first"), bindparam("last"))
+
+    def in_range(wanted: Any) -> tuple[Any, ...]:
+        """The conditions on the device's responses with the signature `wanted`."""
+        alike = (RESPONSES.c.device == device, signature == wanted)
+        if dialect != "postgresql":
+            return (*alike, RESPONSES.c.collected_at.between(*window))
         days = (bindparam("first_day", type_=Date), bindparam("last_day", type_=Date))
-        in_range += (RESPONSES.c.local_date.between(*days),)
+        indexed = tuple_(RESPONSES.c.device, signature, RESPONSES.c.collected_at)
+        lower, upper = (tuple_(device, wanted, moment) for moment in window)
+        return (*alike, indexed.between(lower, upper), RESPONSES.c.local_date.between(*days))
+
     if one:
-        return select(*columns).where(signature == bindparam("signature", type_=Integer), *in_range)
+        return select(*columns).where(*in_range(bindparam("signature", type_=Integer)))
     if dialect != "postgresql":
-        return select(*columns).where(one_of(signature, "signatures", dialect), *in_range)
+        return select(*columns).where(
+            one_of(signature, "signatures", dialect),
+            RESPONSES.c.device == device,
+            RESPONSES.c.collected_at.between(*window),
+        )
     wanted = (
         func.unnest(bindparam("signatures", type_=ARRAY(Integer)))
         .table_valued("value")
         .render_derived(name="wanted")
     )
-    alike = select(*columns).where(signature == wanted.c.value, *in_range).lateral("alike")
+    # OFFSET 0 keeps the search a subquery run per signature: pulled up into a join, its
+    # bounds were a join's filter, and a hash join read the device's whole month.
+    alike = select(*columns).where(*in_range(wanted.c.value)).offset(0).lateral("alike")
     return select(*alike.c).select_from(wanted.join(alike, true()))
 
 

@@ -83,7 +83,7 @@ import sys
 import tempfile
 import time
 import uuid
-from argparse import ArgumentParser, Namespace
+from argparse import ArgumentParser, ArgumentTypeError, Namespace
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -463,7 +463,7 @@ def cases(args: Namespace) -> list[Case]:
     one = [
         Case(kind, "one unit", TARGET_CONCURRENCY, args.batch_size) for kind in ("single", "batch")
     ]
-    return spread + one
+    return [case for case in spread + one if args.cases is None or case.name in args.cases]
 
 
 @dataclass
@@ -821,6 +821,17 @@ def report(
     return healthy
 
 
+CASE_NAMES = ("single spread", "batch spread", "single one unit", "batch one unit")
+
+
+def _case_names(value: str) -> set[str]:
+    names = {name.strip() for name in value.split(",")}
+    unknown = names - set(CASE_NAMES)
+    if unknown:
+        raise ArgumentTypeError(f"unknown case {', '.join(sorted(unknown))}")
+    return names
+
+
 def _concurrencies(value: str) -> list[int]:
     return [int(c) for c in value.split(",")]
 
@@ -840,6 +851,11 @@ def main(argv: list[str] | None = None) -> int:
         "--sustained", type=float, default=90.0, help="seconds of the one-key run (0: none)"
     )
     parser.add_argument("--window", type=float, default=15.0, help="seconds per window")
+    parser.add_argument(
+        "--cases",
+        type=_case_names,
+        help=f"only these cases, comma-separated, of: {', '.join(CASE_NAMES)} (default: all)",
+    )
     parser.add_argument(
         "--cpu", action="store_true", help="the worker's CPU ms per 1,000 responses, per side"
     )
