@@ -268,12 +268,13 @@ def _replayed(
 
 
 @cache
-def _references_with_recent(one: bool) -> Any:
-    """PostgreSQL: the references, the first row also carrying the device's recent
-    responses with the same answers (`recent_alike`) as one JSON array, `recent`: one
-    statement and one round trip where there would be two. Only one row carries it: a
-    batch naming 50 units got 50 copies, each sent and decoded."""
-    return kept_cursor(references_query("postgresql").add_columns(_recent_on_first_row(one)))
+def _references_with_recent(one: bool, single: bool) -> Any:
+    """PostgreSQL: the references (`single`: of one submission), the first row also
+    carrying the device's recent responses with the same answers (`recent_alike`) as one
+    JSON array, `recent`: one statement and one round trip where there would be two. Only
+    one row carries it: a batch naming 50 units got 50 copies, each sent and decoded."""
+    references = references_query("postgresql", single)
+    return kept_cursor(references.add_columns(_recent_on_first_row(one)))
 
 
 def _recent_on_first_row(one: bool, by_token: bool = False) -> Any:
@@ -285,13 +286,14 @@ def _recent_on_first_row(one: bool, by_token: bool = False) -> Any:
 
 
 @cache
-def _key_and_references(one: bool | None) -> Any:
+def _key_and_references(one: bool | None, single: bool = False) -> Any:
     """PostgreSQL: the submitter's key by its token's hash (`auth.KEY`, its columns named
-    key_*), the references and, unless `one` is None, the recent alike of the key's device
-    (`_references_with_recent`) — one statement. It always gives a row: the key's columns
-    are null for an unknown token, the unit's when no unit named exists."""
+    key_*), the references (`single`: of one submission) and, unless `one` is None, the
+    recent alike of the key's device (`_references_with_recent`) — one statement. It always
+    gives a row: the key's columns are null for an unknown token, the unit's when no unit
+    named exists."""
     key = KEY.subquery("caller_key")
-    found = references_query("postgresql").subquery("found")
+    found = references_query("postgresql", single).subquery("found")
     columns: list[Any] = [c.label(f"key_{c.name}") for c in key.c]
     if one is not None:
         columns.append(_recent_on_first_row(one, by_token=True))
@@ -321,17 +323,19 @@ async def _read_for_validation(
     row of its key (None: unknown), the key's device being the one compared; `scores`: each
     item's answers dumped."""
     dialect = conn.dialect.name
-    references = references_params(items)
+    single = dialect == "postgresql" and len(items) == 1
+    references = references_params(items, single)
     if token_hash is not None:
         return await _read_with_key(conn, items, references, burst_range, token_hash)
     if burst_range is None:
-        found = await fetch_all(conn, references_query(dialect), references)
+        found = await fetch_all(conn, references_query(dialect, single), references)
         return (*references_found(found), [], None)
     # Only the stored responses with the same answers can make one a burst.
     if dialect == "postgresql":
         alike = recent_params(items, device, burst_range)
         one = "signature" in alike
-        found = await fetch_all(conn, _references_with_recent(one), references | alike)
+        statement = _references_with_recent(one, single)
+        found = await fetch_all(conn, statement, references | alike)
         carried = next((r.recent for r in found if r.recent is not None), None)
         return (*references_found(found), recent_from_json(carried), None)
     # SQLite: both statements in one crossing to its thread; for a batch, of the alike only
@@ -366,7 +370,9 @@ async def _read_with_key(
     alike = recent_params(items, None, burst_range) if burst_range is not None else {}
     one = "signature" in alike if alike else None
     if conn.dialect.name == "postgresql":
-        rows = await fetch_all(conn, _key_and_references(one), references | alike | given)
+        single = len(items) == 1
+        statement = _key_and_references(one, single)
+        rows = await fetch_all(conn, statement, references | alike | given)
         carried = (
             next((r.recent for r in rows if r.recent is not None), None)
             if one is not None

@@ -125,6 +125,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
         dependencies=[Depends(refuse_nul)],
         generate_unique_id_function=operation_id,
+        # FastAPI's own OpenTelemetry off: the service reports through /metrics and its
+        # logs (`app.observability`), and FastAPI's logs, once a provider is set, would
+        # export a refused request's input and an exception's message (free text). Left on,
+        # it looked for providers on every request (10 µs of a submission's Python).
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     install_error_handlers(app)
     app.add_middleware(

@@ -3,13 +3,13 @@ names exist, are in the submitter's scope and were active when it was collected;
 collected_at is plausible; its answers fit its survey version. Pure, but for the statement
 that reads the units and services named (run by `app.ingest`)."""
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
-from sqlalchemy import and_, select
+from sqlalchemy import and_, bindparam, select
 
 from app.config import Settings
 from app.errors import FieldProblem
@@ -39,9 +39,22 @@ class NamedService:
 
 
 @cache
-def references_query(dialect: str) -> Any:
+def references_query(dialect: str, single: bool = False) -> Any:
     """The units the submissions name, each with the named services it offers (one row per
-    unit and service; a unit offering none of them comes once, with no service)."""
+    unit and service; a unit offering none of them comes once, with no service).
+
+    `single`: one submission's, its unit and service bound as `unit_code` and
+    `service_code` (`references_params`): equalities, which PostgreSQL's generic plan finds
+    by the unique indexes, where the lists' `= ANY(…)` was planned as a scan of both tables
+    and a hash join (70 µs of the server's time per statement against 30)."""
+    unit_named: Any
+    service_named: Any
+    if single:
+        unit_named = Unit.code == bindparam("unit_code")
+        service_named = Service.code == bindparam("service_code")
+    else:
+        unit_named = one_of(Unit.code, "unit_codes", dialect)
+        service_named = one_of(Service.code, "service_codes", dialect)
     return (
         select(
             Unit.id,
@@ -53,15 +66,16 @@ def references_query(dialect: str) -> Any:
             Service.code.label("service_code"),
             Service.deactivated_at.label("service_deactivated_at"),
         )
-        .outerjoin(
-            Service,
-            and_(Service.unit_id == Unit.id, one_of(Service.code, "service_codes", dialect)),
-        )
-        .where(one_of(Unit.code, "unit_codes", dialect))
+        .outerjoin(Service, and_(Service.unit_id == Unit.id, service_named))
+        .where(unit_named)
     )
 
 
-def references_params(items: Iterable[ResponseIn]) -> dict[str, list[str]]:
+def references_params(items: Sequence[ResponseIn], single: bool = False) -> dict[str, Any]:
+    """The parameters of `references_query` (`single`: of its one submission's form)."""
+    if single:
+        [item] = items
+        return {"unit_code": item.unit, "service_code": item.service}
     unit_codes, service_codes = set(), set()
     for item in items:
         unit_codes.add(item.unit)

@@ -131,7 +131,7 @@ def _service_statements() -> tuple[Any, Any]:
     from app.ingest import _insert_one_counted, _key_and_references
     from app.statements import _compiled
 
-    return _compiled(_key_and_references(True)), _compiled(_insert_one_counted())
+    return _compiled(_key_and_references(True, single=True)), _compiled(_insert_one_counted())
 
 
 # The columns of the service's read (`_service_statements`) that `Floor._rows` takes, in its
@@ -456,8 +456,8 @@ class Floor:
                 "last": last,
                 "first_day": first.astimezone(UTC).date() - timedelta(days=1),
                 "last_day": last.astimezone(UTC).date() + timedelta(days=1),
-                "unit_codes": [item["unit"]],
-                "service_codes": [item["service"]],
+                "unit_code": item["unit"],
+                "service_code": item["service"],
             },
         )
         carried = found[0][_SERVICE_READ_RECENT] if found else None

@@ -574,7 +574,7 @@ def test_the_burst_read_searches_the_device_index_however_little_the_month_is_kn
     name = f"skm_test_new_plans_{os.getpid()}"
     url = migrated(postgres_database(name))
     try:
-        compiled = _compiled(_key_and_references(one))
+        compiled = _compiled(_key_and_references(one, single=one))
         now = datetime.now(UTC)
         month = partition_name(now.date().replace(day=1))
         values = {
@@ -587,6 +587,8 @@ def test_the_burst_read_searches_the_device_index_however_little_the_month_is_kn
             "last_day": now.date() + timedelta(days=1),
             "unit_codes": ["capil"],
             "service_codes": ["ktp"],
+            "unit_code": "capil",
+            "service_code": "ktp",
         }
         arguments = sql.SQL(", ").join(
             sql.Literal(values[n] if n in values else compiled.literals[n]) for n in compiled.names
@@ -623,5 +625,8 @@ def test_the_burst_read_searches_the_device_index_however_little_the_month_is_kn
             assert all(
                 "Index Only Scan" in line and "device_answers" in line for line in month_scans
             ), (rows, text_plan)
+            if one:  # one submission's unit and service, found by their unique indexes
+                assert "Index Scan using uq_units_code" in text_plan, text_plan
+                assert "Index Scan using uq_services_unit_id_code" in text_plan, text_plan
     finally:
         drop_postgres_database(name)
