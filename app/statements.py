@@ -47,7 +47,7 @@ from typing import Any, TypeVar, cast
 
 from psycopg import AsyncConnection as PsycopgConnection
 from psycopg import AsyncRawCursor, OperationalError
-from psycopg.rows import namedtuple_row
+from psycopg.rows import RowMaker, namedtuple_row, no_result
 from psycopg.types.json import Json
 from sqlalchemy import ARRAY, JSON, String, any_, bindparam, func, select
 from sqlalchemy import exc as sa_exc
@@ -253,8 +253,26 @@ def _connection_cursor(
     if cursor is None or cursor.closed:
         if len(cursors) >= _MOST_KEPT:
             del cursors[next(iter(cursors))]
-        cursor = cursors[sql] = AsyncRawCursor(driver, row_factory=namedtuple_row)
+        cursor = cursors[sql] = AsyncRawCursor(driver, row_factory=_KeptRows())
     return cursor
+
+
+class _KeptRows:
+    """A kept cursor's row factory: psycopg's `namedtuple_row`, whose row class is looked
+    up once rather than on every execution (the column names read from each result and
+    hashed: about 10 µs of the submission's read, 28 columns). A kept cursor runs one
+    statement, whose columns are named in it and never change."""
+
+    def __init__(self) -> None:
+        self._make: RowMaker[Any] | None = None
+
+    def __call__(self, cursor: Any) -> RowMaker[Any]:
+        if self._make is not None:
+            return self._make
+        made = namedtuple_row(cursor)
+        if made is not no_result:  # a result with columns: the statement's, kept
+            self._make = made
+        return made
 
 
 # --- SQLite: statements on sqlite3's own thread ----------------------------------------------
