@@ -7,8 +7,8 @@ import json
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from functools import cache
+from datetime import UTC, date, datetime, timedelta
+from functools import cache, lru_cache
 from types import SimpleNamespace
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -34,6 +34,7 @@ from app.aggregates import (
 )
 from app.auth import KEY, KEY_COLUMNS, device_of
 from app.bursts import (
+    compared_months,
     compared_range,
     flag_bursts,
     nearest_alike,
@@ -267,36 +268,40 @@ def _replayed(
     return _id_taken(index, item_id)
 
 
-@cache
-def _references_with_recent(one: bool, single: bool) -> Any:
+@lru_cache(maxsize=64)
+def _references_with_recent(one: bool, single: bool, months: tuple[date, date]) -> Any:
     """PostgreSQL: the references (`single`: of one submission), the first row also
-    carrying the device's recent responses with the same answers (`recent_alike`) as one
-    JSON array, `recent`: one statement and one round trip where there would be two. Only
-    one row carries it: a batch naming 50 units got 50 copies, each sent and decoded."""
+    carrying the device's recent responses with the same answers (`recent_alike`, in
+    `months`) as one JSON array, `recent`: one statement and one round trip where there
+    would be two. Only one row carries it: a batch naming 50 units got 50 copies, each sent
+    and decoded."""
     references = references_query("postgresql", single)
-    return kept_cursor(references.add_columns(_recent_on_first_row(one)))
+    return kept_cursor(references.add_columns(_recent_on_first_row(one, months)))
 
 
-def _recent_on_first_row(one: bool, by_token: bool = False) -> Any:
+def _recent_on_first_row(one: bool, months: tuple[date, date], by_token: bool = False) -> Any:
     """The column `recent`: on the statement's first row, the device's recent responses
     alike (`recent_alike`) as one JSON array; null on the others."""
-    recent = recent_alike("postgresql", one, by_token).subquery()
+    recent = recent_alike("postgresql", one, by_token, months).subquery()
     as_json = select(func.json_agg(func.json_build_array(*recent.c))).scalar_subquery()
     return case((func.row_number().over() == 1, as_json), else_=None).label("recent")
 
 
-@cache
-def _key_and_references(one: bool | None, single: bool = False) -> Any:
+@lru_cache(maxsize=64)
+def _key_and_references(
+    one: bool | None, single: bool = False, months: tuple[date, date] | None = None
+) -> Any:
     """PostgreSQL: the submitter's key by its token's hash (`auth.KEY`, its columns named
     key_*), the references (`single`: of one submission) and, unless `one` is None, the
-    recent alike of the key's device (`_references_with_recent`) — one statement. It always
-    gives a row: the key's columns are null for an unknown token, the unit's when no unit
-    named exists."""
+    recent alike of the key's device in `months` (`_references_with_recent`) — one
+    statement. It always gives a row: the key's columns are null for an unknown token, the
+    unit's when no unit named exists."""
     key = KEY.subquery("caller_key")
     found = references_query("postgresql", single).subquery("found")
     columns: list[Any] = [c.label(f"key_{c.name}") for c in key.c]
     if one is not None:
-        columns.append(_recent_on_first_row(one, by_token=True))
+        assert months is not None, "the recent alike are searched in their months"
+        columns.append(_recent_on_first_row(one, months, by_token=True))
     first_row = select(literal_column("1").label("one")).subquery("first_row")
     joined = first_row.outerjoin(key, true()).outerjoin(found, true())
     return kept_cursor(select(*columns, *found.c).select_from(joined))
@@ -334,7 +339,7 @@ async def _read_for_validation(
     if dialect == "postgresql":
         alike = recent_params(items, device, burst_range)
         one = "signature" in alike
-        statement = _references_with_recent(one, single)
+        statement = _references_with_recent(one, single, compared_months(burst_range))
         found = await fetch_all(conn, statement, references | alike)
         carried = next((r.recent for r in found if r.recent is not None), None)
         return (*references_found(found), recent_from_json(carried), None)
@@ -371,7 +376,8 @@ async def _read_with_key(
     one = "signature" in alike if alike else None
     if conn.dialect.name == "postgresql":
         single = len(items) == 1
-        statement = _key_and_references(one, single)
+        months = compared_months(burst_range) if burst_range is not None else None
+        statement = _key_and_references(one, single, months)
         rows = await fetch_all(conn, statement, references | alike | given)
         carried = (
             next((r.recent for r in rows if r.recent is not None), None)

@@ -37,7 +37,7 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from functools import cache
 from typing import Any
 from weakref import WeakKeyDictionary
@@ -51,7 +51,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from app.aggregates import AGGREGATE_SLOTS
-from app.bursts import answers_signature, flag_bursts, recent_from_json
+from app.bursts import answers_signature, compared_months, flag_bursts, recent_from_json
 from app.db import SQLITE_CHECKPOINT_PAGES, SQLITE_TEMP_STORE
 from app.method import ELEMENTS
 from bench.baseline_app import (
@@ -121,7 +121,7 @@ _READ_POSTGRESQL = (
 
 
 @cache
-def _service_statements() -> tuple[Any, Any]:
+def _service_statements(months: tuple[date, date]) -> tuple[Any, Any]:
     """PostgreSQL, one response: the service's own two statements as the service runs them
     (`app.statements`: compiled once, $n placeholders, on psycopg's raw cursors) — its read
     of the key, the references and the recent alike (`app.ingest._key_and_references`) and
@@ -131,7 +131,8 @@ def _service_statements() -> tuple[Any, Any]:
     from app.ingest import _insert_one_counted, _key_and_references
     from app.statements import _compiled
 
-    return _compiled(_key_and_references(True, single=True)), _compiled(_insert_one_counted())
+    read = _key_and_references(True, single=True, months=months)
+    return _compiled(read), _compiled(_insert_one_counted())
 
 
 # The columns of the service's read (`_service_statements`) that `Floor._rows` takes, in its
@@ -443,10 +444,10 @@ class Floor:
         now: datetime,
     ) -> int:
         """PostgreSQL, one response: the service's two statements (`_service_statements`)."""
-        read, insert = _service_statements()
         [item] = items
         collected_at = datetime.fromisoformat(item["collected_at"])
         first, last = collected_at - self.burst, collected_at + self.burst
+        read, insert = _service_statements(compared_months((first, last)))
         found = await run(
             read,
             {
@@ -454,8 +455,6 @@ class Floor:
                 "signature": _signature(item["answers"]),
                 "first": first,
                 "last": last,
-                "first_day": first.astimezone(UTC).date() - timedelta(days=1),
-                "last_day": last.astimezone(UTC).date() + timedelta(days=1),
                 "unit_code": item["unit"],
                 "service_code": item["service"],
             },

@@ -22,9 +22,10 @@ from typing import Any
 import pytest
 from alembic import command
 from fastapi.testclient import TestClient
-from psycopg import sql
+from psycopg import RawCursor, sql
 from sqlalchemy import Engine, create_engine, insert, select, text
 
+from app.bursts import compared_months
 from app.cli import alembic_config
 from app.db import sync_url
 from app.ingest import _key_and_references
@@ -574,17 +575,16 @@ def test_the_burst_read_searches_the_device_index_however_little_the_month_is_kn
     name = f"skm_test_new_plans_{os.getpid()}"
     url = migrated(postgres_database(name))
     try:
-        compiled = _compiled(_key_and_references(one, single=one))
         now = datetime.now(UTC)
+        window = (now - timedelta(seconds=30), now + timedelta(seconds=30))
+        compiled = _compiled(_key_and_references(one, one, compared_months(window)))
         month = partition_name(now.date().replace(day=1))
         values = {
             "signature": 1,
             "signatures": [1, 2],
             "token_hash": "0" * 64,
-            "first": now - timedelta(seconds=30),
-            "last": now + timedelta(seconds=30),
-            "first_day": now.date() - timedelta(days=1),
-            "last_day": now.date() + timedelta(days=1),
+            "first": window[0],
+            "last": window[1],
             "unit_codes": ["capil"],
             "service_codes": ["ktp"],
             "unit_code": "capil",
@@ -628,5 +628,65 @@ def test_the_burst_read_searches_the_device_index_however_little_the_month_is_kn
             if one:  # one submission's unit and service, found by their unique indexes
                 assert "Index Scan using uq_units_code" in text_plan, text_plan
                 assert "Index Scan using uq_services_unit_id_code" in text_plan, text_plan
+    finally:
+        drop_postgres_database(name)
+
+
+@pytest.mark.postgresql_only
+def test_the_burst_read_keeps_one_plan_however_many_months_are_kept(database_url: str) -> None:
+    """A submission's read names the months its window can touch, so that its prepared
+    statement's generic plan holds those alone, whatever the months kept. With the days as
+    parameters the generic plan held every month, and once two years of months were kept
+    it cost more than planning each execution, which PostgreSQL then did on every
+    submission (363 µs of the server's time against 53)."""
+    name = f"skm_test_many_months_{os.getpid()}"
+    url = migrated(postgres_database(name))
+    try:
+        now = datetime.now(UTC)
+        engine = create_engine(sync_url(url))
+        with engine.begin() as conn:
+            two_years_ago = (now.date() - timedelta(days=730)).replace(day=1)
+            ensure_months(conn, months(two_years_ago, now.date().replace(day=1)))
+        engine.dispose()
+        window = (now - timedelta(seconds=30), now + timedelta(seconds=30))
+        compiled = _compiled(_key_and_references(True, True, compared_months(window)))
+        values = {
+            "signature": 1,
+            "token_hash": "0" * 64,
+            "first": window[0],
+            "last": window[1],
+            "unit_code": "capil",
+            "service_code": "ktp",
+        }
+        arguments = [values[n] if n in values else compiled.literals[n] for n in compiled.names]
+        with connect(url) as conn:
+            kept = conn.execute(
+                "SELECT count(*) FROM pg_inherits WHERE inhparent = 'responses'::regclass"
+            ).fetchone()
+            assert kept is not None
+            assert kept[0] >= 25, kept
+            cursor = RawCursor(conn)
+            for _ in range(12):  # a kept connection's submissions: prepared from the 5th
+                cursor.execute(compiled.sql, arguments, prepare=True)
+                cursor.fetchall()
+            [(prepared, generic, custom)] = conn.execute(
+                "SELECT name, generic_plans, custom_plans FROM pg_prepared_statements"
+            ).fetchall()
+            execute = sql.SQL("EXPLAIN EXECUTE {}({})").format(
+                sql.Identifier(prepared), sql.SQL(", ").join(map(sql.Literal, arguments))
+            )
+            plan = "\n".join(line for (line,) in conn.execute(execute).fetchall())
+        assert custom <= 5, (generic, custom)  # planned once, then kept
+        assert generic >= 7, (generic, custom)
+        searched = {
+            line.split(" on ")[1].split()[0]
+            for line in plan.splitlines()
+            if "Scan" in line and " on responses_" in line
+        }
+        first, after = compared_months(window)
+        assert searched, plan
+        assert searched <= {partition_name(m) for m in months(first, after)} | {
+            DEFAULT_PARTITION
+        }, plan
     finally:
         drop_postgres_database(name)
