@@ -63,6 +63,13 @@ class Settings(BaseSettings):
         default=64 * 1024 * 1024, ge=1024, description="Largest uploaded import file"
     )
     max_batch_items: int = Field(default=500, ge=1, le=MAX_BATCH_ITEMS_CEILING)
+    max_batches_in_flight: int = Field(
+        default=4,
+        ge=1,
+        le=1000,
+        description="Batch submissions a worker reads and works on at once; more wait, "
+        "their bodies unread",
+    )
     max_clock_skew_seconds: int = Field(
         default=300, ge=0, description="How far in the future collected_at may be."
     )

@@ -246,6 +246,9 @@ class DirectRoute(APIRoute):
     # as `request.state.prepared` (absent when the request came another way). A route
     # class per endpoint sets it (`prepared_before`).
     prepare: Callable[[Any, Request], object] | None = None
+    # Whether `app.lane` bounds the requests of this route read and worked on at once
+    # (SKM_MAX_BATCHES_IN_FLIGHT): set for the batch submission, whose bodies are large.
+    bounded: bool = False
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         declared = super().get_route_handler()
@@ -286,10 +289,13 @@ def json_body(raw: bytes) -> Any:
         return None
 
 
-def prepared_before(prepare: Callable[[Any, Request], object]) -> type[DirectRoute]:
+def prepared_before(
+    prepare: Callable[[Any, Request], object], bounded: bool = False
+) -> type[DirectRoute]:
     """A `DirectRoute` class whose body is given to `prepare` before the connection is
-    taken (see `DirectRoute.prepare`)."""
-    return type("PreparedDirectRoute", (DirectRoute,), {"prepare": staticmethod(prepare)})
+    taken (see `DirectRoute.prepare`); `bounded`: see `DirectRoute.bounded`."""
+    members = {"prepare": staticmethod(prepare), "bounded": bounded}
+    return type("PreparedDirectRoute", (DirectRoute,), members)
 
 
 def _direct(

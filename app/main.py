@@ -80,7 +80,13 @@ class ObservedApp(FastAPI):
     def build_middleware_stack(self) -> ASGIApp:
         settings: Settings = self.state.settings
         stack = super().build_middleware_stack()
-        lane = SubmissionLane(self, stack, settings.max_body_bytes, bool(settings.cors_origins))
+        lane = SubmissionLane(
+            self,
+            stack,
+            settings.max_body_bytes,
+            bool(settings.cors_origins),
+            settings.max_batches_in_flight,
+        )
         return Observe(lane)
 
 

@@ -3,6 +3,7 @@ stack, everything else goes through the stack — with the body already read giv
 and what the lane answers is what the stack would answer (tests/test_collection.py
 compares the two paths answer by answer)."""
 
+import asyncio
 import contextlib
 import json
 from collections.abc import Iterator
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import exc as sa_exc
+from starlette.responses import Response
 
 from app.lane import SubmissionLane
 from app.main import create_app
@@ -204,3 +206,68 @@ def test_a_client_gone_before_its_body_is_answered_as_the_stack_answers_it(
         return [(m["type"], m.get("status")) for m in answered]
 
     assert sent(b"") == sent(b"through=stack")
+
+
+@pytest.mark.parametrize("bound", [1, 3])
+def test_the_batches_worked_on_at_once_are_bounded(database_url: str, bound: int) -> None:
+    """SKM_MAX_BATCHES_IN_FLIGHT: of eight batches sent together, at most that many are
+    parsed and worked on at once (the others wait with their bodies unread by the
+    endpoint), and all are answered; single submissions are not bounded."""
+    app = create_app(app_settings(database_url, max_batches_in_flight=bound))
+    with TestClient(app) as client:
+        client.get("/health/live")  # builds the middleware stack
+        lane = _lane(client)
+        working = {"now": 0, "most": 0}
+
+        async def endpoint(_request: Any, _data: Any) -> Response:
+            working["now"] += 1
+            working["most"] = max(working["most"], working["now"])
+            await asyncio.sleep(0.02)
+            working["now"] -= 1
+            return Response(b"{}", 200, media_type="application/json")
+
+        def scope(path: str) -> dict[str, Any]:
+            return {
+                "type": "http",
+                "asgi": {"version": "3.0"},
+                "http_version": "1.1",
+                "method": "POST",
+                "scheme": "http",
+                "path": path,
+                "raw_path": path.encode(),
+                "root_path": "",
+                "query_string": b"",
+                "headers": [(b"host", b"testserver"), (b"content-type", b"application/json")],
+                "client": ("127.0.0.1", 5000),
+                "server": ("testserver", 80),
+                "state": {},
+                "app": app,
+            }
+
+        async def send_eight(path: str) -> list[int]:
+            assert lane._route(scope(path)) is not None  # the lane's routes, built
+            assert lane._routes is not None
+            route, _direct = lane._routes[path]
+            lane._routes[path] = (route, endpoint)
+            statuses: list[int] = []
+
+            async def one() -> None:
+                async def receive() -> Any:
+                    return {"type": "http.request", "body": b"{}", "more_body": False}
+
+                async def send(message: Any) -> None:
+                    if message["type"] == "http.response.start":
+                        statuses.append(message["status"])
+
+                await lane(scope(path), receive, send)
+
+            await asyncio.gather(*(one() for _ in range(8)))
+            return statuses
+
+        batches = client.portal.call(send_eight, "/v1/responses/batch")  # type: ignore[union-attr]
+        assert batches == [200] * 8
+        assert working["most"] == bound
+        working["most"] = 0
+        singles = client.portal.call(send_eight, "/v1/responses")  # type: ignore[union-attr]
+        assert singles == [200] * 8
+        assert working["most"] == 8

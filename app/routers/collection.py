@@ -189,7 +189,7 @@ def _batch(body: BatchIn, request: Request) -> _Batch:
 
 @_direct_post(
     "/v1/responses/batch",
-    route=prepared_before(_batch),
+    route=prepared_before(_batch, bounded=True),
     response_model=BatchOut,
     responses=problem_responses(403),
 )
