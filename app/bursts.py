@@ -11,7 +11,7 @@ rate (the index on the device and time alone read every response it stored in th
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta
-from functools import cache, lru_cache
+from functools import cache
 from typing import Any
 
 from sqlalchemy import (
@@ -58,7 +58,7 @@ def stored_signature(channel: str, scores: Mapping[str, int | None]) -> int | No
     return None if channel == "paper" else answers_signature(scores)
 
 
-@lru_cache(maxsize=64)
+@cache
 def recent_alike(
     dialect: str, one: bool, by_token: bool = False, months: tuple[date, date] | None = None
 ) -> Any:
@@ -101,7 +101,8 @@ def recent_alike(
         label = literal(DEVICE_PREFIX) + cast(ApiKey.id, String)
         device = select(label).where(ApiKey.token_hash == bindparam("token_hash"))
         device = device.scalar_subquery()
-    window: tuple[Any, Any] = (bindparam("first"), bindparam("last"))
+    moment = RESPONSES.c.collected_at.type
+    window: tuple[Any, Any] = (bindparam("first", type_=moment), bindparam("last", type_=moment))
 
     def in_range(wanted: Any) -> tuple[Any, ...]:
         """The conditions on the device's responses with the signature `wanted`."""

@@ -67,8 +67,8 @@ class Settings(BaseSettings):
         default=4,
         ge=1,
         le=1000,
-        description="Batch submissions a worker reads and works on at once; more wait, "
-        "their bodies unread",
+        description="Batch submissions a worker parses and works on at once; more wait, "
+        "their bodies read but not parsed",
     )
     max_clock_skew_seconds: int = Field(
         default=300, ge=0, description="How far in the future collected_at may be."

@@ -19,6 +19,7 @@ body, a bearer token, no query) is admitted and given its connection here in the
 without FastAPI's dependency resolution, which cost more than the rest of the framework.
 """
 
+import asyncio
 import inspect
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
@@ -52,6 +53,9 @@ class AppParts(Protocol):
     versions: VersionCache
     limiter: RateLimiter
     device_secret: bytes  # chosen at start-up; SKM_DEVICE_SECRET takes its place when set
+    # The places of the batch submissions worked on at once (SKM_MAX_BATCHES_IN_FLIGHT):
+    # see `DirectRoute.bounded`.
+    batches_in_flight: asyncio.Semaphore
 
 
 def app_parts(request: Request) -> AppParts:
@@ -246,24 +250,32 @@ class DirectRoute(APIRoute):
     # as `request.state.prepared` (absent when the request came another way). A route
     # class per endpoint sets it (`prepared_before`).
     prepare: Callable[[Any, Request], object] | None = None
-    # Whether `app.lane` bounds the requests of this route read and worked on at once
-    # (SKM_MAX_BATCHES_IN_FLIGHT): set for the batch submission, whose bodies are large.
+    # Whether the requests of this route worked on at once are bounded, from their body's
+    # parsing to their answer (`AppParts.batches_in_flight`, SKM_MAX_BATCHES_IN_FLIGHT): set
+    # for the batch submission, whose bodies are large. Here and in `app.lane`.
     bounded: bool = False
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         declared = super().get_route_handler()
-        self.direct = direct = _direct(self.endpoint, type(self).prepare)
+        self.direct = _direct(self.endpoint, type(self).prepare)
 
         async def handle(request: Request) -> Response:
-            if not usual_request(request.scope):
-                return await declared(request)
             try:
-                data = json_body(await request.body())
+                body = await request.body()  # read before taking a place (see `bounded`)
             except ClientDisconnect as gone:  # as FastAPI's body parsing answers it
                 raise HTTPException(400, "There was an error parsing the body") from gone
+            if not self.bounded:
+                return await answer(request, body)
+            async with app_parts(request).batches_in_flight:
+                return await answer(request, body)
+
+        async def answer(request: Request, body: bytes) -> Response:
+            if not usual_request(request.scope):
+                return await declared(request)
+            data = json_body(body)
             if data is None:
                 return await declared(request)  # it answers the body's problem
-            return await direct(request, data)
+            return await self.direct(request, data)
 
         return handle
 

@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from functools import cache, lru_cache
+from functools import cache
 from types import SimpleNamespace
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -268,7 +268,7 @@ def _replayed(
     return _id_taken(index, item_id)
 
 
-@lru_cache(maxsize=64)
+@cache
 def _references_with_recent(one: bool, single: bool, months: tuple[date, date]) -> Any:
     """PostgreSQL: the references (`single`: of one submission), the first row also
     carrying the device's recent responses with the same answers (`recent_alike`, in
@@ -287,7 +287,7 @@ def _recent_on_first_row(one: bool, months: tuple[date, date], by_token: bool = 
     return case((func.row_number().over() == 1, as_json), else_=None).label("recent")
 
 
-@lru_cache(maxsize=64)
+@cache
 def _key_and_references(
     one: bool | None, single: bool = False, months: tuple[date, date] | None = None
 ) -> Any:
@@ -331,7 +331,7 @@ async def _read_for_validation(
     single = dialect == "postgresql" and len(items) == 1
     references = references_params(items, single)
     if token_hash is not None:
-        return await _read_with_key(conn, items, references, burst_range, token_hash)
+        return await _read_with_key(conn, items, references, single, burst_range, token_hash)
     if burst_range is None:
         found = await fetch_all(conn, references_query(dialect, single), references)
         return (*references_found(found), [], None)
@@ -366,16 +366,17 @@ async def _read_with_key(
     conn: AsyncConnection,
     items: list[ResponseIn],
     references: dict[str, Any],
+    single: bool,
     burst_range: tuple[datetime, datetime] | None,
     token_hash: str,
 ) -> tuple[dict[str, NamedUnit], dict[tuple[int, str], NamedService], list[Any], Any]:
-    """`_read_for_validation` with the key of `token_hash`: one statement on PostgreSQL;
-    on SQLite the key, the references and the device's recent alike in one crossing."""
+    """`_read_for_validation` with the key of `token_hash` (`references`: the parameters of
+    `references_query`, `single` or not): one statement on PostgreSQL; on SQLite the key,
+    the references and the device's recent alike in one crossing."""
     given = {"token_hash": token_hash}
     alike = recent_params(items, None, burst_range) if burst_range is not None else {}
     one = "signature" in alike if alike else None
     if conn.dialect.name == "postgresql":
-        single = len(items) == 1
         months = compared_months(burst_range) if burst_range is not None else None
         statement = _key_and_references(one, single, months)
         rows = await fetch_all(conn, statement, references | alike | given)

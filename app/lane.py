@@ -11,9 +11,7 @@ What is skipped — ten layers of ASGI callables and the match against every rou
 about a tenth of a single submission's Python (py-spy, PostgreSQL, 8 connections).
 """
 
-import asyncio
 from collections.abc import Awaitable, Callable, Iterable, Iterator
-from contextlib import nullcontext
 from typing import Any, cast
 
 from fastapi import FastAPI, Request, Response
@@ -21,23 +19,18 @@ from starlette.exceptions import HTTPException
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.dependencies import Direct, DirectRoute, json_body, usual_request
+from app.dependencies import AppParts, Direct, DirectRoute, json_body, usual_request
 
 Handler = Callable[[Request, Exception], Awaitable[Response]]
 
 
 class SubmissionLane:
-    def __init__(
-        self, app: FastAPI, stack: ASGIApp, max_bytes: int, cors: bool, bounded: int = 4
-    ) -> None:
+    def __init__(self, app: FastAPI, stack: ASGIApp, max_bytes: int, cors: bool) -> None:
         self.app = app
         self.stack = stack
         self.max_bytes = max_bytes
         self.cors = cors  # with CORS configured, a request with an Origin takes the stack
         self._routes: dict[str, tuple[DirectRoute, Direct]] | None = None
-        # The requests of a `bounded` route read and worked on at once; more wait before
-        # their body is read (SKM_MAX_BATCHES_IN_FLIGHT).
-        self._in_flight = asyncio.Semaphore(bounded)
 
     def _route(self, scope: Scope) -> tuple[DirectRoute, Direct] | None:
         if self._routes is None:  # the routes are all added once the app serves
@@ -80,38 +73,40 @@ class SubmissionLane:
                 break
         body = b"".join(chunks)
         replayed = _replay(body, complete, ended, receive)
-        route, direct = found
-        response: Response | None = None
-        unexpected: Exception | None = None
-        # A batch's body parsed and validated is 13 times its size in objects (263 KB for
-        # 50 responses), more once prepared, held while it waits for the database (on
-        # SQLite, for the write turn): at 32 batches at once a worker grew past 150 MB and
-        # stayed there. So the batches worked on at once are bounded, from their parsing to
-        # their answer; a client slow to send its body or to read the answer holds no place.
-        async with self._in_flight if route.bounded else nullcontext():
-            data = json_body(body) if complete and size <= self.max_bytes else None
-            if data is not None:  # otherwise the stack answers it, as it would have
-                request = self._request(scope, route, replayed, body)
-                response, unexpected = await self._answer(request, direct, data)
-        if response is None:
+        if not complete or size > self.max_bytes:  # the stack answers it, as it would have
             await self.stack(scope, replayed, send)
             return
+        route, direct = found
+        if route.bounded:  # see `DirectRoute.bounded`: the body is read, not yet parsed
+            async with cast(AppParts, self.app.state).batches_in_flight:
+                answered = await self._answer(scope, route, direct, replayed, body)
+        else:
+            answered = await self._answer(scope, route, direct, replayed, body)
+        if answered is None:  # not JSON: the stack answers it, as it would have
+            await self.stack(scope, replayed, send)
+            return
+        # The body parsed, validated and worked on is gone with `_answer`: a batch's is 13
+        # times its size in objects (263 KB for 50 responses), and its answer's sending and
+        # background tasks (on SQLite, the key's last use waits for the write turn) are
+        # outside the bound.
+        response, unexpected = answered
         await response(scope, replayed, send)
         if unexpected is not None:  # as Starlette's ServerErrorMiddleware: answered, raised
             raise unexpected
 
-    def _request(self, scope: Scope, route: DirectRoute, receive: Receive, body: bytes) -> Request:
+    async def _answer(
+        self, scope: Scope, route: DirectRoute, direct: Direct, receive: Receive, body: bytes
+    ) -> tuple[Response, Exception | None] | None:
+        """The endpoint's answer to the body read, or the app's handlers' to what it raised,
+        with the error to raise once it is sent when that was unexpected (handled as
+        Exception); None when the body is not JSON."""
+        data = json_body(body)
+        if data is None:
+            return None
         scope["app"] = self.app
         scope["route"] = route
         request = Request(scope, receive)
         request._body = body  # read already
-        return request
-
-    async def _answer(
-        self, request: Request, direct: Direct, data: Any
-    ) -> tuple[Response, Exception | None]:
-        """The endpoint's answer, or the app's handlers' to what it raised; with the error
-        to raise once it is sent when that was unexpected (handled as Exception)."""
         try:
             return await direct(request, data), None
         except Exception as error:

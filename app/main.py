@@ -1,5 +1,6 @@
 """Application factory: `uvicorn --factory app.main:create_app`."""
 
+import asyncio
 import gc
 import logging
 import re
@@ -80,13 +81,7 @@ class ObservedApp(FastAPI):
     def build_middleware_stack(self) -> ASGIApp:
         settings: Settings = self.state.settings
         stack = super().build_middleware_stack()
-        lane = SubmissionLane(
-            self,
-            stack,
-            settings.max_body_bytes,
-            bool(settings.cors_origins),
-            settings.max_batches_in_flight,
-        )
+        lane = SubmissionLane(self, stack, settings.max_body_bytes, bool(settings.cors_origins))
         return Observe(lane)
 
 
@@ -106,6 +101,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             replica_max_lag=settings.replica_max_lag_seconds,
         )
         app.state.versions = VersionCache()
+        app.state.batches_in_flight = asyncio.Semaphore(settings.max_batches_in_flight)
         app.state.limiter = RateLimiter(settings.redis_url)
         app.state.device_secret = secrets.token_bytes(32)
         worker_started()

@@ -249,11 +249,12 @@ def _connection_cursor(
     if kept is None or kept[0] is not driver:
         kept = info[_CURSORS] = (driver, {})
     cursors: dict[str, AsyncRawCursor[Any]] = kept[1]
-    cursor = cursors.get(sql)
+    cursor = cursors.pop(sql, None)  # put back last: the least recently used goes first
     if cursor is None or cursor.closed:
         if len(cursors) >= _MOST_KEPT:
             del cursors[next(iter(cursors))]
-        cursor = cursors[sql] = AsyncRawCursor(driver, row_factory=_KeptRows())
+        cursor = AsyncRawCursor(driver, row_factory=_KeptRows())
+    cursors[sql] = cursor
     return cursor
 
 

@@ -131,7 +131,7 @@ def _service_statements(months: tuple[date, date]) -> tuple[Any, Any]:
     from app.ingest import _insert_one_counted, _key_and_references
     from app.statements import _compiled
 
-    read = _key_and_references(True, single=True, months=months)
+    read = _key_and_references(True, True, months)  # as the service calls it (one cache entry)
     return _compiled(read), _compiled(_insert_one_counted())
 
 

@@ -4,7 +4,8 @@ Run from the checkout (about 25 minutes for both databases with the defaults):
 
     .venv/bin/python -m bench.ingest [--db sqlite|postgresql|both] [--duration 10]
         [--warmup 2] [--repetitions 3] [--concurrency 1,8,32] [--batch-size 50]
-        [--keys 50] [--sustained 90] [--window 15]
+        [--keys 50] [--sustained 90] [--window 15] [--cases "single spread,batch spread"]
+        [--cpu] [--reference baseline|floor] [--against CHECKOUT]
     make bench-ingest BENCH_ARGS="--db postgresql --duration 5"
 
 For each database it makes two fresh, migrated databases holding the same units: a city
@@ -27,6 +28,8 @@ repetitions), the whole list repeated `--repetitions` times:
   (POST /v1/responses/batch), responses spread over the 100 unit–service pairs, at each
   concurrency of `--concurrency`;
 * one unit: the same at 8 connections, every response to the one unit and service;
+  (`--cases` runs some of these four alone: "single spread", "batch spread", "single one
+  unit", "batch one unit")
 * sustained, once per side: one key, one unit, 8 connections for `--sustained` seconds,
   responses counted per `--window`-second window; the share of its first window's rate
   that each side keeps over the later windows (their mean ÷ the first) tells a cost that

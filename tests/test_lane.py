@@ -208,12 +208,17 @@ def test_a_client_gone_before_its_body_is_answered_as_the_stack_answers_it(
     assert sent(b"") == sent(b"through=stack")
 
 
+@pytest.mark.parametrize("through", ["lane", "stack"])
 @pytest.mark.parametrize("bound", [1, 3])
-def test_the_batches_worked_on_at_once_are_bounded(database_url: str, bound: int) -> None:
+def test_the_batches_worked_on_at_once_are_bounded(
+    database_url: str, bound: int, through: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """SKM_MAX_BATCHES_IN_FLIGHT: of eight batches sent together, at most that many are
-    parsed and worked on at once (the others wait with their bodies unread by the
-    endpoint), and all are answered; single submissions are not bounded."""
-    app = create_app(app_settings(database_url, max_batches_in_flight=bound))
+    parsed and worked on at once (the others wait, their bodies read), and all are
+    answered — in the lane, and through the stack (a browser's, with an Origin, while CORS
+    is configured); single submissions are not bounded."""
+    cors = [DASHBOARD] if through == "stack" else []
+    app = create_app(app_settings(database_url, max_batches_in_flight=bound, cors_origins=cors))
     with TestClient(app) as client:
         client.get("/health/live")  # builds the middleware stack
         lane = _lane(client)
@@ -227,6 +232,9 @@ def test_the_batches_worked_on_at_once_are_bounded(database_url: str, bound: int
             return Response(b"{}", 200, media_type="application/json")
 
         def scope(path: str) -> dict[str, Any]:
+            headers = [(b"host", b"testserver"), (b"content-type", b"application/json")]
+            if through == "stack":
+                headers.append((b"origin", DASHBOARD.encode()))
             return {
                 "type": "http",
                 "asgi": {"version": "3.0"},
@@ -237,18 +245,18 @@ def test_the_batches_worked_on_at_once_are_bounded(database_url: str, bound: int
                 "raw_path": path.encode(),
                 "root_path": "",
                 "query_string": b"",
-                "headers": [(b"host", b"testserver"), (b"content-type", b"application/json")],
+                "headers": headers,
                 "client": ("127.0.0.1", 5000),
                 "server": ("testserver", 80),
                 "state": {},
-                "app": app,
             }
 
         async def send_eight(path: str) -> list[int]:
-            assert lane._route(scope(path)) is not None  # the lane's routes, built
+            lane._route(scope(path))  # the lane's routes, built
             assert lane._routes is not None
             route, _direct = lane._routes[path]
             lane._routes[path] = (route, endpoint)
+            monkeypatch.setattr(route, "direct", endpoint)  # the stack's way to it
             statuses: list[int] = []
 
             async def one() -> None:
@@ -259,7 +267,7 @@ def test_the_batches_worked_on_at_once_are_bounded(database_url: str, bound: int
                     if message["type"] == "http.response.start":
                         statuses.append(message["status"])
 
-                await lane(scope(path), receive, send)
+                await app(scope(path), receive, send)
 
             await asyncio.gather(*(one() for _ in range(8)))
             return statuses
