@@ -151,7 +151,11 @@ async def read_key(database: Database, token: str, conn: AsyncConnection | None)
     if conn is not None:
         found = await fetch_all(conn, KEY, params)
     else:
-        async with (database.autocommit_engine or database.read_only_engine).connect() as own:
+        # Under the request's database deadline too: a stalled server answers 503 here,
+        # where the read waited for the whole stall (it was only ever cut short by a new
+        # connection's timeout, when the pool held none alive).
+        engine = database.autocommit_engine or database.read_only_engine
+        async with database.deadline(), engine.connect() as own:
             found = await fetch_all(own, KEY, params)
     return found[0] if found else None
 

@@ -318,8 +318,13 @@ class Deadline:
         self._timer.cancel()
         assert self._task is not None
         del _DEADLINES[self._task]
-        # Only the database's errors: an answer the app chose (a 404, a 409) stands.
-        if self.expired and isinstance(error, _CUT_ERRORS):
+        # Only the database's errors: an answer the app chose (a 404, a 409) stands, and so
+        # does the pool's timeout (its own reason, however close to the deadline it came).
+        if (
+            self.expired
+            and isinstance(error, _CUT_ERRORS)
+            and not isinstance(error, sa_exc.TimeoutError)
+        ):
             raise DatabaseTimeout(
                 f"no answer from the database within {self.seconds:g} s"
             ) from error

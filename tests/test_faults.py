@@ -13,6 +13,7 @@ import os
 import random
 import sqlite3
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -206,6 +207,27 @@ def test_a_stalled_database_answers_503_and_liveness_stays_up(
         assert client.post("/v1/responses", json=item).status_code == 201
         assert client.get(f"/v1/responses/{item['id']}").status_code == 200
         assert client.get("/health/ready").status_code == 200
+
+
+@pytest.mark.postgresql_only
+def test_a_stalled_database_answers_a_read_503_at_its_deadline_key_included(
+    faults_url: str, proxy: StallingProxy
+) -> None:
+    """A keyed read is the first request of a stall, its pooled connection alive: its key's
+    read (on a connection of its own) answers 503 at the deadline, as the rest of the
+    request would; it waited for the whole stall (20 s here) and then answered 200."""
+    with proxied_client(faults_url, proxy) as client:
+        code = unit_code()
+        make_unit(client, code, services=("ktp",))
+        assert client.get(f"/v1/units/{code}").status_code == 200
+        proxy.stall()
+        try:
+            started = time.monotonic()
+            assert_unavailable(client.get(f"/v1/units/{code}"))
+            assert time.monotonic() - started < PAUSE_SECONDS / 2
+        finally:
+            proxy.resume()
+        assert client.get(f"/v1/units/{code}").status_code == 200
 
 
 @pytest.mark.postgresql_only
