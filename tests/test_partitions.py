@@ -570,6 +570,32 @@ def indexes_searched(plan: str, table: str) -> list[str]:
     return found
 
 
+def burst_read(one: bool, **given: Any) -> tuple[Any, list[Any], datetime]:
+    """A submission's burst read (`ingest._key_and_references`: one submission's, or a
+    batch's when not `one`) for a window of ±30 s around now, its arguments (`given` over
+    defaults: a token no key has, unit capil, service ktp), and now."""
+    now = datetime.now(UTC)
+    window = (now - timedelta(seconds=30), now + timedelta(seconds=30))
+    compiled = _compiled(_key_and_references(one, one, compared_months(window)))
+    values = {
+        "signature": 1,
+        "signatures": [1, 2],
+        "token_hash": "0" * 64,
+        "first": window[0],
+        "last": window[1],
+        "unit_codes": ["capil"],
+        "service_codes": ["ktp"],
+        "unit_code": "capil",
+        "service_code": "ktp",
+    } | given
+    return compiled, [values.get(n, compiled.literals.get(n)) for n in compiled.names], now
+
+
+def literals(arguments: list[Any]) -> sql.Composable:
+    """The arguments of an EXECUTE, written as SQL literals."""
+    return sql.SQL(", ").join(map(sql.Literal, arguments))
+
+
 # Rows in a month not yet analyzed: at 200 (three pages), the index on collected_at cost
 # the same as the device's, and the burst read's generic plan took it (read every response
 # of the window); the others are around it.
@@ -590,24 +616,8 @@ def test_the_burst_read_searches_the_device_index_however_little_the_month_is_kn
     name = f"skm_test_new_plans_{os.getpid()}"
     url = migrated(postgres_database(name))
     try:
-        now = datetime.now(UTC)
-        window = (now - timedelta(seconds=30), now + timedelta(seconds=30))
-        compiled = _compiled(_key_and_references(one, one, compared_months(window)))
+        compiled, arguments, now = burst_read(one)
         month = partition_name(now.date().replace(day=1))
-        values = {
-            "signature": 1,
-            "signatures": [1, 2],
-            "token_hash": "0" * 64,
-            "first": window[0],
-            "last": window[1],
-            "unit_codes": ["capil"],
-            "service_codes": ["ktp"],
-            "unit_code": "capil",
-            "service_code": "ktp",
-        }
-        arguments = sql.SQL(", ").join(
-            sql.Literal(values[n] if n in values else compiled.literals[n]) for n in compiled.names
-        )
         plans: dict[int, str] = {}
         with connect(url) as conn:
             conn.execute(f"ALTER TABLE {month} SET (autovacuum_enabled = false)")
@@ -629,7 +639,9 @@ def test_the_burst_read_searches_the_device_index_however_little_the_month_is_kn
                 ).fetchone()
                 assert tuples == (-1,), "the month was analyzed"
                 conn.execute(sql.SQL("PREPARE burst AS {}").format(sql.SQL(compiled.sql)))
-                plan = conn.execute(sql.SQL("EXPLAIN EXECUTE burst({})").format(arguments))
+                plan = conn.execute(
+                    sql.SQL("EXPLAIN EXECUTE burst({})").format(literals(arguments))
+                )
                 plans[rows] = "\n".join(line for (line,) in plan.fetchall())
                 conn.execute("DEALLOCATE burst")
         for rows, text_plan in plans.items():
@@ -652,23 +664,12 @@ def test_the_burst_read_keeps_one_plan_however_many_months_are_kept(database_url
     name = f"skm_test_many_months_{os.getpid()}"
     url = migrated(postgres_database(name))
     try:
-        now = datetime.now(UTC)
+        compiled, arguments, now = burst_read(True)
         engine = create_engine(sync_url(url))
         with engine.begin() as conn:
             two_years_ago = (now.date() - timedelta(days=730)).replace(day=1)
             ensure_months(conn, months(two_years_ago, now.date().replace(day=1)))
         engine.dispose()
-        window = (now - timedelta(seconds=30), now + timedelta(seconds=30))
-        compiled = _compiled(_key_and_references(True, True, compared_months(window)))
-        values = {
-            "signature": 1,
-            "token_hash": "0" * 64,
-            "first": window[0],
-            "last": window[1],
-            "unit_code": "capil",
-            "service_code": "ktp",
-        }
-        arguments = [values[n] if n in values else compiled.literals[n] for n in compiled.names]
         with connect(url) as conn:
             kept = conn.execute(
                 "SELECT count(*) FROM pg_inherits WHERE inhparent = 'responses'::regclass"
@@ -700,9 +701,8 @@ def test_a_busy_devices_burst_read_reads_only_its_alike(database_url: str) -> No
     name = f"skm_test_busy_device_{os.getpid()}"
     url = migrated(postgres_database(name))
     try:
-        now = datetime.now(UTC)
-        window = (now - timedelta(seconds=30), now + timedelta(seconds=30))
-        compiled = _compiled(_key_and_references(True, True, compared_months(window)))
+        # One stored response alike in the window (signature 5000), of the key's device.
+        compiled, arguments, now = burst_read(True, signature=5000, token_hash="7" * 64)
         device = "key:7"
         with connect(url) as conn:
             conn.execute("SET session_replication_role = replica")  # no references needed
@@ -722,18 +722,6 @@ def test_a_busy_devices_burst_read_reads_only_its_alike(database_url: str) -> No
             conn.execute("SET session_replication_role = DEFAULT")
             month = partition_name(now.date().replace(day=1))
             conn.execute(f"ALTER TABLE {month} SET (autovacuum_enabled = false)")
-            values = {
-                "signature": 5000,  # one stored response alike, in the window
-                "token_hash": "7" * 64,
-                "first": window[0],
-                "last": window[1],
-                "unit_code": "capil",
-                "service_code": "ktp",
-            }
-            arguments = sql.SQL(", ").join(
-                sql.Literal(values[n] if n in values else compiled.literals[n])
-                for n in compiled.names
-            )
             conn.execute(sql.SQL("PREPARE burst AS {}").format(sql.SQL(compiled.sql)))
             reads: dict[str, tuple[int, str]] = {}
             for analyzed in ("not analyzed", "analyzed"):
@@ -747,7 +735,7 @@ def test_a_busy_devices_burst_read_reads_only_its_alike(database_url: str) -> No
                     conn.execute(f"SET plan_cache_mode = {mode}")
                     plan = conn.execute(
                         sql.SQL("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) EXECUTE burst({})").format(
-                            arguments
+                            literals(arguments)
                         )
                     ).fetchall()
                     text_plan = "\n".join(line for (line,) in plan)
