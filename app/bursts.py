@@ -101,8 +101,11 @@ def recent_alike(
         label = literal(DEVICE_PREFIX) + cast(ApiKey.id, String)
         device = select(label).where(ApiKey.token_hash == bindparam("token_hash"))
         device = device.scalar_subquery()
-    moment = RESPONSES.c.collected_at.type
-    window: tuple[Any, Any] = (bindparam("first", type_=moment), bindparam("last", type_=moment))
+    collected = RESPONSES.c.collected_at.type
+    window: tuple[Any, Any] = (
+        bindparam("first", type_=collected),
+        bindparam("last", type_=collected),
+    )
 
     def in_range(wanted: Any) -> tuple[Any, ...]:
         """The conditions on the device's responses with the signature `wanted`."""
